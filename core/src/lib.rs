@@ -1,1 +1,30 @@
-pub fn x(){}
+//! synapsor-runner: a database authority layer between AI agents and Postgres/MySQL/SQLite.
+//!
+//! Agents get reviewed capabilities only: scoped reads and proposals. Approval happens outside
+//! the model; a trusted apply re-verifies everything and writes back under tenant, version and
+//! idempotency guards. Every step lands in a ledger and can be replayed.
+
+pub mod apply;
+pub mod capability;
+pub mod config;
+pub mod context;
+pub mod envelope;
+pub mod error;
+pub mod ledger;
+pub mod protocol;
+pub mod recipe;
+pub mod runner;
+pub mod source;
+pub mod sql;
+pub mod tools;
+
+pub use apply::{ApplyOptions, ApplyOutcome};
+pub use config::{load_config, LoadedConfig, RunnerConfig};
+pub use context::{ResolvedContext, TrustedContext};
+pub use error::{Error, Result};
+pub use ledger::{Approver, Ledger, StoredProposal};
+pub use runner::{OpenOptions, ProposalResult, ReadResult, Runner};
+pub use tools::{Tool, ToolNaming};
+
+/// Crate version, shown by `--version`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,110 @@
+//! Result envelopes the model sees: v2 (default) and v1 (`result_format: 1`).
+
+use crate::error::Error;
+use crate::runner::{ProposalResult, ReadResult};
+use serde_json::{json, Value};
+
+pub const EVIDENCE_NOTE: &str = "audit/replay handle; you do not need to act on it during this turn";
+
+/// v2 envelope for a successful read.
+pub fn read_v2(r: &ReadResult) -> Value {
+    json!({
+        "ok": true,
+        "summary": format!("Read {} {} through {}. Source database changed: no.", r.business_object, r.object_id, r.capability),
+        "action": r.capability,
+        "kind": "read",
+        "data": r.data,
+        "proposal": null,
+        "error": null,
+        "evidence": {"bundle_id": r.evidence_bundle_id, "note": EVIDENCE_NOTE},
+        "source_database_changed": false,
+        "_meta": {"tenant_id": r.context.tenant_id, "principal": r.context.principal, "provenance": r.context.provenance, "canonical_capability": r.capability},
+    })
+}
+
+/// v2 envelope for a created (or duplicate) proposal.
+pub fn proposal_v2(p: &ProposalResult) -> Value {
+    let mode = if p.executor == "sql_update" { "direct_update" } else { "app_handler" };
+    let state = if p.state == "pending_review" { if p.shadow { "shadow_proposal_created".to_string() } else { "review_required".to_string() } } else { p.state.clone() };
+    let mut proposal = json!({
+        "id": p.proposal_id,
+        "state": state,
+        "target": format!("{}:{}", p.business_object, p.object_id),
+        "diff": p.diff,
+        "approval_required": true,
+        "writeback": {"mode": mode, "applied": false},
+        "next": "A human must approve outside this model-facing tool surface; nothing is committed yet.",
+    });
+    if p.duplicate {
+        proposal["duplicate"] = Value::Bool(true);
+    }
+    json!({
+        "ok": true,
+        "summary": format!("{} proposal {} for {} {}. Source database changed: no.", if p.duplicate { "Found existing" } else { "Created" }, p.proposal_id, p.business_object, p.object_id),
+        "action": p.capability,
+        "kind": "proposal",
+        "data": null,
+        "proposal": proposal,
+        "error": null,
+        "evidence": {"bundle_id": p.evidence_bundle_id, "note": EVIDENCE_NOTE},
+        "source_database_changed": false,
+        "_meta": {"tenant_id": p.tenant_id, "canonical_capability": p.capability},
+    })
+}
+
+/// v2 envelope for any failure: only safe codes and fixed messages.
+pub fn error_v2(action: &str, kind: &str, e: &Error) -> Value {
+    let mut error = json!({"code": e.safe_code(), "message": e.safe_message(), "retryable": e.retryable()});
+    if let Error::ProposalAlreadyExists { active_id, state } = e {
+        error["active_proposal_id"] = Value::String(active_id.clone());
+        error["active_state"] = Value::String(state.clone());
+    }
+    json!({
+        "ok": false,
+        "summary": e.safe_message(),
+        "action": action,
+        "kind": kind,
+        "data": null,
+        "proposal": null,
+        "error": error,
+        "evidence": null,
+        "source_database_changed": false,
+        "_meta": {"canonical_capability": action},
+    })
+}
+
+/// v1 payload for a successful read.
+pub fn read_v1(r: &ReadResult, mode: &str) -> Value {
+    json!({
+        "status": "ok", "action": r.capability, "mode": mode,
+        "business_object": {"type": r.business_object, "id": r.object_id},
+        "data": r.data,
+        "trusted_context": {"tenant_id": r.context.tenant_id, "principal": r.context.principal, "provenance": r.context.provenance},
+        "evidence_bundle_id": r.evidence_bundle_id,
+        "evidence_resource": format!("synapsor://evidence/{}", r.evidence_bundle_id),
+        "source_database_changed": false, "source_database_mutated": false,
+    })
+}
+
+/// v1 payload for a proposal.
+pub fn proposal_v1(p: &ProposalResult) -> Value {
+    json!({
+        "status": if p.shadow { "shadow_proposal_created" } else { "review_required" },
+        "action": p.capability,
+        "proposal_id": p.proposal_id, "proposal_version": p.proposal_version, "proposal_hash": p.proposal_hash,
+        "target": {"type": p.business_object, "id": p.object_id, "tenant_id": p.tenant_id},
+        "diff": p.diff,
+        "evidence_bundle_id": p.evidence_bundle_id,
+        "evidence_resource": format!("synapsor://evidence/{}", p.evidence_bundle_id),
+        "proposal_resource": format!("synapsor://proposals/{}", p.proposal_id),
+        "replay_resource": format!("synapsor://replay/replay_{}", p.proposal_id),
+        "approval_required": true,
+        "writeback": {"status": "not_applied", "mode": "trusted_worker_required", "executor": p.executor},
+        "source_database_changed": false, "source_database_mutated": false,
+    })
+}
+
+/// v1 error payload (safe code and message; raw driver text never leaves the process).
+pub fn error_v1(e: &Error) -> Value {
+    json!({"ok": false, "code": e.safe_code(), "error": e.safe_message()})
+}

@@ -1,0 +1,171 @@
+//! The one error type of the core. Every variant carries a stable machine code.
+
+use crate::config::ConfigIssue;
+
+/// Result alias used across the core.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Every failure the core reports. `code()` is stable and safe to show; `Display` is for
+/// operators (local logs, CLI) and never contains credentials.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The config failed validation; every problem is listed with its JSON path.
+    #[error("Invalid Synapsor runner config:\n{}", render_issues(.0))]
+    Config(Vec<ConfigIssue>),
+    /// Reading or parsing a file failed before validation could run.
+    #[error("{message}")]
+    ConfigFile { code: &'static str, message: String },
+    /// A model-facing argument was rejected (type, bounds, enum, reserved or unknown name).
+    #[error("{message}")]
+    Argument { code: &'static str, message: String },
+    /// Trusted context could not be resolved; calls fail closed.
+    #[error("{message}")]
+    TrustedContext { code: &'static str, message: String },
+    /// No capability (or tool alias) with that name is exposed.
+    #[error("Unknown Synapsor capability: {0}")]
+    CapabilityNotFound(String),
+    /// The capability is of the wrong kind for this call, or disabled by mode.
+    #[error("{message}")]
+    CapabilityKind { code: &'static str, message: String },
+    /// No row (or more than one) matched primary key and tenant. Missing and foreign rows look alike.
+    #[error("The scoped capability read did not find exactly one authorized row.")]
+    NotFoundInTenant,
+    /// The proposed patch is outside the reviewed policy (bounds, transitions, guards).
+    #[error("{message}")]
+    Policy { code: &'static str, message: String },
+    /// Another proposal is active for the same object with a different change.
+    #[error("proposal {active_id} is already {state} for this object; resolve it before proposing a different change")]
+    ProposalAlreadyExists { active_id: String, state: String },
+    /// Ledger state does not allow the operation (not found, wrong state, hash mismatch, ...).
+    #[error("{message}")]
+    Ledger { code: &'static str, message: String },
+    /// The approver lacks the role the capability requires.
+    #[error("approver {approver} lacks required role {role}")]
+    ApproverRoleMissing { approver: String, role: String },
+    /// Apply-time authority re-verification failed; nothing was written.
+    #[error("{message}")]
+    Authority { code: &'static str, message: String },
+    /// A protocol object failed to parse or violated a cross-field rule.
+    #[error("{message}")]
+    Protocol { code: &'static str, message: String },
+    /// Secret-looking material was about to be persisted.
+    #[error("refusing to persist secret-like {what} at {path}; remove it from reviewed visible/evidence/query-audit data")]
+    SecretMaterial { what: &'static str, path: String },
+    /// An identifier failed the safe-identifier check at SQL build time.
+    #[error("Unsafe identifier: {0}")]
+    UnsafeIdentifier(String),
+    /// A source or its credentials are unavailable (transient).
+    #[error("{message}")]
+    SourceUnavailable { code: &'static str, message: String },
+    /// A source database statement failed (driver text kept for local logs only).
+    #[error("source database error: {0}")]
+    Database(String),
+    /// The local ledger could not be read or written.
+    #[error("local ledger error: {0}")]
+    LedgerStorage(String),
+    /// An executor is referenced but cannot run here.
+    #[error("{message}")]
+    Executor { code: &'static str, message: String },
+    /// A bug or an unexpected state; details stay local.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+fn render_issues(issues: &[ConfigIssue]) -> String {
+    issues
+        .iter()
+        .map(|i| format!("{} {}: {}", i.path, i.code, i.message))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+impl Error {
+    /// The stable machine code of this error.
+    pub fn code(&self) -> &str {
+        match self {
+            Error::Config(_) => "CONFIG_INVALID",
+            Error::ConfigFile { code, .. }
+            | Error::Argument { code, .. }
+            | Error::TrustedContext { code, .. }
+            | Error::CapabilityKind { code, .. }
+            | Error::Policy { code, .. }
+            | Error::Ledger { code, .. }
+            | Error::Authority { code, .. }
+            | Error::Protocol { code, .. }
+            | Error::SourceUnavailable { code, .. }
+            | Error::Executor { code, .. } => code,
+            Error::CapabilityNotFound(_) => "CAPABILITY_NOT_FOUND",
+            Error::NotFoundInTenant => "NOT_FOUND_IN_TENANT",
+            Error::ProposalAlreadyExists { .. } => "PROPOSAL_ALREADY_EXISTS",
+            Error::ApproverRoleMissing { .. } => "APPROVER_ROLE_MISSING",
+            Error::SecretMaterial { .. } => "SECRET_MATERIAL_REJECTED",
+            Error::UnsafeIdentifier(_) => "UNSAFE_IDENTIFIER",
+            Error::Database(_) => "DATABASE_ERROR",
+            Error::LedgerStorage(_) => "LOCAL_STORE_UNAVAILABLE",
+            Error::Internal(_) => "INTERNAL",
+        }
+    }
+
+    /// The safe code a model sees (result envelope v2), per the spec's mapping table.
+    pub fn safe_code(&self) -> &'static str {
+        match self {
+            Error::NotFoundInTenant => "NOT_FOUND_IN_TENANT",
+            Error::CapabilityNotFound(_) => "CAPABILITY_NOT_FOUND",
+            Error::CapabilityKind { code, .. } if *code == "PROPOSALS_DISABLED" => "APPROVAL_REQUIRED",
+            Error::CapabilityKind { .. } => "CAPABILITY_NOT_FOUND",
+            Error::Argument { .. } | Error::TrustedContext { .. } => "INVALID_ARGUMENT",
+            Error::Policy { .. } => "POLICY_VIOLATION",
+            Error::ProposalAlreadyExists { .. } => "PROPOSAL_ALREADY_EXISTS",
+            Error::LedgerStorage(_) | Error::SourceUnavailable { .. } => "TEMPORARILY_UNAVAILABLE",
+            _ => "INTERNAL",
+        }
+    }
+
+    /// The safe, fixed message that goes with `safe_code()`.
+    pub fn safe_message(&self) -> &'static str {
+        match self.safe_code() {
+            "NOT_FOUND_IN_TENANT" => "No authorized row was found in the trusted tenant scope.",
+            "CAPABILITY_NOT_FOUND" => "The requested Synapsor capability is not available.",
+            "APPROVAL_REQUIRED" => "Proposal tools are disabled for this runner mode.",
+            "INVALID_ARGUMENT" => "The tool input or trusted context binding is invalid.",
+            "POLICY_VIOLATION" => "The requested change is outside the reviewed capability policy.",
+            "PROPOSAL_ALREADY_EXISTS" => {
+                "A different proposal for this object is already awaiting review or writeback."
+            }
+            "TEMPORARILY_UNAVAILABLE" => match self {
+                Error::LedgerStorage(_) => {
+                    "The local runner store is temporarily unavailable. Restart the runner or recreate the store before retrying."
+                }
+                _ => "The database is temporarily unavailable. Retry later.",
+            },
+            _ => "The capability failed safely. Check the local runner logs for details.",
+        }
+    }
+
+    /// Whether retrying the same call later may succeed.
+    pub fn retryable(&self) -> bool {
+        self.safe_code() == "TEMPORARILY_UNAVAILABLE"
+    }
+
+    pub(crate) fn ledger(code: &'static str, message: impl Into<String>) -> Self {
+        Error::Ledger { code, message: message.into() }
+    }
+    pub(crate) fn authority(code: &'static str, message: impl Into<String>) -> Self {
+        Error::Authority { code, message: message.into() }
+    }
+    pub(crate) fn protocol(code: &'static str, message: impl Into<String>) -> Self {
+        Error::Protocol { code, message: message.into() }
+    }
+    pub(crate) fn argument(code: &'static str, message: impl Into<String>) -> Self {
+        Error::Argument { code, message: message.into() }
+    }
+    pub(crate) fn policy(code: &'static str, message: impl Into<String>) -> Self {
+        Error::Policy { code, message: message.into() }
+    }
+}
+
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Self {
+        Error::LedgerStorage(e.to_string())
+    }
+}

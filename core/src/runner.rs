@@ -1,0 +1,295 @@
+//! The facade: open a runner, then inspect, propose, approve, reject, apply, replay, call tools.
+
+use crate::apply::{self, ApplyOptions, ApplyOutcome};
+use crate::capability::{self, ScopedRead};
+use crate::config::{load_config, CapabilityKind, LoadedConfig, Mode, RunnerConfig};
+use crate::context::{self, ResolvedContext, TrustedContext};
+use crate::envelope;
+use crate::error::{Error, Result};
+use crate::ledger::{Approver, CreateOutcome, Ledger, StoredProposal};
+use crate::protocol::WritebackJob;
+use crate::source::{Row, Sources};
+use crate::tools::{self, Tool, ToolNaming};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Where to find the config and the ledger.
+#[derive(Debug, Clone, Default)]
+pub struct OpenOptions {
+    pub config_path: PathBuf,
+    pub ledger_path: Option<PathBuf>,
+}
+
+impl OpenOptions {
+    pub fn config_path(path: impl Into<PathBuf>) -> Self {
+        OpenOptions { config_path: path.into(), ledger_path: None }
+    }
+    pub fn ledger(mut self, path: impl Into<PathBuf>) -> Self {
+        self.ledger_path = Some(path.into());
+        self
+    }
+}
+
+/// Ledger path: explicit, then `SYNAPSOR_LOCAL_STORE`, then `storage.sqlite_path`, then `./.synapsor/local.db`.
+pub fn resolve_ledger_path(explicit: Option<&Path>, config: Option<&RunnerConfig>) -> PathBuf {
+    if let Some(p) = explicit {
+        return p.to_path_buf();
+    }
+    if let Ok(p) = std::env::var("SYNAPSOR_LOCAL_STORE")
+        && !p.is_empty()
+    {
+        return PathBuf::from(p);
+    }
+    if let Some(p) = config.and_then(|c| c.storage.as_ref()).and_then(|s| s.sqlite_path.as_ref()) {
+        return PathBuf::from(p);
+    }
+    PathBuf::from("./.synapsor/local.db")
+}
+
+/// A successful read.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReadResult {
+    pub capability: String,
+    pub business_object: String,
+    pub object_id: String,
+    pub data: Row,
+    pub evidence_bundle_id: String,
+    pub context: ResolvedContext,
+}
+
+/// A created (or duplicate) proposal.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProposalResult {
+    pub capability: String,
+    pub proposal_id: String,
+    pub proposal_version: u32,
+    pub proposal_hash: String,
+    pub state: String,
+    pub business_object: String,
+    pub object_id: String,
+    pub tenant_id: String,
+    pub diff: Map<String, Value>,
+    pub evidence_bundle_id: String,
+    pub executor: String,
+    /// True when the same change was already active and that proposal is returned.
+    pub duplicate: bool,
+    pub shadow: bool,
+}
+
+struct Inner {
+    config: LoadedConfig,
+    ledger: Ledger,
+    sources: Sources,
+}
+
+/// An open runner. Clone it freely; clones share pools and the ledger.
+#[derive(Clone)]
+pub struct Runner {
+    inner: Arc<Inner>,
+}
+
+impl Runner {
+    /// Load and validate the config, open the ledger (migrating once), prepare lazy pools.
+    pub async fn open(opts: OpenOptions) -> Result<Runner> {
+        let config = load_config(&opts.config_path)?;
+        let ledger_path = resolve_ledger_path(opts.ledger_path.as_deref(), Some(&config.config));
+        let ledger = Ledger::open(&ledger_path)?;
+        Self::with_parts(config, ledger)
+    }
+
+    /// Build from an already loaded config and ledger.
+    pub fn with_parts(config: LoadedConfig, ledger: Ledger) -> Result<Runner> {
+        let sources = Sources::open(&config)?;
+        Ok(Runner { inner: Arc::new(Inner { config, ledger, sources }) })
+    }
+
+    pub fn config(&self) -> &RunnerConfig {
+        &self.inner.config.config
+    }
+    pub fn loaded_config(&self) -> &LoadedConfig {
+        &self.inner.config
+    }
+    pub fn ledger(&self) -> &Ledger {
+        &self.inner.ledger
+    }
+
+    async fn read(&self, name: &str, args: &Value, caller: &TrustedContext, kind: CapabilityKind) -> Result<(ScopedRead, Map<String, Value>)> {
+        let config = self.config();
+        let cap = config.capability(name).ok_or_else(|| Error::CapabilityNotFound(name.to_string()))?;
+        let args = capability::validate_args(cap, args)?;
+        if cap.kind != kind {
+            return Err(Error::CapabilityKind {
+                code: "CAPABILITY_KIND_MISMATCH",
+                message: format!("{name} is a {} capability.", cap.kind.as_str()),
+            });
+        }
+        if kind == CapabilityKind::Proposal && config.mode == Mode::ReadOnly {
+            return Err(Error::CapabilityKind { code: "PROPOSALS_DISABLED", message: "Proposal tools are disabled in read_only mode.".into() });
+        }
+        if config.mode == Mode::Cloud {
+            return Err(Error::CapabilityKind { code: "CLOUD_MODE_UNSUPPORTED", message: "cloud mode capabilities are served by the cloud adapter, not locally.".into() });
+        }
+        let source = self.inner.sources.get(&cap.source)?;
+        let ctx = context::resolve(context::binding_for(config, cap)?, caller)?;
+        let read = capability::scoped_read(cap, &source, &args, &ctx).await?;
+        Ok((read, args))
+    }
+
+    /// Run a read capability: one scoped row, evidence and query audit recorded.
+    pub async fn inspect(&self, name: &str, args: Value, ctx: &TrustedContext) -> Result<ReadResult> {
+        let (read, _) = self.read(name, &args, ctx, CapabilityKind::Read).await?;
+        self.ledger().record_read(&read.evidence, &read.audit)?;
+        let cap = self.config().capability(name).expect("checked");
+        Ok(ReadResult {
+            capability: name.to_string(),
+            business_object: cap.target.table.clone(),
+            object_id: read.object_id,
+            data: read.row,
+            evidence_bundle_id: read.evidence.evidence_bundle_id,
+            context: read.context,
+        })
+    }
+
+    /// Run a proposal capability. The source database is not changed.
+    pub async fn propose(&self, name: &str, args: Value, ctx: &TrustedContext) -> Result<ProposalResult> {
+        let (read, args) = self.read(name, &args, ctx, CapabilityKind::Proposal).await?;
+        let config = self.config();
+        let cap = config.capability(name).expect("checked");
+        let patch = capability::build_patch(cap, &args, &read.row)?;
+        let cs = capability::build_change_set(config, cap, &read, patch)?;
+        let mut bundle = read.evidence.clone();
+        bundle.payload["proposal_id"] = Value::String(cs.proposal_id.clone());
+        bundle.payload["approval_status"] = Value::String("pending".into());
+        bundle.items.push(serde_json::json!({"kind": "proposal_evidence", "before": cs.before, "patch": cs.patch, "after": cs.after}));
+        let mut audit = read.audit.clone();
+        audit.payload["proposal_id"] = Value::String(cs.proposal_id.clone());
+        let (stored_cs, duplicate, state) = match self.ledger().create_proposal(&cs, &bundle, &audit)? {
+            CreateOutcome::Created => (cs, false, "pending_review".to_string()),
+            CreateOutcome::Duplicate(existing) => (existing.change_set, true, existing.state),
+        };
+        Ok(ProposalResult {
+            capability: name.to_string(),
+            proposal_id: stored_cs.proposal_id.clone(),
+            proposal_version: stored_cs.proposal_version,
+            proposal_hash: stored_cs.integrity.proposal_hash.clone(),
+            state,
+            business_object: stored_cs.scope.business_object.clone(),
+            object_id: stored_cs.scope.object_id.clone(),
+            tenant_id: stored_cs.scope.tenant_id.clone(),
+            diff: capability::diff(&stored_cs),
+            evidence_bundle_id: if duplicate { stored_cs.evidence.bundle_id.clone() } else { bundle.evidence_bundle_id },
+            executor: cap.executor_name().to_string(),
+            duplicate,
+            shadow: stored_cs.mode == "shadow",
+        })
+    }
+
+    /// Approve a proposal outside any model-facing path. Enforces `approval.required_role`.
+    pub async fn approve(&self, proposal_id: &str, approver: &Approver) -> Result<StoredProposal> {
+        self.ledger().approve(proposal_id, approver, None)
+    }
+
+    /// Reject a proposal (reason required). Terminal.
+    pub async fn reject(&self, proposal_id: &str, approver: &Approver, reason: &str) -> Result<StoredProposal> {
+        if reason.trim().is_empty() {
+            return Err(Error::ledger("REJECT_REASON_REQUIRED", "a rejection needs a reason"));
+        }
+        self.ledger().reject(proposal_id, approver, reason)
+    }
+
+    /// Apply an approved proposal through its capability's executor.
+    pub async fn apply(&self, proposal_id: &str, opts: &ApplyOptions) -> Result<ApplyOutcome> {
+        let config = self.config();
+        if config.mode != Mode::Review {
+            return Err(Error::authority("REVIEW_MODE_REQUIRED", format!("local proposal apply requires review mode, got {}", config.mode.as_str())));
+        }
+        let p = self.ledger().proposal(proposal_id)?;
+        let cap = apply::matching_capability(config, &p)?;
+        if !["approved", "pending_worker", "applied"].contains(&p.state.as_str()) {
+            return Err(Error::ledger("PROPOSAL_NOT_APPROVED", format!("proposal {} is {}, not approved for writeback", p.proposal_id, p.state)));
+        }
+        let engine = config.sources.get(&cap.source).map(|s| s.engine.as_str()).unwrap_or("postgres");
+        let job = apply::job_from_proposal(&p, engine, opts);
+        self.apply_job(&job, opts).await
+    }
+
+    /// Apply a writeback job (for example one handed over as a file). Everything is verified
+    /// against the stored proposal and the current config before the source is contacted.
+    pub async fn apply_job(&self, job: &WritebackJob, opts: &ApplyOptions) -> Result<ApplyOutcome> {
+        let config = self.config();
+        let (p, cap) = apply::verify_authority(config, self.ledger(), job)?;
+        let (executor, _) = apply::authority::executor_type(config, cap)?;
+        if executor != "sql_update" {
+            return Err(Error::Executor { code: "EXECUTOR_UNSUPPORTED", message: format!("executor type {executor} is not available in this build") });
+        }
+        if !config.sources.get(&cap.source).map(|s| s.has_writer()).unwrap_or(false) {
+            return Err(Error::authority("WRITEBACK_DISABLED", format!("source {} has no write connection configured", cap.source)));
+        }
+        let source = self.inner.sources.get(&cap.source)?;
+        let before_columns: Vec<String> = p.change_set.before.keys().cloned().collect();
+        if !opts.dry_run {
+            self.ledger().prepare_job(job, executor, &opts.runner_id)?;
+        }
+        let (receipt, retryable) = apply::sql_update::execute(&source, job, &before_columns, opts).await?;
+        let recorded = if opts.dry_run {
+            self.ledger().record_event(
+                &p.proposal_id,
+                "writeback_dry_run",
+                &opts.runner_id,
+                serde_json::json!({"writeback_job_id": job.writeback_job_id, "outcome": receipt.status, "safe_error_code": receipt.safe_error_code, "rows_matched": receipt.rows_affected}),
+            )?;
+            false
+        } else {
+            self.ledger().record_receipt(&receipt, retryable)?
+        };
+        let mut receipt = receipt;
+        if !recorded && !opts.dry_run && receipt.status == "applied" {
+            // Another attempt already recorded the application; this one changed nothing.
+            receipt.status = "already_applied".into();
+            receipt.rows_affected = 0;
+            receipt.source_database_mutated = false;
+            receipt.receipt_hash = receipt.compute_hash();
+        }
+        Ok(ApplyOutcome { receipt, executor: executor.to_string(), dry_run: opts.dry_run, recorded, retryable })
+    }
+
+    /// Everything captured for a proposal, in order.
+    pub async fn replay(&self, proposal_id: &str) -> Result<Value> {
+        self.ledger().replay(proposal_id)
+    }
+
+    /// Model-facing tools in a naming style.
+    pub fn tools(&self, naming: ToolNaming) -> Vec<Tool> {
+        tools::tool_list(self.config(), naming)
+    }
+
+    /// Call a tool by exposed name and return the result envelope (v2 unless the config opts into v1).
+    /// Errors come back as envelopes with safe codes; nothing raw reaches the caller.
+    pub async fn call_tool(&self, name: &str, args: Value, ctx: &TrustedContext) -> Value {
+        let config = self.config();
+        let v1 = config.result_format() == 1;
+        let Some(canonical) = tools::canonical_name(config, name) else {
+            let e = Error::CapabilityNotFound(name.to_string());
+            return if v1 { envelope::error_v1(&e) } else { envelope::error_v2(name, "read", &e) };
+        };
+        let cap = config.capability(&canonical).expect("canonical");
+        let hidden = config.mode == Mode::ReadOnly && cap.kind == CapabilityKind::Proposal;
+        let result = match cap.kind {
+            CapabilityKind::Read => self.inspect(&canonical, args, ctx).await.map(|r| if v1 { envelope::read_v1(&r, config.mode.as_str()) } else { envelope::read_v2(&r) }),
+            CapabilityKind::Proposal if hidden => Err(Error::CapabilityKind { code: "PROPOSALS_DISABLED", message: "Proposal tools are disabled in read_only mode.".into() }),
+            CapabilityKind::Proposal => self.propose(&canonical, args, ctx).await.map(|p| if v1 { envelope::proposal_v1(&p) } else { envelope::proposal_v2(&p) }),
+        };
+        match result {
+            Ok(v) => v,
+            Err(e) => {
+                if v1 {
+                    envelope::error_v1(&e)
+                } else {
+                    envelope::error_v2(&canonical, cap.kind.as_str(), &e)
+                }
+            }
+        }
+    }
+}

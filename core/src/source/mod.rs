@@ -1,0 +1,231 @@
+//! Source databases: pooled connections per source, scoped reads, guarded updates.
+
+mod postgres;
+mod sqlite;
+
+pub use postgres::PgSource;
+pub use sqlite::SqliteSource;
+
+use crate::config::{Engine, LoadedConfig, SourceConfig};
+use crate::error::{Error, Result};
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// One row as column → JSON scalar, in the order the columns were selected.
+pub type Row = Map<String, Value>;
+
+/// A scoped single-object read.
+#[derive(Debug, Clone)]
+pub struct ReadRequest<'a> {
+    pub schema: &'a str,
+    pub table: &'a str,
+    pub columns: &'a [String],
+    pub primary_key: &'a str,
+    pub key_value: &'a Value,
+    pub tenant: Option<(&'a str, &'a str)>,
+    pub limit: u64,
+}
+
+/// Which conflict guard a guarded update enforces.
+#[derive(Debug, Clone, PartialEq)]
+pub enum VersionGuard {
+    /// The column's current value must equal `expected` at microsecond precision.
+    Column { column: String, expected: Value },
+    /// The digest of the selected columns must equal `expected` (explicitly acknowledged weak guard).
+    RowHash { expected: String, columns: Vec<String> },
+}
+
+/// Everything a source needs to apply one approved single-row change.
+#[derive(Debug, Clone)]
+pub struct GuardedUpdate {
+    pub job_id: String,
+    pub proposal_id: String,
+    pub idempotency_key: String,
+    pub intent_hash: String,
+    pub schema: String,
+    pub table: String,
+    pub primary_key: String,
+    pub key_value: Value,
+    pub tenant: Option<(String, String)>,
+    pub patch: Vec<(String, Value)>,
+    pub guard: VersionGuard,
+    /// Columns to lock and read back (includes the guard column).
+    pub lock_columns: Vec<String>,
+}
+
+/// Final status of a writeback attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteStatus {
+    Applied,
+    AlreadyApplied,
+    Conflict,
+    Failed,
+}
+
+impl WriteStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WriteStatus::Applied => "applied",
+            WriteStatus::AlreadyApplied => "already_applied",
+            WriteStatus::Conflict => "conflict",
+            WriteStatus::Failed => "failed",
+        }
+    }
+}
+
+/// What the source transaction did.
+#[derive(Debug, Clone)]
+pub struct UpdateOutcome {
+    pub status: WriteStatus,
+    pub code: Option<String>,
+    pub rows_affected: u64,
+    pub previous_version: Option<Value>,
+    pub result_hash: String,
+    /// A transient failure: the proposal stays approved and a later apply may succeed.
+    pub retryable: bool,
+}
+
+impl UpdateOutcome {
+    pub(crate) fn new(status: WriteStatus, code: Option<&str>, job_id: &str, version: Option<&Value>) -> Self {
+        let tag = code.unwrap_or(status.as_str());
+        let mut obj = serde_json::json!({"job_id": job_id, "status": tag});
+        if let Some(v) = version {
+            obj["version"] = v.clone();
+        }
+        UpdateOutcome {
+            status,
+            code: code.map(String::from),
+            rows_affected: 0,
+            previous_version: version.cloned(),
+            result_hash: crate::protocol::digest(&obj),
+            retryable: false,
+        }
+    }
+    pub(crate) fn failed(job_id: &str, code: &str, retryable: bool) -> Self {
+        let mut o = Self::new(WriteStatus::Failed, Some(code), job_id, None);
+        o.retryable = retryable;
+        o
+    }
+}
+
+/// Map a stored source-side receipt status to the outcome of a repeated apply.
+pub(crate) fn outcome_from_existing_receipt(job_id: &str, status: Option<&str>, hash: Option<String>, intent: Option<String>, want_intent: &str) -> UpdateOutcome {
+    if let Some(i) = intent.as_deref()
+        && i != want_intent
+    {
+        return UpdateOutcome::failed(job_id, "IDEMPOTENCY_IDENTITY_CONFLICT", false);
+    }
+    let mut o = match status {
+        None => UpdateOutcome::failed(job_id, "IDEMPOTENCY_RECEIPT_UNAVAILABLE", true),
+        Some("applied" | "already_applied") => UpdateOutcome::new(WriteStatus::AlreadyApplied, None, job_id, None),
+        Some("conflict") => UpdateOutcome::new(WriteStatus::Conflict, Some("IDEMPOTENT_CONFLICT"), job_id, None),
+        Some("failed") => UpdateOutcome::failed(job_id, "IDEMPOTENT_FAILED", false),
+        Some(_) => UpdateOutcome::failed(job_id, "IDEMPOTENCY_RECEIPT_IN_PROGRESS", true),
+    };
+    if let Some(h) = hash.filter(|h| h.starts_with("sha256:")) {
+        o.result_hash = h;
+    }
+    o
+}
+
+/// Compare the locked row against the guard. `Some(conflict outcome)` when it does not hold.
+pub(crate) fn check_guard(plan: &GuardedUpdate, row: &Row) -> Option<UpdateOutcome> {
+    match &plan.guard {
+        VersionGuard::Column { column, expected } => {
+            let current = row.get(column).cloned().unwrap_or(Value::Null);
+            if crate::apply::version::versions_match(&current, expected) {
+                None
+            } else {
+                Some(UpdateOutcome::new(WriteStatus::Conflict, Some("VERSION_CONFLICT"), &plan.job_id, Some(&current)))
+            }
+        }
+        VersionGuard::RowHash { expected, columns } => {
+            let subset: Map<String, Value> = columns.iter().map(|c| (c.clone(), row.get(c).cloned().unwrap_or(Value::Null))).collect();
+            if &crate::protocol::digest(&Value::Object(subset)) == expected {
+                None
+            } else {
+                Some(UpdateOutcome::new(WriteStatus::Conflict, Some("VERSION_CONFLICT"), &plan.job_id, None))
+            }
+        }
+    }
+}
+
+/// A configured source with its connections.
+pub enum Source {
+    Postgres(PgSource),
+    Sqlite(SqliteSource),
+}
+
+impl Source {
+    fn open(name: &str, cfg: &SourceConfig, loaded: &LoadedConfig) -> Result<Self> {
+        match cfg.engine {
+            Engine::Postgres => Ok(Source::Postgres(PgSource::new(name, cfg))),
+            Engine::Sqlite => {
+                let rel = cfg.path.as_deref().unwrap_or_default();
+                let path = if std::path::Path::new(rel).is_absolute() { rel.into() } else { loaded.base_dir().join(rel) };
+                Ok(Source::Sqlite(SqliteSource::new(path, cfg)))
+            }
+            Engine::Mysql => Err(Error::SourceUnavailable {
+                code: "ENGINE_NOT_SUPPORTED",
+                message: format!("source {name}: the mysql engine is not available in this build yet"),
+            }),
+        }
+    }
+
+    /// Read rows matching primary key and tenant.
+    pub async fn read(&self, req: &ReadRequest<'_>) -> Result<Vec<Row>> {
+        match self {
+            Source::Postgres(s) => s.read(req).await,
+            Source::Sqlite(s) => s.read(req),
+        }
+    }
+
+    /// Apply (or, with `dry_run`, rehearse and roll back) one guarded single-row update.
+    pub async fn guarded_update(&self, plan: &GuardedUpdate, dry_run: bool) -> Result<UpdateOutcome> {
+        match self {
+            Source::Postgres(s) => s.guarded_update(plan, dry_run).await,
+            Source::Sqlite(s) => s.guarded_update(plan, dry_run),
+        }
+    }
+}
+
+/// All sources of a config, opened lazily (no connection until first use).
+pub struct Sources {
+    by_name: HashMap<String, Arc<Source>>,
+}
+
+impl Sources {
+    pub fn open(loaded: &LoadedConfig) -> Result<Self> {
+        let mut by_name = HashMap::new();
+        for (name, cfg) in &loaded.config.sources {
+            match Source::open(name, cfg, loaded) {
+                Ok(s) => {
+                    by_name.insert(name.clone(), Arc::new(s));
+                }
+                // An engine this build lacks only fails the calls that use it.
+                Err(Error::SourceUnavailable { code: "ENGINE_NOT_SUPPORTED", .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(Sources { by_name })
+    }
+
+    pub fn get(&self, name: &str) -> Result<Arc<Source>> {
+        self.by_name.get(name).cloned().ok_or_else(|| Error::SourceUnavailable {
+            code: "SOURCE_NOT_AVAILABLE",
+            message: format!("source {name} is not available in this runner"),
+        })
+    }
+}
+
+/// Bound text form of a JSON scalar (NULL stays NULL).
+pub(crate) fn value_text(v: &Value) -> Option<String> {
+    match v {
+        Value::Null => None,
+        Value::String(s) => Some(s.clone()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Number(n) => Some(n.to_string()),
+        other => Some(other.to_string()),
+    }
+}

@@ -1,0 +1,234 @@
+//! PostgreSQL dialect: quoting, typed casts for bound text values, statements.
+
+use super::check_identifier;
+use crate::error::{Error, Result};
+use sqlx::postgres::{PgArguments, Postgres};
+use sqlx::AssertSqlSafe;
+
+/// Receipt table DDL (transactional in PostgreSQL, so it may run inside the apply transaction).
+pub const RECEIPT_DDL: &str = "CREATE TABLE IF NOT EXISTS synapsor_writeback_receipts (\n  idempotency_key text PRIMARY KEY,\n  job_id text UNIQUE NOT NULL,\n  proposal_id text NOT NULL,\n  status text NOT NULL,\n  result_hash text,\n  intent_hash text,\n  created_at timestamptz NOT NULL DEFAULT now(),\n  completed_at timestamptz\n)";
+pub const SET_TIMEOUT: &str = "SELECT set_config('statement_timeout', $1, true)";
+pub const RECEIPT_CLAIM: &str = "INSERT INTO synapsor_writeback_receipts (idempotency_key, job_id, proposal_id, status, result_hash, intent_hash) VALUES ($1, $2, $3, 'in_progress', NULL, $4) ON CONFLICT (idempotency_key) DO NOTHING RETURNING status";
+pub const RECEIPT_LOCK: &str = "SELECT status, result_hash, intent_hash FROM synapsor_writeback_receipts WHERE idempotency_key = $1 FOR UPDATE";
+pub const RECEIPT_FINALIZE: &str = "UPDATE synapsor_writeback_receipts SET status = $2, result_hash = $3, completed_at = now() WHERE idempotency_key = $1";
+
+/// A statement built here from reviewed identifiers only.
+#[derive(Debug, Clone)]
+pub struct PgStatement(String);
+
+impl PgStatement {
+    pub fn text(&self) -> &str {
+        &self.0
+    }
+    /// A sqlx query for this statement; bind values with `.bind(...)`.
+    pub fn query(&self) -> sqlx::query::Query<'static, Postgres, PgArguments> {
+        sqlx::query(AssertSqlSafe(self.0.clone()))
+    }
+}
+
+/// How a column is projected and how a bound text value is cast to its type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PgColumn {
+    pub name: String,
+    pub decode: PgDecode,
+    /// SQL type expression used in `CAST($n AS <cast>)`; from a fixed list or a quoted identifier.
+    pub cast: String,
+}
+
+/// How the row decoder reads a column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PgDecode {
+    Bool,
+    Int2,
+    Int4,
+    Int8,
+    Float4,
+    Float8,
+    Text,
+    Timestamptz,
+    Timestamp,
+    Date,
+    Json,
+    /// Projected as `"col"::text`.
+    AsText,
+}
+
+/// Map a PostgreSQL type name (as sqlx reports it) to decode and cast rules.
+pub fn column_for_type(name: &str, type_name: &str) -> PgColumn {
+    let (decode, cast): (PgDecode, String) = match type_name {
+        "BOOL" => (PgDecode::Bool, "boolean".into()),
+        "INT2" => (PgDecode::Int2, "int2".into()),
+        "INT4" => (PgDecode::Int4, "int4".into()),
+        "INT8" => (PgDecode::Int8, "int8".into()),
+        "FLOAT4" => (PgDecode::Float4, "float4".into()),
+        "FLOAT8" => (PgDecode::Float8, "float8".into()),
+        "TEXT" => (PgDecode::Text, "text".into()),
+        "VARCHAR" => (PgDecode::Text, "varchar".into()),
+        "BPCHAR" => (PgDecode::Text, "bpchar".into()),
+        "NAME" => (PgDecode::Text, "name".into()),
+        "TIMESTAMPTZ" => (PgDecode::Timestamptz, "timestamptz".into()),
+        "TIMESTAMP" => (PgDecode::Timestamp, "timestamp".into()),
+        "DATE" => (PgDecode::Date, "date".into()),
+        "JSON" => (PgDecode::Json, "json".into()),
+        "JSONB" => (PgDecode::Json, "jsonb".into()),
+        "NUMERIC" => (PgDecode::AsText, "numeric".into()),
+        "UUID" => (PgDecode::AsText, "uuid".into()),
+        "TIME" => (PgDecode::AsText, "time".into()),
+        "TIMETZ" => (PgDecode::AsText, "timetz".into()),
+        "INTERVAL" => (PgDecode::AsText, "interval".into()),
+        other => {
+            // Custom types (enums, domains): cast through the quoted type name when it is safe.
+            let lower = other.to_string();
+            let cast = if super::is_safe_identifier(&lower) { format!("\"{lower}\"") } else { "text".into() };
+            (PgDecode::AsText, cast)
+        }
+    };
+    PgColumn { name: name.to_string(), decode, cast }
+}
+
+fn q(ident: &str) -> Result<String> {
+    Ok(format!("\"{}\"", check_identifier(ident)?))
+}
+
+fn table(schema: &str, table: &str) -> Result<String> {
+    Ok(format!("{}.{}", q(schema)?, q(table)?))
+}
+
+/// `SELECT cols FROM t WHERE false`: used once per table to learn column types.
+pub fn describe(schema: &str, tbl: &str, columns: &[String]) -> Result<PgStatement> {
+    let cols = columns.iter().map(|c| q(c)).collect::<Result<Vec<_>>>()?;
+    Ok(PgStatement(format!("SELECT {} FROM {} WHERE false", cols.join(", "), table(schema, tbl)?)))
+}
+
+fn projection(columns: &[PgColumn]) -> Result<String> {
+    let parts = columns
+        .iter()
+        .map(|c| {
+            let qc = q(&c.name)?;
+            Ok(if c.decode == PgDecode::AsText { format!("{qc}::text AS {qc}") } else { qc })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(parts.join(", "))
+}
+
+fn cast_of<'a>(columns: &'a [PgColumn], name: &str) -> Result<&'a str> {
+    columns
+        .iter()
+        .find(|c| c.name == name)
+        .map(|c| c.cast.as_str())
+        .ok_or_else(|| Error::Internal(format!("column {name} has no known type")))
+}
+
+/// Scoped read: primary key ($1) and tenant ($2) predicates, optional row lock.
+pub fn select_row(
+    schema: &str,
+    tbl: &str,
+    columns: &[PgColumn],
+    pk: &str,
+    tenant: Option<&str>,
+    limit: u64,
+    for_update: bool,
+) -> Result<PgStatement> {
+    let mut sql = format!(
+        "SELECT {} FROM {} WHERE {} = CAST($1 AS {})",
+        projection(columns)?,
+        table(schema, tbl)?,
+        q(pk)?,
+        cast_of(columns, pk)?
+    );
+    if let Some(t) = tenant {
+        sql.push_str(&format!(" AND {} = CAST($2 AS {})", q(t)?, cast_of(columns, t)?));
+    }
+    if for_update {
+        sql.push_str(" FOR UPDATE");
+    } else {
+        sql.push_str(&format!(" LIMIT {}", limit.max(1)));
+    }
+    Ok(PgStatement(sql))
+}
+
+/// Guarded UPDATE: `SET` patch values ($1..$n), then pk, tenant and version predicates.
+pub fn update_row(
+    schema: &str,
+    tbl: &str,
+    columns: &[PgColumn],
+    patch_columns: &[String],
+    pk: &str,
+    tenant: Option<&str>,
+    version_column: Option<&str>,
+) -> Result<PgStatement> {
+    let mut n = 0;
+    let mut next = || {
+        n += 1;
+        n
+    };
+    let sets = patch_columns
+        .iter()
+        .map(|c| Ok(format!("{} = CAST(${} AS {})", q(c)?, next(), cast_of(columns, c)?)))
+        .collect::<Result<Vec<_>>>()?;
+    let mut sql = format!(
+        "UPDATE {}\nSET {}\nWHERE {} = CAST(${} AS {})",
+        table(schema, tbl)?,
+        sets.join(", "),
+        q(pk)?,
+        next(),
+        cast_of(columns, pk)?
+    );
+    if let Some(t) = tenant {
+        sql.push_str(&format!(" AND {} = CAST(${} AS {})", q(t)?, next(), cast_of(columns, t)?));
+    }
+    if let Some(v) = version_column {
+        sql.push_str(&format!(" AND {} = CAST(${} AS {})", q(v)?, next(), cast_of(columns, v)?));
+    }
+    Ok(PgStatement(sql))
+}
+
+/// Run a fixed statement text (no dynamic parts) through the same query path.
+pub fn fixed(sql: &'static str) -> sqlx::query::Query<'static, Postgres, PgArguments> {
+    sqlx::query(sql)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cols() -> Vec<PgColumn> {
+        vec![
+            column_for_type("id", "TEXT"),
+            column_for_type("tenant_id", "TEXT"),
+            column_for_type("late_fee_cents", "INT4"),
+            column_for_type("updated_at", "TIMESTAMPTZ"),
+            column_for_type("amount", "NUMERIC"),
+        ]
+    }
+
+    #[test]
+    fn update_is_parameterized_with_guards_in_order() {
+        let s = update_row("public", "invoices", &cols(), &["late_fee_cents".into()], "id", Some("tenant_id"), Some("updated_at")).unwrap();
+        assert_eq!(
+            s.text(),
+            "UPDATE \"public\".\"invoices\"\nSET \"late_fee_cents\" = CAST($1 AS int4)\nWHERE \"id\" = CAST($2 AS text) AND \"tenant_id\" = CAST($3 AS text) AND \"updated_at\" = CAST($4 AS timestamptz)"
+        );
+    }
+
+    #[test]
+    fn select_projects_undecodable_types_as_text() {
+        let s = select_row("public", "invoices", &cols(), "id", Some("tenant_id"), 1, false).unwrap();
+        assert!(s.text().contains("\"amount\"::text AS \"amount\""));
+        assert!(s.text().ends_with("LIMIT 1"));
+    }
+
+    #[test]
+    fn unsafe_identifiers_never_reach_sql() {
+        assert!(describe("public", "tickets;drop", &["id".into()]).is_err());
+        assert!(update_row("public", "t", &cols(), &["x = 1; --".into()], "id", None, None).is_err());
+    }
+}
+
+impl PgStatement {
+    /// The statement as a sqlx SQL string, for `prepare` (type discovery).
+    pub fn sql_str(&self) -> sqlx::SqlStr {
+        use sqlx::SqlSafeStr;
+        AssertSqlSafe(self.0.clone()).into_sql_str()
+    }
+}
