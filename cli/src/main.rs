@@ -1,1 +1,216 @@
-fn main(){}
+//! `synapsor-runner`: config, tools preview, inspect, propose, review, apply, replay, demo.
+
+mod commands;
+mod demo;
+mod render;
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser, Debug)]
+#[command(name = "synapsor-runner", version = synapsor_runner::VERSION, about = "synapsor-runner: reviewed database capabilities for AI agents. Scoped reads and proposals for the model; approval and guarded writeback outside it; replay for everything.")]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct Global {
+    /// Config file (default: ./synapsor.runner.json)
+    #[arg(long, global = true)]
+    pub config: Option<PathBuf>,
+    /// Local ledger (default: $SYNAPSOR_LOCAL_STORE, storage.sqlite_path, ./.synapsor/local.db)
+    #[arg(long, global = true)]
+    pub store: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Validate or show the config.
+    Config {
+        #[command(subcommand)]
+        action: ConfigCmd,
+    },
+    /// Preview the tools an MCP client would see, with boundary checks.
+    Tools {
+        #[command(subcommand)]
+        action: ToolsCmd,
+    },
+    /// Run a read capability once (records evidence and query audit).
+    Inspect(CallArgs),
+    /// Run a proposal capability once. The source database is not changed.
+    Propose(CallArgs),
+    /// List, show, approve or reject proposals (outside any model-facing path).
+    Proposals {
+        #[command(subcommand)]
+        action: ProposalsCmd,
+    },
+    /// Apply an approved proposal through its executor (or a writeback job file).
+    Apply(ApplyArgs),
+    /// Show everything captured for a proposal.
+    Replay {
+        #[command(subcommand)]
+        action: Option<ReplayCmd>,
+        /// Proposal id or `latest` (same as `replay show`)
+        selector: Option<String>,
+        #[arg(long)]
+        details: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the source-side receipt table DDL.
+    Writeback {
+        #[command(subcommand)]
+        action: WritebackCmd,
+    },
+    /// Walk through the whole lifecycle on an embedded SQLite database (no server needed).
+    Demo {
+        /// Folder for the demo source, config and ledger
+        #[arg(long, default_value = ".synapsor/demo")]
+        dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ConfigCmd {
+    Validate {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ToolsCmd {
+    #[command(alias = "list")]
+    Preview {
+        /// canonical | openai | both
+        #[arg(long, default_value = "canonical")]
+        alias_mode: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct CallArgs {
+    /// Capability name, e.g. billing.inspect_invoice
+    pub capability: String,
+    /// JSON file with the arguments
+    #[arg(long)]
+    pub input: Option<PathBuf>,
+    /// Inline JSON arguments (output stays human-readable)
+    #[arg(long)]
+    pub args: Option<String>,
+    /// JSON output; with a value, the value is also the inline arguments (as in the reference)
+    #[arg(long, num_args = 0..=1, default_missing_value = "")]
+    pub json: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ProposalsCmd {
+    List {
+        #[arg(long)]
+        state: Option<String>,
+        #[arg(long)]
+        tenant: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        #[arg(long)]
+        json: bool,
+    },
+    Show {
+        selector: String,
+        #[arg(long)]
+        details: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    Approve(DecideArgs),
+    Reject(DecideArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct DecideArgs {
+    /// Proposal id or `latest`
+    pub selector: String,
+    /// Skip the interactive confirmation
+    #[arg(long)]
+    pub yes: bool,
+    /// Approver identity (default: $SYNAPSOR_OPERATOR, else the OS user)
+    #[arg(long = "as", alias = "actor")]
+    pub as_id: Option<String>,
+    /// A role the approver holds (repeatable; default: $SYNAPSOR_OPERATOR_ROLES)
+    #[arg(long = "role")]
+    pub roles: Vec<String>,
+    #[arg(long)]
+    pub reason: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ApplyArgs {
+    /// Proposal id or `latest`
+    pub selector: Option<String>,
+    /// Apply a writeback job JSON file instead of a stored proposal
+    #[arg(long)]
+    pub job: Option<PathBuf>,
+    /// Rehearse in a rolled-back transaction; the proposal stays approved
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Runner id recorded on receipts (default: $SYNAPSOR_RUNNER_ID or local_runner)
+    #[arg(long)]
+    pub runner: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ReplayCmd {
+    Show {
+        selector: Option<String>,
+        #[arg(long)]
+        proposal: Option<String>,
+        #[arg(long)]
+        details: bool,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum WritebackCmd {
+    Migration {
+        #[arg(long)]
+        engine: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error[INTERNAL]: cannot start runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match rt.block_on(commands::run(cli)) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            match &e {
+                synapsor_runner::Error::Config(issues) => {
+                    eprintln!("error[CONFIG_INVALID]: Invalid Synapsor runner config ({} problem{}):", issues.len(), if issues.len() == 1 { "" } else { "s" });
+                    for i in issues {
+                        eprintln!("  {} {}: {}", i.path, i.code, i.message);
+                    }
+                }
+                other => eprintln!("error[{}]: {}", other.code(), other),
+            }
+            ExitCode::from(1)
+        }
+    }
+}

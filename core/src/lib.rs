@@ -8,6 +8,7 @@ pub mod apply;
 pub mod capability;
 pub mod config;
 pub mod context;
+pub mod demo;
 pub mod envelope;
 pub mod error;
 pub mod ledger;
