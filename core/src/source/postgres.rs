@@ -52,7 +52,7 @@ impl PgSource {
             })?;
             PgPoolOptions::new()
                 .max_connections(if write { 16 } else { 8 })
-                .acquire_timeout(Duration::from_secs(10))
+                .acquire_timeout(Duration::from_secs(5))
                 .connect_lazy(&url)
                 .map_err(|_| Error::SourceUnavailable { code: "SOURCE_UNAVAILABLE", message: format!("{env} is not a usable PostgreSQL URL") })
         })
