@@ -1,39 +1,64 @@
 //! Command implementations. Each returns an exit code or a core error (printed by `main`).
 
 use crate::render;
-use crate::{ApplyArgs, CallArgs, Cli, Command, ConfigCmd, DecideArgs, Global, ProposalsCmd, ReplayCmd, ToolsCmd, WritebackCmd};
-use serde_json::{json, Value};
+use crate::{
+    ApplyArgs, CallArgs, Cli, Command, ConfigCmd, DecideArgs, Global, ProposalsCmd, ReplayCmd,
+    ToolsCmd, WritebackCmd,
+};
+use serde_json::{Value, json};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
-use synapsor_runner::config::{load_config, Engine, Provider};
+use synapsor_runner::config::{Engine, Provider, load_config};
 use synapsor_runner::context::binding_for;
 use synapsor_runner::error::{Error, Result};
 use synapsor_runner::protocol::WritebackJob;
 use synapsor_runner::runner::resolve_ledger_path;
-use synapsor_runner::{ApplyOptions, Approver, Ledger, OpenOptions, Runner, ToolNaming, TrustedContext};
+use synapsor_runner::{
+    ApplyOptions, Approver, Ledger, OpenOptions, Runner, ToolNaming, TrustedContext,
+};
 
 pub async fn run(cli: Cli) -> Result<u8> {
     let g = cli.global;
     match cli.command {
-        Command::Config { action: ConfigCmd::Validate { json } } => config_validate(&g, json),
-        Command::Tools { action: ToolsCmd::Preview { alias_mode, json } } => tools_preview(&g, &alias_mode, json).await,
+        Command::Config {
+            action: ConfigCmd::Validate { json },
+        } => config_validate(&g, json),
+        Command::Tools {
+            action: ToolsCmd::Preview { alias_mode, json },
+        } => tools_preview(&g, &alias_mode, json).await,
         Command::Inspect(a) => call(&g, a, false).await,
         Command::Propose(a) => call(&g, a, true).await,
         Command::Proposals { action } => proposals(&g, action).await,
         Command::Apply(a) => apply(&g, a).await,
-        Command::Replay { action, selector, details, json } => {
+        Command::Replay {
+            action,
+            selector,
+            details,
+            json,
+        } => {
             let (sel, details, json) = match action {
-                Some(ReplayCmd::Show { selector: s, proposal, details: d, json: j }) => (proposal.or(s), d || details, j || json),
+                Some(ReplayCmd::Show {
+                    selector: s,
+                    proposal,
+                    details: d,
+                    json: j,
+                }) => (proposal.or(s), d || details, j || json),
                 None => (selector, details, json),
             };
             replay(&g, sel, details, json).await
         }
-        Command::Writeback { action: WritebackCmd::Migration { engine } } => {
+        Command::Writeback {
+            action: WritebackCmd::Migration { engine },
+        } => {
             let e = match engine.as_str() {
                 "postgres" => Engine::Postgres,
                 "sqlite" => Engine::Sqlite,
                 "mysql" => Engine::Mysql,
-                _ => return Err(usage("writeback command requires --engine postgres, mysql or sqlite")),
+                _ => {
+                    return Err(usage(
+                        "writeback command requires --engine postgres, mysql or sqlite",
+                    ));
+                }
             };
             println!("{};", synapsor_runner::sql::receipt_table_ddl(e));
             Ok(0)
@@ -43,15 +68,24 @@ pub async fn run(cli: Cli) -> Result<u8> {
 }
 
 fn usage(msg: &str) -> Error {
-    Error::ConfigFile { code: "USAGE", message: msg.to_string() }
+    Error::ConfigFile {
+        code: "USAGE",
+        message: msg.to_string(),
+    }
 }
 
 fn config_path(g: &Global) -> PathBuf {
-    g.config.clone().unwrap_or_else(|| PathBuf::from("synapsor.runner.json"))
+    g.config
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("synapsor.runner.json"))
 }
 
 async fn open_runner(g: &Global) -> Result<Runner> {
-    Runner::open(OpenOptions { config_path: config_path(g), ledger_path: g.store.clone() }).await
+    Runner::open(OpenOptions {
+        config_path: config_path(g),
+        ledger_path: g.store.clone(),
+    })
+    .await
 }
 
 /// Open the ledger for review commands; a missing file is an error, not a new empty ledger.
@@ -61,7 +95,10 @@ fn open_existing_ledger(g: &Global) -> Result<(Ledger, PathBuf)> {
     if path.as_os_str() != ":memory:" && !path.exists() {
         return Err(Error::ConfigFile {
             code: "LOCAL_STORE_NOT_FOUND",
-            message: format!("No local Synapsor proposal store was found at {}.\nRun:\n  synapsor-runner demo\nor pass:\n  --store /path/to/local.db", path.display()),
+            message: format!(
+                "No local Synapsor proposal store was found at {}.\nRun:\n  synapsor-runner demo\nor pass:\n  --store /path/to/local.db",
+                path.display()
+            ),
         });
     }
     Ok((Ledger::open(&path)?, path))
@@ -73,8 +110,14 @@ fn print_json(v: &Value) {
 
 fn config_validate(g: &Global, json_out: bool) -> Result<u8> {
     let path = config_path(g);
-    let text = std::fs::read_to_string(&path).map_err(|e| Error::ConfigFile { code: "CONFIG_NOT_FOUND", message: format!("cannot read config {}: {e}", path.display()) })?;
-    let value: Value = serde_json::from_str(&text).map_err(|e| Error::ConfigFile { code: "CONFIG_NOT_JSON", message: format!("config {} is not valid JSON: {e}", path.display()) })?;
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::ConfigFile {
+        code: "CONFIG_NOT_FOUND",
+        message: format!("cannot read config {}: {e}", path.display()),
+    })?;
+    let value: Value = serde_json::from_str(&text).map_err(|e| Error::ConfigFile {
+        code: "CONFIG_NOT_JSON",
+        message: format!("config {} is not valid JSON: {e}", path.display()),
+    })?;
     let report = synapsor_runner::config::validate_value(&value);
     if json_out {
         print_json(&serde_json::to_value(&report).unwrap_or_default());
@@ -96,7 +139,8 @@ fn config_validate(g: &Global, json_out: bool) -> Result<u8> {
 }
 
 async fn tools_preview(g: &Global, alias_mode: &str, json_out: bool) -> Result<u8> {
-    let naming = ToolNaming::parse(alias_mode).ok_or_else(|| usage("--alias-mode must be canonical, openai, or both"))?;
+    let naming = ToolNaming::parse(alias_mode)
+        .ok_or_else(|| usage("--alias-mode must be canonical, openai, or both"))?;
     let runner = open_runner(g).await?;
     let store = resolve_ledger_path(g.store.as_deref(), Some(runner.config()));
     let tools = runner.tools(naming);
@@ -115,7 +159,10 @@ async fn tools_preview(g: &Global, alias_mode: &str, json_out: bool) -> Result<u
             "tools": tools,
         }));
     } else {
-        println!("Synapsor tools preview: {}", if ok { "ok" } else { "failed" });
+        println!(
+            "Synapsor tools preview: {}",
+            if ok { "ok" } else { "failed" }
+        );
         println!("Config: {}", config_path(g).display());
         println!("Store: {}", store.display());
         println!("Alias mode: {}", naming.as_str());
@@ -137,23 +184,42 @@ async fn tools_preview(g: &Global, alias_mode: &str, json_out: bool) -> Result<u
             println!("    {detail}");
         }
         println!("Next:");
-        println!("  synapsor-runner mcp serve --config {} --store {}", config_path(g).display(), store.display());
+        println!(
+            "  synapsor-runner mcp serve --config {} --store {}",
+            config_path(g).display(),
+            store.display()
+        );
     }
     Ok(if ok { 0 } else { 1 })
 }
 
 fn read_call_args(a: &CallArgs) -> Result<Value> {
-    let inline = a.args.clone().or_else(|| a.json.clone().filter(|s| !s.is_empty()));
-    let sources = [a.input.is_some(), inline.is_some()].iter().filter(|x| **x).count();
+    let inline = a
+        .args
+        .clone()
+        .or_else(|| a.json.clone().filter(|s| !s.is_empty()));
+    let sources = [a.input.is_some(), inline.is_some()]
+        .iter()
+        .filter(|x| **x)
+        .count();
     if sources > 1 {
-        return Err(usage("pass arguments with only one of --input, --args, or --json"));
+        return Err(usage(
+            "pass arguments with only one of --input, --args, or --json",
+        ));
     }
     let text = match (&a.input, inline) {
-        (Some(p), _) => std::fs::read_to_string(p).map_err(|e| usage(&format!("cannot read --input {}: {e}", p.display())))?,
+        (Some(p), _) => std::fs::read_to_string(p)
+            .map_err(|e| usage(&format!("cannot read --input {}: {e}", p.display())))?,
         (None, Some(s)) => s,
-        (None, None) => return Err(usage(&format!("{} requires --input <file>, --args '<object>', or --json '<object>'", a.capability))),
+        (None, None) => {
+            return Err(usage(&format!(
+                "{} requires --input <file>, --args '<object>', or --json '<object>'",
+                a.capability
+            )));
+        }
     };
-    let v: Value = serde_json::from_str(&text).map_err(|e| usage(&format!("arguments are not valid JSON: {e}")))?;
+    let v: Value = serde_json::from_str(&text)
+        .map_err(|e| usage(&format!("arguments are not valid JSON: {e}")))?;
     if !v.is_object() {
         return Err(usage("arguments must be a JSON object"));
     }
@@ -171,7 +237,10 @@ fn cli_context(runner: &Runner, capability: &str) -> TrustedContext {
     if !host {
         return TrustedContext::from_config();
     }
-    TrustedContext { tenant_id: std::env::var("SYNAPSOR_TENANT_ID").ok(), principal: std::env::var("SYNAPSOR_PRINCIPAL").ok() }
+    TrustedContext {
+        tenant_id: std::env::var("SYNAPSOR_TENANT_ID").ok(),
+        principal: std::env::var("SYNAPSOR_PRINCIPAL").ok(),
+    }
 }
 
 async fn call(g: &Global, a: CallArgs, proposal: bool) -> Result<u8> {
@@ -181,9 +250,16 @@ async fn call(g: &Global, a: CallArgs, proposal: bool) -> Result<u8> {
     let ctx = cli_context(&runner, &a.capability);
     let json_out = a.json.is_some();
     if proposal {
-        let cap = runner.config().capability(&a.capability).ok_or_else(|| Error::CapabilityNotFound(a.capability.clone()))?;
+        let cap = runner
+            .config()
+            .capability(&a.capability)
+            .ok_or_else(|| Error::CapabilityNotFound(a.capability.clone()))?;
         if cap.kind != synapsor_runner::config::CapabilityKind::Proposal {
-            return Err(usage(&format!("{} is a {} capability. Use a proposal capability with synapsor-runner propose.", a.capability, cap.kind.as_str())));
+            return Err(usage(&format!(
+                "{} is a {} capability. Use a proposal capability with synapsor-runner propose.",
+                a.capability,
+                cap.kind.as_str()
+            )));
         }
         let r = runner.propose(&a.capability, args, &ctx).await?;
         if json_out {
@@ -196,8 +272,14 @@ async fn call(g: &Global, a: CallArgs, proposal: bool) -> Result<u8> {
         if json_out {
             print_json(&synapsor_runner::envelope::read_v2(&r));
         } else {
-            println!("Read {} {} through {}.", r.business_object, r.object_id, r.capability);
-            println!("Tenant: {} (principal {}, from {})", r.context.tenant_id, r.context.principal, r.context.provenance);
+            println!(
+                "Read {} {} through {}.",
+                r.business_object, r.object_id, r.capability
+            );
+            println!(
+                "Tenant: {} (principal {}, from {})",
+                r.context.tenant_id, r.context.principal, r.context.provenance
+            );
             for (k, v) in &r.data {
                 println!("  {k}: {}", render::plain(v));
             }
@@ -210,9 +292,15 @@ async fn call(g: &Global, a: CallArgs, proposal: bool) -> Result<u8> {
 
 async fn proposals(g: &Global, action: ProposalsCmd) -> Result<u8> {
     match action {
-        ProposalsCmd::List { state, tenant, limit, json } => {
+        ProposalsCmd::List {
+            state,
+            tenant,
+            limit,
+            json,
+        } => {
             let (ledger, _) = open_existing_ledger(g)?;
-            let list = ledger.list_proposals(state.as_deref(), tenant.as_deref(), limit.clamp(1, 200))?;
+            let list =
+                ledger.list_proposals(state.as_deref(), tenant.as_deref(), limit.clamp(1, 200))?;
             if json {
                 print_json(&json!({"proposals": list}));
             } else if list.is_empty() {
@@ -224,12 +312,18 @@ async fn proposals(g: &Global, action: ProposalsCmd) -> Result<u8> {
             }
             Ok(0)
         }
-        ProposalsCmd::Show { selector, details, json } => {
+        ProposalsCmd::Show {
+            selector,
+            details,
+            json,
+        } => {
             let (ledger, store) = open_existing_ledger(g)?;
             let id = ledger.resolve_selector(&selector)?;
             let replay = ledger.replay(&id)?;
             if json {
-                print_json(&json!({"proposal": replay["proposal"], "events": replay["events"], "receipts": replay["receipts"], "evidence": replay["evidence"]}));
+                print_json(
+                    &json!({"proposal": replay["proposal"], "events": replay["events"], "receipts": replay["receipts"], "evidence": replay["evidence"]}),
+                );
             } else {
                 render::proposal_show(&replay, details, &store);
             }
@@ -243,34 +337,67 @@ async fn proposals(g: &Global, action: ProposalsCmd) -> Result<u8> {
 /// The approver for CLI decisions (decision 5): explicit flags, then the operator environment,
 /// then the local OS user asserting the required role at the terminal.
 fn cli_approver(a: &DecideArgs, required_role: Option<&str>) -> Approver {
-    let env_id = std::env::var("SYNAPSOR_OPERATOR").ok().filter(|s| !s.is_empty());
+    let env_id = std::env::var("SYNAPSOR_OPERATOR")
+        .ok()
+        .filter(|s| !s.is_empty());
     let env_roles: Vec<String> = std::env::var("SYNAPSOR_OPERATOR_ROLES")
         .ok()
-        .map(|s| s.split(',').map(|r| r.trim().to_string()).filter(|r| !r.is_empty()).collect())
+        .map(|s| {
+            s.split(',')
+                .map(|r| r.trim().to_string())
+                .filter(|r| !r.is_empty())
+                .collect()
+        })
         .unwrap_or_default();
     if a.as_id.is_some() || !a.roles.is_empty() {
         let id = a.as_id.clone().or(env_id).unwrap_or_else(os_user);
-        return Approver { id, roles: a.roles.clone(), role_assertion: "cli_flags".into() };
+        return Approver {
+            id,
+            roles: a.roles.clone(),
+            role_assertion: "cli_flags".into(),
+        };
     }
     if let Some(id) = env_id {
-        return Approver { id, roles: env_roles, role_assertion: "operator_env".into() };
+        return Approver {
+            id,
+            roles: env_roles,
+            role_assertion: "operator_env".into(),
+        };
     }
-    Approver { id: os_user(), roles: required_role.map(|r| vec![r.to_string()]).unwrap_or_default(), role_assertion: "asserted_local_cli".into() }
+    Approver {
+        id: os_user(),
+        roles: required_role
+            .map(|r| vec![r.to_string()])
+            .unwrap_or_default(),
+        role_assertion: "asserted_local_cli".into(),
+    }
 }
 
 fn os_user() -> String {
-    std::env::var("USER").or_else(|_| std::env::var("USERNAME")).ok().filter(|s| !s.is_empty()).unwrap_or_else(|| "local_operator".into())
+    std::env::var("USER")
+        .or_else(|_| std::env::var("USERNAME"))
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "local_operator".into())
 }
 
 fn confirm(question: &str) -> Result<()> {
     if !std::io::stdin().is_terminal() {
-        return Err(usage("approval/rejection requires --yes in noninteractive mode"));
+        return Err(usage(
+            "approval/rejection requires --yes in noninteractive mode",
+        ));
     }
     eprint!("{question} Type yes to continue: ");
     let _ = std::io::stderr().flush();
     let mut answer = String::new();
-    std::io::stdin().read_line(&mut answer).map_err(|e| usage(&format!("cannot read confirmation: {e}")))?;
-    if answer.trim().eq_ignore_ascii_case("yes") { Ok(()) } else { Err(usage("confirmation declined")) }
+    std::io::stdin()
+        .read_line(&mut answer)
+        .map_err(|e| usage(&format!("cannot read confirmation: {e}")))?;
+    if answer.trim().eq_ignore_ascii_case("yes") {
+        Ok(())
+    } else {
+        Err(usage("confirmation declined"))
+    }
 }
 
 async fn decide(g: &Global, a: DecideArgs, approve: bool) -> Result<u8> {
@@ -285,15 +412,36 @@ async fn decide(g: &Global, a: DecideArgs, approve: bool) -> Result<u8> {
         render::proposal_show(&replay, true, &store);
     }
     if !a.yes {
-        confirm(&format!("{} proposal {id}{}?", if approve { "Approve" } else { "Reject" }, if approve { " for guarded writeback" } else { "" }))?;
+        confirm(&format!(
+            "{} proposal {id}{}?",
+            if approve { "Approve" } else { "Reject" },
+            if approve {
+                " for guarded writeback"
+            } else {
+                ""
+            }
+        ))?;
     }
     let approver = cli_approver(&a, p.change_set.approval.required_role.as_deref());
-    let updated = if approve { ledger.approve(&id, &approver, a.reason.as_deref())? } else { ledger.reject(&id, &approver, a.reason.as_deref().unwrap_or_default())? };
+    let updated = if approve {
+        ledger.approve(&id, &approver, a.reason.as_deref())?
+    } else {
+        ledger.reject(&id, &approver, a.reason.as_deref().unwrap_or_default())?
+    };
     if a.json {
         print_json(&serde_json::to_value(&updated).unwrap_or_default());
     } else {
         println!("{} {id}", if approve { "approved" } else { "rejected" });
-        println!("by {} (roles: {}; {})", approver.id, if approver.roles.is_empty() { "none".into() } else { approver.roles.join(", ") }, approver.role_assertion.replace('_', " "));
+        println!(
+            "by {} (roles: {}; {})",
+            approver.id,
+            if approver.roles.is_empty() {
+                "none".into()
+            } else {
+                approver.roles.join(", ")
+            },
+            approver.role_assertion.replace('_', " ")
+        );
     }
     Ok(0)
 }
@@ -301,15 +449,22 @@ async fn decide(g: &Global, a: DecideArgs, approve: bool) -> Result<u8> {
 async fn apply(g: &Global, a: ApplyArgs) -> Result<u8> {
     let runner = open_runner(g).await?;
     let store = resolve_ledger_path(g.store.as_deref(), Some(runner.config()));
-    let mut opts = ApplyOptions::default();
-    opts.dry_run = a.dry_run || std::env::var("SYNAPSOR_DRY_RUN").map(|v| v == "true").unwrap_or(false);
+    let mut opts = ApplyOptions {
+        dry_run: a.dry_run
+            || std::env::var("SYNAPSOR_DRY_RUN")
+                .map(|v| v == "true")
+                .unwrap_or(false),
+        ..ApplyOptions::default()
+    };
     if let Some(r) = &a.runner {
         opts.runner_id = r.clone();
     }
     let outcome = match (&a.job, &a.selector) {
         (Some(path), _) => {
-            let text = std::fs::read_to_string(path).map_err(|e| usage(&format!("cannot read --job {}: {e}", path.display())))?;
-            let v: Value = serde_json::from_str(&text).map_err(|e| usage(&format!("--job is not valid JSON: {e}")))?;
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| usage(&format!("cannot read --job {}: {e}", path.display())))?;
+            let v: Value = serde_json::from_str(&text)
+                .map_err(|e| usage(&format!("--job is not valid JSON: {e}")))?;
             let job = WritebackJob::parse(&v)?;
             runner.apply_job(&job, &opts).await?
         }
@@ -320,17 +475,25 @@ async fn apply(g: &Global, a: ApplyArgs) -> Result<u8> {
         (None, None) => return Err(usage("apply requires <proposal_id|latest> or --job <path>")),
     };
     if a.json {
-        print_json(&json!({"receipt": outcome.receipt, "executor": outcome.executor, "dry_run": outcome.dry_run, "recorded": outcome.recorded, "retryable": outcome.retryable}));
+        print_json(
+            &json!({"receipt": outcome.receipt, "executor": outcome.executor, "dry_run": outcome.dry_run, "recorded": outcome.recorded, "retryable": outcome.retryable}),
+        );
     } else {
         render::apply_result(&outcome, &store);
     }
-    Ok(if outcome.receipt.status == "failed" { 1 } else { 0 })
+    Ok(if outcome.receipt.status == "failed" {
+        1
+    } else {
+        0
+    })
 }
 
 async fn replay(g: &Global, selector: Option<String>, details: bool, json_out: bool) -> Result<u8> {
     let sel = selector.ok_or_else(|| usage("replay show requires <proposal_id> or latest"))?;
     if sel.starts_with("ev_") {
-        return Err(usage("Use --evidence ev_… to replay from an evidence bundle."));
+        return Err(usage(
+            "Use --evidence ev_… to replay from an evidence bundle.",
+        ));
     }
     let (ledger, store) = open_existing_ledger(g)?;
     let id = ledger.resolve_selector(&sel)?;
@@ -342,4 +505,3 @@ async fn replay(g: &Global, selector: Option<String>, details: bool, json_out: b
     }
     Ok(0)
 }
-

@@ -23,72 +23,181 @@ pub async fn run(dir: &Path) -> Result<u8> {
     let lead = Approver::new("billing_lead_1").role("billing_lead");
 
     println!("Synapsor Runner demo: embedded SQLite, no server.");
-    println!("Source: {}  Config: {}  Ledger: {}", dir.join("billing.sqlite").display(), config.display(), ledger.display());
-    println!("Trusted context (from config, never from the model): tenant acme, principal support_agent_17");
-    let tools: Vec<String> = runner.tools(ToolNaming::Canonical).into_iter().map(|t| t.name).collect();
+    println!(
+        "Source: {}  Config: {}  Ledger: {}",
+        dir.join("billing.sqlite").display(),
+        config.display(),
+        ledger.display()
+    );
+    println!(
+        "Trusted context (from config, never from the model): tenant acme, principal support_agent_17"
+    );
+    let tools: Vec<String> = runner
+        .tools(ToolNaming::Canonical)
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
     println!("Tools the model sees: {}", tools.join(", "));
     println!("Not exposed: execute_sql absent, approval tools absent, commit/apply tools absent");
 
-    step(1, "Agent inspects INV-3001 (scoped read: primary key + tenant guard)");
-    let read = runner.inspect("billing.inspect_invoice", json!({"invoice_id": "INV-3001"}), &ctx).await?;
+    step(
+        1,
+        "Agent inspects INV-3001 (scoped read: primary key + tenant guard)",
+    );
+    let read = runner
+        .inspect(
+            "billing.inspect_invoice",
+            json!({"invoice_id": "INV-3001"}),
+            &ctx,
+        )
+        .await?;
     for k in ["status", "late_fee_cents", "waiver_reason", "updated_at"] {
-        println!("   {k}: {}", plain(read.data.get(k).unwrap_or(&serde_json::Value::Null)));
+        println!(
+            "   {k}: {}",
+            plain(read.data.get(k).unwrap_or(&serde_json::Value::Null))
+        );
     }
     println!("   evidence: {}", read.evidence_bundle_id);
 
     step(2, "Agent proposes waiving the late fee");
-    let p = runner.propose("billing.propose_late_fee_waiver", json!({"invoice_id": "INV-3001", "reason": "customer paid within grace period"}), &ctx).await?;
+    let p = runner
+        .propose(
+            "billing.propose_late_fee_waiver",
+            json!({"invoice_id": "INV-3001", "reason": "customer paid within grace period"}),
+            &ctx,
+        )
+        .await?;
     println!("   Proposal created: {}", p.proposal_id);
     for (col, d) in &p.diff {
-        println!("   {col}: {} -> {}", plain(&d["before"]), plain(&d["proposed"]));
+        println!(
+            "   {col}: {} -> {}",
+            plain(&d["before"]),
+            plain(&d["proposed"])
+        );
     }
     let row = invoice_row(dir, "INV-3001")?;
-    println!("   Source DB changed: no (late_fee_cents is still {})", row["late_fee_cents"]);
+    println!(
+        "   Source DB changed: no (late_fee_cents is still {})",
+        row["late_fee_cents"]
+    );
 
-    step(3, "A billing lead approves outside the model (required role billing_lead)");
-    let refused = runner.approve(&p.proposal_id, &Approver::new("support_agent_17")).await;
+    step(
+        3,
+        "A billing lead approves outside the model (required role billing_lead)",
+    );
+    let refused = runner
+        .approve(&p.proposal_id, &Approver::new("support_agent_17"))
+        .await;
     if let Err(e) = refused {
-        println!("   approval by support_agent_17 without the role: refused ({})", e.code());
+        println!(
+            "   approval by support_agent_17 without the role: refused ({})",
+            e.code()
+        );
     }
     runner.approve(&p.proposal_id, &lead).await?;
     println!("   approved by billing_lead_1");
 
-    step(4, "Trusted apply: one guarded UPDATE (pk + tenant + version) and a receipt, one transaction");
-    let applied = runner.apply(&p.proposal_id, &ApplyOptions::default()).await?;
-    println!("   Guarded writeback {}: rows {}, receipt {}", applied.receipt.status, applied.receipt.rows_affected, applied.receipt.receipt_hash);
+    step(
+        4,
+        "Trusted apply: one guarded UPDATE (pk + tenant + version) and a receipt, one transaction",
+    );
+    let applied = runner
+        .apply(&p.proposal_id, &ApplyOptions::default())
+        .await?;
+    println!(
+        "   Guarded writeback {}: rows {}, receipt {}",
+        applied.receipt.status, applied.receipt.rows_affected, applied.receipt.receipt_hash
+    );
     let row = invoice_row(dir, "INV-3001")?;
-    println!("   Source now: late_fee_cents {}, waiver_reason {}", row["late_fee_cents"], row["waiver_reason"]);
+    println!(
+        "   Source now: late_fee_cents {}, waiver_reason {}",
+        row["late_fee_cents"], row["waiver_reason"]
+    );
 
     step(5, "Retry the same apply (idempotent)");
-    let retry = runner.apply(&p.proposal_id, &ApplyOptions::default()).await?;
-    println!("   Guarded writeback {}: rows {}", retry.receipt.status.replace('_', " "), retry.receipt.rows_affected);
+    let retry = runner
+        .apply(&p.proposal_id, &ApplyOptions::default())
+        .await?;
+    println!(
+        "   Guarded writeback {}: rows {}",
+        retry.receipt.status.replace('_', " "),
+        retry.receipt.rows_affected
+    );
 
-    step(6, "Stale row: someone edits INV-3002 after the agent read it");
-    let stale = runner.propose("billing.propose_late_fee_waiver", json!({"invoice_id": "INV-3002", "reason": "goodwill"}), &ctx).await?;
+    step(
+        6,
+        "Stale row: someone edits INV-3002 after the agent read it",
+    );
+    let stale = runner
+        .propose(
+            "billing.propose_late_fee_waiver",
+            json!({"invoice_id": "INV-3002", "reason": "goodwill"}),
+            &ctx,
+        )
+        .await?;
     println!("   Proposal created: {}", stale.proposal_id);
     simulate_concurrent_edit(dir, "INV-3002")?;
     runner.approve(&stale.proposal_id, &lead).await?;
     let before = invoice_row(dir, "INV-3002")?;
-    let conflict = runner.apply(&stale.proposal_id, &ApplyOptions::default()).await?;
+    let conflict = runner
+        .apply(&stale.proposal_id, &ApplyOptions::default())
+        .await?;
     let after = invoice_row(dir, "INV-3002")?;
-    println!("   apply: {} ({}), rows {}", conflict.receipt.status, conflict.receipt.safe_error_code.as_deref().unwrap_or("-"), conflict.receipt.rows_affected);
-    println!("   row untouched: {}", if before == after { "yes" } else { "NO" });
+    println!(
+        "   apply: {} ({}), rows {}",
+        conflict.receipt.status,
+        conflict.receipt.safe_error_code.as_deref().unwrap_or("-"),
+        conflict.receipt.rows_affected
+    );
+    println!(
+        "   row untouched: {}",
+        if before == after { "yes" } else { "NO" }
+    );
 
     step(7, "Cross-tenant id: INV-9001 belongs to another tenant");
-    let foreign = runner.call_tool("billing.inspect_invoice", json!({"invoice_id": "INV-9001"}), &ctx).await;
-    println!("   {} (same answer as a missing row)", foreign["error"]["code"].as_str().unwrap_or("?"));
-    let spoof = runner.call_tool("billing.inspect_invoice", json!({"invoice_id": "INV-3001", "tenant_id": "globex"}), &ctx).await;
-    println!("   spoofed tenant_id argument: {}", spoof["error"]["code"].as_str().unwrap_or("?"));
+    let foreign = runner
+        .call_tool(
+            "billing.inspect_invoice",
+            json!({"invoice_id": "INV-9001"}),
+            &ctx,
+        )
+        .await;
+    println!(
+        "   {} (same answer as a missing row)",
+        foreign["error"]["code"].as_str().unwrap_or("?")
+    );
+    let spoof = runner
+        .call_tool(
+            "billing.inspect_invoice",
+            json!({"invoice_id": "INV-3001", "tenant_id": "globex"}),
+            &ctx,
+        )
+        .await;
+    println!(
+        "   spoofed tenant_id argument: {}",
+        spoof["error"]["code"].as_str().unwrap_or("?")
+    );
 
-    step(8, "Replay: everything captured for the applied proposal, in order");
+    step(
+        8,
+        "Replay: everything captured for the applied proposal, in order",
+    );
     let replay = runner.replay(&p.proposal_id).await?;
     for e in replay["events"].as_array().into_iter().flatten() {
         println!("   {} by {}", plain(&e["kind"]), plain(&e["actor"]));
     }
-    println!("   evidence bundles: {}, query audit rows: {}, receipts: {}", replay["evidence"].as_array().map(Vec::len).unwrap_or(0), replay["query_audit"].as_array().map(Vec::len).unwrap_or(0), replay["receipts"].as_array().map(Vec::len).unwrap_or(0));
+    println!(
+        "   evidence bundles: {}, query audit rows: {}, receipts: {}",
+        replay["evidence"].as_array().map(Vec::len).unwrap_or(0),
+        replay["query_audit"].as_array().map(Vec::len).unwrap_or(0),
+        replay["receipts"].as_array().map(Vec::len).unwrap_or(0)
+    );
 
     println!();
-    println!("Demo complete in {} ms. Try the CLI on the same files:", started.elapsed().as_millis());
+    println!(
+        "Demo complete in {} ms. Try the CLI on the same files:",
+        started.elapsed().as_millis()
+    );
     let c = config.display();
     let s = ledger.display();
     println!("  synapsor-runner proposals list --store {s}");

@@ -191,7 +191,10 @@ pub enum WritebackCmd {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error[INTERNAL]: cannot start runtime: {e}");
@@ -203,7 +206,11 @@ fn main() -> ExitCode {
         Err(e) => {
             match &e {
                 synapsor_runner::Error::Config(issues) => {
-                    eprintln!("error[CONFIG_INVALID]: Invalid Synapsor runner config ({} problem{}):", issues.len(), if issues.len() == 1 { "" } else { "s" });
+                    eprintln!(
+                        "error[CONFIG_INVALID]: Invalid Synapsor runner config ({} problem{}):",
+                        issues.len(),
+                        if issues.len() == 1 { "" } else { "s" }
+                    );
                     for i in issues {
                         eprintln!("  {} {}: {}", i.path, i.code, i.message);
                     }

@@ -18,16 +18,50 @@ pub const NOT_EXPOSED: [&str; 7] = [
 pub fn boundary_checks(tools: &[Tool]) -> Vec<(&'static str, bool, String)> {
     let names: Vec<String> = tools.iter().map(|t| t.name.to_lowercase()).collect();
     let any = |pats: &[&str]| names.iter().any(|n| pats.iter().any(|p| n.contains(p)));
-    let serialized = serde_json::to_string(tools).unwrap_or_default().to_lowercase();
+    let serialized = serde_json::to_string(tools)
+        .unwrap_or_default()
+        .to_lowercase();
     vec![
-        ("semantic tools present", !tools.is_empty(), if tools.is_empty() { "none".into() } else { tools.iter().map(|t| t.name.clone()).collect::<Vec<_>>().join(", ") }),
-        ("execute_sql absent", !any(&["execute_sql", "run_query", "query_database"]), "model does not receive raw SQL tools".into()),
-        ("approval tools absent", !any(&["approve"]), "approval stays outside MCP".into()),
-        ("commit tools absent", !any(&["commit", "apply_writeback"]), "commit stays outside MCP".into()),
-        ("database_url absent", !(serialized.contains("postgres://") || serialized.contains("postgresql://") || serialized.contains("mysql://")), "MCP config uses env var names, not connection strings".into()),
+        (
+            "semantic tools present",
+            !tools.is_empty(),
+            if tools.is_empty() {
+                "none".into()
+            } else {
+                tools
+                    .iter()
+                    .map(|t| t.name.clone())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            },
+        ),
+        (
+            "execute_sql absent",
+            !any(&["execute_sql", "run_query", "query_database"]),
+            "model does not receive raw SQL tools".into(),
+        ),
+        (
+            "approval tools absent",
+            !any(&["approve"]),
+            "approval stays outside MCP".into(),
+        ),
+        (
+            "commit tools absent",
+            !any(&["commit", "apply_writeback"]),
+            "commit stays outside MCP".into(),
+        ),
+        (
+            "database_url absent",
+            !(serialized.contains("postgres://")
+                || serialized.contains("postgresql://")
+                || serialized.contains("mysql://")),
+            "MCP config uses env var names, not connection strings".into(),
+        ),
         (
             "write credentials absent",
-            !["password", "secret", "bearer", "private_key", "token"].iter().any(|w| serialized.contains(w)),
+            !["password", "secret", "bearer", "private_key", "token"]
+                .iter()
+                .any(|w| serialized.contains(w)),
             "MCP tools do not include write credentials".into(),
         ),
     ]
@@ -42,7 +76,14 @@ pub fn plain(v: &Value) -> String {
 }
 
 pub fn proposal_created(r: &ProposalResult, store: &Path) {
-    println!("{}", if r.duplicate { "Proposal already active (same change); returning it." } else { "Proposal created." });
+    println!(
+        "{}",
+        if r.duplicate {
+            "Proposal already active (same change); returning it."
+        } else {
+            "Proposal created."
+        }
+    );
     println!("Capability:");
     println!("  {}", r.capability);
     println!("Proposal:");
@@ -51,23 +92,43 @@ pub fn proposal_created(r: &ProposalResult, store: &Path) {
     println!("  {}", r.evidence_bundle_id);
     println!("Proposed change:");
     for (col, d) in &r.diff {
-        println!("  {col}: {} -> {}", plain(&d["before"]), plain(&d["proposed"]));
+        println!(
+            "  {col}: {} -> {}",
+            plain(&d["before"]),
+            plain(&d["proposed"])
+        );
     }
     println!("Source DB changed:");
     println!("  no");
     println!("Review:");
     let s = store.display();
-    println!("  synapsor-runner proposals show {} --store {s}", r.proposal_id);
-    println!("  synapsor-runner proposals approve {} --store {s}", r.proposal_id);
+    println!(
+        "  synapsor-runner proposals show {} --store {s}",
+        r.proposal_id
+    );
+    println!(
+        "  synapsor-runner proposals approve {} --store {s}",
+        r.proposal_id
+    );
     println!("  synapsor-runner apply {} --store {s}", r.proposal_id);
     println!("  synapsor-runner replay {} --store {s}", r.proposal_id);
 }
 
 pub fn proposal_line(p: &StoredProposal) {
-    println!("{}  {}  {}  {}", p.created_at, p.proposal_id, p.state, p.action);
+    println!(
+        "{}  {}  {}  {}",
+        p.created_at, p.proposal_id, p.state, p.action
+    );
     println!("  object: {}:{}", p.business_object, p.object_id);
-    println!("  target: {}:{}/{}.{}/{}", p.source_kind, p.source_id, p.source_schema, p.source_table, p.object_id);
-    println!("  tenant: {}  source changed: {}", p.tenant_id, yes_no(p.source_database_mutated));
+    println!(
+        "  target: {}:{}/{}.{}/{}",
+        p.source_kind, p.source_id, p.source_schema, p.source_table, p.object_id
+    );
+    println!(
+        "  tenant: {}  source changed: {}",
+        p.tenant_id,
+        yes_no(p.source_database_mutated)
+    );
 }
 
 fn yes_no(b: bool) -> &'static str {
@@ -96,50 +157,113 @@ pub fn proposal_show(replay: &Value, details: bool, store: &Path) {
     println!("Agent requested:");
     println!("  {}", plain(&p["action"]));
     println!("Business object:");
-    println!("  {} {}", plain(&p["business_object"]), plain(&p["object_id"]));
+    println!(
+        "  {} {}",
+        plain(&p["business_object"]),
+        plain(&p["object_id"])
+    );
     println!("Proposed change:");
     print_diff(cs);
     println!("Source DB changed:");
-    println!("  {}", yes_no(p["source_database_mutated"].as_bool().unwrap_or(false)));
+    println!(
+        "  {}",
+        yes_no(p["source_database_mutated"].as_bool().unwrap_or(false))
+    );
     println!("Approval:");
     println!("  {}", boundary_text(state));
-    let items: usize = replay["evidence"].as_array().map(|bs| bs.iter().map(|b| b["items"].as_array().map(Vec::len).unwrap_or(0)).sum()).unwrap_or(0);
+    let items: usize = replay["evidence"]
+        .as_array()
+        .map(|bs| {
+            bs.iter()
+                .map(|b| b["items"].as_array().map(Vec::len).unwrap_or(0))
+                .sum()
+        })
+        .unwrap_or(0);
     println!("Evidence:");
     println!("  {} ({items} items)", plain(&cs["evidence"]["bundle_id"]));
     if details {
         println!("Review details:");
-        println!("  principal: {} ({})", plain(&cs["principal"]["id"]), plain(&cs["principal"]["source"]));
+        println!(
+            "  principal: {} ({})",
+            plain(&cs["principal"]["id"]),
+            plain(&cs["principal"]["source"])
+        );
         println!("  tenant: {}", plain(&p["tenant_id"]));
-        println!("  target: {}:{}/{}.{}/{}", plain(&p["source_kind"]), plain(&p["source_id"]), plain(&p["source_schema"]), plain(&p["source_table"]), plain(&p["object_id"]));
-        println!("  primary key: {}={}", plain(&cs["source"]["primary_key"]["column"]), plain(&cs["source"]["primary_key"]["value"]));
-        let role = cs["approval"]["required_role"].as_str().map(|r| format!(" required role {r}")).unwrap_or_default();
+        println!(
+            "  target: {}:{}/{}.{}/{}",
+            plain(&p["source_kind"]),
+            plain(&p["source_id"]),
+            plain(&p["source_schema"]),
+            plain(&p["source_table"]),
+            plain(&p["object_id"])
+        );
+        println!(
+            "  primary key: {}={}",
+            plain(&cs["source"]["primary_key"]["column"]),
+            plain(&cs["source"]["primary_key"]["value"])
+        );
+        let role = cs["approval"]["required_role"]
+            .as_str()
+            .map(|r| format!(" required role {r}"))
+            .unwrap_or_default();
         println!("  approval: {}{role}", plain(&cs["approval"]["status"]));
         println!("  proposal hash: {}", plain(&p["proposal_hash"]));
         println!("  proposal version: {}", plain(&p["proposal_version"]));
-        let allowed: Vec<String> = cs["guards"]["allowed_columns"].as_array().map(|a| a.iter().map(plain).collect()).unwrap_or_default();
+        let allowed: Vec<String> = cs["guards"]["allowed_columns"]
+            .as_array()
+            .map(|a| a.iter().map(plain).collect())
+            .unwrap_or_default();
         println!("  allowed columns: {}", allowed.join(", "));
-        println!("  conflict guard: {}={}", plain(&cs["guards"]["expected_version"]["column"]), plain(&cs["guards"]["expected_version"]["value"]));
-        println!("  evidence: {}  query {}", plain(&cs["evidence"]["bundle_id"]), plain(&cs["evidence"]["query_fingerprint"]));
-        println!("  writeback: {} via {}", plain(&cs["writeback"]["status"]), plain(&cs["writeback"]["executor"]));
+        println!(
+            "  conflict guard: {}={}",
+            plain(&cs["guards"]["expected_version"]["column"]),
+            plain(&cs["guards"]["expected_version"]["value"])
+        );
+        println!(
+            "  evidence: {}  query {}",
+            plain(&cs["evidence"]["bundle_id"]),
+            plain(&cs["evidence"]["query_fingerprint"])
+        );
+        println!(
+            "  writeback: {} via {}",
+            plain(&cs["writeback"]["status"]),
+            plain(&cs["writeback"]["executor"])
+        );
         println!("Events:");
         for e in replay["events"].as_array().into_iter().flatten() {
-            println!("  event {}: {} by {} at {}", plain(&e["event_id"]), plain(&e["kind"]), plain(&e["actor"]), plain(&e["created_at"]));
+            println!(
+                "  event {}: {} by {} at {}",
+                plain(&e["event_id"]),
+                plain(&e["kind"]),
+                plain(&e["actor"]),
+                plain(&e["created_at"])
+            );
         }
     }
     println!("Next:");
     if state == "pending_review" {
-        println!("  synapsor-runner proposals approve {id} --yes --store {}", store.display());
+        println!(
+            "  synapsor-runner proposals approve {id} --yes --store {}",
+            store.display()
+        );
     }
     if state == "approved" || state == "pending_worker" {
         println!("  synapsor-runner apply {id} --store {}", store.display());
     }
-    println!("  synapsor-runner replay show {id} --store {}", store.display());
+    println!(
+        "  synapsor-runner replay show {id} --store {}",
+        store.display()
+    );
 }
 
 fn print_diff(cs: &Value) {
     if let Some(patch) = cs["patch"].as_object() {
         for (col, after) in patch {
-            println!("  {col}: {} -> {}", plain(cs["before"].get(col).unwrap_or(&Value::Null)), plain(after));
+            println!(
+                "  {col}: {} -> {}",
+                plain(cs["before"].get(col).unwrap_or(&Value::Null)),
+                plain(after)
+            );
         }
     }
 }
@@ -161,11 +285,26 @@ pub fn apply_result(o: &ApplyOutcome, store: &Path) {
     println!("Checks:");
     println!("* proposal approved: yes");
     let done = matches!(r.status.as_str(), "applied" | "already_applied");
-    let matched = if code == "ROW_NOT_FOUND" { "no" } else if r.status == "failed" { "not completed" } else { "yes" };
+    let matched = if code == "ROW_NOT_FOUND" {
+        "no"
+    } else if r.status == "failed" {
+        "not completed"
+    } else {
+        "yes"
+    };
     println!("* primary key matched: {matched}");
     println!("* tenant guard matched: {matched}");
     println!("* allowed columns only: yes");
-    println!("* conflict guard passed: {}", if code == "VERSION_CONFLICT" { "no" } else if done { "yes" } else { "not completed" });
+    println!(
+        "* conflict guard passed: {}",
+        if code == "VERSION_CONFLICT" {
+            "no"
+        } else if done {
+            "yes"
+        } else {
+            "not completed"
+        }
+    );
     println!("* affected rows: {}", r.rows_affected);
     println!("* idempotency key: {}", r.idempotency_key);
     if o.dry_run {
@@ -173,7 +312,14 @@ pub fn apply_result(o: &ApplyOutcome, store: &Path) {
     }
     if r.status == "conflict" {
         println!();
-        println!("{}", if code == "VERSION_CONFLICT" { "The row changed after the agent saw it." } else { "The target row was not available under the primary-key and tenant guard." });
+        println!(
+            "{}",
+            if code == "VERSION_CONFLICT" {
+                "The row changed after the agent saw it."
+            } else {
+                "The target row was not available under the primary-key and tenant guard."
+            }
+        );
         println!("Result:");
         println!("  conflict");
         println!("Source DB changed by Synapsor:");
@@ -183,12 +329,23 @@ pub fn apply_result(o: &ApplyOutcome, store: &Path) {
     }
     if r.status == "failed" {
         println!("Error:");
-        println!("  {code}{}", if o.retryable { " (transient: the proposal stays approved; retry later)" } else { "" });
+        println!(
+            "  {code}{}",
+            if o.retryable {
+                " (transient: the proposal stays approved; retry later)"
+            } else {
+                ""
+            }
+        );
     }
     println!("Receipt:");
     println!("  {}", r.receipt_hash);
     println!("Replay:");
-    println!("  synapsor-runner replay {} --store {}", r.proposal_id, store.display());
+    println!(
+        "  synapsor-runner replay {} --store {}",
+        r.proposal_id,
+        store.display()
+    );
 }
 
 pub fn replay(record: &Value, details: bool, store: &Path) {
@@ -200,10 +357,21 @@ pub fn replay(record: &Value, details: bool, store: &Path) {
     println!();
     println!("What happened:");
     println!("1. Agent called {}", plain(&p["action"]));
-    println!("2. Runner read {} {} under tenant {}", plain(&p["business_object"]), plain(&p["object_id"]), plain(&p["tenant_id"]));
-    println!("3. Runner created evidence bundle {}", plain(&cs["evidence"]["bundle_id"]));
+    println!(
+        "2. Runner read {} {} under tenant {}",
+        plain(&p["business_object"]),
+        plain(&p["object_id"]),
+        plain(&p["tenant_id"])
+    );
+    println!(
+        "3. Runner created evidence bundle {}",
+        plain(&cs["evidence"]["bundle_id"])
+    );
     println!("4. Runner created a proposal");
-    println!("5. Source DB changed: {}", yes_no(p["source_database_mutated"].as_bool().unwrap_or(false)));
+    println!(
+        "5. Source DB changed: {}",
+        yes_no(p["source_database_mutated"].as_bool().unwrap_or(false))
+    );
     if state == "pending_review" {
         println!("6. Approval is still pending");
     } else {
@@ -212,7 +380,14 @@ pub fn replay(record: &Value, details: bool, store: &Path) {
     println!("Proposed change:");
     print_diff(cs);
     let audits = record["query_audit"].as_array().map(Vec::len).unwrap_or(0);
-    let items: usize = record["evidence"].as_array().map(|bs| bs.iter().map(|b| b["items"].as_array().map(Vec::len).unwrap_or(0)).sum()).unwrap_or(0);
+    let items: usize = record["evidence"]
+        .as_array()
+        .map(|bs| {
+            bs.iter()
+                .map(|b| b["items"].as_array().map(Vec::len).unwrap_or(0))
+                .sum()
+        })
+        .unwrap_or(0);
     println!("Evidence:");
     println!("  {audits} query audit record(s)");
     println!("  {items} evidence item(s)");
@@ -220,7 +395,10 @@ pub fn replay(record: &Value, details: bool, store: &Path) {
     match record["receipts"].as_array().and_then(|r| r.last()) {
         Some(r) => {
             println!("  {}", plain(&r["status"]).replace('_', " "));
-            println!("  source DB changed after writeback: {}", yes_no(r["source_database_mutated"].as_bool().unwrap_or(false)));
+            println!(
+                "  source DB changed after writeback: {}",
+                yes_no(r["source_database_mutated"].as_bool().unwrap_or(false))
+            );
         }
         None => println!("  {}", plain(&cs["writeback"]["status"]).replace('_', " ")),
     }
@@ -230,19 +408,42 @@ pub fn replay(record: &Value, details: bool, store: &Path) {
         let list = |k: &str| record[k].as_array().cloned().unwrap_or_default();
         println!("approvals: {}", list("approvals").len());
         for a in list("approvals") {
-            println!("  {} by {} roles {} ({}) at {}", plain(&a["status"]), plain(&a["approver"]), a["roles"], plain(&a["role_assertion"]), plain(&a["created_at"]));
+            println!(
+                "  {} by {} roles {} ({}) at {}",
+                plain(&a["status"]),
+                plain(&a["approver"]),
+                a["roles"],
+                plain(&a["role_assertion"]),
+                plain(&a["created_at"])
+            );
         }
         println!("events: {}", list("events").len());
         for e in list("events") {
-            println!("  {} by {} at {}", plain(&e["kind"]), plain(&e["actor"]), plain(&e["created_at"]));
+            println!(
+                "  {} by {} at {}",
+                plain(&e["kind"]),
+                plain(&e["actor"]),
+                plain(&e["created_at"])
+            );
         }
         println!("jobs: {}", list("jobs").len());
         for j in list("jobs") {
-            println!("  {} via {}: {}", plain(&j["writeback_job_id"]), plain(&j["executor"]), plain(&j["status"]));
+            println!(
+                "  {} via {}: {}",
+                plain(&j["writeback_job_id"]),
+                plain(&j["executor"]),
+                plain(&j["status"])
+            );
         }
         println!("receipts: {}", list("receipts").len());
         for r in list("receipts") {
-            println!("  receipt {}: {} job {} rows {}", plain(&r["receipt_id"]), plain(&r["status"]), plain(&r["writeback_job_id"]), plain(&r["receipt"]["rows_affected"]));
+            println!(
+                "  receipt {}: {} job {} rows {}",
+                plain(&r["receipt_id"]),
+                plain(&r["status"]),
+                plain(&r["writeback_job_id"]),
+                plain(&r["receipt"]["rows_affected"])
+            );
         }
         println!("evidence bundles: {}", list("evidence").len());
         for b in list("evidence") {
@@ -250,12 +451,24 @@ pub fn replay(record: &Value, details: bool, store: &Path) {
         }
         println!("query audit records: {}", list("query_audit").len());
         for q in list("query_audit") {
-            println!("  audit {}: {}/{} rows {}", plain(&q["audit_id"]), plain(&q["source_id"]), plain(&q["table_name"]), plain(&q["row_count"]));
+            println!(
+                "  audit {}: {}/{} rows {}",
+                plain(&q["audit_id"]),
+                plain(&q["source_id"]),
+                plain(&q["table_name"]),
+                plain(&q["row_count"])
+            );
         }
     }
     println!("Next:");
     if state == "pending_review" {
-        println!("  synapsor-runner proposals approve {id} --yes --store {}", store.display());
+        println!(
+            "  synapsor-runner proposals approve {id} --yes --store {}",
+            store.display()
+        );
     }
-    println!("More detail: synapsor-runner replay show {id} --details --store {}", store.display());
+    println!(
+        "More detail: synapsor-runner replay show {id} --details --store {}",
+        store.display()
+    );
 }

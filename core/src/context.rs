@@ -18,7 +18,10 @@ pub struct TrustedContext {
 impl TrustedContext {
     /// Tenant and principal supplied by the host application for this call.
     pub fn new(tenant_id: impl Into<String>, principal: impl Into<String>) -> Self {
-        Self { tenant_id: Some(tenant_id.into()), principal: Some(principal.into()) }
+        Self {
+            tenant_id: Some(tenant_id.into()),
+            principal: Some(principal.into()),
+        }
     }
     /// No caller assertion: the config's provider decides.
     pub fn from_config() -> Self {
@@ -91,11 +94,16 @@ pub fn resolve(binding: &ContextBinding, caller: &TrustedContext) -> Result<Reso
         }
         Provider::StaticDev => {
             let pick = |env_key: &str, lit_key: &str| {
-                value_str(binding, env_key)
-                    .and_then(env_value)
-                    .or_else(|| value_str(binding, lit_key).filter(|s| !s.trim().is_empty()).map(String::from))
+                value_str(binding, env_key).and_then(env_value).or_else(|| {
+                    value_str(binding, lit_key)
+                        .filter(|s| !s.trim().is_empty())
+                        .map(String::from)
+                })
             };
-            match (pick("tenant_id_env", "tenant_id"), pick("principal_env", "principal")) {
+            match (
+                pick("tenant_id_env", "tenant_id"),
+                pick("principal_env", "principal"),
+            ) {
                 (Some(t), Some(p)) => (t, p),
                 _ => return Err(missing("static_dev tenant_id", "principal")),
             }
@@ -103,23 +111,36 @@ pub fn resolve(binding: &ContextBinding, caller: &TrustedContext) -> Result<Reso
         Provider::HttpClaims | Provider::CloudSession => {
             return Err(Error::TrustedContext {
                 code: "TRUSTED_CONTEXT_UNSUPPORTED",
-                message: format!("{} trusted context is not available in local mode.", binding.provider.as_str()),
+                message: format!(
+                    "{} trusted context is not available in local mode.",
+                    binding.provider.as_str()
+                ),
             });
         }
     };
     if binding.provider != Provider::Host {
-        for (asserted, actual, what) in [(&caller.tenant_id, &tenant, "tenant_id"), (&caller.principal, &principal, "principal")] {
+        for (asserted, actual, what) in [
+            (&caller.tenant_id, &tenant, "tenant_id"),
+            (&caller.principal, &principal, "principal"),
+        ] {
             if let Some(a) = asserted
                 && a != actual
             {
                 return Err(Error::TrustedContext {
                     code: "TRUSTED_CONTEXT_CONFLICT",
-                    message: format!("caller-supplied {what} does not match the {} provider binding.", binding.provider.as_str()),
+                    message: format!(
+                        "caller-supplied {what} does not match the {} provider binding.",
+                        binding.provider.as_str()
+                    ),
                 });
             }
         }
     }
-    Ok(ResolvedContext { tenant_id: tenant, principal, provenance: binding.provider.as_str().to_string() })
+    Ok(ResolvedContext {
+        tenant_id: tenant,
+        principal,
+        provenance: binding.provider.as_str().to_string(),
+    })
 }
 
 #[cfg(test)]
@@ -134,23 +155,49 @@ mod tests {
     #[test]
     fn host_provider_requires_caller_values() {
         let b = binding(json!({"provider": "host"}));
-        assert_eq!(resolve(&b, &TrustedContext::from_config()).unwrap_err().code(), "TRUSTED_BINDING_MISSING");
+        assert_eq!(
+            resolve(&b, &TrustedContext::from_config())
+                .unwrap_err()
+                .code(),
+            "TRUSTED_BINDING_MISSING"
+        );
         let r = resolve(&b, &TrustedContext::new("acme", "u1")).unwrap();
-        assert_eq!((r.tenant_id.as_str(), r.principal.as_str(), r.provenance.as_str()), ("acme", "u1", "host"));
+        assert_eq!(
+            (
+                r.tenant_id.as_str(),
+                r.principal.as_str(),
+                r.provenance.as_str()
+            ),
+            ("acme", "u1", "host")
+        );
         assert_eq!(r.principal_source(), "trusted_session");
     }
 
     #[test]
     fn static_dev_uses_literals_and_refuses_conflicting_caller() {
-        let b = binding(json!({"provider": "static_dev", "values": {"tenant_id": "acme", "principal": "dev"}}));
-        assert_eq!(resolve(&b, &TrustedContext::from_config()).unwrap().tenant_id, "acme");
+        let b = binding(
+            json!({"provider": "static_dev", "values": {"tenant_id": "acme", "principal": "dev"}}),
+        );
+        assert_eq!(
+            resolve(&b, &TrustedContext::from_config())
+                .unwrap()
+                .tenant_id,
+            "acme"
+        );
         let err = resolve(&b, &TrustedContext::new("globex", "dev")).unwrap_err();
         assert_eq!(err.code(), "TRUSTED_CONTEXT_CONFLICT");
     }
 
     #[test]
     fn environment_provider_fails_closed_when_unset() {
-        let b = binding(json!({"provider": "environment", "values": {"tenant_id_env": "SYN_TEST_NEVER_SET_T", "principal_env": "SYN_TEST_NEVER_SET_P"}}));
-        assert_eq!(resolve(&b, &TrustedContext::from_config()).unwrap_err().code(), "TRUSTED_BINDING_MISSING");
+        let b = binding(
+            json!({"provider": "environment", "values": {"tenant_id_env": "SYN_TEST_NEVER_SET_T", "principal_env": "SYN_TEST_NEVER_SET_P"}}),
+        );
+        assert_eq!(
+            resolve(&b, &TrustedContext::from_config())
+                .unwrap_err()
+                .code(),
+            "TRUSTED_BINDING_MISSING"
+        );
     }
 }

@@ -2,9 +2,10 @@
 
 use crate::error::Error;
 use crate::runner::{ProposalResult, ReadResult};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
-pub const EVIDENCE_NOTE: &str = "audit/replay handle; you do not need to act on it during this turn";
+pub const EVIDENCE_NOTE: &str =
+    "audit/replay handle; you do not need to act on it during this turn";
 
 /// v2 envelope for a successful read.
 pub fn read_v2(r: &ReadResult) -> Value {
@@ -24,8 +25,20 @@ pub fn read_v2(r: &ReadResult) -> Value {
 
 /// v2 envelope for a created (or duplicate) proposal.
 pub fn proposal_v2(p: &ProposalResult) -> Value {
-    let mode = if p.executor == "sql_update" { "direct_update" } else { "app_handler" };
-    let state = if p.state == "pending_review" { if p.shadow { "shadow_proposal_created".to_string() } else { "review_required".to_string() } } else { p.state.clone() };
+    let mode = if p.executor == "sql_update" {
+        "direct_update"
+    } else {
+        "app_handler"
+    };
+    let state = if p.state == "pending_review" {
+        if p.shadow {
+            "shadow_proposal_created".to_string()
+        } else {
+            "review_required".to_string()
+        }
+    } else {
+        p.state.clone()
+    };
     let mut proposal = json!({
         "id": p.proposal_id,
         "state": state,
@@ -54,7 +67,8 @@ pub fn proposal_v2(p: &ProposalResult) -> Value {
 
 /// v2 envelope for any failure: only safe codes and fixed messages.
 pub fn error_v2(action: &str, kind: &str, e: &Error) -> Value {
-    let mut error = json!({"code": e.safe_code(), "message": e.safe_message(), "retryable": e.retryable()});
+    let mut error =
+        json!({"code": e.safe_code(), "message": e.safe_message(), "retryable": e.retryable()});
     if let Error::ProposalAlreadyExists { active_id, state } = e {
         error["active_proposal_id"] = Value::String(active_id.clone());
         error["active_state"] = Value::String(state.clone());

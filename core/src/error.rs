@@ -34,7 +34,9 @@ pub enum Error {
     #[error("{message}")]
     Policy { code: &'static str, message: String },
     /// Another proposal is active for the same object with a different change.
-    #[error("proposal {active_id} is already {state} for this object; resolve it before proposing a different change")]
+    #[error(
+        "proposal {active_id} is already {state} for this object; resolve it before proposing a different change"
+    )]
     ProposalAlreadyExists { active_id: String, state: String },
     /// Ledger state does not allow the operation (not found, wrong state, hash mismatch, ...).
     #[error("{message}")]
@@ -49,7 +51,9 @@ pub enum Error {
     #[error("{message}")]
     Protocol { code: &'static str, message: String },
     /// Secret-looking material was about to be persisted.
-    #[error("refusing to persist secret-like {what} at {path}; remove it from reviewed visible/evidence/query-audit data")]
+    #[error(
+        "refusing to persist secret-like {what} at {path}; remove it from reviewed visible/evidence/query-audit data"
+    )]
     SecretMaterial { what: &'static str, path: String },
     /// An identifier failed the safe-identifier check at SQL build time.
     #[error("Unsafe identifier: {0}")]
@@ -111,7 +115,9 @@ impl Error {
         match self {
             Error::NotFoundInTenant => "NOT_FOUND_IN_TENANT",
             Error::CapabilityNotFound(_) => "CAPABILITY_NOT_FOUND",
-            Error::CapabilityKind { code, .. } if *code == "PROPOSALS_DISABLED" => "APPROVAL_REQUIRED",
+            Error::CapabilityKind { code, .. } if *code == "PROPOSALS_DISABLED" => {
+                "APPROVAL_REQUIRED"
+            }
             Error::CapabilityKind { .. } => "CAPABILITY_NOT_FOUND",
             Error::Argument { .. } | Error::TrustedContext { .. } => "INVALID_ARGUMENT",
             Error::Policy { .. } => "POLICY_VIOLATION",
@@ -148,19 +154,34 @@ impl Error {
     }
 
     pub(crate) fn ledger(code: &'static str, message: impl Into<String>) -> Self {
-        Error::Ledger { code, message: message.into() }
+        Error::Ledger {
+            code,
+            message: message.into(),
+        }
     }
     pub(crate) fn authority(code: &'static str, message: impl Into<String>) -> Self {
-        Error::Authority { code, message: message.into() }
+        Error::Authority {
+            code,
+            message: message.into(),
+        }
     }
     pub(crate) fn protocol(code: &'static str, message: impl Into<String>) -> Self {
-        Error::Protocol { code, message: message.into() }
+        Error::Protocol {
+            code,
+            message: message.into(),
+        }
     }
     pub(crate) fn argument(code: &'static str, message: impl Into<String>) -> Self {
-        Error::Argument { code, message: message.into() }
+        Error::Argument {
+            code,
+            message: message.into(),
+        }
     }
     pub(crate) fn policy(code: &'static str, message: impl Into<String>) -> Self {
-        Error::Policy { code, message: message.into() }
+        Error::Policy {
+            code,
+            message: message.into(),
+        }
     }
 }
 

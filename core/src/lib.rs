@@ -20,7 +20,7 @@ pub mod sql;
 pub mod tools;
 
 pub use apply::{ApplyOptions, ApplyOutcome};
-pub use config::{load_config, LoadedConfig, RunnerConfig};
+pub use config::{LoadedConfig, RunnerConfig, load_config};
 pub use context::{ResolvedContext, TrustedContext};
 pub use error::{Error, Result};
 pub use ledger::{Approver, Ledger, StoredProposal};

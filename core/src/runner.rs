@@ -2,7 +2,7 @@
 
 use crate::apply::{self, ApplyOptions, ApplyOutcome};
 use crate::capability::{self, ScopedRead};
-use crate::config::{load_config, CapabilityKind, LoadedConfig, Mode, RunnerConfig};
+use crate::config::{CapabilityKind, LoadedConfig, Mode, RunnerConfig, load_config};
 use crate::context::{self, ResolvedContext, TrustedContext};
 use crate::envelope;
 use crate::error::{Error, Result};
@@ -24,7 +24,10 @@ pub struct OpenOptions {
 
 impl OpenOptions {
     pub fn config_path(path: impl Into<PathBuf>) -> Self {
-        OpenOptions { config_path: path.into(), ledger_path: None }
+        OpenOptions {
+            config_path: path.into(),
+            ledger_path: None,
+        }
     }
     pub fn ledger(mut self, path: impl Into<PathBuf>) -> Self {
         self.ledger_path = Some(path.into());
@@ -42,7 +45,10 @@ pub fn resolve_ledger_path(explicit: Option<&Path>, config: Option<&RunnerConfig
     {
         return PathBuf::from(p);
     }
-    if let Some(p) = config.and_then(|c| c.storage.as_ref()).and_then(|s| s.sqlite_path.as_ref()) {
+    if let Some(p) = config
+        .and_then(|c| c.storage.as_ref())
+        .and_then(|s| s.sqlite_path.as_ref())
+    {
         return PathBuf::from(p);
     }
     PathBuf::from("./.synapsor/local.db")
@@ -102,7 +108,13 @@ impl Runner {
     /// Build from an already loaded config and ledger.
     pub fn with_parts(config: LoadedConfig, ledger: Ledger) -> Result<Runner> {
         let sources = Sources::open(&config)?;
-        Ok(Runner { inner: Arc::new(Inner { config, ledger, sources }) })
+        Ok(Runner {
+            inner: Arc::new(Inner {
+                config,
+                ledger,
+                sources,
+            }),
+        })
     }
 
     pub fn config(&self) -> &RunnerConfig {
@@ -115,9 +127,17 @@ impl Runner {
         &self.inner.ledger
     }
 
-    async fn read(&self, name: &str, args: &Value, caller: &TrustedContext, kind: CapabilityKind) -> Result<(ScopedRead, Map<String, Value>)> {
+    async fn read(
+        &self,
+        name: &str,
+        args: &Value,
+        caller: &TrustedContext,
+        kind: CapabilityKind,
+    ) -> Result<(ScopedRead, Map<String, Value>)> {
         let config = self.config();
-        let cap = config.capability(name).ok_or_else(|| Error::CapabilityNotFound(name.to_string()))?;
+        let cap = config
+            .capability(name)
+            .ok_or_else(|| Error::CapabilityNotFound(name.to_string()))?;
         let args = capability::validate_args(cap, args)?;
         if cap.kind != kind {
             return Err(Error::CapabilityKind {
@@ -126,10 +146,17 @@ impl Runner {
             });
         }
         if kind == CapabilityKind::Proposal && config.mode == Mode::ReadOnly {
-            return Err(Error::CapabilityKind { code: "PROPOSALS_DISABLED", message: "Proposal tools are disabled in read_only mode.".into() });
+            return Err(Error::CapabilityKind {
+                code: "PROPOSALS_DISABLED",
+                message: "Proposal tools are disabled in read_only mode.".into(),
+            });
         }
         if config.mode == Mode::Cloud {
-            return Err(Error::CapabilityKind { code: "CLOUD_MODE_UNSUPPORTED", message: "cloud mode capabilities are served by the cloud adapter, not locally.".into() });
+            return Err(Error::CapabilityKind {
+                code: "CLOUD_MODE_UNSUPPORTED",
+                message: "cloud mode capabilities are served by the cloud adapter, not locally."
+                    .into(),
+            });
         }
         let source = self.inner.sources.get(&cap.source)?;
         let ctx = context::resolve(context::binding_for(config, cap)?, caller)?;
@@ -138,7 +165,12 @@ impl Runner {
     }
 
     /// Run a read capability: one scoped row, evidence and query audit recorded.
-    pub async fn inspect(&self, name: &str, args: Value, ctx: &TrustedContext) -> Result<ReadResult> {
+    pub async fn inspect(
+        &self,
+        name: &str,
+        args: Value,
+        ctx: &TrustedContext,
+    ) -> Result<ReadResult> {
         let (read, _) = self.read(name, &args, ctx, CapabilityKind::Read).await?;
         self.ledger().record_read(&read.evidence, &read.audit)?;
         let cap = self.config().capability(name).expect("checked");
@@ -153,8 +185,15 @@ impl Runner {
     }
 
     /// Run a proposal capability. The source database is not changed.
-    pub async fn propose(&self, name: &str, args: Value, ctx: &TrustedContext) -> Result<ProposalResult> {
-        let (read, args) = self.read(name, &args, ctx, CapabilityKind::Proposal).await?;
+    pub async fn propose(
+        &self,
+        name: &str,
+        args: Value,
+        ctx: &TrustedContext,
+    ) -> Result<ProposalResult> {
+        let (read, args) = self
+            .read(name, &args, ctx, CapabilityKind::Proposal)
+            .await?;
         let config = self.config();
         let cap = config.capability(name).expect("checked");
         let patch = capability::build_patch(cap, &args, &read.row)?;
@@ -165,10 +204,11 @@ impl Runner {
         bundle.items.push(serde_json::json!({"kind": "proposal_evidence", "before": cs.before, "patch": cs.patch, "after": cs.after}));
         let mut audit = read.audit.clone();
         audit.payload["proposal_id"] = Value::String(cs.proposal_id.clone());
-        let (stored_cs, duplicate, state) = match self.ledger().create_proposal(&cs, &bundle, &audit)? {
-            CreateOutcome::Created => (cs, false, "pending_review".to_string()),
-            CreateOutcome::Duplicate(existing) => (existing.change_set, true, existing.state),
-        };
+        let (stored_cs, duplicate, state) =
+            match self.ledger().create_proposal(&cs, &bundle, &audit)? {
+                CreateOutcome::Created => (cs, false, "pending_review".to_string()),
+                CreateOutcome::Duplicate(existing) => (existing.change_set, true, existing.state),
+            };
         Ok(ProposalResult {
             capability: name.to_string(),
             proposal_id: stored_cs.proposal_id.clone(),
@@ -179,7 +219,11 @@ impl Runner {
             object_id: stored_cs.scope.object_id.clone(),
             tenant_id: stored_cs.scope.tenant_id.clone(),
             diff: capability::diff(&stored_cs),
-            evidence_bundle_id: if duplicate { stored_cs.evidence.bundle_id.clone() } else { bundle.evidence_bundle_id },
+            evidence_bundle_id: if duplicate {
+                stored_cs.evidence.bundle_id.clone()
+            } else {
+                bundle.evidence_bundle_id
+            },
             executor: cap.executor_name().to_string(),
             duplicate,
             shadow: stored_cs.mode == "shadow",
@@ -192,9 +236,17 @@ impl Runner {
     }
 
     /// Reject a proposal (reason required). Terminal.
-    pub async fn reject(&self, proposal_id: &str, approver: &Approver, reason: &str) -> Result<StoredProposal> {
+    pub async fn reject(
+        &self,
+        proposal_id: &str,
+        approver: &Approver,
+        reason: &str,
+    ) -> Result<StoredProposal> {
         if reason.trim().is_empty() {
-            return Err(Error::ledger("REJECT_REASON_REQUIRED", "a rejection needs a reason"));
+            return Err(Error::ledger(
+                "REJECT_REASON_REQUIRED",
+                "a rejection needs a reason",
+            ));
         }
         self.ledger().reject(proposal_id, approver, reason)
     }
@@ -203,14 +255,30 @@ impl Runner {
     pub async fn apply(&self, proposal_id: &str, opts: &ApplyOptions) -> Result<ApplyOutcome> {
         let config = self.config();
         if config.mode != Mode::Review {
-            return Err(Error::authority("REVIEW_MODE_REQUIRED", format!("local proposal apply requires review mode, got {}", config.mode.as_str())));
+            return Err(Error::authority(
+                "REVIEW_MODE_REQUIRED",
+                format!(
+                    "local proposal apply requires review mode, got {}",
+                    config.mode.as_str()
+                ),
+            ));
         }
         let p = self.ledger().proposal(proposal_id)?;
         let cap = apply::matching_capability(config, &p)?;
         if !["approved", "pending_worker", "applied"].contains(&p.state.as_str()) {
-            return Err(Error::ledger("PROPOSAL_NOT_APPROVED", format!("proposal {} is {}, not approved for writeback", p.proposal_id, p.state)));
+            return Err(Error::ledger(
+                "PROPOSAL_NOT_APPROVED",
+                format!(
+                    "proposal {} is {}, not approved for writeback",
+                    p.proposal_id, p.state
+                ),
+            ));
         }
-        let engine = config.sources.get(&cap.source).map(|s| s.engine.as_str()).unwrap_or("postgres");
+        let engine = config
+            .sources
+            .get(&cap.source)
+            .map(|s| s.engine.as_str())
+            .unwrap_or("postgres");
         let job = apply::job_from_proposal(&p, engine, opts);
         self.apply_job(&job, opts).await
     }
@@ -222,17 +290,29 @@ impl Runner {
         let (p, cap) = apply::verify_authority(config, self.ledger(), job)?;
         let (executor, _) = apply::authority::executor_type(config, cap)?;
         if executor != "sql_update" {
-            return Err(Error::Executor { code: "EXECUTOR_UNSUPPORTED", message: format!("executor type {executor} is not available in this build") });
+            return Err(Error::Executor {
+                code: "EXECUTOR_UNSUPPORTED",
+                message: format!("executor type {executor} is not available in this build"),
+            });
         }
-        if !config.sources.get(&cap.source).map(|s| s.has_writer()).unwrap_or(false) {
-            return Err(Error::authority("WRITEBACK_DISABLED", format!("source {} has no write connection configured", cap.source)));
+        if !config
+            .sources
+            .get(&cap.source)
+            .map(|s| s.has_writer())
+            .unwrap_or(false)
+        {
+            return Err(Error::authority(
+                "WRITEBACK_DISABLED",
+                format!("source {} has no write connection configured", cap.source),
+            ));
         }
         let source = self.inner.sources.get(&cap.source)?;
         let before_columns: Vec<String> = p.change_set.before.keys().cloned().collect();
         if !opts.dry_run {
             self.ledger().prepare_job(job, executor, &opts.runner_id)?;
         }
-        let (receipt, retryable) = apply::sql_update::execute(&source, job, &before_columns, opts).await?;
+        let (receipt, retryable) =
+            apply::sql_update::execute(&source, job, &before_columns, opts).await?;
         let recorded = if opts.dry_run {
             self.ledger().record_event(
                 &p.proposal_id,
@@ -252,7 +332,13 @@ impl Runner {
             receipt.source_database_mutated = false;
             receipt.receipt_hash = receipt.compute_hash();
         }
-        Ok(ApplyOutcome { receipt, executor: executor.to_string(), dry_run: opts.dry_run, recorded, retryable })
+        Ok(ApplyOutcome {
+            receipt,
+            executor: executor.to_string(),
+            dry_run: opts.dry_run,
+            recorded,
+            retryable,
+        })
     }
 
     /// Everything captured for a proposal, in order.
@@ -272,14 +358,33 @@ impl Runner {
         let v1 = config.result_format() == 1;
         let Some(canonical) = tools::canonical_name(config, name) else {
             let e = Error::CapabilityNotFound(name.to_string());
-            return if v1 { envelope::error_v1(&e) } else { envelope::error_v2(name, "read", &e) };
+            return if v1 {
+                envelope::error_v1(&e)
+            } else {
+                envelope::error_v2(name, "read", &e)
+            };
         };
         let cap = config.capability(&canonical).expect("canonical");
         let hidden = config.mode == Mode::ReadOnly && cap.kind == CapabilityKind::Proposal;
         let result = match cap.kind {
-            CapabilityKind::Read => self.inspect(&canonical, args, ctx).await.map(|r| if v1 { envelope::read_v1(&r, config.mode.as_str()) } else { envelope::read_v2(&r) }),
-            CapabilityKind::Proposal if hidden => Err(Error::CapabilityKind { code: "PROPOSALS_DISABLED", message: "Proposal tools are disabled in read_only mode.".into() }),
-            CapabilityKind::Proposal => self.propose(&canonical, args, ctx).await.map(|p| if v1 { envelope::proposal_v1(&p) } else { envelope::proposal_v2(&p) }),
+            CapabilityKind::Read => self.inspect(&canonical, args, ctx).await.map(|r| {
+                if v1 {
+                    envelope::read_v1(&r, config.mode.as_str())
+                } else {
+                    envelope::read_v2(&r)
+                }
+            }),
+            CapabilityKind::Proposal if hidden => Err(Error::CapabilityKind {
+                code: "PROPOSALS_DISABLED",
+                message: "Proposal tools are disabled in read_only mode.".into(),
+            }),
+            CapabilityKind::Proposal => self.propose(&canonical, args, ctx).await.map(|p| {
+                if v1 {
+                    envelope::proposal_v1(&p)
+                } else {
+                    envelope::proposal_v2(&p)
+                }
+            }),
         };
         match result {
             Ok(v) => v,

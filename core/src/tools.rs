@@ -4,7 +4,7 @@
 use crate::config::{ArgType, Capability, CapabilityKind, Mode, RunnerConfig};
 use crate::protocol::sha256_hex;
 use serde::Serialize;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 
 /// How tool names are presented to clients.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,7 +80,11 @@ pub fn openai_alias(canonical: &str) -> String {
 pub fn tool_list(config: &RunnerConfig, naming: ToolNaming) -> Vec<Tool> {
     let mut tools = Vec::new();
     let mut used: Vec<String> = Vec::new();
-    for cap in config.capabilities.iter().filter(|c| config.mode != Mode::ReadOnly || c.kind == CapabilityKind::Read) {
+    for cap in config
+        .capabilities
+        .iter()
+        .filter(|c| config.mode != Mode::ReadOnly || c.kind == CapabilityKind::Read)
+    {
         if naming != ToolNaming::OpenAi {
             used.push(cap.name.clone());
             tools.push(tool_for(cap, &cap.name, naming));
@@ -88,7 +92,11 @@ pub fn tool_list(config: &RunnerConfig, naming: ToolNaming) -> Vec<Tool> {
         if naming != ToolNaming::Canonical {
             let mut alias = openai_alias(&cap.name);
             if used.contains(&alias) {
-                alias = format!("{}_{}", alias.chars().take(55).collect::<String>(), &sha256_hex(cap.name.as_bytes())[..8]);
+                alias = format!(
+                    "{}_{}",
+                    alias.chars().take(55).collect::<String>(),
+                    &sha256_hex(cap.name.as_bytes())[..8]
+                );
             }
             used.push(alias.clone());
             tools.push(tool_for(cap, &alias, naming));
@@ -102,7 +110,10 @@ pub fn canonical_name(config: &RunnerConfig, exposed: &str) -> Option<String> {
     if config.capability(exposed).is_some() {
         return Some(exposed.to_string());
     }
-    tool_list(config, ToolNaming::OpenAi).into_iter().find(|t| t.name == exposed).map(|t| t.canonical_name)
+    tool_list(config, ToolNaming::OpenAi)
+        .into_iter()
+        .find(|t| t.name == exposed)
+        .map(|t| t.canonical_name)
 }
 
 fn tool_for(cap: &Capability, name: &str, naming: ToolNaming) -> Tool {
@@ -147,7 +158,14 @@ pub fn input_schema(cap: &Capability) -> Value {
     for (name, spec) in &cap.args {
         let mut p = Map::new();
         p.insert("type".into(), Value::String(spec.kind.as_str().into()));
-        p.insert("description".into(), Value::String(spec.description.clone().unwrap_or_else(|| format!("{name} business argument"))));
+        p.insert(
+            "description".into(),
+            Value::String(
+                spec.description
+                    .clone()
+                    .unwrap_or_else(|| format!("{name} business argument")),
+            ),
+        );
         if spec.kind == ArgType::String
             && let Some(m) = spec.max_length
         {
@@ -176,9 +194,17 @@ mod tests {
 
     #[test]
     fn alias_rules() {
-        assert_eq!(openai_alias("billing.inspect_invoice"), "billing__inspect_invoice");
+        assert_eq!(
+            openai_alias("billing.inspect_invoice"),
+            "billing__inspect_invoice"
+        );
         let long = format!("a.{}", "b".repeat(80));
         let alias = openai_alias(&long);
-        assert!(alias.len() <= 64 && alias.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'));
+        assert!(
+            alias.len() <= 64
+                && alias
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        );
     }
 }

@@ -9,7 +9,11 @@ use synapsor_runner::{ApplyOptions, Approver, Ledger, OpenOptions, Runner, Trust
 
 async fn demo_runner(dir: &std::path::Path) -> Runner {
     create_demo(dir).unwrap();
-    Runner::open(OpenOptions::config_path(dir.join("synapsor.runner.json")).ledger(dir.join("local.db"))).await.unwrap()
+    Runner::open(
+        OpenOptions::config_path(dir.join("synapsor.runner.json")).ledger(dir.join("local.db")),
+    )
+    .await
+    .unwrap()
 }
 
 fn lead() -> Approver {
@@ -26,13 +30,32 @@ fn migrations_run_once_and_reopening_is_a_pragma_read() {
     let l = Ledger::open(&path).unwrap();
     assert_eq!(l.schema_version().unwrap(), 1);
     let names: Vec<String> = l
-        .raw(|c| c.prepare("SELECT name FROM sqlite_master WHERE type = 'index'")?.query_map([], |r| r.get(0))?.collect())
+        .raw(|c| {
+            c.prepare("SELECT name FROM sqlite_master WHERE type = 'index'")?
+                .query_map([], |r| r.get(0))?
+                .collect()
+        })
         .unwrap();
     // Every lookup the CLI does has an index: latest, active-per-object, by state/tenant, events, receipts.
-    for idx in ["idx_proposals_created", "idx_proposals_active", "idx_proposals_state_created", "idx_proposals_tenant_created", "idx_proposal_events_proposal_id", "idx_approvals_proposal_id", "idx_writeback_jobs_proposal_id", "idx_writeback_receipts_proposal_id", "idx_evidence_bundles_proposal_id", "idx_evidence_items_bundle_id", "idx_query_audit_proposal_id", "idx_query_audit_evidence_id"] {
+    for idx in [
+        "idx_proposals_created",
+        "idx_proposals_active",
+        "idx_proposals_state_created",
+        "idx_proposals_tenant_created",
+        "idx_proposal_events_proposal_id",
+        "idx_approvals_proposal_id",
+        "idx_writeback_jobs_proposal_id",
+        "idx_writeback_receipts_proposal_id",
+        "idx_evidence_bundles_proposal_id",
+        "idx_evidence_items_bundle_id",
+        "idx_query_audit_proposal_id",
+        "idx_query_audit_evidence_id",
+    ] {
         assert!(names.iter().any(|n| n == idx), "{idx} missing");
     }
-    let journal: String = l.raw(|c| c.query_row("PRAGMA journal_mode", [], |r| r.get(0))).unwrap();
+    let journal: String = l
+        .raw(|c| c.query_row("PRAGMA journal_mode", [], |r| r.get(0)))
+        .unwrap();
     assert_eq!(journal, "wal");
 }
 
@@ -40,10 +63,24 @@ fn migrations_run_once_and_reopening_is_a_pragma_read() {
 async fn events_are_append_only() {
     let dir = tempfile::tempdir().unwrap();
     let runner = demo_runner(dir.path()).await;
-    let p = runner.propose("billing.propose_late_fee_waiver", json!({"invoice_id": "INV-3001", "reason": "r"}), &TrustedContext::from_config()).await.unwrap();
-    let upd = runner.ledger().raw(|c| c.execute("UPDATE proposal_events SET actor = 'someone_else'", []));
+    let p = runner
+        .propose(
+            "billing.propose_late_fee_waiver",
+            json!({"invoice_id": "INV-3001", "reason": "r"}),
+            &TrustedContext::from_config(),
+        )
+        .await
+        .unwrap();
+    let upd = runner
+        .ledger()
+        .raw(|c| c.execute("UPDATE proposal_events SET actor = 'someone_else'", []));
     assert!(upd.unwrap_err().to_string().contains("append-only"));
-    let del = runner.ledger().raw(|c| c.execute("DELETE FROM proposal_events WHERE proposal_id = ?1", [&p.proposal_id]));
+    let del = runner.ledger().raw(|c| {
+        c.execute(
+            "DELETE FROM proposal_events WHERE proposal_id = ?1",
+            [&p.proposal_id],
+        )
+    });
     assert!(del.unwrap_err().to_string().contains("append-only"));
     assert_eq!(runner.ledger().count("proposal_events").unwrap(), 2);
 }
@@ -54,15 +91,34 @@ async fn secret_material_never_reaches_the_ledger() {
     create_demo(dir.path()).unwrap();
     // A reviewed column that looks like a credential makes every call fail safely, storing nothing.
     let cfg_path = dir.path().join("synapsor.runner.json");
-    let text = std::fs::read_to_string(&cfg_path).unwrap().replace("\"balance_cents\", \"late_fee_cents\"", "\"balance_cents\", \"late_fee_cents\", \"customer_id\"");
+    let text = std::fs::read_to_string(&cfg_path).unwrap().replace(
+        "\"balance_cents\", \"late_fee_cents\"",
+        "\"balance_cents\", \"late_fee_cents\", \"customer_id\"",
+    );
     std::fs::write(&cfg_path, text).unwrap();
     let conn = rusqlite::Connection::open(dir.path().join("billing.sqlite")).unwrap();
     conn.execute("UPDATE invoices SET customer_id = 'postgresql://admin:hunter2@db/prod' WHERE id = 'INV-3001'", []).unwrap();
-    let runner = Runner::open(OpenOptions::config_path(&cfg_path).ledger(dir.path().join("local.db"))).await.unwrap();
-    let e = runner.inspect("billing.inspect_invoice", json!({"invoice_id": "INV-3001"}), &TrustedContext::from_config()).await.unwrap_err();
+    let runner =
+        Runner::open(OpenOptions::config_path(&cfg_path).ledger(dir.path().join("local.db")))
+            .await
+            .unwrap();
+    let e = runner
+        .inspect(
+            "billing.inspect_invoice",
+            json!({"invoice_id": "INV-3001"}),
+            &TrustedContext::from_config(),
+        )
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), "SECRET_MATERIAL_REJECTED");
     assert_eq!(runner.ledger().count("evidence_bundles").unwrap(), 0);
-    let env = runner.call_tool("billing.inspect_invoice", json!({"invoice_id": "INV-3001"}), &TrustedContext::from_config()).await;
+    let env = runner
+        .call_tool(
+            "billing.inspect_invoice",
+            json!({"invoice_id": "INV-3001"}),
+            &TrustedContext::from_config(),
+        )
+        .await;
     assert_eq!(env["error"]["code"], json!("INTERNAL"));
     assert!(!env.to_string().contains("hunter2"));
 }
@@ -72,24 +128,66 @@ async fn sqlite_source_runs_the_whole_lifecycle() {
     let dir = tempfile::tempdir().unwrap();
     let runner = demo_runner(dir.path()).await;
     let ctx = TrustedContext::from_config();
-    let p = runner.propose("billing.propose_late_fee_waiver", json!({"invoice_id": "INV-3001", "reason": "grace"}), &ctx).await.unwrap();
-    assert_eq!(invoice_row(dir.path(), "INV-3001").unwrap()["late_fee_cents"], json!(5500));
+    let p = runner
+        .propose(
+            "billing.propose_late_fee_waiver",
+            json!({"invoice_id": "INV-3001", "reason": "grace"}),
+            &ctx,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        invoice_row(dir.path(), "INV-3001").unwrap()["late_fee_cents"],
+        json!(5500)
+    );
     runner.approve(&p.proposal_id, &lead()).await.unwrap();
-    let out = runner.apply(&p.proposal_id, &ApplyOptions::default()).await.unwrap();
-    assert_eq!((out.receipt.status.as_str(), out.receipt.rows_affected), ("applied", 1));
-    assert_eq!(invoice_row(dir.path(), "INV-3001").unwrap()["late_fee_cents"], json!(0));
-    let retry = runner.apply(&p.proposal_id, &ApplyOptions::default()).await.unwrap();
-    assert_eq!((retry.receipt.status.as_str(), retry.receipt.rows_affected), ("already_applied", 0));
+    let out = runner
+        .apply(&p.proposal_id, &ApplyOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        (out.receipt.status.as_str(), out.receipt.rows_affected),
+        ("applied", 1)
+    );
+    assert_eq!(
+        invoice_row(dir.path(), "INV-3001").unwrap()["late_fee_cents"],
+        json!(0)
+    );
+    let retry = runner
+        .apply(&p.proposal_id, &ApplyOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        (retry.receipt.status.as_str(), retry.receipt.rows_affected),
+        ("already_applied", 0)
+    );
 
-    let stale = runner.propose("billing.propose_late_fee_waiver", json!({"invoice_id": "INV-3002", "reason": "x"}), &ctx).await.unwrap();
+    let stale = runner
+        .propose(
+            "billing.propose_late_fee_waiver",
+            json!({"invoice_id": "INV-3002", "reason": "x"}),
+            &ctx,
+        )
+        .await
+        .unwrap();
     simulate_concurrent_edit(dir.path(), "INV-3002").unwrap();
     runner.approve(&stale.proposal_id, &lead()).await.unwrap();
     let before = invoice_row(dir.path(), "INV-3002").unwrap();
-    let c = runner.apply(&stale.proposal_id, &ApplyOptions::default()).await.unwrap();
+    let c = runner
+        .apply(&stale.proposal_id, &ApplyOptions::default())
+        .await
+        .unwrap();
     assert_eq!(c.receipt.status, "conflict");
     assert_eq!(invoice_row(dir.path(), "INV-3002").unwrap(), before);
 
-    let foreign = runner.inspect("billing.inspect_invoice", json!({"invoice_id": "INV-9001"}), &ctx).await.unwrap_err();
+    let foreign = runner
+        .inspect(
+            "billing.inspect_invoice",
+            json!({"invoice_id": "INV-9001"}),
+            &ctx,
+        )
+        .await
+        .unwrap_err();
     assert_eq!(foreign.code(), "NOT_FOUND_IN_TENANT");
 }
 
@@ -98,18 +196,40 @@ async fn ledger_state_survives_reopening() {
     let dir = tempfile::tempdir().unwrap();
     let id = {
         let runner = demo_runner(dir.path()).await;
-        let p = runner.propose("billing.propose_late_fee_waiver", json!({"invoice_id": "INV-3001", "reason": "r"}), &TrustedContext::from_config()).await.unwrap();
+        let p = runner
+            .propose(
+                "billing.propose_late_fee_waiver",
+                json!({"invoice_id": "INV-3001", "reason": "r"}),
+                &TrustedContext::from_config(),
+            )
+            .await
+            .unwrap();
         runner.approve(&p.proposal_id, &lead()).await.unwrap();
         p.proposal_id
     };
-    let runner = Runner::open(OpenOptions::config_path(dir.path().join("synapsor.runner.json")).ledger(dir.path().join("local.db"))).await.unwrap();
+    let runner = Runner::open(
+        OpenOptions::config_path(dir.path().join("synapsor.runner.json"))
+            .ledger(dir.path().join("local.db")),
+    )
+    .await
+    .unwrap();
     assert_eq!(runner.ledger().proposal(&id).unwrap().state, "approved");
     assert_eq!(runner.ledger().resolve_selector("latest").unwrap(), id);
     let out = runner.apply(&id, &ApplyOptions::default()).await.unwrap();
     assert_eq!(out.receipt.status, "applied");
     let replay = runner.replay(&id).await.unwrap();
-    for key in ["evidence", "query_audit", "approvals", "jobs", "receipts", "events"] {
-        assert!(!replay[key].as_array().unwrap().is_empty(), "replay.{key} is empty");
+    for key in [
+        "evidence",
+        "query_audit",
+        "approvals",
+        "jobs",
+        "receipts",
+        "events",
+    ] {
+        assert!(
+            !replay[key].as_array().unwrap().is_empty(),
+            "replay.{key} is empty"
+        );
     }
     assert_eq!(replay["replay_id"], json!(format!("replay_{id}")));
 }
@@ -119,9 +239,23 @@ async fn shadow_mode_stores_proposals_but_never_approves() {
     let dir = tempfile::tempdir().unwrap();
     create_demo(dir.path()).unwrap();
     let cfg = dir.path().join("synapsor.runner.json");
-    std::fs::write(&cfg, std::fs::read_to_string(&cfg).unwrap().replace("\"mode\": \"review\"", "\"mode\": \"shadow\"")).unwrap();
-    let runner = Runner::open(OpenOptions::config_path(&cfg).ledger(dir.path().join("local.db"))).await.unwrap();
-    let env = runner.call_tool("billing.propose_late_fee_waiver", json!({"invoice_id": "INV-3001", "reason": "r"}), &TrustedContext::from_config()).await;
+    std::fs::write(
+        &cfg,
+        std::fs::read_to_string(&cfg)
+            .unwrap()
+            .replace("\"mode\": \"review\"", "\"mode\": \"shadow\""),
+    )
+    .unwrap();
+    let runner = Runner::open(OpenOptions::config_path(&cfg).ledger(dir.path().join("local.db")))
+        .await
+        .unwrap();
+    let env = runner
+        .call_tool(
+            "billing.propose_late_fee_waiver",
+            json!({"invoice_id": "INV-3001", "reason": "r"}),
+            &TrustedContext::from_config(),
+        )
+        .await;
     assert_eq!(env["proposal"]["state"], json!("shadow_proposal_created"));
     let id = env["proposal"]["id"].as_str().unwrap();
     let e = runner.approve(id, &lead()).await.unwrap_err();
@@ -146,5 +280,8 @@ fn only_the_sql_module_asserts_sql_safety() {
             }
         }
     }
-    assert!(offenders.is_empty(), "AssertSqlSafe outside core/src/sql: {offenders:?}");
+    assert!(
+        offenders.is_empty(),
+        "AssertSqlSafe outside core/src/sql: {offenders:?}"
+    );
 }

@@ -5,10 +5,12 @@
 mod common;
 
 use common::PgDb;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use synapsor_runner::apply::job_from_proposal;
 use synapsor_runner::protocol::WritebackJob;
 use synapsor_runner::{ApplyOptions, Approver, Runner, TrustedContext};
+
+type Tamper = Box<dyn Fn(&mut Value)>;
 
 const WAIVER: &str = "billing.propose_late_fee_waiver";
 const INSPECT: &str = "billing.inspect_invoice";
@@ -22,7 +24,10 @@ fn lead() -> Approver {
 }
 
 fn opts() -> ApplyOptions {
-    ApplyOptions { runner_id: "test_runner".into(), ..ApplyOptions::default() }
+    ApplyOptions {
+        runner_id: "test_runner".into(),
+        ..ApplyOptions::default()
+    }
 }
 
 fn invoice(db: &PgDb, id: &str) -> String {
@@ -42,7 +47,15 @@ fn receipt_rows(db: &PgDb) -> String {
 }
 
 async fn propose_waiver(runner: &Runner, invoice_id: &str, reason: &str) -> String {
-    runner.propose(WAIVER, json!({"invoice_id": invoice_id, "reason": reason}), &acme()).await.expect("proposal").proposal_id
+    runner
+        .propose(
+            WAIVER,
+            json!({"invoice_id": invoice_id, "reason": reason}),
+            &acme(),
+        )
+        .await
+        .expect("proposal")
+        .proposal_id
 }
 
 async fn approved_waiver(runner: &Runner) -> String {
@@ -59,7 +72,10 @@ fn job_value(runner: &Runner, id: &str) -> Value {
 async fn apply_tampered(runner: &Runner, job: Value) -> synapsor_runner::Error {
     match WritebackJob::parse(&job) {
         Err(e) => e,
-        Ok(job) => runner.apply_job(&job, &opts()).await.expect_err("tampered job must be refused"),
+        Ok(job) => runner
+            .apply_job(&job, &opts())
+            .await
+            .expect_err("tampered job must be refused"),
     }
 }
 
@@ -67,16 +83,25 @@ async fn apply_tampered(runner: &Runner, job: Value) -> synapsor_runner::Error {
 async fn read_returns_the_scoped_row_with_evidence_and_audit() {
     let db = PgDb::billing();
     let runner = db.runner();
-    let r = runner.inspect(INSPECT, json!({"invoice_id": "INV-3001"}), &acme()).await.unwrap();
+    let r = runner
+        .inspect(INSPECT, json!({"invoice_id": "INV-3001"}), &acme())
+        .await
+        .unwrap();
     assert_eq!(r.data["late_fee_cents"], json!(5500));
     assert_eq!(r.data["tenant_id"], json!("acme"));
     assert_eq!(r.data["updated_at"], json!("2026-06-20T14:31:08Z"));
     assert!(r.evidence_bundle_id.starts_with("ev_"));
     assert_eq!(runner.ledger().count("evidence_bundles").unwrap(), 1);
     assert_eq!(runner.ledger().count("query_audit").unwrap(), 1);
-    let audit: String = runner.ledger().raw(|c| c.query_row("SELECT payload_json FROM query_audit", [], |r| r.get(0))).unwrap();
+    let audit: String = runner
+        .ledger()
+        .raw(|c| c.query_row("SELECT payload_json FROM query_audit", [], |r| r.get(0)))
+        .unwrap();
     assert!(audit.contains("WHERE id = ? AND tenant_id = ?"), "{audit}");
-    assert!(!audit.contains("INV-3001") && !audit.contains("acme"), "parameters must never be stored: {audit}");
+    assert!(
+        !audit.contains("INV-3001") && !audit.contains("acme"),
+        "parameters must never be stored: {audit}"
+    );
 }
 
 #[tokio::test]
@@ -84,14 +109,34 @@ async fn propose_leaves_the_source_unchanged() {
     let db = PgDb::billing();
     let runner = db.runner();
     let before = table_digest(&db);
-    let p = runner.propose(WAIVER, json!({"invoice_id": "INV-3001", "reason": "late payment was a bank error"}), &acme()).await.unwrap();
-    assert_eq!(table_digest(&db), before, "propose must not write to the source");
+    let p = runner
+        .propose(
+            WAIVER,
+            json!({"invoice_id": "INV-3001", "reason": "late payment was a bank error"}),
+            &acme(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        table_digest(&db),
+        before,
+        "propose must not write to the source"
+    );
     assert_eq!(receipt_rows(&db), "<no receipt table>");
     assert_eq!(p.state, "pending_review");
-    assert_eq!(p.diff["late_fee_cents"], json!({"before": 5500, "proposed": 0}));
-    assert_eq!(p.diff["waiver_reason"], json!({"before": null, "proposed": "late payment was a bank error"}));
+    assert_eq!(
+        p.diff["late_fee_cents"],
+        json!({"before": 5500, "proposed": 0})
+    );
+    assert_eq!(
+        p.diff["waiver_reason"],
+        json!({"before": null, "proposed": "late payment was a bank error"})
+    );
     let stored = runner.ledger().proposal(&p.proposal_id).unwrap();
-    assert_eq!(stored.change_set.guards.expected_version.value, json!("2026-06-20T14:31:08Z"));
+    assert_eq!(
+        stored.change_set.guards.expected_version.value,
+        json!("2026-06-20T14:31:08Z")
+    );
     assert_eq!(stored.change_set.compute_hash(), stored.proposal_hash);
 }
 
@@ -100,9 +145,15 @@ async fn approval_requires_the_configured_role() {
     let db = PgDb::billing();
     let runner = db.runner();
     let id = propose_waiver(&runner, "INV-3001", "goodwill").await;
-    let err = runner.approve(&id, &Approver::new("agent_lead").role("support_lead")).await.unwrap_err();
+    let err = runner
+        .approve(&id, &Approver::new("agent_lead").role("support_lead"))
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), "APPROVER_ROLE_MISSING");
-    assert_eq!(runner.ledger().proposal(&id).unwrap().state, "pending_review");
+    assert_eq!(
+        runner.ledger().proposal(&id).unwrap().state,
+        "pending_review"
+    );
     let ok = runner.approve(&id, &lead()).await.unwrap();
     assert_eq!(ok.state, "approved");
     let approval = runner.ledger().approval_record(&id).unwrap().unwrap();
@@ -126,7 +177,10 @@ async fn apply_changes_exactly_the_row_and_writes_the_receipt_with_it() {
     assert!(invoice(&db, "INV-3001").starts_with("0|customer requested review|"));
     assert_eq!(invoice(&db, "INV-9001"), other_before);
     assert_eq!(receipt_rows(&db), "applied");
-    assert_eq!(db.sql("SELECT idempotency_key FROM synapsor_writeback_receipts"), format!("{id}:INV-3001"));
+    assert_eq!(
+        db.sql("SELECT idempotency_key FROM synapsor_writeback_receipts"),
+        format!("{id}:INV-3001")
+    );
     let p = runner.ledger().proposal(&id).unwrap();
     assert_eq!(p.state, "applied");
     assert!(p.source_database_mutated);
@@ -145,10 +199,30 @@ async fn w02_retry_returns_already_applied_with_zero_rows() {
     assert_eq!(retry.receipt.rows_affected, 0);
     assert!(!retry.receipt.source_database_mutated);
     assert_eq!(invoice(&db, "INV-3001"), after_first);
-    assert_eq!(runner.ledger().count("writeback_receipts").unwrap(), 1, "the first receipt stands");
+    assert_eq!(
+        runner.ledger().count("writeback_receipts").unwrap(),
+        1,
+        "the first receipt stands"
+    );
     let replay = runner.replay(&id).await.unwrap();
-    let kinds: Vec<&str> = replay["events"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
-    assert_eq!(kinds, ["proposal_created", "evidence_recorded", "proposal_approved", "proposal_pending_worker", "writeback_job_recorded", "writeback_applied", "writeback_already_applied"]);
+    let kinds: Vec<&str> = replay["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "proposal_created",
+            "evidence_recorded",
+            "proposal_approved",
+            "proposal_pending_worker",
+            "writeback_job_recorded",
+            "writeback_applied",
+            "writeback_already_applied"
+        ]
+    );
 }
 
 #[tokio::test]
@@ -160,14 +234,21 @@ async fn w01_stale_row_by_one_microsecond_is_a_conflict_and_the_row_is_untouched
     let before = invoice(&db, "INV-3001");
     let out = runner.apply(&id, &opts()).await.unwrap();
     assert_eq!(out.receipt.status, "conflict");
-    assert_eq!(out.receipt.safe_error_code.as_deref(), Some("VERSION_CONFLICT"));
+    assert_eq!(
+        out.receipt.safe_error_code.as_deref(),
+        Some("VERSION_CONFLICT")
+    );
     assert_eq!(out.receipt.rows_affected, 0);
     assert!(!out.receipt.source_database_mutated);
     assert_eq!(invoice(&db, "INV-3001"), before);
     assert_eq!(receipt_rows(&db), "conflict");
     assert_eq!(runner.ledger().proposal(&id).unwrap().state, "conflict");
     let retry = runner.apply(&id, &opts()).await.unwrap_err();
-    assert_eq!(retry.code(), "PROPOSAL_NOT_APPROVED", "a conflict is terminal; a fresh proposal is needed");
+    assert_eq!(
+        retry.code(),
+        "PROPOSAL_NOT_APPROVED",
+        "a conflict is terminal; a fresh proposal is needed"
+    );
     let successor = propose_waiver(&runner, "INV-3001", "second attempt").await;
     assert_ne!(successor, id, "after a conflict a new proposal is allowed");
 }
@@ -175,14 +256,22 @@ async fn w01_stale_row_by_one_microsecond_is_a_conflict_and_the_row_is_untouched
 #[tokio::test]
 async fn w11_microsecond_versions_survive_read_guard_and_apply() {
     let db = PgDb::billing();
-    db.sql("UPDATE invoices SET updated_at = '2026-06-20 14:31:08.123456+00' WHERE id = 'INV-3001'");
+    db.sql(
+        "UPDATE invoices SET updated_at = '2026-06-20 14:31:08.123456+00' WHERE id = 'INV-3001'",
+    );
     let runner = db.runner();
     let id = approved_waiver(&runner).await;
     let p = runner.ledger().proposal(&id).unwrap();
-    assert_eq!(p.change_set.guards.expected_version.value, json!("2026-06-20T14:31:08.123456Z"));
+    assert_eq!(
+        p.change_set.guards.expected_version.value,
+        json!("2026-06-20T14:31:08.123456Z")
+    );
     let out = runner.apply(&id, &opts()).await.unwrap();
     assert_eq!(out.receipt.status, "applied");
-    assert_eq!(out.receipt.previous_version, Some(json!("2026-06-20T14:31:08.123456Z")));
+    assert_eq!(
+        out.receipt.previous_version,
+        Some(json!("2026-06-20T14:31:08.123456Z"))
+    );
 }
 
 #[tokio::test]
@@ -200,11 +289,25 @@ async fn row_stamped_by_now_applies_cleanly_when_nobody_changed_it() {
 async fn cross_tenant_id_is_indistinguishable_from_a_missing_row() {
     let db = PgDb::billing();
     let runner = db.runner();
-    let foreign = runner.call_tool(INSPECT, json!({"invoice_id": "INV-9001"}), &acme()).await;
-    let missing = runner.call_tool(INSPECT, json!({"invoice_id": "INV-0000"}), &acme()).await;
+    let foreign = runner
+        .call_tool(INSPECT, json!({"invoice_id": "INV-9001"}), &acme())
+        .await;
+    let missing = runner
+        .call_tool(INSPECT, json!({"invoice_id": "INV-0000"}), &acme())
+        .await;
     assert_eq!(foreign["error"]["code"], json!("NOT_FOUND_IN_TENANT"));
-    assert_eq!(foreign, missing, "a foreign row must look exactly like a missing one");
-    let e = runner.propose(WAIVER, json!({"invoice_id": "INV-9001", "reason": "x"}), &acme()).await.unwrap_err();
+    assert_eq!(
+        foreign, missing,
+        "a foreign row must look exactly like a missing one"
+    );
+    let e = runner
+        .propose(
+            WAIVER,
+            json!({"invoice_id": "INV-9001", "reason": "x"}),
+            &acme(),
+        )
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), "NOT_FOUND_IN_TENANT");
     assert_eq!(runner.ledger().count("proposals").unwrap(), 0);
 }
@@ -213,14 +316,38 @@ async fn cross_tenant_id_is_indistinguishable_from_a_missing_row() {
 async fn spoofed_tenant_and_unknown_arguments_are_refused_before_any_read() {
     let db = PgDb::billing();
     let runner = db.runner();
-    let e = runner.inspect(INSPECT, json!({"invoice_id": "INV-9001", "tenant_id": "globex"}), &acme()).await.unwrap_err();
+    let e = runner
+        .inspect(
+            INSPECT,
+            json!({"invoice_id": "INV-9001", "tenant_id": "globex"}),
+            &acme(),
+        )
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), "MODEL_CANNOT_OVERRIDE_BINDING");
-    let env = runner.call_tool(WAIVER, json!({"invoice_id": "INV-9001", "reason": "x", "tenant_id": "globex"}), &acme()).await;
+    let env = runner
+        .call_tool(
+            WAIVER,
+            json!({"invoice_id": "INV-9001", "reason": "x", "tenant_id": "globex"}),
+            &acme(),
+        )
+        .await;
     assert_eq!(env["ok"], json!(false));
     assert_eq!(env["error"]["code"], json!("INVALID_ARGUMENT"));
-    let e = runner.inspect(INSPECT, json!({"invoice_id": "INV-3001", "where": "1=1"}), &acme()).await.unwrap_err();
+    let e = runner
+        .inspect(
+            INSPECT,
+            json!({"invoice_id": "INV-3001", "where": "1=1"}),
+            &acme(),
+        )
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), "ARGUMENT_UNKNOWN");
-    assert_eq!(runner.ledger().count("evidence_bundles").unwrap(), 0, "nothing was read");
+    assert_eq!(
+        runner.ledger().count("evidence_bundles").unwrap(),
+        0,
+        "nothing was read"
+    );
 }
 
 #[tokio::test]
@@ -241,8 +368,16 @@ async fn w02_sixteen_concurrent_applies_mutate_the_row_once() {
     for t in tasks {
         statuses.push(t.await.unwrap().expect("apply").receipt.status);
     }
-    assert_eq!(statuses.iter().filter(|s| *s == "applied").count(), 1, "{statuses:?}");
-    assert_eq!(statuses.iter().filter(|s| *s == "already_applied").count(), 15, "{statuses:?}");
+    assert_eq!(
+        statuses.iter().filter(|s| *s == "applied").count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| *s == "already_applied").count(),
+        15,
+        "{statuses:?}"
+    );
     assert_eq!(db.sql("SELECT count(*) FROM update_log"), "1");
     assert_eq!(runner.ledger().count("writeback_receipts").unwrap(), 1);
     assert_eq!(receipt_rows(&db), "applied");
@@ -254,14 +389,27 @@ async fn dry_run_rehearses_rolls_back_and_leaves_the_proposal_approved() {
     let runner = db.runner();
     let id = approved_waiver(&runner).await;
     let before = table_digest(&db);
-    let out = runner.apply(&id, &ApplyOptions { dry_run: true, ..opts() }).await.unwrap();
+    let out = runner
+        .apply(
+            &id,
+            &ApplyOptions {
+                dry_run: true,
+                ..opts()
+            },
+        )
+        .await
+        .unwrap();
     assert!(out.dry_run);
     assert_eq!(out.receipt.status, "applied");
     assert!(!out.receipt.source_database_mutated);
     assert_eq!(table_digest(&db), before);
     assert_eq!(receipt_rows(&db), "");
     assert_eq!(runner.ledger().proposal(&id).unwrap().state, "approved");
-    assert_eq!(runner.ledger().count("writeback_receipts").unwrap(), 0, "a dry run is never a terminal receipt");
+    assert_eq!(
+        runner.ledger().count("writeback_receipts").unwrap(),
+        0,
+        "a dry run is never a terminal receipt"
+    );
     let real = runner.apply(&id, &opts()).await.unwrap();
     assert_eq!(real.receipt.status, "applied");
 }
@@ -270,17 +418,54 @@ async fn dry_run_rehearses_rolls_back_and_leaves_the_proposal_approved() {
 async fn duplicate_proposals_follow_decision_11() {
     let db = PgDb::billing();
     let runner = db.runner();
-    let first = runner.propose(WAIVER, json!({"invoice_id": "INV-3001", "reason": "same"}), &acme()).await.unwrap();
-    let again = runner.propose(WAIVER, json!({"invoice_id": "INV-3001", "reason": "same"}), &acme()).await.unwrap();
+    let first = runner
+        .propose(
+            WAIVER,
+            json!({"invoice_id": "INV-3001", "reason": "same"}),
+            &acme(),
+        )
+        .await
+        .unwrap();
+    let again = runner
+        .propose(
+            WAIVER,
+            json!({"invoice_id": "INV-3001", "reason": "same"}),
+            &acme(),
+        )
+        .await
+        .unwrap();
     assert!(again.duplicate);
     assert_eq!(again.proposal_id, first.proposal_id);
-    let other = runner.propose(WAIVER, json!({"invoice_id": "INV-3001", "reason": "different"}), &acme()).await.unwrap_err();
+    let other = runner
+        .propose(
+            WAIVER,
+            json!({"invoice_id": "INV-3001", "reason": "different"}),
+            &acme(),
+        )
+        .await
+        .unwrap_err();
     assert_eq!(other.code(), "PROPOSAL_ALREADY_EXISTS");
     assert!(other.to_string().contains(&first.proposal_id));
-    let env = runner.call_tool(WAIVER, json!({"invoice_id": "INV-3001", "reason": "different"}), &acme()).await;
+    let env = runner
+        .call_tool(
+            WAIVER,
+            json!({"invoice_id": "INV-3001", "reason": "different"}),
+            &acme(),
+        )
+        .await;
     assert_eq!(env["error"]["active_proposal_id"], json!(first.proposal_id));
-    runner.reject(&first.proposal_id, &lead(), "not needed").await.unwrap();
-    let fresh = runner.propose(WAIVER, json!({"invoice_id": "INV-3001", "reason": "same"}), &acme()).await.unwrap();
+    runner
+        .reject(&first.proposal_id, &lead(), "not needed")
+        .await
+        .unwrap();
+    let fresh = runner
+        .propose(
+            WAIVER,
+            json!({"invoice_id": "INV-3001", "reason": "same"}),
+            &acme(),
+        )
+        .await
+        .unwrap();
     assert!(!fresh.duplicate);
     assert_ne!(fresh.proposal_id, first.proposal_id);
 }
@@ -290,13 +475,21 @@ async fn unreachable_writer_gives_a_retryable_failure_and_keeps_the_approval() {
     let db = PgDb::billing();
     let mut cfg = db.config_value();
     let p = db.env_prefix();
-    unsafe { std::env::set_var(format!("{p}_BROKEN"), "postgres://synapsor_writer@127.0.0.1:1/nowhere") };
+    unsafe {
+        std::env::set_var(
+            format!("{p}_BROKEN"),
+            "postgres://synapsor_writer@127.0.0.1:1/nowhere",
+        )
+    };
     cfg["sources"]["billing_postgres"]["write_url_env"] = json!(format!("{p}_BROKEN"));
     let broken = db.runner_with(&cfg);
     let id = approved_waiver(&broken).await;
     let out = broken.apply(&id, &opts()).await.unwrap();
     assert_eq!(out.receipt.status, "failed");
-    assert_eq!(out.receipt.safe_error_code.as_deref(), Some("DATABASE_UNAVAILABLE"));
+    assert_eq!(
+        out.receipt.safe_error_code.as_deref(),
+        Some("DATABASE_UNAVAILABLE")
+    );
     assert!(out.retryable);
     assert_eq!(broken.ledger().proposal(&id).unwrap().state, "approved");
     drop(broken);
@@ -310,13 +503,18 @@ async fn w03_reused_idempotency_key_with_another_intent_is_refused() {
     let db = PgDb::billing();
     let runner = db.runner();
     let id = approved_waiver(&runner).await;
-    db.sql(synapsor_runner::sql::receipt_table_ddl(synapsor_runner::config::Engine::Postgres));
+    db.sql(synapsor_runner::sql::receipt_table_ddl(
+        synapsor_runner::config::Engine::Postgres,
+    ));
     db.sql("GRANT SELECT, INSERT, UPDATE ON synapsor_writeback_receipts TO synapsor_writer");
     db.sql(&format!("INSERT INTO synapsor_writeback_receipts (idempotency_key, job_id, proposal_id, status, intent_hash) VALUES ('{id}:INV-3001', 'wbj_other', '{id}', 'applied', 'sha256:someone-elses-intent')"));
     let before = invoice(&db, "INV-3001");
     let out = runner.apply(&id, &opts()).await.unwrap();
     assert_eq!(out.receipt.status, "failed");
-    assert_eq!(out.receipt.safe_error_code.as_deref(), Some("IDEMPOTENCY_IDENTITY_CONFLICT"));
+    assert_eq!(
+        out.receipt.safe_error_code.as_deref(),
+        Some("IDEMPOTENCY_IDENTITY_CONFLICT")
+    );
     assert_eq!(invoice(&db, "INV-3001"), before);
 }
 
@@ -331,9 +529,16 @@ async fn w04_zero_or_many_matching_rows_never_write() {
     let before = table_digest(&db);
     let out = runner.apply(&id, &opts()).await.unwrap();
     assert_eq!(out.receipt.status, "failed");
-    assert_eq!(out.receipt.safe_error_code.as_deref(), Some("MULTI_ROW_WRITE_BLOCKED"));
+    assert_eq!(
+        out.receipt.safe_error_code.as_deref(),
+        Some("MULTI_ROW_WRITE_BLOCKED")
+    );
     assert_eq!(table_digest(&db), before, "both rows untouched");
-    assert_eq!(receipt_rows(&db), "", "the claim rolled back with everything else");
+    assert_eq!(
+        receipt_rows(&db),
+        "",
+        "the claim rolled back with everything else"
+    );
 
     let db2 = PgDb::billing();
     let runner2 = db2.runner();
@@ -342,7 +547,10 @@ async fn w04_zero_or_many_matching_rows_never_write() {
     let before2 = table_digest(&db2);
     let out2 = runner2.apply(&id2, &opts()).await.unwrap();
     assert_eq!(out2.receipt.status, "conflict");
-    assert_eq!(out2.receipt.safe_error_code.as_deref(), Some("ROW_NOT_FOUND"));
+    assert_eq!(
+        out2.receipt.safe_error_code.as_deref(),
+        Some("ROW_NOT_FOUND")
+    );
     assert_eq!(table_digest(&db2), before2);
 }
 
@@ -351,14 +559,20 @@ async fn w05_receipt_failure_after_the_update_rolls_the_business_change_back() {
     let db = PgDb::billing();
     let runner = db.runner();
     let id = approved_waiver(&runner).await;
-    db.sql(synapsor_runner::sql::receipt_table_ddl(synapsor_runner::config::Engine::Postgres));
+    db.sql(synapsor_runner::sql::receipt_table_ddl(
+        synapsor_runner::config::Engine::Postgres,
+    ));
     db.sql("GRANT SELECT, INSERT, UPDATE ON synapsor_writeback_receipts TO synapsor_writer");
     db.sql("CREATE FUNCTION refuse_applied() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN IF NEW.status = 'applied' THEN RAISE EXCEPTION 'receipt store refused'; END IF; RETURN NEW; END $$");
     db.sql("CREATE TRIGGER receipts_refuse BEFORE UPDATE ON synapsor_writeback_receipts FOR EACH ROW EXECUTE FUNCTION refuse_applied()");
     let before = table_digest(&db);
     let out = runner.apply(&id, &opts()).await.unwrap();
     assert_eq!(out.receipt.status, "failed");
-    assert_eq!(table_digest(&db), before, "the business UPDATE must roll back with the receipt");
+    assert_eq!(
+        table_digest(&db),
+        before,
+        "the business UPDATE must roll back with the receipt"
+    );
     assert_eq!(receipt_rows(&db), "");
     assert_eq!(runner.ledger().proposal(&id).unwrap().state, "failed");
 }
@@ -369,19 +583,67 @@ async fn w06_tampered_job_target_or_guard_is_refused() {
     let runner = db.runner();
     let id = approved_waiver(&runner).await;
     let base = job_value(&runner, &id);
-    let cases: Vec<(&str, Box<dyn Fn(&mut Value)>, &str)> = vec![
-        ("table", Box::new(|j| j["target"]["table"] = json!("accounts")), "CAPABILITY_MISMATCH"),
-        ("schema", Box::new(|j| j["target"]["schema"] = json!("private")), "CAPABILITY_MISMATCH"),
-        ("pk column", Box::new(|j| j["target"]["primary_key"]["column"] = json!("invoice_id")), "CAPABILITY_MISMATCH"),
-        ("tenant column", Box::new(|j| j["tenant_guard"]["column"] = json!("org_id")), "CAPABILITY_MISMATCH"),
-        ("conflict column", Box::new(|j| j["conflict_guard"]["column"] = json!("modified_at")), "CONFLICT_GUARD_MISMATCH"),
-        ("no guard", Box::new(|j| j["conflict_guard"] = json!({"kind": "none"})), "CONFLICT_GUARD_REQUIRED"),
-        ("pk value", Box::new(|j| j["target"]["primary_key"]["value"] = json!("INV-9001")), "JOB_TARGET_MISMATCH"),
-        ("tenant value", Box::new(|j| j["tenant_guard"]["value"] = json!("globex")), "JOB_TENANT_MISMATCH"),
-        ("expected version", Box::new(|j| j["conflict_guard"]["expected_value"] = json!("2030-01-01T00:00:00Z")), "JOB_VERSION_MISMATCH"),
-        ("proposal version", Box::new(|j| j["proposal_version"] = json!(2)), "PROPOSAL_VERSION_MISMATCH"),
-        ("source", Box::new(|j| j["runner_scope"]["source_id"] = json!("other_source")), "SOURCE_NOT_REVIEWED"),
-        ("engine", Box::new(|j| j["engine"] = json!("mysql")), "ENGINE_MISMATCH"),
+    let cases: Vec<(&str, Tamper, &str)> = vec![
+        (
+            "table",
+            Box::new(|j| j["target"]["table"] = json!("accounts")),
+            "CAPABILITY_MISMATCH",
+        ),
+        (
+            "schema",
+            Box::new(|j| j["target"]["schema"] = json!("private")),
+            "CAPABILITY_MISMATCH",
+        ),
+        (
+            "pk column",
+            Box::new(|j| j["target"]["primary_key"]["column"] = json!("invoice_id")),
+            "CAPABILITY_MISMATCH",
+        ),
+        (
+            "tenant column",
+            Box::new(|j| j["tenant_guard"]["column"] = json!("org_id")),
+            "CAPABILITY_MISMATCH",
+        ),
+        (
+            "conflict column",
+            Box::new(|j| j["conflict_guard"]["column"] = json!("modified_at")),
+            "CONFLICT_GUARD_MISMATCH",
+        ),
+        (
+            "no guard",
+            Box::new(|j| j["conflict_guard"] = json!({"kind": "none"})),
+            "CONFLICT_GUARD_REQUIRED",
+        ),
+        (
+            "pk value",
+            Box::new(|j| j["target"]["primary_key"]["value"] = json!("INV-9001")),
+            "JOB_TARGET_MISMATCH",
+        ),
+        (
+            "tenant value",
+            Box::new(|j| j["tenant_guard"]["value"] = json!("globex")),
+            "JOB_TENANT_MISMATCH",
+        ),
+        (
+            "expected version",
+            Box::new(|j| j["conflict_guard"]["expected_value"] = json!("2030-01-01T00:00:00Z")),
+            "JOB_VERSION_MISMATCH",
+        ),
+        (
+            "proposal version",
+            Box::new(|j| j["proposal_version"] = json!(2)),
+            "PROPOSAL_VERSION_MISMATCH",
+        ),
+        (
+            "source",
+            Box::new(|j| j["runner_scope"]["source_id"] = json!("other_source")),
+            "SOURCE_NOT_REVIEWED",
+        ),
+        (
+            "engine",
+            Box::new(|j| j["engine"] = json!("mysql")),
+            "ENGINE_MISMATCH",
+        ),
     ];
     for (what, tamper, code) in cases {
         let mut job = base.clone();
@@ -390,7 +652,11 @@ async fn w06_tampered_job_target_or_guard_is_refused() {
         assert_eq!(e.code(), code, "tampered {what}: {e}");
     }
     assert_eq!(invoice(&db, "INV-3001").split('|').next(), Some("5500"));
-    assert_eq!(receipt_rows(&db), "<no receipt table>", "refused before any source contact");
+    assert_eq!(
+        receipt_rows(&db),
+        "<no receipt table>",
+        "refused before any source contact"
+    );
 }
 
 #[tokio::test]
@@ -401,16 +667,28 @@ async fn w07_widened_allowlist_or_changed_patch_is_refused() {
     let base = job_value(&runner, &id);
     let mut widened = base.clone();
     widened["allowed_columns"] = json!(["late_fee_cents", "waiver_reason", "admin_override"]);
-    assert_eq!(apply_tampered(&runner, widened).await.code(), "ALLOWLIST_WIDENED");
+    assert_eq!(
+        apply_tampered(&runner, widened).await.code(),
+        "ALLOWLIST_WIDENED"
+    );
     let mut extra = base.clone();
     extra["patch"]["admin_override"] = json!("yes");
-    assert_eq!(apply_tampered(&runner, extra).await.code(), "PATCH_COLUMN_NOT_ALLOWED");
+    assert_eq!(
+        apply_tampered(&runner, extra).await.code(),
+        "PATCH_COLUMN_NOT_ALLOWED"
+    );
     let mut value = base.clone();
     value["patch"]["waiver_reason"] = json!("something the approver never saw");
-    assert_eq!(apply_tampered(&runner, value).await.code(), "JOB_PATCH_MISMATCH");
+    assert_eq!(
+        apply_tampered(&runner, value).await.code(),
+        "JOB_PATCH_MISMATCH"
+    );
     let mut bigger = base.clone();
     bigger["patch"]["late_fee_cents"] = json!(-500);
-    assert_eq!(apply_tampered(&runner, bigger).await.code(), "JOB_PATCH_MISMATCH");
+    assert_eq!(
+        apply_tampered(&runner, bigger).await.code(),
+        "JOB_PATCH_MISMATCH"
+    );
     assert_eq!(receipt_rows(&db), "<no receipt table>");
 }
 
@@ -420,7 +698,7 @@ async fn w08_sql_fragment_and_path_identifiers_are_refused_before_the_adapter() 
     let runner = db.runner();
     let id = approved_waiver(&runner).await;
     let base = job_value(&runner, &id);
-    let cases: Vec<Box<dyn Fn(&mut Value)>> = vec![
+    let cases: Vec<Tamper> = vec![
         Box::new(|j| j["target"]["schema"] = json!("../private")),
         Box::new(|j| j["target"]["primary_key"]["column"] = json!("id/../../tenant_id")),
         Box::new(|j| j["allowed_columns"] = json!(["late_fee_cents", "waiver_reason", "../admin"])),
@@ -448,10 +726,16 @@ async fn w09_primary_or_tenant_key_in_the_allowlist_is_refused() {
     let base = job_value(&runner, &id);
     let mut pk = base.clone();
     pk["allowed_columns"] = json!(["id", "late_fee_cents", "waiver_reason"]);
-    assert_eq!(apply_tampered(&runner, pk).await.code(), "PRIMARY_KEY_ALLOWLISTED");
+    assert_eq!(
+        apply_tampered(&runner, pk).await.code(),
+        "PRIMARY_KEY_ALLOWLISTED"
+    );
     let mut tenant = base.clone();
     tenant["allowed_columns"] = json!(["tenant_id", "late_fee_cents", "waiver_reason"]);
-    assert_eq!(apply_tampered(&runner, tenant).await.code(), "TENANT_GUARD_ALLOWLISTED");
+    assert_eq!(
+        apply_tampered(&runner, tenant).await.code(),
+        "TENANT_GUARD_ALLOWLISTED"
+    );
 }
 
 #[tokio::test]
@@ -468,7 +752,11 @@ async fn w10_missing_digest_or_expired_lease_is_refused() {
     for expires in ["2020-01-01T00:00:00Z", "not a timestamp"] {
         let mut expired = base.clone();
         expired["lease"]["expires_at"] = json!(expires);
-        assert_eq!(apply_tampered(&runner, expired).await.code(), "WRITEBACK_LEASE_EXPIRED", "{expires}");
+        assert_eq!(
+            apply_tampered(&runner, expired).await.code(),
+            "WRITEBACK_LEASE_EXPIRED",
+            "{expires}"
+        );
     }
     assert_eq!(receipt_rows(&db), "<no receipt table>");
 }
@@ -479,18 +767,34 @@ async fn w10b_job_for_absent_pending_or_rejected_proposal_or_other_digest_is_ref
     let runner = db.runner();
     let pending = propose_waiver(&runner, "INV-3001", "pending one").await;
     let job = job_value(&runner, &pending);
-    assert_eq!(apply_tampered(&runner, job.clone()).await.code(), "PROPOSAL_NOT_APPROVED");
+    assert_eq!(
+        apply_tampered(&runner, job.clone()).await.code(),
+        "PROPOSAL_NOT_APPROVED"
+    );
     runner.reject(&pending, &lead(), "no").await.unwrap();
-    assert_eq!(apply_tampered(&runner, job.clone()).await.code(), "PROPOSAL_NOT_APPROVED");
+    assert_eq!(
+        apply_tampered(&runner, job.clone()).await.code(),
+        "PROPOSAL_NOT_APPROVED"
+    );
     let mut absent = job.clone();
     absent["proposal_id"] = json!("wrp_00000000000000000000");
-    assert_eq!(apply_tampered(&runner, absent).await.code(), "PROPOSAL_NOT_FOUND");
+    assert_eq!(
+        apply_tampered(&runner, absent).await.code(),
+        "PROPOSAL_NOT_FOUND"
+    );
 
     let approved = approved_waiver(&runner).await;
     let mut digest = job_value(&runner, &approved);
     digest["proposal_hash"] = json!("sha256:tampered");
-    assert_eq!(apply_tampered(&runner, digest).await.code(), "PROPOSAL_HASH_MISMATCH");
-    assert_eq!(receipt_rows(&db), "<no receipt table>", "refused before any DB contact");
+    assert_eq!(
+        apply_tampered(&runner, digest).await.code(),
+        "PROPOSAL_HASH_MISMATCH"
+    );
+    assert_eq!(
+        receipt_rows(&db),
+        "<no receipt table>",
+        "refused before any DB contact"
+    );
 
     // A ledger row edited behind the runner's back no longer matches its digest.
     runner

@@ -4,19 +4,27 @@
 mod common;
 
 use serde_json::Value;
-use synapsor_runner::protocol::{sha256_hex, ChangeSet, ExecutionReceipt, RunnerRegistration, WritebackJob};
+use synapsor_runner::protocol::{
+    ChangeSet, ExecutionReceipt, RunnerRegistration, WritebackJob, sha256_hex,
+};
 
 fn read(rel: &str) -> Value {
     serde_json::from_str(&std::fs::read_to_string(common::fixture(rel)).unwrap()).unwrap()
 }
 
 fn validator(schema: &str) -> jsonschema::Validator {
-    jsonschema::options().should_validate_formats(true).build(&read(&format!("schemas/{schema}"))).unwrap()
+    jsonschema::options()
+        .should_validate_formats(true)
+        .build(&read(&format!("schemas/{schema}")))
+        .unwrap()
 }
 
 fn assert_valid(schema: &str, v: &Value) {
     let val = validator(schema);
-    let errors: Vec<String> = val.iter_errors(v).map(|e| format!("{} at {}", e, e.instance_path())).collect();
+    let errors: Vec<String> = val
+        .iter_errors(v)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
     assert!(errors.is_empty(), "{schema}: {errors:?}");
 }
 
@@ -26,15 +34,31 @@ fn manifest_hashes_match_every_artifact() {
     let artifacts = manifest["artifacts"].as_array().unwrap();
     assert_eq!(artifacts.len(), 9);
     for a in artifacts {
-        let dir = if a["kind"] == "fixture" { "protocol" } else { "schemas" };
-        let bytes = std::fs::read(common::fixture(&format!("{dir}/{}", a["name"].as_str().unwrap()))).unwrap();
-        assert_eq!(sha256_hex(&bytes), a["sha256"].as_str().unwrap(), "{}", a["name"]);
+        let dir = if a["kind"] == "fixture" {
+            "protocol"
+        } else {
+            "schemas"
+        };
+        let bytes = std::fs::read(common::fixture(&format!(
+            "{dir}/{}",
+            a["name"].as_str().unwrap()
+        )))
+        .unwrap();
+        assert_eq!(
+            sha256_hex(&bytes),
+            a["sha256"].as_str().unwrap(),
+            "{}",
+            a["name"]
+        );
     }
 }
 
 #[test]
 fn fixtures_carry_no_credentials_or_sql_tools() {
-    let re = regex::Regex::new(r"(?i)postgres(ql)?://|mysql://|password|secret|execute_sql|run_query|raw_sql").unwrap();
+    let re = regex::Regex::new(
+        r"(?i)postgres(ql)?://|mysql://|password|secret|execute_sql|run_query|raw_sql",
+    )
+    .unwrap();
     for entry in std::fs::read_dir(common::fixture("protocol")).unwrap() {
         let path = entry.unwrap().path();
         let text = std::fs::read_to_string(&path).unwrap();
@@ -54,18 +78,28 @@ fn fixtures_parse_round_trip_and_validate() {
     assert_eq!(parsed.to_value(), job);
     assert_eq!(parsed.writeback_job_id, "wbj_123");
 
-    for name in ["execution-receipt.applied.v1.json", "execution-receipt.conflict.v1.json"] {
+    for name in [
+        "execution-receipt.applied.v1.json",
+        "execution-receipt.conflict.v1.json",
+    ] {
         let r = read(&format!("protocol/{name}"));
         assert_valid("execution-receipt.v1.schema.json", &r);
         assert_eq!(ExecutionReceipt::parse(&r).unwrap().to_value(), r);
     }
-    let conflict = ExecutionReceipt::parse(&read("protocol/execution-receipt.conflict.v1.json")).unwrap();
-    assert_eq!(conflict.safe_error_code.as_deref(), Some("VERSION_CONFLICT"));
+    let conflict =
+        ExecutionReceipt::parse(&read("protocol/execution-receipt.conflict.v1.json")).unwrap();
+    assert_eq!(
+        conflict.safe_error_code.as_deref(),
+        Some("VERSION_CONFLICT")
+    );
     assert_eq!(conflict.rows_affected, 0);
 
     let reg = read("protocol/runner-registration.v1.json");
     assert_valid("runner-registration.v1.schema.json", &reg);
-    assert_eq!(serde_json::to_value(RunnerRegistration::parse(&reg).unwrap()).unwrap(), reg);
+    assert_eq!(
+        serde_json::to_value(RunnerRegistration::parse(&reg).unwrap()).unwrap(),
+        reg
+    );
 }
 
 #[test]
@@ -73,18 +107,37 @@ fn protocol_parse_rejects_tampered_objects() {
     let job = read("protocol/writeback-job.late-fee-waiver.v1.json");
     let mut extra = job.clone();
     extra["patch"]["admin"] = Value::String("yes".into());
-    assert!(WritebackJob::parse(&extra).unwrap_err().to_string().contains("patch column not allowed"));
+    assert!(
+        WritebackJob::parse(&extra)
+            .unwrap_err()
+            .to_string()
+            .contains("patch column not allowed")
+    );
     let mut pk = job.clone();
     pk["allowed_columns"] = serde_json::json!(["id", "status"]);
     pk["patch"] = serde_json::json!({"status": "x"});
-    assert!(WritebackJob::parse(&pk).unwrap_err().to_string().contains("primary key"));
+    assert!(
+        WritebackJob::parse(&pk)
+            .unwrap_err()
+            .to_string()
+            .contains("primary key")
+    );
     let mut unknown = job.clone();
     unknown["sql"] = Value::String("UPDATE".into());
-    assert_eq!(WritebackJob::parse(&unknown).unwrap_err().code(), "PROTOCOL_INVALID");
+    assert_eq!(
+        WritebackJob::parse(&unknown).unwrap_err().code(),
+        "PROTOCOL_INVALID"
+    );
     let cs = read("protocol/change-set.late-fee-waiver.v1.json");
     let mut tenant = cs.clone();
-    tenant["guards"]["allowed_columns"] = serde_json::json!(["tenant_id", "late_fee_cents", "waiver_reason"]);
-    assert!(ChangeSet::parse(&tenant).unwrap_err().to_string().contains("tenant guard"));
+    tenant["guards"]["allowed_columns"] =
+        serde_json::json!(["tenant_id", "late_fee_cents", "waiver_reason"]);
+    assert!(
+        ChangeSet::parse(&tenant)
+            .unwrap_err()
+            .to_string()
+            .contains("tenant guard")
+    );
 }
 
 #[tokio::test]
@@ -92,13 +145,29 @@ async fn objects_we_produce_validate_against_the_schemas() {
     let db = common::PgDb::billing();
     let runner = db.runner();
     let ctx = synapsor_runner::TrustedContext::new("acme", "support_agent_17");
-    let p = runner.propose("billing.propose_late_fee_waiver", serde_json::json!({"invoice_id": "INV-3001", "reason": "ok"}), &ctx).await.unwrap();
-    runner.approve(&p.proposal_id, &synapsor_runner::Approver::new("lead").role("billing_lead")).await.unwrap();
+    let p = runner
+        .propose(
+            "billing.propose_late_fee_waiver",
+            serde_json::json!({"invoice_id": "INV-3001", "reason": "ok"}),
+            &ctx,
+        )
+        .await
+        .unwrap();
+    runner
+        .approve(
+            &p.proposal_id,
+            &synapsor_runner::Approver::new("lead").role("billing_lead"),
+        )
+        .await
+        .unwrap();
     let stored = runner.ledger().proposal(&p.proposal_id).unwrap();
     assert_valid("change-set.v1.schema.json", &stored.change_set.to_value());
     let job = synapsor_runner::apply::job_from_proposal(&stored, "postgres", &Default::default());
     assert_valid("writeback-job.v1.schema.json", &job.to_value());
-    let out = runner.apply(&p.proposal_id, &Default::default()).await.unwrap();
+    let out = runner
+        .apply(&p.proposal_id, &Default::default())
+        .await
+        .unwrap();
     assert_eq!(out.receipt.status, "applied");
     assert_valid("execution-receipt.v1.schema.json", &out.receipt.to_value());
     assert_eq!(out.receipt.compute_hash(), out.receipt.receipt_hash);

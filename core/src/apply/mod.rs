@@ -7,8 +7,11 @@ pub mod version;
 
 pub use authority::{matching_capability, verify_authority};
 
-use crate::ledger::{now_iso, StoredProposal};
-use crate::protocol::{self, ColumnValue, ExecutionReceipt, JobConflictGuard, JobTarget, Lease, RunnerScope, WritebackJob};
+use crate::ledger::{StoredProposal, now_iso};
+use crate::protocol::{
+    self, ColumnValue, ExecutionReceipt, JobConflictGuard, JobTarget, Lease, RunnerScope,
+    WritebackJob,
+};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -25,7 +28,10 @@ impl Default for ApplyOptions {
     fn default() -> Self {
         ApplyOptions {
             dry_run: false,
-            runner_id: std::env::var("SYNAPSOR_RUNNER_ID").ok().filter(|s| !s.is_empty()).unwrap_or_else(|| "local_runner".into()),
+            runner_id: std::env::var("SYNAPSOR_RUNNER_ID")
+                .ok()
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(|| "local_runner".into()),
             project_id: "local".into(),
             lease_seconds: 300,
         }
@@ -47,7 +53,17 @@ pub struct ApplyOutcome {
 
 /// `wbj_` + the proposal id with anything outside `[A-Za-z0-9_:-]` replaced.
 pub fn job_id_for(proposal_id: &str) -> String {
-    format!("wbj_{}", proposal_id.chars().map(|c| if c.is_ascii_alphanumeric() || "_:-".contains(c) { c } else { '_' }).collect::<String>())
+    format!(
+        "wbj_{}",
+        proposal_id
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() || "_:-".contains(c) {
+                c
+            } else {
+                '_'
+            })
+            .collect::<String>()
+    )
 }
 
 /// `<proposal_id>:<object_id>`.
@@ -60,35 +76,68 @@ pub fn job_from_proposal(p: &StoredProposal, engine: &str, opts: &ApplyOptions) 
     let cs = &p.change_set;
     let ev = &cs.guards.expected_version;
     let conflict_guard = if ev.column == "__row_hash" {
-        JobConflictGuard::RowHash { expected_hash: ev.value.as_str().map(String::from).unwrap_or_else(|| ev.value.to_string()) }
+        JobConflictGuard::RowHash {
+            expected_hash: ev
+                .value
+                .as_str()
+                .map(String::from)
+                .unwrap_or_else(|| ev.value.to_string()),
+        }
     } else if ev.column.is_empty() {
         JobConflictGuard::None
     } else {
-        JobConflictGuard::Column { column: ev.column.clone(), expected_value: ev.value.clone() }
+        JobConflictGuard::Column {
+            column: ev.column.clone(),
+            expected_value: ev.value.clone(),
+        }
     };
-    let expires = chrono::Utc::now() + chrono::Duration::seconds(opts.lease_seconds.clamp(15, 3600));
+    let expires =
+        chrono::Utc::now() + chrono::Duration::seconds(opts.lease_seconds.clamp(15, 3600));
     WritebackJob {
         schema_version: protocol::WRITEBACK_JOB_V1.into(),
         writeback_job_id: job_id_for(&p.proposal_id),
         proposal_id: p.proposal_id.clone(),
         proposal_version: p.proposal_version,
         proposal_hash: p.proposal_hash.clone(),
-        runner_scope: RunnerScope { project_id: opts.project_id.clone(), source_id: cs.source.source_id.clone() },
+        runner_scope: RunnerScope {
+            project_id: opts.project_id.clone(),
+            source_id: cs.source.source_id.clone(),
+        },
         engine: engine.into(),
         operation: "single_row_update".into(),
-        target: JobTarget { schema: cs.source.schema.clone(), table: cs.source.table.clone(), primary_key: cs.source.primary_key.clone() },
-        tenant_guard: ColumnValue { column: cs.guards.tenant.column.clone(), value: cs.guards.tenant.value.clone() },
+        target: JobTarget {
+            schema: cs.source.schema.clone(),
+            table: cs.source.table.clone(),
+            primary_key: cs.source.primary_key.clone(),
+        },
+        tenant_guard: ColumnValue {
+            column: cs.guards.tenant.column.clone(),
+            value: cs.guards.tenant.value.clone(),
+        },
         allowed_columns: cs.guards.allowed_columns.clone(),
         patch: cs.patch.clone(),
         conflict_guard,
         idempotency_key: idempotency_key_for(p),
-        lease: Lease { lease_id: format!("lease_{}", &job_id_for(&p.proposal_id)[4..]), attempt: 1, expires_at: expires.to_rfc3339_opts(chrono::SecondsFormat::Secs, true) },
+        lease: Lease {
+            lease_id: format!("lease_{}", &job_id_for(&p.proposal_id)[4..]),
+            attempt: 1,
+            expires_at: expires.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        },
     }
 }
 
 /// Build a v1 execution receipt and its digest.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn make_receipt(job: &WritebackJob, runner_id: &str, status: &str, rows: u64, previous: Option<Value>, mutated: bool, code: Option<String>, extra: Map<String, Value>) -> ExecutionReceipt {
+pub(crate) fn make_receipt(
+    job: &WritebackJob,
+    runner_id: &str,
+    status: &str,
+    rows: u64,
+    previous: Option<Value>,
+    mutated: bool,
+    code: Option<String>,
+    extra: Map<String, Value>,
+) -> ExecutionReceipt {
     let mut r = ExecutionReceipt {
         schema_version: protocol::EXECUTION_RECEIPT_V1.into(),
         writeback_job_id: job.writeback_job_id.clone(),

@@ -1,10 +1,10 @@
 //! The `sql_update` executor: one guarded UPDATE plus the receipt row, in one transaction.
 
-use super::{make_receipt, ApplyOptions};
+use super::{ApplyOptions, make_receipt};
 use crate::error::{Error, Result};
 use crate::protocol::{self, ExecutionReceipt, JobConflictGuard, WritebackJob};
 use crate::source::{GuardedUpdate, Source, UpdateOutcome, VersionGuard, WriteStatus};
-use serde_json::{json, Map};
+use serde_json::{Map, json};
 
 /// Digest of everything the write means, so a reused idempotency key with another intent is caught.
 pub fn intent_hash(job: &WritebackJob) -> String {
@@ -21,14 +21,35 @@ pub fn intent_hash(job: &WritebackJob) -> String {
 /// Turn a verified job into the source-level plan.
 pub fn plan_for(job: &WritebackJob, before_columns: &[String]) -> Result<GuardedUpdate> {
     let guard = match &job.conflict_guard {
-        JobConflictGuard::Column { column, expected_value } => VersionGuard::Column { column: column.clone(), expected: expected_value.clone() },
-        JobConflictGuard::RowHash { expected_hash } => VersionGuard::RowHash { expected: expected_hash.clone(), columns: before_columns.to_vec() },
-        JobConflictGuard::None => return Err(Error::authority("CONFLICT_GUARD_REQUIRED", "a direct SQL writeback with no conflict guard is refused")),
+        JobConflictGuard::Column {
+            column,
+            expected_value,
+        } => VersionGuard::Column {
+            column: column.clone(),
+            expected: expected_value.clone(),
+        },
+        JobConflictGuard::RowHash { expected_hash } => VersionGuard::RowHash {
+            expected: expected_hash.clone(),
+            columns: before_columns.to_vec(),
+        },
+        JobConflictGuard::None => {
+            return Err(Error::authority(
+                "CONFLICT_GUARD_REQUIRED",
+                "a direct SQL writeback with no conflict guard is refused",
+            ));
+        }
     };
     let tenant = if job.tenant_guard.column == "__single_tenant_dev" {
         None
     } else {
-        Some((job.tenant_guard.column.clone(), job.tenant_guard.value.as_str().map(String::from).unwrap_or_else(|| job.tenant_guard.value.to_string())))
+        Some((
+            job.tenant_guard.column.clone(),
+            job.tenant_guard
+                .value
+                .as_str()
+                .map(String::from)
+                .unwrap_or_else(|| job.tenant_guard.value.to_string()),
+        ))
     };
     let mut lock_columns: Vec<String> = match &guard {
         VersionGuard::Column { column, .. } => vec![column.clone()],
@@ -49,22 +70,44 @@ pub fn plan_for(job: &WritebackJob, before_columns: &[String]) -> Result<Guarded
         primary_key: job.target.primary_key.column.clone(),
         key_value: job.target.primary_key.value.clone(),
         tenant,
-        patch: job.patch.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        patch: job
+            .patch
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
         guard,
         lock_columns,
     })
 }
 
 /// Run the guarded update and express the outcome as an execution receipt.
-pub async fn execute(source: &Source, job: &WritebackJob, before_columns: &[String], opts: &ApplyOptions) -> Result<(ExecutionReceipt, bool)> {
+pub async fn execute(
+    source: &Source,
+    job: &WritebackJob,
+    before_columns: &[String],
+    opts: &ApplyOptions,
+) -> Result<(ExecutionReceipt, bool)> {
     let plan = plan_for(job, before_columns)?;
     let outcome = match source.guarded_update(&plan, opts.dry_run).await {
         Ok(o) => o,
-        Err(Error::SourceUnavailable { .. }) => UpdateOutcome::failed(&job.writeback_job_id, "DATABASE_UNAVAILABLE", true),
-        Err(Error::UnsafeIdentifier(_)) => UpdateOutcome::failed(&job.writeback_job_id, "WRITEBACK_SAFETY_FAILURE", false),
+        Err(Error::SourceUnavailable { .. }) => {
+            UpdateOutcome::failed(&job.writeback_job_id, "DATABASE_UNAVAILABLE", true)
+        }
+        Err(Error::UnsafeIdentifier(_)) => {
+            UpdateOutcome::failed(&job.writeback_job_id, "WRITEBACK_SAFETY_FAILURE", false)
+        }
         Err(_) => UpdateOutcome::failed(&job.writeback_job_id, "TRANSACTION_FAILED", false),
     };
     let mutated = outcome.status == WriteStatus::Applied && !opts.dry_run;
-    let receipt = make_receipt(job, &opts.runner_id, outcome.status.as_str(), outcome.rows_affected, outcome.previous_version.clone(), mutated, outcome.code.clone(), Map::new());
+    let receipt = make_receipt(
+        job,
+        &opts.runner_id,
+        outcome.status.as_str(),
+        outcome.rows_affected,
+        outcome.previous_version.clone(),
+        mutated,
+        outcome.code.clone(),
+        Map::new(),
+    );
     Ok((receipt, outcome.retryable))
 }

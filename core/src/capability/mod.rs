@@ -7,11 +7,14 @@ pub use args::validate_args;
 use crate::config::{Capability, PatchBinding, RunnerConfig};
 use crate::context::ResolvedContext;
 use crate::error::{Error, Result};
-use crate::ledger::{now_iso, EvidenceBundle, QueryAudit};
-use crate::protocol::{self, ApprovalRef, ChangeSet, ColumnValue, EvidenceRef, Guards, Integrity, Principal, Scope, SourceRef, WritebackRef};
+use crate::ledger::{EvidenceBundle, QueryAudit, now_iso};
+use crate::protocol::{
+    self, ApprovalRef, ChangeSet, ColumnValue, EvidenceRef, Guards, Integrity, Principal, Scope,
+    SourceRef, WritebackRef,
+};
 use crate::source::{ReadRequest, Row, Source};
 use serde::Serialize;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 
 /// The outcome of the scoped read shared by both kinds.
 #[derive(Debug, Clone)]
@@ -24,13 +27,38 @@ pub struct ScopedRead {
 }
 
 /// Read exactly one row under primary key and tenant, and build its evidence and audit.
-pub async fn scoped_read(cap: &Capability, source: &Source, args: &Map<String, Value>, ctx: &ResolvedContext) -> Result<ScopedRead> {
-    let key = args.get(&cap.lookup.id_from_arg).filter(|v| !v.is_null()).ok_or_else(|| Error::argument("LOOKUP_ARG_MISSING", format!("{} is required.", cap.lookup.id_from_arg)))?;
+pub async fn scoped_read(
+    cap: &Capability,
+    source: &Source,
+    args: &Map<String, Value>,
+    ctx: &ResolvedContext,
+) -> Result<ScopedRead> {
+    let key = args
+        .get(&cap.lookup.id_from_arg)
+        .filter(|v| !v.is_null())
+        .ok_or_else(|| {
+            Error::argument(
+                "LOOKUP_ARG_MISSING",
+                format!("{} is required.", cap.lookup.id_from_arg),
+            )
+        })?;
     let columns = cap.read_columns();
     let limit = cap.max_rows.unwrap_or(1).max(1);
-    let tenant = cap.target.tenant_key.as_deref().map(|t| (t, ctx.tenant_id.as_str()));
+    let tenant = cap
+        .target
+        .tenant_key
+        .as_deref()
+        .map(|t| (t, ctx.tenant_id.as_str()));
     let rows = source
-        .read(&ReadRequest { schema: &cap.target.schema, table: &cap.target.table, columns: &columns, primary_key: &cap.target.primary_key, key_value: key, tenant, limit })
+        .read(&ReadRequest {
+            schema: &cap.target.schema,
+            table: &cap.target.table,
+            columns: &columns,
+            primary_key: &cap.target.primary_key,
+            key_value: key,
+            tenant,
+            limit,
+        })
         .await?;
     if rows.len() != 1 {
         return Err(Error::NotFoundInTenant);
@@ -53,7 +81,10 @@ pub async fn scoped_read(cap: &Capability, source: &Source, args: &Map<String, V
         "tenant": ctx.tenant_id,
     }));
     let at = now_iso();
-    let evidence_id = protocol::short_id("ev_", &json!({"capability": cap.name, "source": cap.source, "tenant": ctx.tenant_id, "row": row, "at": at, "nonce": nonce()}));
+    let evidence_id = protocol::short_id(
+        "ev_",
+        &json!({"capability": cap.name, "source": cap.source, "tenant": ctx.tenant_id, "row": row, "at": at, "nonce": nonce()}),
+    );
     let mut item = json!({
         "kind": "external_row",
         "source_id": cap.source,
@@ -99,15 +130,29 @@ pub async fn scoped_read(cap: &Capability, source: &Source, args: &Map<String, V
         }),
         primary_key_value: object_id.clone(),
     };
-    Ok(ScopedRead { row, object_id, evidence, audit, context: ctx.clone() })
+    Ok(ScopedRead {
+        row,
+        object_id,
+        evidence,
+        audit,
+        context: ctx.clone(),
+    })
 }
 
 /// Per-process uniqueness for ids that must differ between identical calls.
 pub(crate) fn nonce() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-    format!("{}-{}-{}", std::process::id(), nanos, COUNTER.fetch_add(1, Ordering::Relaxed))
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!(
+        "{}-{}-{}",
+        std::process::id(),
+        nanos,
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// One column of a proposal diff.
@@ -118,7 +163,11 @@ pub struct DiffEntry {
 }
 
 /// Build the patch from bindings and check numeric bounds and transitions.
-pub fn build_patch(cap: &Capability, args: &Map<String, Value>, before: &Row) -> Result<Map<String, Value>> {
+pub fn build_patch(
+    cap: &Capability,
+    args: &Map<String, Value>,
+    before: &Row,
+) -> Result<Map<String, Value>> {
     let mut patch = Map::new();
     for (col, binding) in &cap.patch {
         let v = match binding {
@@ -129,13 +178,26 @@ pub fn build_patch(cap: &Capability, args: &Map<String, Value>, before: &Row) ->
     }
     check_bounds(cap, &patch)?;
     for (col, guard) in &cap.transition_guards {
-        let Some(proposed) = patch.get(col) else { continue };
+        let Some(proposed) = patch.get(col) else {
+            continue;
+        };
         let current = before.get(guard.from_column.as_deref().unwrap_or(col));
         let (Some(Value::String(cur)), Value::String(next)) = (current, proposed) else {
-            return Err(Error::policy("PATCH_TRANSITION_TYPE_INVALID", format!("{col} transition needs string states.")));
+            return Err(Error::policy(
+                "PATCH_TRANSITION_TYPE_INVALID",
+                format!("{col} transition needs string states."),
+            ));
         };
-        if !guard.allowed.get(cur).map(|to| to.contains(next)).unwrap_or(false) {
-            return Err(Error::policy("PATCH_TRANSITION_NOT_ALLOWED", format!("{col} cannot transition from {cur} to {next}.")));
+        if !guard
+            .allowed
+            .get(cur)
+            .map(|to| to.contains(next))
+            .unwrap_or(false)
+        {
+            return Err(Error::policy(
+                "PATCH_TRANSITION_NOT_ALLOWED",
+                format!("{col} cannot transition from {cur} to {next}."),
+            ));
         }
     }
     Ok(patch)
@@ -146,17 +208,26 @@ pub fn check_bounds(cap: &Capability, patch: &Map<String, Value>) -> Result<()> 
     for (col, bound) in &cap.numeric_bounds {
         let Some(v) = patch.get(col) else { continue };
         let Some(n) = v.as_f64() else {
-            return Err(Error::policy("PATCH_NUMERIC_BOUND_TYPE_INVALID", format!("{col} must be a number to be bounded.")));
+            return Err(Error::policy(
+                "PATCH_NUMERIC_BOUND_TYPE_INVALID",
+                format!("{col} must be a number to be bounded."),
+            ));
         };
         if let Some(min) = bound.minimum
             && n < min
         {
-            return Err(Error::policy("PATCH_BELOW_MINIMUM", format!("{col} must be at least {min}.")));
+            return Err(Error::policy(
+                "PATCH_BELOW_MINIMUM",
+                format!("{col} must be at least {min}."),
+            ));
         }
         if let Some(max) = bound.maximum
             && n > max
         {
-            return Err(Error::policy("PATCH_ABOVE_MAXIMUM", format!("{col} must be at most {max}.")));
+            return Err(Error::policy(
+                "PATCH_ABOVE_MAXIMUM",
+                format!("{col} must be at most {max}."),
+            ));
         }
     }
     Ok(())
@@ -168,58 +239,121 @@ pub fn expected_version(cap: &Capability, before: &Row) -> Result<ColumnValue> {
     if let Some(col) = &guard.column
         && let Some(v) = before.get(col)
     {
-        return Ok(ColumnValue { column: col.clone(), value: v.clone() });
+        return Ok(ColumnValue {
+            column: col.clone(),
+            value: v.clone(),
+        });
     }
     if guard.weak_guard_ack == Some(true) {
-        return Ok(ColumnValue { column: "__row_hash".into(), value: Value::String(protocol::digest(&Value::Object(before.clone()))) });
+        return Ok(ColumnValue {
+            column: "__row_hash".into(),
+            value: Value::String(protocol::digest(&Value::Object(before.clone()))),
+        });
     }
-    Err(Error::policy("CONFLICT_GUARD_MISSING", format!("{} has no usable conflict guard.", cap.name)))
+    Err(Error::policy(
+        "CONFLICT_GUARD_MISSING",
+        format!("{} has no usable conflict guard.", cap.name),
+    ))
 }
 
 /// Build the change set for a proposal (the caller records it).
-pub fn build_change_set(config: &RunnerConfig, cap: &Capability, read: &ScopedRead, patch: Map<String, Value>) -> Result<ChangeSet> {
+pub fn build_change_set(
+    config: &RunnerConfig,
+    cap: &Capability,
+    read: &ScopedRead,
+    patch: Map<String, Value>,
+) -> Result<ChangeSet> {
     let ctx = &read.context;
     let before = read.row.clone();
     let mut after = before.clone();
     for (k, v) in &patch {
         after.insert(k.clone(), v.clone());
     }
-    let engine = config.sources.get(&cap.source).map(|s| s.engine).ok_or_else(|| Error::Internal("capability source vanished".into()))?;
+    let engine = config
+        .sources
+        .get(&cap.source)
+        .map(|s| s.engine)
+        .ok_or_else(|| Error::Internal("capability source vanished".into()))?;
     let created_at = now_iso();
     let proposal_id = protocol::short_id(
         "wrp_",
         &json!({"action": cap.name, "tenant": ctx.tenant_id, "object": read.object_id, "before": before, "patch": patch, "created_at": created_at, "nonce": nonce()}),
     );
     let tenant = match &cap.target.tenant_key {
-        Some(t) => ColumnValue { column: t.clone(), value: Value::String(ctx.tenant_id.clone()) },
-        None => ColumnValue { column: "__single_tenant_dev".into(), value: Value::String("single_tenant_dev".into()) },
+        Some(t) => ColumnValue {
+            column: t.clone(),
+            value: Value::String(ctx.tenant_id.clone()),
+        },
+        None => ColumnValue {
+            column: "__single_tenant_dev".into(),
+            value: Value::String("single_tenant_dev".into()),
+        },
     };
     let mut writeback_extra = Map::new();
-    writeback_extra.insert("executor".into(), Value::String(cap.executor_name().to_string()));
+    writeback_extra.insert(
+        "executor".into(),
+        Value::String(cap.executor_name().to_string()),
+    );
     let mut cs = ChangeSet {
         schema_version: protocol::CHANGE_SET_V1.into(),
         proposal_id,
         proposal_version: 1,
         action: cap.name.clone(),
-        mode: if config.mode == crate::config::Mode::Shadow { "shadow".into() } else { "review_required".into() },
-        principal: Principal { id: ctx.principal.clone(), source: ctx.principal_source().into() },
-        scope: Scope { tenant_id: ctx.tenant_id.clone(), business_object: cap.target.table.clone(), object_id: read.object_id.clone() },
+        mode: if config.mode == crate::config::Mode::Shadow {
+            "shadow".into()
+        } else {
+            "review_required".into()
+        },
+        principal: Principal {
+            id: ctx.principal.clone(),
+            source: ctx.principal_source().into(),
+        },
+        scope: Scope {
+            tenant_id: ctx.tenant_id.clone(),
+            business_object: cap.target.table.clone(),
+            object_id: read.object_id.clone(),
+        },
         source: SourceRef {
             kind: engine.source_kind().into(),
             source_id: cap.source.clone(),
             schema: cap.target.schema.clone(),
             table: cap.target.table.clone(),
-            primary_key: ColumnValue { column: cap.target.primary_key.clone(), value: before.get(&cap.target.primary_key).cloned().unwrap_or(Value::String(read.object_id.clone())) },
+            primary_key: ColumnValue {
+                column: cap.target.primary_key.clone(),
+                value: before
+                    .get(&cap.target.primary_key)
+                    .cloned()
+                    .unwrap_or(Value::String(read.object_id.clone())),
+            },
         },
         before,
         patch,
         after,
-        guards: Guards { tenant, allowed_columns: cap.allowed_columns.clone(), expected_version: expected_version(cap, &read.row)? },
-        evidence: EvidenceRef { bundle_id: read.evidence.evidence_bundle_id.clone(), query_fingerprint: read.evidence.query_fingerprint.clone(), items: vec![], extra: Map::new() },
-        approval: ApprovalRef { status: "pending".into(), required_role: cap.required_role().map(String::from), extra: Map::new() },
-        writeback: WritebackRef { status: "not_applied".into(), mode: "trusted_worker_required".into(), extra: writeback_extra },
+        guards: Guards {
+            tenant,
+            allowed_columns: cap.allowed_columns.clone(),
+            expected_version: expected_version(cap, &read.row)?,
+        },
+        evidence: EvidenceRef {
+            bundle_id: read.evidence.evidence_bundle_id.clone(),
+            query_fingerprint: read.evidence.query_fingerprint.clone(),
+            items: vec![],
+            extra: Map::new(),
+        },
+        approval: ApprovalRef {
+            status: "pending".into(),
+            required_role: cap.required_role().map(String::from),
+            extra: Map::new(),
+        },
+        writeback: WritebackRef {
+            status: "not_applied".into(),
+            mode: "trusted_worker_required".into(),
+            extra: writeback_extra,
+        },
         source_database_mutated: false,
-        integrity: Integrity { proposal_hash: String::new() },
+        integrity: Integrity {
+            proposal_hash: String::new(),
+        },
         created_at,
     };
     cs.integrity.proposal_hash = cs.compute_hash();
@@ -231,6 +365,11 @@ pub fn build_change_set(config: &RunnerConfig, cap: &Capability, read: &ScopedRe
 pub fn diff(cs: &ChangeSet) -> Map<String, Value> {
     cs.patch
         .iter()
-        .map(|(k, v)| (k.clone(), json!({"before": cs.before.get(k).cloned().unwrap_or(Value::Null), "proposed": v})))
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                json!({"before": cs.before.get(k).cloned().unwrap_or(Value::Null), "proposed": v}),
+            )
+        })
         .collect()
 }

@@ -7,7 +7,7 @@ mod model;
 pub(crate) mod validate;
 
 pub use model::*;
-pub use validate::{validate_value, ValidationReport};
+pub use validate::{ValidationReport, validate_value};
 
 use crate::error::{Error, Result};
 use serde::Serialize;
@@ -61,5 +61,9 @@ pub fn load_config_str(text: &str, path: &Path) -> Result<LoadedConfig> {
         return Err(Error::Config(report.errors));
     }
     let config = RunnerConfig::from_value(&value)?;
-    Ok(LoadedConfig { config, path: path.to_path_buf(), warnings: report.warnings })
+    Ok(LoadedConfig {
+        config,
+        path: path.to_path_buf(),
+        warnings: report.warnings,
+    })
 }

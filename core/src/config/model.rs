@@ -290,7 +290,9 @@ impl<'de> Deserialize<'de> for PatchBinding {
         }
         match map.get("from_arg").and_then(Value::as_str) {
             Some(arg) => Ok(PatchBinding::FromArg(arg.to_string())),
-            None => Err(serde::de::Error::custom("patch binding needs fixed or from_arg")),
+            None => Err(serde::de::Error::custom(
+                "patch binding needs fixed or from_arg",
+            )),
         }
     }
 }
@@ -395,7 +397,9 @@ impl Capability {
 
     /// The role an approver must hold, if any.
     pub fn required_role(&self) -> Option<&str> {
-        self.approval.as_ref().and_then(|a| a.required_role.as_deref())
+        self.approval
+            .as_ref()
+            .and_then(|a| a.required_role.as_deref())
     }
 
     /// `schema.table`.
@@ -404,7 +408,10 @@ impl Capability {
     }
 
     pub fn numeric_bound(&self, column: &str) -> Option<&NumericBound> {
-        self.numeric_bounds.iter().find(|(c, _)| c == column).map(|(_, b)| b)
+        self.numeric_bounds
+            .iter()
+            .find(|(c, _)| c == column)
+            .map(|(_, b)| b)
     }
 }
 
@@ -416,7 +423,9 @@ where
     let map = Map::<String, Value>::deserialize(d)?;
     map.into_iter()
         .map(|(k, v)| {
-            serde_json::from_value(v).map(|t| (k, t)).map_err(serde::de::Error::custom)
+            serde_json::from_value(v)
+                .map(|t| (k, t))
+                .map_err(serde::de::Error::custom)
         })
         .collect()
 }

@@ -19,26 +19,65 @@ pub struct ValidationReport {
 
 static SAFE_NAME: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^[A-Za-z_][A-Za-z0-9_.-]*$").unwrap());
-static CAPABILITY_NAME: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$").unwrap()
-});
+static CAPABILITY_NAME: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$").unwrap());
 static ENV_NAME: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[A-Z_][A-Z0-9_]*$").unwrap());
 
 /// Argument names the model may never declare: trust scope and dynamic identifiers.
 pub const RESERVED_ARG_NAMES: &[&str] = &[
-    "tenant_id", "tenantId", "principal", "principal_id", "principalId", "project_id",
-    "projectId", "source_id", "sourceId", "allowed_columns", "allowedColumns", "row_version",
-    "rowVersion", "current_version", "currentVersion", "expected_version", "expectedVersion",
-    "approval_identity", "approvalIdentity", "table", "table_name", "tableName", "schema",
-    "schema_name", "schemaName", "column", "columns", "column_name", "columnName", "database",
-    "database_name", "databaseName",
+    "tenant_id",
+    "tenantId",
+    "principal",
+    "principal_id",
+    "principalId",
+    "project_id",
+    "projectId",
+    "source_id",
+    "sourceId",
+    "allowed_columns",
+    "allowedColumns",
+    "row_version",
+    "rowVersion",
+    "current_version",
+    "currentVersion",
+    "expected_version",
+    "expectedVersion",
+    "approval_identity",
+    "approvalIdentity",
+    "table",
+    "table_name",
+    "tableName",
+    "schema",
+    "schema_name",
+    "schemaName",
+    "column",
+    "columns",
+    "column_name",
+    "columnName",
+    "database",
+    "database_name",
+    "databaseName",
 ];
 
 const URL_KEYS: &[&str] = &[
-    "url", "database_url", "databaseUrl", "read_url", "readUrl", "write_url", "writeUrl",
-    "connection_string", "connectionString",
+    "url",
+    "database_url",
+    "databaseUrl",
+    "read_url",
+    "readUrl",
+    "write_url",
+    "writeUrl",
+    "connection_string",
+    "connectionString",
 ];
-const SQL_KEYS: &[&str] = &["sql", "raw_sql", "rawSql", "statement", "query_sql", "querySql"];
+const SQL_KEYS: &[&str] = &[
+    "sql",
+    "raw_sql",
+    "rawSql",
+    "statement",
+    "query_sql",
+    "querySql",
+];
 
 struct Validator {
     strict: bool,
@@ -48,10 +87,18 @@ struct Validator {
 
 impl Validator {
     fn err(&mut self, path: impl Into<String>, code: &str, message: impl Into<String>) {
-        self.errors.push(ConfigIssue { path: path.into(), code: code.into(), message: message.into() });
+        self.errors.push(ConfigIssue {
+            path: path.into(),
+            code: code.into(),
+            message: message.into(),
+        });
     }
     fn warn(&mut self, path: impl Into<String>, code: &str, message: impl Into<String>) {
-        self.warnings.push(ConfigIssue { path: path.into(), code: code.into(), message: message.into() });
+        self.warnings.push(ConfigIssue {
+            path: path.into(),
+            code: code.into(),
+            message: message.into(),
+        });
     }
     fn unknown_keys(&mut self, obj: &Map<String, Value>, path: &str, allowed: &[&str]) {
         if !self.strict {
@@ -59,11 +106,22 @@ impl Validator {
         }
         for key in obj.keys() {
             if !allowed.contains(&key.as_str()) {
-                self.err(format!("{path}.{key}"), "UNKNOWN_FIELD", format!("Unknown field {key}."));
+                self.err(
+                    format!("{path}.{key}"),
+                    "UNKNOWN_FIELD",
+                    format!("Unknown field {key}."),
+                );
             }
         }
     }
-    fn env_name(&mut self, obj: &Map<String, Value>, key: &str, path: &str, code: &str, required: bool) {
+    fn env_name(
+        &mut self,
+        obj: &Map<String, Value>,
+        key: &str,
+        path: &str,
+        code: &str,
+        required: bool,
+    ) {
         match obj.get(key) {
             None if !required => {}
             Some(Value::String(s)) if ENV_NAME.is_match(s) => {}
@@ -89,43 +147,84 @@ pub fn validate_value(config: &Value) -> ValidationReport {
             warnings: vec![],
         };
     };
-    let mut v = Validator { strict: root.get("strict") != Some(&Value::Bool(false)), errors: vec![], warnings: vec![] };
+    let mut v = Validator {
+        strict: root.get("strict") != Some(&Value::Bool(false)),
+        errors: vec![],
+        warnings: vec![],
+    };
 
     v.unknown_keys(
         root,
         "$",
-        &["$schema", "version", "mode", "result_format", "strict", "storage", "sources", "trusted_context", "contexts", "executors", "capabilities", "cloud"],
+        &[
+            "$schema",
+            "version",
+            "mode",
+            "result_format",
+            "strict",
+            "storage",
+            "sources",
+            "trusted_context",
+            "contexts",
+            "executors",
+            "capabilities",
+            "cloud",
+        ],
     );
     if root.get("version") != Some(&Value::from(1)) {
-        v.err("$.version", "UNSUPPORTED_CONFIG_VERSION", "version must be the number 1.");
+        v.err(
+            "$.version",
+            "UNSUPPORTED_CONFIG_VERSION",
+            "version must be the number 1.",
+        );
     }
     if let Some(rf) = root.get("result_format")
         && rf != &Value::from(1)
         && rf != &Value::from(2)
     {
-        v.err("$.result_format", "INVALID_RESULT_FORMAT", "result_format must be 1 or 2.");
+        v.err(
+            "$.result_format",
+            "INVALID_RESULT_FORMAT",
+            "result_format must be 1 or 2.",
+        );
     }
     let mode = root.get("mode").and_then(Value::as_str).unwrap_or("");
     if !["read_only", "shadow", "review", "cloud"].contains(&mode) {
-        v.err("$.mode", "INVALID_MODE", "mode must be read_only, shadow, review, or cloud.");
+        v.err(
+            "$.mode",
+            "INVALID_MODE",
+            "mode must be read_only, shadow, review, or cloud.",
+        );
     }
     let is_cloud = mode == "cloud";
 
     if let Some(storage) = root.get("storage") {
         match storage.as_object() {
-            None => v.err("$.storage", "STORAGE_NOT_OBJECT", "storage must be an object."),
+            None => v.err(
+                "$.storage",
+                "STORAGE_NOT_OBJECT",
+                "storage must be an object.",
+            ),
             Some(s) => {
                 v.unknown_keys(s, "$.storage", &["sqlite_path"]);
                 if let Some(p) = s.get("sqlite_path")
                     && p.as_str().map(|x| x.trim().is_empty()).unwrap_or(true)
                 {
-                    v.err("$.storage.sqlite_path", "INVALID_SQLITE_PATH", "sqlite_path must be a non-empty string.");
+                    v.err(
+                        "$.storage.sqlite_path",
+                        "INVALID_SQLITE_PATH",
+                        "sqlite_path must be a non-empty string.",
+                    );
                 }
             }
         }
     }
     if root.contains_key("cloud") && !is_cloud {
-        v.err("$.cloud", "CLOUD_CONFIG_ONLY_FOR_CLOUD_MODE", "cloud is only allowed in cloud mode.");
+        v.err(
+            "$.cloud",
+            "CLOUD_CONFIG_ONLY_FOR_CLOUD_MODE",
+            "cloud is only allowed in cloud mode.",
+        );
     }
     if is_cloud {
         validate_cloud(&mut v, root.get("cloud"));
@@ -140,7 +239,11 @@ pub fn validate_value(config: &Value) -> ValidationReport {
             for (name, src) in sources {
                 let path = format!("$.sources.{name}");
                 if !is_safe_identifier(name) {
-                    v.err(&path, "UNSAFE_SOURCE_NAME", "Source names must be safe identifiers (letters, digits, _).");
+                    v.err(
+                        &path,
+                        "UNSAFE_SOURCE_NAME",
+                        "Source names must be safe identifiers (letters, digits, _).",
+                    );
                 }
                 source_names.insert(name.clone());
                 let Some(s) = src.as_object() else {
@@ -153,7 +256,11 @@ pub fn validate_value(config: &Value) -> ValidationReport {
                 }
             }
         }
-        _ => v.err("$.sources", "SOURCES_REQUIRED", "sources must be an object with at least one source."),
+        _ => v.err(
+            "$.sources",
+            "SOURCES_REQUIRED",
+            "sources must be an object with at least one source.",
+        ),
     }
 
     // Contexts.
@@ -164,7 +271,11 @@ pub fn validate_value(config: &Value) -> ValidationReport {
             for (name, ctx) in ctxs {
                 let path = format!("$.contexts.{name}");
                 if !SAFE_NAME.is_match(name) {
-                    v.err(&path, "INVALID_CONTEXT_NAME", "Context names must be safe names.");
+                    v.err(
+                        &path,
+                        "INVALID_CONTEXT_NAME",
+                        "Context names must be safe names.",
+                    );
                 }
                 context_names.insert(name.clone());
                 validate_context(&mut v, ctx, &path);
@@ -172,7 +283,11 @@ pub fn validate_value(config: &Value) -> ValidationReport {
             true
         }
         Some(_) => {
-            v.err("$.contexts", "CONTEXTS_NOT_OBJECT", "contexts must be a non-empty object.");
+            v.err(
+                "$.contexts",
+                "CONTEXTS_NOT_OBJECT",
+                "contexts must be a non-empty object.",
+            );
             false
         }
     };
@@ -181,12 +296,22 @@ pub fn validate_value(config: &Value) -> ValidationReport {
         Some(ctx) => validate_context(&mut v, ctx, "$.trusted_context"),
         None => {
             let every_cap_has_context = contexts_ok
-                && caps.map(|cs| {
-                    cs.iter().all(|c| c.get("context").and_then(Value::as_str).map(|s| !s.is_empty()).unwrap_or(false))
-                })
-                .unwrap_or(false);
+                && caps
+                    .map(|cs| {
+                        cs.iter().all(|c| {
+                            c.get("context")
+                                .and_then(Value::as_str)
+                                .map(|s| !s.is_empty())
+                                .unwrap_or(false)
+                        })
+                    })
+                    .unwrap_or(false);
             if !is_cloud && !every_cap_has_context {
-                v.err("$.trusted_context", "TRUSTED_CONTEXT_REQUIRED", "trusted_context is required unless every capability names a context.");
+                v.err(
+                    "$.trusted_context",
+                    "TRUSTED_CONTEXT_REQUIRED",
+                    "trusted_context is required unless every capability names a context.",
+                );
             }
         }
     }
@@ -199,14 +324,22 @@ pub fn validate_value(config: &Value) -> ValidationReport {
             for (name, ex) in execs {
                 let path = format!("$.executors.{name}");
                 if !SAFE_NAME.is_match(name) {
-                    v.err(&path, "INVALID_EXECUTOR_NAME", "Executor names must be safe names.");
+                    v.err(
+                        &path,
+                        "INVALID_EXECUTOR_NAME",
+                        "Executor names must be safe names.",
+                    );
                 }
                 if let Some(t) = validate_executor(&mut v, ex, &path, mode) {
                     executor_types.insert(name.clone(), t);
                 }
             }
         }
-        Some(_) => v.err("$.executors", "EXECUTORS_NOT_OBJECT", "executors must be a non-empty object."),
+        Some(_) => v.err(
+            "$.executors",
+            "EXECUTORS_NOT_OBJECT",
+            "executors must be a non-empty object.",
+        ),
     }
 
     // Capabilities.
@@ -217,114 +350,278 @@ pub fn validate_value(config: &Value) -> ValidationReport {
             for (i, cap) in cs.iter().enumerate() {
                 let path = format!("$.capabilities[{i}]");
                 let Some(c) = cap.as_object() else {
-                    v.err(&path, "CAPABILITY_NOT_OBJECT", "Capability must be an object.");
+                    v.err(
+                        &path,
+                        "CAPABILITY_NOT_OBJECT",
+                        "Capability must be an object.",
+                    );
                     continue;
                 };
                 if let Some(name) = c.get("name").and_then(Value::as_str)
                     && !seen.insert(name.to_string())
                 {
-                    v.err(format!("{path}.name"), "DUPLICATE_CAPABILITY_NAME", format!("Capability name {name} is declared more than once."));
+                    v.err(
+                        format!("{path}.name"),
+                        "DUPLICATE_CAPABILITY_NAME",
+                        format!("Capability name {name} is declared more than once."),
+                    );
                 }
-                validate_capability(&mut v, c, &path, &source_names, &context_names, &executor_types, &source_engine);
+                validate_capability(
+                    &mut v,
+                    c,
+                    &path,
+                    &source_names,
+                    &context_names,
+                    &executor_types,
+                    &source_engine,
+                );
             }
             if mode == "review" {
                 writeback_readiness(&mut v, cs, root.get("sources"));
             }
         }
-        _ => v.err("$.capabilities", "CAPABILITIES_REQUIRED", "capabilities must be a non-empty array."),
+        _ => v.err(
+            "$.capabilities",
+            "CAPABILITIES_REQUIRED",
+            "capabilities must be a non-empty array.",
+        ),
     }
 
     forbidden_key_scan(&mut v, config, "$");
-    ValidationReport { ok: v.errors.is_empty(), errors: v.errors, warnings: v.warnings }
+    ValidationReport {
+        ok: v.errors.is_empty(),
+        errors: v.errors,
+        warnings: v.warnings,
+    }
 }
 
 fn validate_cloud(v: &mut Validator, cloud: Option<&Value>) {
     let Some(c) = cloud.and_then(Value::as_object) else {
-        v.err("$.cloud", "CLOUD_CONFIG_REQUIRED", "cloud mode requires a cloud object.");
+        v.err(
+            "$.cloud",
+            "CLOUD_CONFIG_REQUIRED",
+            "cloud mode requires a cloud object.",
+        );
         return;
     };
-    v.unknown_keys(c, "$.cloud", &["base_url_env", "runner_token_env", "runner_id", "runner_version", "project_id", "adapter_id", "source_id", "engines", "capabilities", "session"]);
-    v.env_name(c, "base_url_env", "$.cloud", "CLOUD_BASE_URL_ENV_REQUIRED", true);
-    v.env_name(c, "runner_token_env", "$.cloud", "CLOUD_RUNNER_TOKEN_ENV_REQUIRED", true);
-    if c.get("adapter_id").and_then(Value::as_str).map(|s| s.trim().is_empty()).unwrap_or(true) {
-        v.err("$.cloud.adapter_id", "CLOUD_ADAPTER_ID_REQUIRED", "cloud.adapter_id is required.");
+    v.unknown_keys(
+        c,
+        "$.cloud",
+        &[
+            "base_url_env",
+            "runner_token_env",
+            "runner_id",
+            "runner_version",
+            "project_id",
+            "adapter_id",
+            "source_id",
+            "engines",
+            "capabilities",
+            "session",
+        ],
+    );
+    v.env_name(
+        c,
+        "base_url_env",
+        "$.cloud",
+        "CLOUD_BASE_URL_ENV_REQUIRED",
+        true,
+    );
+    v.env_name(
+        c,
+        "runner_token_env",
+        "$.cloud",
+        "CLOUD_RUNNER_TOKEN_ENV_REQUIRED",
+        true,
+    );
+    if c.get("adapter_id")
+        .and_then(Value::as_str)
+        .map(|s| s.trim().is_empty())
+        .unwrap_or(true)
+    {
+        v.err(
+            "$.cloud.adapter_id",
+            "CLOUD_ADAPTER_ID_REQUIRED",
+            "cloud.adapter_id is required.",
+        );
     }
-    for (key, code) in [("source_id", "INVALID_CLOUD_SOURCE_ID"), ("runner_id", "INVALID_CLOUD_RUNNER_ID"), ("runner_version", "INVALID_CLOUD_RUNNER_VERSION"), ("project_id", "INVALID_CLOUD_PROJECT_ID")] {
+    for (key, code) in [
+        ("source_id", "INVALID_CLOUD_SOURCE_ID"),
+        ("runner_id", "INVALID_CLOUD_RUNNER_ID"),
+        ("runner_version", "INVALID_CLOUD_RUNNER_VERSION"),
+        ("project_id", "INVALID_CLOUD_PROJECT_ID"),
+    ] {
         if let Some(x) = c.get(key)
             && x.as_str().map(|s| s.trim().is_empty()).unwrap_or(true)
         {
-            v.err(format!("$.cloud.{key}"), code, format!("cloud.{key} must be a non-empty string."));
+            v.err(
+                format!("$.cloud.{key}"),
+                code,
+                format!("cloud.{key} must be a non-empty string."),
+            );
         }
     }
     if let Some(e) = c.get("engines") {
-        let ok = e.as_array().map(|a| !a.is_empty() && a.iter().all(|x| matches!(x.as_str(), Some("postgres" | "mysql")))).unwrap_or(false);
+        let ok = e
+            .as_array()
+            .map(|a| {
+                !a.is_empty()
+                    && a.iter()
+                        .all(|x| matches!(x.as_str(), Some("postgres" | "mysql")))
+            })
+            .unwrap_or(false);
         if !ok {
-            v.err("$.cloud.engines", "INVALID_CLOUD_ENGINES", "cloud.engines must be a non-empty array of postgres or mysql.");
+            v.err(
+                "$.cloud.engines",
+                "INVALID_CLOUD_ENGINES",
+                "cloud.engines must be a non-empty array of postgres or mysql.",
+            );
         }
     }
     if let Some(e) = c.get("capabilities") {
-        let ok = e.as_array().map(|a| !a.is_empty() && a.iter().all(|x| x.as_str().map(|s| !s.is_empty()).unwrap_or(false))).unwrap_or(false);
+        let ok = e
+            .as_array()
+            .map(|a| {
+                !a.is_empty()
+                    && a.iter()
+                        .all(|x| x.as_str().map(|s| !s.is_empty()).unwrap_or(false))
+            })
+            .unwrap_or(false);
         if !ok {
-            v.err("$.cloud.capabilities", "INVALID_CLOUD_CAPABILITIES", "cloud.capabilities must be a non-empty array of names.");
+            v.err(
+                "$.cloud.capabilities",
+                "INVALID_CLOUD_CAPABILITIES",
+                "cloud.capabilities must be a non-empty array of names.",
+            );
         }
     }
     if let Some(s) = c.get("session")
         && !s.is_object()
     {
-        v.err("$.cloud.session", "INVALID_CLOUD_SESSION", "cloud.session must be an object.");
+        v.err(
+            "$.cloud.session",
+            "INVALID_CLOUD_SESSION",
+            "cloud.session must be an object.",
+        );
     }
 }
 
 fn validate_source(v: &mut Validator, s: &Map<String, Value>, path: &str) {
-    v.unknown_keys(s, path, &["engine", "read_url_env", "write_url_env", "read_only", "statement_timeout_ms", "ssl", "path"]);
+    v.unknown_keys(
+        s,
+        path,
+        &[
+            "engine",
+            "read_url_env",
+            "write_url_env",
+            "read_only",
+            "statement_timeout_ms",
+            "ssl",
+            "path",
+        ],
+    );
     let engine = s.get("engine").and_then(Value::as_str);
     match engine {
         Some("postgres" | "mysql") => {
             v.env_name(s, "read_url_env", path, "READ_URL_ENV_REQUIRED", true);
             if s.contains_key("path") {
-                v.err(format!("{path}.path"), "SOURCE_PATH_ONLY_FOR_SQLITE", "path is only used by sqlite sources; use read_url_env.");
+                v.err(
+                    format!("{path}.path"),
+                    "SOURCE_PATH_ONLY_FOR_SQLITE",
+                    "path is only used by sqlite sources; use read_url_env.",
+                );
             }
         }
         Some("sqlite") => {
-            if s.get("path").and_then(Value::as_str).map(|p| p.trim().is_empty()).unwrap_or(true) {
-                v.err(format!("{path}.path"), "SQLITE_PATH_REQUIRED", "sqlite sources need a non-empty path to the database file.");
+            if s.get("path")
+                .and_then(Value::as_str)
+                .map(|p| p.trim().is_empty())
+                .unwrap_or(true)
+            {
+                v.err(
+                    format!("{path}.path"),
+                    "SQLITE_PATH_REQUIRED",
+                    "sqlite sources need a non-empty path to the database file.",
+                );
             }
             v.env_name(s, "read_url_env", path, "READ_URL_ENV_REQUIRED", false);
         }
-        _ => v.err(format!("{path}.engine"), "INVALID_SOURCE_ENGINE", "engine must be postgres, mysql, or sqlite."),
+        _ => v.err(
+            format!("{path}.engine"),
+            "INVALID_SOURCE_ENGINE",
+            "engine must be postgres, mysql, or sqlite.",
+        ),
     }
     v.env_name(s, "write_url_env", path, "INVALID_WRITE_URL_ENV", false);
     if let Some(r) = s.get("read_only")
         && !r.is_boolean()
     {
-        v.err(format!("{path}.read_only"), "INVALID_SOURCE_READ_ONLY", "read_only must be a boolean.");
+        v.err(
+            format!("{path}.read_only"),
+            "INVALID_SOURCE_READ_ONLY",
+            "read_only must be a boolean.",
+        );
     }
     if let Some(t) = s.get("statement_timeout_ms")
         && !is_positive_int(t)
     {
-        v.err(format!("{path}.statement_timeout_ms"), "INVALID_TIMEOUT", "statement_timeout_ms must be a positive integer.");
+        v.err(
+            format!("{path}.statement_timeout_ms"),
+            "INVALID_TIMEOUT",
+            "statement_timeout_ms must be a positive integer.",
+        );
     }
 }
 
 fn validate_context(v: &mut Validator, ctx: &Value, path: &str) {
     let Some(c) = ctx.as_object() else {
-        v.err(path, "TRUSTED_CONTEXT_NOT_OBJECT", "Trusted context must be an object.");
+        v.err(
+            path,
+            "TRUSTED_CONTEXT_NOT_OBJECT",
+            "Trusted context must be an object.",
+        );
         return;
     };
     v.unknown_keys(c, path, &["provider", "values"]);
     let provider = c.get("provider").and_then(Value::as_str).unwrap_or("");
-    if !["environment", "static_dev", "host", "http_claims", "cloud_session"].contains(&provider) {
-        v.err(format!("{path}.provider"), "INVALID_CONTEXT_PROVIDER", "provider must be environment, static_dev, host, http_claims, or cloud_session.");
+    if ![
+        "environment",
+        "static_dev",
+        "host",
+        "http_claims",
+        "cloud_session",
+    ]
+    .contains(&provider)
+    {
+        v.err(
+            format!("{path}.provider"),
+            "INVALID_CONTEXT_PROVIDER",
+            "provider must be environment, static_dev, host, http_claims, or cloud_session.",
+        );
     }
     if provider == "static_dev" {
-        v.warn(path, "STATIC_DEV_CONTEXT", "static_dev trusted context is for local demos only.");
+        v.warn(
+            path,
+            "STATIC_DEV_CONTEXT",
+            "static_dev trusted context is for local demos only.",
+        );
     }
     if let Some(values) = c.get("values") {
         match values.as_object() {
-            None => v.err(format!("{path}.values"), "TRUSTED_CONTEXT_VALUES_NOT_OBJECT", "values must be an object."),
+            None => v.err(
+                format!("{path}.values"),
+                "TRUSTED_CONTEXT_VALUES_NOT_OBJECT",
+                "values must be an object.",
+            ),
             Some(vals) => {
                 for key in ["tenant_id_env", "principal_env"] {
-                    v.env_name(vals, key, &format!("{path}.values"), "INVALID_CONTEXT_ENV", false);
+                    v.env_name(
+                        vals,
+                        key,
+                        &format!("{path}.values"),
+                        "INVALID_CONTEXT_ENV",
+                        false,
+                    );
                 }
             }
         }
@@ -340,27 +637,56 @@ fn validate_executor(v: &mut Validator, ex: &Value, path: &str, mode: &str) -> O
     match kind {
         "sql_update" => v.unknown_keys(e, path, &["type"]),
         "http_handler" => {
-            v.unknown_keys(e, path, &["type", "url_env", "method", "auth", "signing_secret_env", "timeout_ms"]);
+            v.unknown_keys(
+                e,
+                path,
+                &[
+                    "type",
+                    "url_env",
+                    "method",
+                    "auth",
+                    "signing_secret_env",
+                    "timeout_ms",
+                ],
+            );
             v.env_name(e, "url_env", path, "HANDLER_URL_ENV_REQUIRED", true);
             if let Some(m) = e.get("method")
                 && !matches!(m.as_str(), Some("POST" | "PUT" | "PATCH"))
             {
-                v.err(format!("{path}.method"), "INVALID_HANDLER_METHOD", "method must be POST, PUT, or PATCH.");
+                v.err(
+                    format!("{path}.method"),
+                    "INVALID_HANDLER_METHOD",
+                    "method must be POST, PUT, or PATCH.",
+                );
             }
             if let Some(auth) = e.get("auth") {
                 match auth.as_object() {
-                    None => v.err(format!("{path}.auth"), "EXECUTOR_AUTH_NOT_OBJECT", "auth must be an object."),
+                    None => v.err(
+                        format!("{path}.auth"),
+                        "EXECUTOR_AUTH_NOT_OBJECT",
+                        "auth must be an object.",
+                    ),
                     Some(a) => {
                         let ap = format!("{path}.auth");
                         v.unknown_keys(a, &ap, &["type", "token_env"]);
                         if a.get("type").and_then(Value::as_str) != Some("bearer_env") {
-                            v.err(format!("{ap}.type"), "INVALID_EXECUTOR_AUTH", "Only bearer_env executor auth is supported.");
+                            v.err(
+                                format!("{ap}.type"),
+                                "INVALID_EXECUTOR_AUTH",
+                                "Only bearer_env executor auth is supported.",
+                            );
                         }
                         v.env_name(a, "token_env", &ap, "EXECUTOR_TOKEN_ENV_REQUIRED", true);
                     }
                 }
             }
-            v.env_name(e, "signing_secret_env", path, "HANDLER_SIGNING_SECRET_ENV_INVALID", false);
+            v.env_name(
+                e,
+                "signing_secret_env",
+                path,
+                "HANDLER_SIGNING_SECRET_ENV_INVALID",
+                false,
+            );
             timeout(v, e, path);
         }
         "command_handler" => {
@@ -373,12 +699,20 @@ fn validate_executor(v: &mut Validator, ex: &Value, path: &str, mode: &str) -> O
             timeout(v, e, path);
         }
         _ => {
-            v.err(format!("{path}.type"), "INVALID_EXECUTOR_TYPE", "type must be sql_update, http_handler, command_handler, or in_process.");
+            v.err(
+                format!("{path}.type"),
+                "INVALID_EXECUTOR_TYPE",
+                "type must be sql_update, http_handler, command_handler, or in_process.",
+            );
             return None;
         }
     }
     if mode == "read_only" && kind != "sql_update" {
-        v.err(path, "EXECUTOR_INVALID_IN_READ_ONLY", "App-owned executors are not allowed in read_only mode.");
+        v.err(
+            path,
+            "EXECUTOR_INVALID_IN_READ_ONLY",
+            "App-owned executors are not allowed in read_only mode.",
+        );
     }
     Some(kind.to_string())
 }
@@ -387,7 +721,11 @@ fn timeout(v: &mut Validator, e: &Map<String, Value>, path: &str) {
     if let Some(t) = e.get("timeout_ms")
         && !is_positive_int(t)
     {
-        v.err(format!("{path}.timeout_ms"), "INVALID_HANDLER_TIMEOUT", "timeout_ms must be a positive integer.");
+        v.err(
+            format!("{path}.timeout_ms"),
+            "INVALID_HANDLER_TIMEOUT",
+            "timeout_ms must be a positive integer.",
+        );
     }
 }
 
@@ -412,38 +750,98 @@ fn validate_capability(
     v.unknown_keys(
         c,
         path,
-        &["name", "kind", "description", "returns_hint", "source", "context", "executor", "target", "args", "lookup", "visible_columns", "evidence", "max_rows", "single_tenant_dev_ack", "patch", "allowed_columns", "numeric_bounds", "transition_guards", "conflict_guard", "approval"],
+        &[
+            "name",
+            "kind",
+            "description",
+            "returns_hint",
+            "source",
+            "context",
+            "executor",
+            "target",
+            "args",
+            "lookup",
+            "visible_columns",
+            "evidence",
+            "max_rows",
+            "single_tenant_dev_ack",
+            "patch",
+            "allowed_columns",
+            "numeric_bounds",
+            "transition_guards",
+            "conflict_guard",
+            "approval",
+        ],
     );
-    let name_ok = c.get("name").and_then(Value::as_str).map(|n| CAPABILITY_NAME.is_match(n)).unwrap_or(false);
+    let name_ok = c
+        .get("name")
+        .and_then(Value::as_str)
+        .map(|n| CAPABILITY_NAME.is_match(n))
+        .unwrap_or(false);
     if !name_ok {
-        v.err(format!("{path}.name"), "INVALID_CAPABILITY_NAME", "Capability name must be namespace.name.");
+        v.err(
+            format!("{path}.name"),
+            "INVALID_CAPABILITY_NAME",
+            "Capability name must be namespace.name.",
+        );
     }
     let kind = c.get("kind").and_then(Value::as_str).unwrap_or("");
     if !["read", "proposal"].contains(&kind) {
-        v.err(format!("{path}.kind"), "INVALID_CAPABILITY_KIND", "kind must be read or proposal.");
+        v.err(
+            format!("{path}.kind"),
+            "INVALID_CAPABILITY_KIND",
+            "kind must be read or proposal.",
+        );
     }
-    for (key, code) in [("description", "INVALID_CAPABILITY_DESCRIPTION"), ("returns_hint", "INVALID_RETURNS_HINT")] {
+    for (key, code) in [
+        ("description", "INVALID_CAPABILITY_DESCRIPTION"),
+        ("returns_hint", "INVALID_RETURNS_HINT"),
+    ] {
         if c.contains_key(key) && nonempty_str(c.get(key)).is_none() {
-            v.err(format!("{path}.{key}"), code, format!("{key} must be a non-empty string."));
+            v.err(
+                format!("{path}.{key}"),
+                code,
+                format!("{key} must be a non-empty string."),
+            );
         }
     }
     match c.get("source").and_then(Value::as_str) {
         Some(s) if sources.contains(s) => {}
-        _ => v.err(format!("{path}.source"), "UNKNOWN_SOURCE", "source must name a configured source."),
+        _ => v.err(
+            format!("{path}.source"),
+            "UNKNOWN_SOURCE",
+            "source must name a configured source.",
+        ),
     }
     if let Some(ctx) = c.get("context") {
         match ctx.as_str() {
             Some(name) if contexts.contains(name) => {}
-            _ => v.err(format!("{path}.context"), "UNKNOWN_CONTEXT", "context must name a configured context."),
+            _ => v.err(
+                format!("{path}.context"),
+                "UNKNOWN_CONTEXT",
+                "context must name a configured context.",
+            ),
         }
     }
     if let Some(ex) = c.get("executor") {
         match ex.as_str() {
-            Some(s) if s.trim().is_empty() => v.err(format!("{path}.executor"), "INVALID_EXECUTOR_REFERENCE", "executor must be a non-empty string."),
+            Some(s) if s.trim().is_empty() => v.err(
+                format!("{path}.executor"),
+                "INVALID_EXECUTOR_REFERENCE",
+                "executor must be a non-empty string.",
+            ),
             Some("sql_update") => {}
             Some(name) if executors.contains_key(name) => {}
-            Some(_) => v.err(format!("{path}.executor"), "UNKNOWN_EXECUTOR", "executor must be sql_update or a configured executor."),
-            None => v.err(format!("{path}.executor"), "INVALID_EXECUTOR_REFERENCE", "executor must be a non-empty string."),
+            Some(_) => v.err(
+                format!("{path}.executor"),
+                "UNKNOWN_EXECUTOR",
+                "executor must be sql_update or a configured executor.",
+            ),
+            None => v.err(
+                format!("{path}.executor"),
+                "INVALID_EXECUTOR_REFERENCE",
+                "executor must be a non-empty string.",
+            ),
         }
     }
 
@@ -451,27 +849,72 @@ fn validate_capability(
     let mut pk: Option<String> = None;
     let mut tenant: Option<String> = None;
     match c.get("target").and_then(Value::as_object) {
-        None => v.err(format!("{path}.target"), "TARGET_REQUIRED", "target must be an object."),
+        None => v.err(
+            format!("{path}.target"),
+            "TARGET_REQUIRED",
+            "target must be an object.",
+        ),
         Some(t) => {
             let tp = format!("{path}.target");
-            v.unknown_keys(t, &tp, &["schema", "table", "primary_key", "tenant_key", "single_tenant_dev"]);
+            v.unknown_keys(
+                t,
+                &tp,
+                &[
+                    "schema",
+                    "table",
+                    "primary_key",
+                    "tenant_key",
+                    "single_tenant_dev",
+                ],
+            );
             for key in ["schema", "table", "primary_key"] {
-                if !t.get(key).and_then(Value::as_str).map(is_safe_identifier).unwrap_or(false) {
-                    v.err(format!("{tp}.{key}"), "INVALID_TARGET_IDENTIFIER", format!("{key} must be a fixed safe identifier."));
+                if !t
+                    .get(key)
+                    .and_then(Value::as_str)
+                    .map(is_safe_identifier)
+                    .unwrap_or(false)
+                {
+                    v.err(
+                        format!("{tp}.{key}"),
+                        "INVALID_TARGET_IDENTIFIER",
+                        format!("{key} must be a fixed safe identifier."),
+                    );
                 }
             }
-            pk = t.get("primary_key").and_then(Value::as_str).map(String::from);
+            pk = t
+                .get("primary_key")
+                .and_then(Value::as_str)
+                .map(String::from);
             let single = t.get("single_tenant_dev") == Some(&Value::Bool(true));
-            let tk_ok = t.get("tenant_key").and_then(Value::as_str).map(is_safe_identifier).unwrap_or(false);
+            let tk_ok = t
+                .get("tenant_key")
+                .and_then(Value::as_str)
+                .map(is_safe_identifier)
+                .unwrap_or(false);
             if tk_ok {
-                tenant = t.get("tenant_key").and_then(Value::as_str).map(String::from);
+                tenant = t
+                    .get("tenant_key")
+                    .and_then(Value::as_str)
+                    .map(String::from);
             } else if t.contains_key("tenant_key") {
-                v.err(format!("{tp}.tenant_key"), "INVALID_TARGET_IDENTIFIER", "tenant_key must be a fixed safe identifier.");
+                v.err(
+                    format!("{tp}.tenant_key"),
+                    "INVALID_TARGET_IDENTIFIER",
+                    "tenant_key must be a fixed safe identifier.",
+                );
             } else if !single {
-                v.err(format!("{tp}.tenant_key"), "TENANT_GUARD_REQUIRED", "A tenant_key is required unless single_tenant_dev is true.");
+                v.err(
+                    format!("{tp}.tenant_key"),
+                    "TENANT_GUARD_REQUIRED",
+                    "A tenant_key is required unless single_tenant_dev is true.",
+                );
             }
             if single {
-                v.warn(format!("{tp}.single_tenant_dev"), "SINGLE_TENANT_DEV_EXCEPTION", "single_tenant_dev disables the tenant guard; use only for local development.");
+                v.warn(
+                    format!("{tp}.single_tenant_dev"),
+                    "SINGLE_TENANT_DEV_EXCEPTION",
+                    "single_tenant_dev disables the tenant guard; use only for local development.",
+                );
             }
         }
     }
@@ -489,18 +932,37 @@ fn validate_capability(
                 validate_arg(v, spec, &ap);
             }
         }
-        _ => v.err(format!("{path}.args"), "ARGS_REQUIRED", "args must be a non-empty object."),
+        _ => v.err(
+            format!("{path}.args"),
+            "ARGS_REQUIRED",
+            "args must be a non-empty object.",
+        ),
     }
 
     match c.get("lookup").and_then(Value::as_object) {
-        None => v.err(format!("{path}.lookup"), "LOOKUP_REQUIRED", "lookup must be an object."),
+        None => v.err(
+            format!("{path}.lookup"),
+            "LOOKUP_REQUIRED",
+            "lookup must be an object.",
+        ),
         Some(l) => {
             let lp = format!("{path}.lookup");
             v.unknown_keys(l, &lp, &["id_from_arg"]);
             match nonempty_str(l.get("id_from_arg")) {
-                None => v.err(format!("{lp}.id_from_arg"), "LOOKUP_ARG_REQUIRED", "lookup.id_from_arg must name an argument."),
-                Some(a) if !arg_names.contains(a) && c.get("args").map(Value::is_object).unwrap_or(false) => {
-                    v.err(format!("{lp}.id_from_arg"), "LOOKUP_ARG_UNDECLARED", format!("lookup.id_from_arg {a} is not a declared argument."))
+                None => v.err(
+                    format!("{lp}.id_from_arg"),
+                    "LOOKUP_ARG_REQUIRED",
+                    "lookup.id_from_arg must name an argument.",
+                ),
+                Some(a)
+                    if !arg_names.contains(a)
+                        && c.get("args").map(Value::is_object).unwrap_or(false) =>
+                {
+                    v.err(
+                        format!("{lp}.id_from_arg"),
+                        "LOOKUP_ARG_UNDECLARED",
+                        format!("lookup.id_from_arg {a} is not a declared argument."),
+                    )
                 }
                 Some(_) => {}
             }
@@ -515,62 +977,134 @@ fn validate_capability(
                     Some(s) if is_safe_identifier(s) => {
                         readable.insert(s.to_string());
                     }
-                    _ => v.err(format!("{path}.visible_columns[{j}]"), "INVALID_VISIBLE_COLUMN", "visible column must be a safe identifier."),
+                    _ => v.err(
+                        format!("{path}.visible_columns[{j}]"),
+                        "INVALID_VISIBLE_COLUMN",
+                        "visible column must be a safe identifier.",
+                    ),
                 }
             }
         }
-        _ => v.err(format!("{path}.visible_columns"), "VISIBLE_COLUMNS_REQUIRED", "visible_columns must be a non-empty array."),
+        _ => v.err(
+            format!("{path}.visible_columns"),
+            "VISIBLE_COLUMNS_REQUIRED",
+            "visible_columns must be a non-empty array.",
+        ),
     }
     if let Some(m) = c.get("max_rows")
         && !is_positive_int(m)
     {
-        v.err(format!("{path}.max_rows"), "INVALID_MAX_ROWS", "max_rows must be a positive integer.");
+        v.err(
+            format!("{path}.max_rows"),
+            "INVALID_MAX_ROWS",
+            "max_rows must be a positive integer.",
+        );
     }
     if let Some(e) = c.get("evidence")
         && !matches!(e.as_str(), Some("required" | "optional"))
     {
-        v.err(format!("{path}.evidence"), "INVALID_EVIDENCE", "evidence must be required or optional.");
+        v.err(
+            format!("{path}.evidence"),
+            "INVALID_EVIDENCE",
+            "evidence must be required or optional.",
+        );
     }
     if kind == "proposal" {
         readable.extend(pk.iter().cloned());
         readable.extend(tenant.iter().cloned());
-        validate_proposal(v, c, path, &arg_names, &readable, pk.as_deref(), tenant.as_deref());
+        validate_proposal(
+            v,
+            c,
+            path,
+            &arg_names,
+            &readable,
+            pk.as_deref(),
+            tenant.as_deref(),
+        );
     }
 }
 
 fn validate_arg(v: &mut Validator, spec: &Value, ap: &str) {
     let Some(a) = spec.as_object() else {
-        v.err(ap, "ARG_NOT_OBJECT", "Argument definition must be an object.");
+        v.err(
+            ap,
+            "ARG_NOT_OBJECT",
+            "Argument definition must be an object.",
+        );
         return;
     };
-    v.unknown_keys(a, ap, &["type", "description", "required", "max_length", "minimum", "maximum", "enum"]);
+    v.unknown_keys(
+        a,
+        ap,
+        &[
+            "type",
+            "description",
+            "required",
+            "max_length",
+            "minimum",
+            "maximum",
+            "enum",
+        ],
+    );
     let t = a.get("type").and_then(Value::as_str).unwrap_or("");
     if !["string", "number", "boolean"].contains(&t) {
-        v.err(format!("{ap}.type"), "INVALID_ARG_TYPE", "type must be string, number, or boolean.");
+        v.err(
+            format!("{ap}.type"),
+            "INVALID_ARG_TYPE",
+            "type must be string, number, or boolean.",
+        );
     }
     if a.contains_key("description") && nonempty_str(a.get("description")).is_none() {
-        v.err(format!("{ap}.description"), "INVALID_ARG_DESCRIPTION", "description must be a non-empty string.");
+        v.err(
+            format!("{ap}.description"),
+            "INVALID_ARG_DESCRIPTION",
+            "description must be a non-empty string.",
+        );
     }
     if let Some(r) = a.get("required")
         && !r.is_boolean()
     {
-        v.err(format!("{ap}.required"), "INVALID_ARG_REQUIRED", "required must be a boolean.");
+        v.err(
+            format!("{ap}.required"),
+            "INVALID_ARG_REQUIRED",
+            "required must be a boolean.",
+        );
     }
     if let Some(m) = a.get("max_length")
         && !is_positive_int(m)
     {
-        v.err(format!("{ap}.max_length"), "INVALID_MAX_LENGTH", "max_length must be a positive integer.");
+        v.err(
+            format!("{ap}.max_length"),
+            "INVALID_MAX_LENGTH",
+            "max_length must be a positive integer.",
+        );
     }
     let min = a.get("minimum");
     let max = a.get("maximum");
     if (min.is_some() || max.is_some()) && t != "number" {
-        v.err(ap, "NUMERIC_BOUNDS_REQUIRE_NUMBER", "minimum and maximum need a number argument.");
+        v.err(
+            ap,
+            "NUMERIC_BOUNDS_REQUIRE_NUMBER",
+            "minimum and maximum need a number argument.",
+        );
     }
     numeric_range(v, min, max, ap);
     if let Some(e) = a.get("enum") {
-        let ok = e.as_array().map(|xs| !xs.is_empty() && xs.iter().all(|x| !x.is_object() && !x.is_array() && !x.is_null())).unwrap_or(false);
+        let ok = e
+            .as_array()
+            .map(|xs| {
+                !xs.is_empty()
+                    && xs
+                        .iter()
+                        .all(|x| !x.is_object() && !x.is_array() && !x.is_null())
+            })
+            .unwrap_or(false);
         if !ok {
-            v.err(format!("{ap}.enum"), "INVALID_ARG_ENUM", "enum must be a non-empty array of strings, numbers, or booleans.");
+            v.err(
+                format!("{ap}.enum"),
+                "INVALID_ARG_ENUM",
+                "enum must be a non-empty array of strings, numbers, or booleans.",
+            );
         }
     }
 }
@@ -579,17 +1113,29 @@ fn numeric_range(v: &mut Validator, min: Option<&Value>, max: Option<&Value>, p:
     if let Some(m) = min
         && !m.is_number()
     {
-        v.err(format!("{p}.minimum"), "INVALID_MINIMUM", "minimum must be a finite number.");
+        v.err(
+            format!("{p}.minimum"),
+            "INVALID_MINIMUM",
+            "minimum must be a finite number.",
+        );
     }
     if let Some(m) = max
         && !m.is_number()
     {
-        v.err(format!("{p}.maximum"), "INVALID_MAXIMUM", "maximum must be a finite number.");
+        v.err(
+            format!("{p}.maximum"),
+            "INVALID_MAXIMUM",
+            "maximum must be a finite number.",
+        );
     }
     if let (Some(a), Some(b)) = (min.and_then(Value::as_f64), max.and_then(Value::as_f64))
         && a > b
     {
-        v.err(p, "INVALID_NUMERIC_RANGE", "minimum must not exceed maximum.");
+        v.err(
+            p,
+            "INVALID_NUMERIC_RANGE",
+            "minimum must not exceed maximum.",
+        );
     }
 }
 
@@ -608,31 +1154,59 @@ fn validate_proposal(
             for (col, binding) in patch {
                 let pp = format!("{path}.patch.{col}");
                 if !is_safe_identifier(col) {
-                    v.err(&pp, "INVALID_PATCH_COLUMN", "patch column must be a safe identifier.");
+                    v.err(
+                        &pp,
+                        "INVALID_PATCH_COLUMN",
+                        "patch column must be a safe identifier.",
+                    );
                 } else {
                     patch_cols.push(col.clone());
                 }
                 let Some(b) = binding.as_object() else {
-                    v.err(&pp, "PATCH_BINDING_NOT_OBJECT", "patch binding must be an object.");
+                    v.err(
+                        &pp,
+                        "PATCH_BINDING_NOT_OBJECT",
+                        "patch binding must be an object.",
+                    );
                     continue;
                 };
                 v.unknown_keys(b, &pp, &["fixed", "from_arg"]);
                 match (b.contains_key("fixed"), b.get("from_arg")) {
                     (true, None) => {
                         if b["fixed"].is_object() || b["fixed"].is_array() {
-                            v.err(format!("{pp}.fixed"), "INVALID_PATCH_BINDING", "fixed must be a scalar value.");
+                            v.err(
+                                format!("{pp}.fixed"),
+                                "INVALID_PATCH_BINDING",
+                                "fixed must be a scalar value.",
+                            );
                         }
                     }
                     (false, Some(a)) => match a.as_str().filter(|s| !s.is_empty()) {
-                        None => v.err(format!("{pp}.from_arg"), "INVALID_PATCH_ARG", "from_arg must name an argument."),
-                        Some(a) if !arg_names.contains(a) => v.err(format!("{pp}.from_arg"), "PATCH_ARG_UNDECLARED", format!("from_arg {a} is not a declared argument.")),
+                        None => v.err(
+                            format!("{pp}.from_arg"),
+                            "INVALID_PATCH_ARG",
+                            "from_arg must name an argument.",
+                        ),
+                        Some(a) if !arg_names.contains(a) => v.err(
+                            format!("{pp}.from_arg"),
+                            "PATCH_ARG_UNDECLARED",
+                            format!("from_arg {a} is not a declared argument."),
+                        ),
                         Some(_) => {}
                     },
-                    _ => v.err(&pp, "INVALID_PATCH_BINDING", "patch binding needs exactly one of fixed or from_arg."),
+                    _ => v.err(
+                        &pp,
+                        "INVALID_PATCH_BINDING",
+                        "patch binding needs exactly one of fixed or from_arg.",
+                    ),
                 }
             }
         }
-        _ => v.err(format!("{path}.patch"), "PATCH_REQUIRED", "Proposal capabilities must declare a fixed patch mapping."),
+        _ => v.err(
+            format!("{path}.patch"),
+            "PATCH_REQUIRED",
+            "Proposal capabilities must declare a fixed patch mapping.",
+        ),
     }
 
     let mut allowed: Vec<String> = Vec::new();
@@ -643,43 +1217,83 @@ fn validate_proposal(
                 match col.as_str() {
                     Some(s) if is_safe_identifier(s) => {
                         if Some(s) == pk {
-                            v.err(&ap, "PRIMARY_KEY_IN_ALLOWED_COLUMNS", "The primary key must not be patch-allowlisted.");
+                            v.err(
+                                &ap,
+                                "PRIMARY_KEY_IN_ALLOWED_COLUMNS",
+                                "The primary key must not be patch-allowlisted.",
+                            );
                         }
                         if Some(s) == tenant {
-                            v.err(&ap, "TENANT_KEY_IN_ALLOWED_COLUMNS", "The tenant key must not be patch-allowlisted.");
+                            v.err(
+                                &ap,
+                                "TENANT_KEY_IN_ALLOWED_COLUMNS",
+                                "The tenant key must not be patch-allowlisted.",
+                            );
                         }
                         allowed.push(s.to_string());
                     }
-                    _ => v.err(&ap, "INVALID_ALLOWED_COLUMN", "allowed column must be a safe identifier."),
+                    _ => v.err(
+                        &ap,
+                        "INVALID_ALLOWED_COLUMN",
+                        "allowed column must be a safe identifier.",
+                    ),
                 }
             }
             for col in &patch_cols {
                 if !allowed.contains(col) {
-                    v.err(format!("{path}.patch.{col}"), "PATCH_COLUMN_NOT_ALLOWED", format!("patch column {col} is not in allowed_columns."));
+                    v.err(
+                        format!("{path}.patch.{col}"),
+                        "PATCH_COLUMN_NOT_ALLOWED",
+                        format!("patch column {col} is not in allowed_columns."),
+                    );
                 }
             }
         }
-        _ => v.err(format!("{path}.allowed_columns"), "ALLOWED_COLUMNS_REQUIRED", "Proposal capabilities must declare allowed_columns."),
+        _ => v.err(
+            format!("{path}.allowed_columns"),
+            "ALLOWED_COLUMNS_REQUIRED",
+            "Proposal capabilities must declare allowed_columns.",
+        ),
     }
 
     if let Some(nb) = c.get("numeric_bounds") {
         match nb.as_object() {
-            None => v.err(format!("{path}.numeric_bounds"), "NUMERIC_BOUNDS_NOT_OBJECT", "numeric_bounds must be an object."),
+            None => v.err(
+                format!("{path}.numeric_bounds"),
+                "NUMERIC_BOUNDS_NOT_OBJECT",
+                "numeric_bounds must be an object.",
+            ),
             Some(bounds) => {
                 for (col, bound) in bounds {
                     let bp = format!("{path}.numeric_bounds.{col}");
                     if !is_safe_identifier(col) {
-                        v.err(&bp, "INVALID_NUMERIC_BOUND_COLUMN", "numeric bound column must be a safe identifier.");
+                        v.err(
+                            &bp,
+                            "INVALID_NUMERIC_BOUND_COLUMN",
+                            "numeric bound column must be a safe identifier.",
+                        );
                     } else if !patch_cols.contains(col) {
-                        v.err(&bp, "NUMERIC_BOUND_PATCH_COLUMN_REQUIRED", "numeric bound column must be a patch column.");
+                        v.err(
+                            &bp,
+                            "NUMERIC_BOUND_PATCH_COLUMN_REQUIRED",
+                            "numeric bound column must be a patch column.",
+                        );
                     }
                     let Some(b) = bound.as_object() else {
-                        v.err(&bp, "NUMERIC_BOUND_NOT_OBJECT", "numeric bound must be an object.");
+                        v.err(
+                            &bp,
+                            "NUMERIC_BOUND_NOT_OBJECT",
+                            "numeric bound must be an object.",
+                        );
                         continue;
                     };
                     v.unknown_keys(b, &bp, &["minimum", "maximum"]);
                     if !b.contains_key("minimum") && !b.contains_key("maximum") {
-                        v.err(&bp, "NUMERIC_BOUND_EMPTY", "numeric bound needs minimum or maximum.");
+                        v.err(
+                            &bp,
+                            "NUMERIC_BOUND_EMPTY",
+                            "numeric bound needs minimum or maximum.",
+                        );
                     }
                     numeric_range(v, b.get("minimum"), b.get("maximum"), &bp);
                 }
@@ -689,18 +1303,37 @@ fn validate_proposal(
 
     if let Some(tg) = c.get("transition_guards") {
         match tg.as_object() {
-            None => v.err(format!("{path}.transition_guards"), "TRANSITION_GUARDS_NOT_OBJECT", "transition_guards must be an object."),
+            None => v.err(
+                format!("{path}.transition_guards"),
+                "TRANSITION_GUARDS_NOT_OBJECT",
+                "transition_guards must be an object.",
+            ),
             Some(guards) => {
-                let conflict_col = c.get("conflict_guard").and_then(|g| g.get("column")).and_then(Value::as_str);
+                let conflict_col = c
+                    .get("conflict_guard")
+                    .and_then(|g| g.get("column"))
+                    .and_then(Value::as_str);
                 for (col, guard) in guards {
                     let gp = format!("{path}.transition_guards.{col}");
                     if !is_safe_identifier(col) {
-                        v.err(&gp, "INVALID_TRANSITION_GUARD_COLUMN", "transition guard column must be a safe identifier.");
+                        v.err(
+                            &gp,
+                            "INVALID_TRANSITION_GUARD_COLUMN",
+                            "transition guard column must be a safe identifier.",
+                        );
                     } else if !patch_cols.contains(col) {
-                        v.err(&gp, "TRANSITION_PATCH_COLUMN_REQUIRED", "transition guard column must be a patch column.");
+                        v.err(
+                            &gp,
+                            "TRANSITION_PATCH_COLUMN_REQUIRED",
+                            "transition guard column must be a patch column.",
+                        );
                     }
                     let Some(g) = guard.as_object() else {
-                        v.err(&gp, "TRANSITION_GUARD_NOT_OBJECT", "transition guard must be an object.");
+                        v.err(
+                            &gp,
+                            "TRANSITION_GUARD_NOT_OBJECT",
+                            "transition guard must be an object.",
+                        );
                         continue;
                     };
                     v.unknown_keys(g, &gp, &["from_column", "allowed"]);
@@ -708,10 +1341,18 @@ fn validate_proposal(
                         match fc.as_str() {
                             Some(s) if is_safe_identifier(s) => {
                                 if !readable.contains(s) && Some(s) != conflict_col {
-                                    v.err(format!("{gp}.from_column"), "TRANSITION_FROM_COLUMN_NOT_VISIBLE", "from_column must be read by the capability.");
+                                    v.err(
+                                        format!("{gp}.from_column"),
+                                        "TRANSITION_FROM_COLUMN_NOT_VISIBLE",
+                                        "from_column must be read by the capability.",
+                                    );
                                 }
                             }
-                            _ => v.err(format!("{gp}.from_column"), "INVALID_TRANSITION_FROM_COLUMN", "from_column must be a safe identifier."),
+                            _ => v.err(
+                                format!("{gp}.from_column"),
+                                "INVALID_TRANSITION_FROM_COLUMN",
+                                "from_column must be a safe identifier.",
+                            ),
                         }
                     }
                     match g.get("allowed").and_then(Value::as_object) {
@@ -719,15 +1360,35 @@ fn validate_proposal(
                             for (from, tos) in allowed {
                                 let fp = format!("{gp}.allowed.{from}");
                                 if from.trim().is_empty() {
-                                    v.err(&fp, "TRANSITION_FROM_REQUIRED", "transition source state must be non-empty.");
+                                    v.err(
+                                        &fp,
+                                        "TRANSITION_FROM_REQUIRED",
+                                        "transition source state must be non-empty.",
+                                    );
                                 }
-                                let ok = tos.as_array().map(|a| !a.is_empty() && a.iter().all(|x| x.as_str().map(|s| !s.is_empty()).unwrap_or(false))).unwrap_or(false);
+                                let ok = tos
+                                    .as_array()
+                                    .map(|a| {
+                                        !a.is_empty()
+                                            && a.iter().all(|x| {
+                                                x.as_str().map(|s| !s.is_empty()).unwrap_or(false)
+                                            })
+                                    })
+                                    .unwrap_or(false);
                                 if !ok {
-                                    v.err(&fp, "TRANSITION_TO_VALUES_REQUIRED", "transition targets must be a non-empty array of states.");
+                                    v.err(
+                                        &fp,
+                                        "TRANSITION_TO_VALUES_REQUIRED",
+                                        "transition targets must be a non-empty array of states.",
+                                    );
                                 }
                             }
                         }
-                        _ => v.err(format!("{gp}.allowed"), "TRANSITION_ALLOWED_REQUIRED", "allowed must be a non-empty object."),
+                        _ => v.err(
+                            format!("{gp}.allowed"),
+                            "TRANSITION_ALLOWED_REQUIRED",
+                            "allowed must be a non-empty object.",
+                        ),
                     }
                 }
             }
@@ -735,11 +1396,19 @@ fn validate_proposal(
     }
 
     match c.get("conflict_guard").and_then(Value::as_object) {
-        None => v.err(format!("{path}.conflict_guard"), "CONFLICT_GUARD_REQUIRED", "Proposal capabilities must declare a conflict_guard."),
+        None => v.err(
+            format!("{path}.conflict_guard"),
+            "CONFLICT_GUARD_REQUIRED",
+            "Proposal capabilities must declare a conflict_guard.",
+        ),
         Some(g) => {
             let gp = format!("{path}.conflict_guard");
             v.unknown_keys(g, &gp, &["column", "weak_guard_ack"]);
-            let col_ok = g.get("column").and_then(Value::as_str).map(is_safe_identifier).unwrap_or(false);
+            let col_ok = g
+                .get("column")
+                .and_then(Value::as_str)
+                .map(is_safe_identifier)
+                .unwrap_or(false);
             let ack = g.get("weak_guard_ack") == Some(&Value::Bool(true));
             if !col_ok && !ack {
                 v.err(&gp, "CONFLICT_GUARD_COLUMN_REQUIRED", "conflict_guard needs a safe column, or weak_guard_ack: true for a row-hash guard.");
@@ -749,13 +1418,21 @@ fn validate_proposal(
 
     if let Some(a) = c.get("approval") {
         match a.as_object() {
-            None => v.err(format!("{path}.approval"), "APPROVAL_NOT_OBJECT", "approval must be an object."),
+            None => v.err(
+                format!("{path}.approval"),
+                "APPROVAL_NOT_OBJECT",
+                "approval must be an object.",
+            ),
             Some(ap) => {
                 let p = format!("{path}.approval");
                 v.unknown_keys(ap, &p, &["mode", "required_role"]);
                 for key in ["mode", "required_role"] {
                     if ap.contains_key(key) && nonempty_str(ap.get(key)).is_none() {
-                        v.err(format!("{p}.{key}"), "INVALID_APPROVAL_FIELD", format!("approval.{key} must be a non-empty string."));
+                        v.err(
+                            format!("{p}.{key}"),
+                            "INVALID_APPROVAL_FIELD",
+                            format!("approval.{key} must be a non-empty string."),
+                        );
                     }
                 }
             }
@@ -768,16 +1445,36 @@ fn writeback_readiness(v: &mut Validator, caps: &[Value], sources: Option<&Value
         if cap.get("kind").and_then(Value::as_str) != Some("proposal") {
             continue;
         }
-        let Some(src_name) = cap.get("source").and_then(Value::as_str) else { continue };
-        let Some(src) = sources.and_then(|s| s.get(src_name)).and_then(Value::as_object) else { continue };
-        let executor = cap.get("executor").and_then(Value::as_str).unwrap_or("sql_update");
+        let Some(src_name) = cap.get("source").and_then(Value::as_str) else {
+            continue;
+        };
+        let Some(src) = sources
+            .and_then(|s| s.get(src_name))
+            .and_then(Value::as_object)
+        else {
+            continue;
+        };
+        let executor = cap
+            .get("executor")
+            .and_then(Value::as_str)
+            .unwrap_or("sql_update");
         if executor != "sql_update" {
             continue;
         }
         if src.get("read_only") == Some(&Value::Bool(true)) {
-            v.err(format!("$.capabilities[{i}].executor"), "READ_ONLY_SOURCE_DIRECT_WRITEBACK", "A read_only source cannot take direct SQL writeback.");
-        } else if src.get("engine").and_then(Value::as_str) != Some("sqlite") && !src.contains_key("write_url_env") {
-            v.warn(format!("$.sources.{src_name}.write_url_env"), "WRITEBACK_DISABLED", "No write_url_env: approved proposals cannot be applied by direct SQL writeback.");
+            v.err(
+                format!("$.capabilities[{i}].executor"),
+                "READ_ONLY_SOURCE_DIRECT_WRITEBACK",
+                "A read_only source cannot take direct SQL writeback.",
+            );
+        } else if src.get("engine").and_then(Value::as_str) != Some("sqlite")
+            && !src.contains_key("write_url_env")
+        {
+            v.warn(
+                format!("$.sources.{src_name}.write_url_env"),
+                "WRITEBACK_DISABLED",
+                "No write_url_env: approved proposals cannot be applied by direct SQL writeback.",
+            );
         }
     }
 }
@@ -788,10 +1485,18 @@ fn forbidden_key_scan(v: &mut Validator, value: &Value, path: &str) {
             for (k, child) in map {
                 let p = format!("{path}.{k}");
                 if URL_KEYS.contains(&k.as_str()) {
-                    v.err(&p, "INLINE_DATABASE_URL_FORBIDDEN", "Database and handler URLs must come from *_env indirection, never inline.");
+                    v.err(
+                        &p,
+                        "INLINE_DATABASE_URL_FORBIDDEN",
+                        "Database and handler URLs must come from *_env indirection, never inline.",
+                    );
                 }
                 if SQL_KEYS.contains(&k.as_str()) {
-                    v.err(&p, "ARBITRARY_SQL_FORBIDDEN", "Config must not carry SQL; capabilities are fixed reads and patches.");
+                    v.err(
+                        &p,
+                        "ARBITRARY_SQL_FORBIDDEN",
+                        "Config must not carry SQL; capabilities are fixed reads and patches.",
+                    );
                 }
                 forbidden_key_scan(v, child, &p);
             }

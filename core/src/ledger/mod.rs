@@ -9,9 +9,9 @@ pub use secrets::assert_no_secret_material;
 use crate::error::{Error, Result};
 use crate::protocol::{ChangeSet, ExecutionReceipt, WritebackJob};
 use chrono::{SecondsFormat, Utc};
-use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use std::path::Path;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -85,7 +85,11 @@ pub struct Approver {
 impl Approver {
     /// An approver whose roles the calling application has verified.
     pub fn new(id: impl Into<String>) -> Self {
-        Approver { id: id.into(), roles: vec![], role_assertion: "host".into() }
+        Approver {
+            id: id.into(),
+            roles: vec![],
+            role_assertion: "host".into(),
+        }
     }
     /// Add a role the approver holds.
     pub fn role(mut self, role: impl Into<String>) -> Self {
@@ -118,7 +122,9 @@ impl Ledger {
             return Self::open_in_memory();
         }
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|e| Error::LedgerStorage(format!("cannot create {}: {e}", parent.display())))?;
+            std::fs::create_dir_all(parent).map_err(|e| {
+                Error::LedgerStorage(format!("cannot create {}: {e}", parent.display()))
+            })?;
         }
         let conn = Connection::open(path)?;
         conn.busy_timeout(Duration::from_secs(10))?;
@@ -135,11 +141,16 @@ impl Ledger {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         migrate(&mut conn)?;
-        Ok(Ledger { conn: Mutex::new(conn) })
+        Ok(Ledger {
+            conn: Mutex::new(conn),
+        })
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
-        let mut c = self.conn.lock().map_err(|_| Error::Internal("ledger lock poisoned".into()))?;
+        let mut c = self
+            .conn
+            .lock()
+            .map_err(|_| Error::Internal("ledger lock poisoned".into()))?;
         f(&mut c)
     }
 
@@ -169,7 +180,12 @@ impl Ledger {
     }
 
     /// Record a proposal with its evidence and audit, unless an active one exists for the object.
-    pub fn create_proposal(&self, cs: &ChangeSet, bundle: &EvidenceBundle, audit: &QueryAudit) -> Result<CreateOutcome> {
+    pub fn create_proposal(
+        &self,
+        cs: &ChangeSet,
+        bundle: &EvidenceBundle,
+        audit: &QueryAudit,
+    ) -> Result<CreateOutcome> {
         let cs_value = cs.to_value();
         assert_no_secret_material(&cs_value, "change_set")?;
         check_bundle(bundle)?;
@@ -207,23 +223,41 @@ impl Ledger {
 
     /// A stored proposal by id.
     pub fn proposal(&self, id: &str) -> Result<StoredProposal> {
-        self.with(|c| get_proposal_tx(c, id))?.ok_or_else(|| Error::ledger("PROPOSAL_NOT_FOUND", format!("proposal not found: {id}")))
+        self.with(|c| get_proposal_tx(c, id))?
+            .ok_or_else(|| Error::ledger("PROPOSAL_NOT_FOUND", format!("proposal not found: {id}")))
     }
 
     /// Resolve `latest` (newest by creation) or return the id as given.
     pub fn resolve_selector(&self, selector: &str) -> Result<String> {
         if selector != "latest" {
-            return Ok(selector.strip_prefix("replay_").unwrap_or(selector).to_string());
+            return Ok(selector
+                .strip_prefix("replay_")
+                .unwrap_or(selector)
+                .to_string());
         }
         self.with(|c| {
-            c.query_row("SELECT proposal_id FROM proposals ORDER BY created_at DESC, rowid DESC LIMIT 1", [], |r| r.get::<_, String>(0))
-                .optional()?
-                .ok_or_else(|| Error::ledger("PROPOSAL_NOT_FOUND", "no proposals found in the local store"))
+            c.query_row(
+                "SELECT proposal_id FROM proposals ORDER BY created_at DESC, rowid DESC LIMIT 1",
+                [],
+                |r| r.get::<_, String>(0),
+            )
+            .optional()?
+            .ok_or_else(|| {
+                Error::ledger(
+                    "PROPOSAL_NOT_FOUND",
+                    "no proposals found in the local store",
+                )
+            })
         })
     }
 
     /// Newest proposals first, optionally filtered by state and tenant.
-    pub fn list_proposals(&self, state: Option<&str>, tenant: Option<&str>, limit: u32) -> Result<Vec<StoredProposal>> {
+    pub fn list_proposals(
+        &self,
+        state: Option<&str>,
+        tenant: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<StoredProposal>> {
         self.with(|c| {
             let mut stmt = c.prepare_cached(
                 "SELECT proposal_id FROM proposals WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR tenant_id = ?2) ORDER BY created_at DESC, rowid DESC LIMIT ?3",
@@ -234,32 +268,52 @@ impl Ledger {
     }
 
     /// Approve the exact stored hash and version, enforcing the required role.
-    pub fn approve(&self, id: &str, approver: &Approver, reason: Option<&str>) -> Result<StoredProposal> {
+    pub fn approve(
+        &self,
+        id: &str,
+        approver: &Approver,
+        reason: Option<&str>,
+    ) -> Result<StoredProposal> {
         self.write(|tx| {
-            let p = get_proposal_tx(tx, id)?.ok_or_else(|| Error::ledger("PROPOSAL_NOT_FOUND", format!("proposal not found: {id}")))?;
+            let p = get_proposal_tx(tx, id)?.ok_or_else(|| {
+                Error::ledger("PROPOSAL_NOT_FOUND", format!("proposal not found: {id}"))
+            })?;
             mode_gate(&p, "approved")?;
             if p.state != "pending_review" {
-                return Err(Error::ledger("PROPOSAL_NOT_PENDING_REVIEW", format!("proposal {id} is {}, not pending review", p.state)));
+                return Err(Error::ledger(
+                    "PROPOSAL_NOT_PENDING_REVIEW",
+                    format!("proposal {id} is {}, not pending review", p.state),
+                ));
             }
             if let Some(role) = p.change_set.approval.required_role.as_deref()
                 && !approver.roles.iter().any(|r| r == role)
             {
-                return Err(Error::ApproverRoleMissing { approver: approver.id.clone(), role: role.to_string() });
+                return Err(Error::ApproverRoleMissing {
+                    approver: approver.id.clone(),
+                    role: role.to_string(),
+                });
             }
             decide(tx, &p, approver, "approved", reason)?;
-            get_proposal_tx(tx, id)?.ok_or_else(|| Error::Internal("approved proposal vanished".into()))
+            get_proposal_tx(tx, id)?
+                .ok_or_else(|| Error::Internal("approved proposal vanished".into()))
         })
     }
 
     /// Reject a pending or approved proposal. Terminal.
     pub fn reject(&self, id: &str, approver: &Approver, reason: &str) -> Result<StoredProposal> {
         self.write(|tx| {
-            let p = get_proposal_tx(tx, id)?.ok_or_else(|| Error::ledger("PROPOSAL_NOT_FOUND", format!("proposal not found: {id}")))?;
+            let p = get_proposal_tx(tx, id)?.ok_or_else(|| {
+                Error::ledger("PROPOSAL_NOT_FOUND", format!("proposal not found: {id}"))
+            })?;
             if !["pending_review", "approved"].contains(&p.state.as_str()) {
-                return Err(Error::ledger("PROPOSAL_NOT_REJECTABLE", format!("proposal {id} is {} and cannot be rejected", p.state)));
+                return Err(Error::ledger(
+                    "PROPOSAL_NOT_REJECTABLE",
+                    format!("proposal {id} is {} and cannot be rejected", p.state),
+                ));
             }
             decide(tx, &p, approver, "rejected", Some(reason))?;
-            get_proposal_tx(tx, id)?.ok_or_else(|| Error::Internal("rejected proposal vanished".into()))
+            get_proposal_tx(tx, id)?
+                .ok_or_else(|| Error::Internal("rejected proposal vanished".into()))
         })
     }
 
@@ -356,7 +410,13 @@ impl Ledger {
     }
 
     /// Append an event (for example a dry-run outcome).
-    pub fn record_event(&self, proposal_id: &str, kind: &str, actor: &str, payload: Value) -> Result<()> {
+    pub fn record_event(
+        &self,
+        proposal_id: &str,
+        kind: &str,
+        actor: &str,
+        payload: Value,
+    ) -> Result<()> {
         assert_no_secret_material(&payload, "event")?;
         self.write(|tx| event(tx, proposal_id, kind, actor, payload))
     }
@@ -458,19 +518,40 @@ fn check_bundle(bundle: &EvidenceBundle) -> Result<()> {
 
 fn mode_gate(p: &StoredProposal, operation: &str) -> Result<()> {
     match p.change_set.mode.as_str() {
-        "shadow" => Err(Error::ledger("SHADOW_WRITEBACK_DISABLED", format!("shadow proposal {} cannot be {operation}; shadow mode stores proposals, evidence, query audit, and replay only and never mutates the source database", p.proposal_id))),
-        "read_only" => Err(Error::ledger("READ_ONLY_WRITEBACK_DISABLED", format!("read-only proposal {} cannot be {operation}; read-only mode does not allow proposal writeback", p.proposal_id))),
+        "shadow" => Err(Error::ledger(
+            "SHADOW_WRITEBACK_DISABLED",
+            format!(
+                "shadow proposal {} cannot be {operation}; shadow mode stores proposals, evidence, query audit, and replay only and never mutates the source database",
+                p.proposal_id
+            ),
+        )),
+        "read_only" => Err(Error::ledger(
+            "READ_ONLY_WRITEBACK_DISABLED",
+            format!(
+                "read-only proposal {} cannot be {operation}; read-only mode does not allow proposal writeback",
+                p.proposal_id
+            ),
+        )),
         _ => Ok(()),
     }
 }
 
-fn decide(tx: &Transaction<'_>, p: &StoredProposal, approver: &Approver, status: &str, reason: Option<&str>) -> Result<()> {
+fn decide(
+    tx: &Transaction<'_>,
+    p: &StoredProposal,
+    approver: &Approver,
+    status: &str,
+    reason: Option<&str>,
+) -> Result<()> {
     let now = now_iso();
     tx.execute(
         "INSERT INTO approvals (proposal_id, proposal_version, proposal_hash, approver, approver_roles_json, role_assertion, status, reason, created_at) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)",
         params![p.proposal_id, p.proposal_version, p.proposal_hash, approver.id, json!(approver.roles).to_string(), approver.role_assertion, status, reason, now],
     )?;
-    tx.execute("UPDATE proposals SET state = ?2, updated_at = ?3 WHERE proposal_id = ?1", params![p.proposal_id, status, now])?;
+    tx.execute(
+        "UPDATE proposals SET state = ?2, updated_at = ?3 WHERE proposal_id = ?1",
+        params![p.proposal_id, status, now],
+    )?;
     event(
         tx,
         &p.proposal_id,
@@ -480,7 +561,13 @@ fn decide(tx: &Transaction<'_>, p: &StoredProposal, approver: &Approver, status:
     )
 }
 
-fn event(tx: &Transaction<'_>, proposal_id: &str, kind: &str, actor: &str, payload: Value) -> Result<()> {
+fn event(
+    tx: &Transaction<'_>,
+    proposal_id: &str,
+    kind: &str,
+    actor: &str,
+    payload: Value,
+) -> Result<()> {
     tx.execute(
         "INSERT INTO proposal_events (proposal_id, kind, actor, payload_json, created_at) VALUES (?1,?2,?3,?4,?5)",
         params![proposal_id, kind, actor, payload.to_string(), now_iso()],
@@ -488,7 +575,11 @@ fn event(tx: &Transaction<'_>, proposal_id: &str, kind: &str, actor: &str, paylo
     Ok(())
 }
 
-fn insert_bundle(tx: &Transaction<'_>, b: &EvidenceBundle, proposal_id: Option<&str>) -> Result<()> {
+fn insert_bundle(
+    tx: &Transaction<'_>,
+    b: &EvidenceBundle,
+    proposal_id: Option<&str>,
+) -> Result<()> {
     let now = now_iso();
     tx.execute(
         "INSERT OR REPLACE INTO evidence_bundles (evidence_bundle_id, proposal_id, tenant_id, principal, capability, source_id, source_table, business_object, object_id, query_fingerprint, payload_json, created_at) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)",
@@ -500,7 +591,12 @@ fn insert_bundle(tx: &Transaction<'_>, b: &EvidenceBundle, proposal_id: Option<&
     Ok(())
 }
 
-fn insert_audit(tx: &Transaction<'_>, a: &QueryAudit, b: &EvidenceBundle, proposal_id: Option<&str>) -> Result<()> {
+fn insert_audit(
+    tx: &Transaction<'_>,
+    a: &QueryAudit,
+    b: &EvidenceBundle,
+    proposal_id: Option<&str>,
+) -> Result<()> {
     tx.execute(
         "INSERT INTO query_audit (proposal_id, evidence_bundle_id, source_id, query_fingerprint, table_name, row_count, payload_json, tenant_id, principal, capability, business_object, object_id, primary_key_value, created_at) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)",
         params![proposal_id, b.evidence_bundle_id, a.source_id, a.query_fingerprint, a.table_name, a.row_count as i64, a.payload.to_string(), b.tenant_id, b.principal, b.capability, b.business_object, b.object_id, a.primary_key_value, now_iso()],
@@ -515,16 +611,42 @@ fn get_proposal_tx(c: &Connection, id: &str) -> Result<Option<StoredProposal>> {
     let row = stmt
         .query_row([id], |r| {
             Ok((
-                (r.get::<_, String>(0)?, r.get::<_, u32>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?, r.get::<_, String>(4)?, r.get::<_, String>(5)?, r.get::<_, Option<String>>(6)?),
-                (r.get::<_, String>(7)?, r.get::<_, String>(8)?, r.get::<_, String>(9)?, r.get::<_, String>(10)?, r.get::<_, String>(11)?, r.get::<_, String>(12)?, r.get::<_, bool>(13)?),
-                (r.get::<_, String>(14)?, r.get::<_, String>(15)?, r.get::<_, String>(16)?),
+                (
+                    r.get::<_, String>(0)?,
+                    r.get::<_, u32>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, String>(5)?,
+                    r.get::<_, Option<String>>(6)?,
+                ),
+                (
+                    r.get::<_, String>(7)?,
+                    r.get::<_, String>(8)?,
+                    r.get::<_, String>(9)?,
+                    r.get::<_, String>(10)?,
+                    r.get::<_, String>(11)?,
+                    r.get::<_, String>(12)?,
+                    r.get::<_, bool>(13)?,
+                ),
+                (
+                    r.get::<_, String>(14)?,
+                    r.get::<_, String>(15)?,
+                    r.get::<_, String>(16)?,
+                ),
             ))
         })
         .optional()?;
-    let Some(((proposal_id, proposal_version, proposal_hash, action, state, tenant_id, principal), (business_object, object_id, source_kind, source_id, source_schema, source_table, mutated), (cs_json, created_at, updated_at))) = row else {
+    let Some((
+        (proposal_id, proposal_version, proposal_hash, action, state, tenant_id, principal),
+        (business_object, object_id, source_kind, source_id, source_schema, source_table, mutated),
+        (cs_json, created_at, updated_at),
+    )) = row
+    else {
         return Ok(None);
     };
-    let cs_value: Value = serde_json::from_str(&cs_json).map_err(|e| Error::LedgerStorage(format!("stored change set is not JSON: {e}")))?;
+    let cs_value: Value = serde_json::from_str(&cs_json)
+        .map_err(|e| Error::LedgerStorage(format!("stored change set is not JSON: {e}")))?;
     let change_set = ChangeSet::parse(&cs_value)?;
     Ok(Some(StoredProposal {
         proposal_id,

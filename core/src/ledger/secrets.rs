@@ -23,7 +23,10 @@ fn walk(value: &Value, path: &str) -> Result<()> {
             for (k, v) in map {
                 let p = format!("{path}.{k}");
                 if KEY_RE.is_match(k) {
-                    return Err(Error::SecretMaterial { what: "field", path: p });
+                    return Err(Error::SecretMaterial {
+                        what: "field",
+                        path: p,
+                    });
                 }
                 walk(v, &p)?;
             }
@@ -35,7 +38,10 @@ fn walk(value: &Value, path: &str) -> Result<()> {
             }
             Ok(())
         }
-        Value::String(s) if VALUE_RE.is_match(s) => Err(Error::SecretMaterial { what: "value", path: path.to_string() }),
+        Value::String(s) if VALUE_RE.is_match(s) => Err(Error::SecretMaterial {
+            what: "value",
+            path: path.to_string(),
+        }),
         _ => Ok(()),
     }
 }
@@ -62,7 +68,12 @@ mod tests {
 
     #[test]
     fn accepts_lookalikes() {
-        for v in [json!({"credentials": 1}), json!({"passwordHash": "x"}), json!({"bearer": "no token here"}), json!({"tokenizer": 1})] {
+        for v in [
+            json!({"credentials": 1}),
+            json!({"passwordHash": "x"}),
+            json!({"bearer": "no token here"}),
+            json!({"tokenizer": 1}),
+        ] {
             assert!(assert_no_secret_material(&v, "x").is_ok(), "{v}");
         }
     }

@@ -115,10 +115,16 @@ pub struct ChangeSet {
 
 fn scalar_map(m: &Map<String, Value>, what: &str) -> Result<()> {
     if m.is_empty() {
-        return Err(Error::protocol("PROTOCOL_INVALID", format!("{what} must not be empty")));
+        return Err(Error::protocol(
+            "PROTOCOL_INVALID",
+            format!("{what} must not be empty"),
+        ));
     }
     if m.values().any(|v| v.is_object() || v.is_array()) {
-        return Err(Error::protocol("PROTOCOL_INVALID", format!("{what} values must be scalars")));
+        return Err(Error::protocol(
+            "PROTOCOL_INVALID",
+            format!("{what} values must be scalars"),
+        ));
     }
     Ok(())
 }
@@ -127,26 +133,43 @@ fn safe_ident(s: &str, what: &str) -> Result<()> {
     if is_safe_identifier(s) {
         Ok(())
     } else {
-        Err(Error::protocol("UNSAFE_IDENTIFIER", format!("{what} is not a fixed safe identifier: {s}")))
+        Err(Error::protocol(
+            "UNSAFE_IDENTIFIER",
+            format!("{what} is not a fixed safe identifier: {s}"),
+        ))
     }
 }
 
 /// Shared rule: patch keys are safe identifiers inside the allowlist; pk and tenant are not.
-fn check_patch_authority(patch: &Map<String, Value>, allowed: &[String], pk: &str, tenant: &str) -> Result<()> {
+fn check_patch_authority(
+    patch: &Map<String, Value>,
+    allowed: &[String],
+    pk: &str,
+    tenant: &str,
+) -> Result<()> {
     for a in allowed {
         safe_ident(a, "allowed column")?;
     }
     for k in patch.keys() {
         safe_ident(k, "patch column")?;
         if !allowed.contains(k) {
-            return Err(Error::protocol("PATCH_COLUMN_NOT_ALLOWED", format!("patch column not allowed: {k}")));
+            return Err(Error::protocol(
+                "PATCH_COLUMN_NOT_ALLOWED",
+                format!("patch column not allowed: {k}"),
+            ));
         }
     }
     if allowed.iter().any(|a| a == pk) {
-        return Err(Error::protocol("PRIMARY_KEY_ALLOWLISTED", "primary key column must not be patch-allowlisted"));
+        return Err(Error::protocol(
+            "PRIMARY_KEY_ALLOWLISTED",
+            "primary key column must not be patch-allowlisted",
+        ));
     }
     if allowed.iter().any(|a| a == tenant) {
-        return Err(Error::protocol("TENANT_GUARD_ALLOWLISTED", "tenant guard column must not be patch-allowlisted"));
+        return Err(Error::protocol(
+            "TENANT_GUARD_ALLOWLISTED",
+            "tenant guard column must not be patch-allowlisted",
+        ));
     }
     Ok(())
 }
@@ -154,22 +177,37 @@ fn check_patch_authority(patch: &Map<String, Value>, allowed: &[String], pk: &st
 impl ChangeSet {
     /// Parse and check every rule of the v1 object.
     pub fn parse(value: &Value) -> Result<Self> {
-        let cs: ChangeSet = serde_json::from_value(value.clone()).map_err(|e| Error::protocol("PROTOCOL_INVALID", format!("change set: {e}")))?;
+        let cs: ChangeSet = serde_json::from_value(value.clone())
+            .map_err(|e| Error::protocol("PROTOCOL_INVALID", format!("change set: {e}")))?;
         cs.validate()?;
         Ok(cs)
     }
 
     pub fn validate(&self) -> Result<()> {
         if self.schema_version != CHANGE_SET_V1 {
-            return Err(Error::protocol("PROTOCOL_INVALID", "change set schema_version must be synapsor.change-set.v1"));
+            return Err(Error::protocol(
+                "PROTOCOL_INVALID",
+                "change set schema_version must be synapsor.change-set.v1",
+            ));
         }
-        for (v, what) in [(&self.proposal_id, "proposal_id"), (&self.action, "action"), (&self.scope.tenant_id, "scope.tenant_id"), (&self.scope.object_id, "scope.object_id")] {
+        for (v, what) in [
+            (&self.proposal_id, "proposal_id"),
+            (&self.action, "action"),
+            (&self.scope.tenant_id, "scope.tenant_id"),
+            (&self.scope.object_id, "scope.object_id"),
+        ] {
             if v.is_empty() {
-                return Err(Error::protocol("PROTOCOL_INVALID", format!("change set {what} must not be empty")));
+                return Err(Error::protocol(
+                    "PROTOCOL_INVALID",
+                    format!("change set {what} must not be empty"),
+                ));
             }
         }
         if self.proposal_version < 1 {
-            return Err(Error::protocol("PROTOCOL_INVALID", "proposal_version must be at least 1"));
+            return Err(Error::protocol(
+                "PROTOCOL_INVALID",
+                "proposal_version must be at least 1",
+            ));
         }
         safe_ident(&self.source.schema, "source schema")?;
         safe_ident(&self.source.table, "source table")?;
@@ -177,9 +215,17 @@ impl ChangeSet {
         scalar_map(&self.before, "before")?;
         scalar_map(&self.patch, "patch")?;
         scalar_map(&self.after, "after")?;
-        check_patch_authority(&self.patch, &self.guards.allowed_columns, &self.source.primary_key.column, &self.guards.tenant.column)?;
+        check_patch_authority(
+            &self.patch,
+            &self.guards.allowed_columns,
+            &self.source.primary_key.column,
+            &self.guards.tenant.column,
+        )?;
         if !self.integrity.proposal_hash.starts_with("sha256:") {
-            return Err(Error::protocol("PROTOCOL_INVALID", "integrity.proposal_hash must be a sha256 digest"));
+            return Err(Error::protocol(
+                "PROTOCOL_INVALID",
+                "integrity.proposal_hash must be a sha256 digest",
+            ));
         }
         Ok(())
     }
@@ -200,8 +246,13 @@ impl ChangeSet {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum JobConflictGuard {
-    Column { column: String, expected_value: Value },
-    RowHash { expected_hash: String },
+    Column {
+        column: String,
+        expected_value: Value,
+    },
+    RowHash {
+        expected_hash: String,
+    },
     None,
 }
 
@@ -252,22 +303,35 @@ pub struct WritebackJob {
 impl WritebackJob {
     pub fn parse(value: &Value) -> Result<Self> {
         if value.get("proposal_hash").is_none() && value.get("approval_id").is_none() {
-            return Err(Error::protocol("PROTOCOL_INVALID", "writeback job requires proposal_hash (approval_id)"));
+            return Err(Error::protocol(
+                "PROTOCOL_INVALID",
+                "writeback job requires proposal_hash (approval_id)",
+            ));
         }
-        let job: WritebackJob = serde_json::from_value(value.clone()).map_err(|e| Error::protocol("PROTOCOL_INVALID", format!("writeback job: {e}")))?;
+        let job: WritebackJob = serde_json::from_value(value.clone())
+            .map_err(|e| Error::protocol("PROTOCOL_INVALID", format!("writeback job: {e}")))?;
         job.validate()?;
         Ok(job)
     }
 
     pub fn validate(&self) -> Result<()> {
         if self.schema_version != WRITEBACK_JOB_V1 {
-            return Err(Error::protocol("PROTOCOL_INVALID", "writeback job schema_version must be synapsor.writeback-job.v1"));
+            return Err(Error::protocol(
+                "PROTOCOL_INVALID",
+                "writeback job schema_version must be synapsor.writeback-job.v1",
+            ));
         }
         if self.operation != "single_row_update" {
-            return Err(Error::protocol("PROTOCOL_INVALID", "writeback job operation must be single_row_update"));
+            return Err(Error::protocol(
+                "PROTOCOL_INVALID",
+                "writeback job operation must be single_row_update",
+            ));
         }
         if !self.proposal_hash.starts_with("sha256:") {
-            return Err(Error::protocol("PROTOCOL_INVALID", "writeback job proposal_hash (approval_id) must be a sha256 digest"));
+            return Err(Error::protocol(
+                "PROTOCOL_INVALID",
+                "writeback job proposal_hash (approval_id) must be a sha256 digest",
+            ));
         }
         safe_ident(&self.target.schema, "target schema")?;
         safe_ident(&self.target.table, "target table")?;
@@ -277,7 +341,12 @@ impl WritebackJob {
             safe_ident(column, "conflict guard column")?;
         }
         scalar_map(&self.patch, "patch")?;
-        check_patch_authority(&self.patch, &self.allowed_columns, &self.target.primary_key.column, &self.tenant_guard.column)
+        check_patch_authority(
+            &self.patch,
+            &self.allowed_columns,
+            &self.target.primary_key.column,
+            &self.tenant_guard.column,
+        )
     }
 
     pub fn to_value(&self) -> Value {
@@ -311,15 +380,33 @@ pub struct ExecutionReceipt {
 
 impl ExecutionReceipt {
     pub fn parse(value: &Value) -> Result<Self> {
-        let r: ExecutionReceipt = serde_json::from_value(value.clone()).map_err(|e| Error::protocol("PROTOCOL_INVALID", format!("execution receipt: {e}")))?;
+        let r: ExecutionReceipt = serde_json::from_value(value.clone())
+            .map_err(|e| Error::protocol("PROTOCOL_INVALID", format!("execution receipt: {e}")))?;
         if r.schema_version != EXECUTION_RECEIPT_V1 {
-            return Err(Error::protocol("PROTOCOL_INVALID", "receipt schema_version must be synapsor.execution-receipt.v1"));
+            return Err(Error::protocol(
+                "PROTOCOL_INVALID",
+                "receipt schema_version must be synapsor.execution-receipt.v1",
+            ));
         }
-        if !["applied", "already_applied", "conflict", "failed", "canceled"].contains(&r.status.as_str()) {
-            return Err(Error::protocol("PROTOCOL_INVALID", format!("unknown receipt status {}", r.status)));
+        if ![
+            "applied",
+            "already_applied",
+            "conflict",
+            "failed",
+            "canceled",
+        ]
+        .contains(&r.status.as_str())
+        {
+            return Err(Error::protocol(
+                "PROTOCOL_INVALID",
+                format!("unknown receipt status {}", r.status),
+            ));
         }
         if !r.receipt_hash.starts_with("sha256:") {
-            return Err(Error::protocol("PROTOCOL_INVALID", "receipt_hash must be a sha256 digest"));
+            return Err(Error::protocol(
+                "PROTOCOL_INVALID",
+                "receipt_hash must be a sha256 digest",
+            ));
         }
         Ok(r)
     }
@@ -358,9 +445,18 @@ pub struct RegistrationScope {
 
 impl RunnerRegistration {
     pub fn parse(value: &Value) -> Result<Self> {
-        let r: RunnerRegistration = serde_json::from_value(value.clone()).map_err(|e| Error::protocol("PROTOCOL_INVALID", format!("runner registration: {e}")))?;
-        if r.schema_version != RUNNER_REGISTRATION_V1 || r.engines.is_empty() || r.capabilities.is_empty() || r.scope.source_ids.is_empty() {
-            return Err(Error::protocol("PROTOCOL_INVALID", "runner registration is incomplete"));
+        let r: RunnerRegistration = serde_json::from_value(value.clone()).map_err(|e| {
+            Error::protocol("PROTOCOL_INVALID", format!("runner registration: {e}"))
+        })?;
+        if r.schema_version != RUNNER_REGISTRATION_V1
+            || r.engines.is_empty()
+            || r.capabilities.is_empty()
+            || r.scope.source_ids.is_empty()
+        {
+            return Err(Error::protocol(
+                "PROTOCOL_INVALID",
+                "runner registration is incomplete",
+            ));
         }
         Ok(r)
     }
@@ -385,16 +481,27 @@ pub struct HandlerReceipt {
 
 impl HandlerReceipt {
     pub fn parse(value: &Value) -> Result<Self> {
-        let r: HandlerReceipt = serde_json::from_value(value.clone()).map_err(|e| Error::protocol("HANDLER_RECEIPT_INVALID", format!("handler receipt: {e}")))?;
+        let r: HandlerReceipt = serde_json::from_value(value.clone()).map_err(|e| {
+            Error::protocol("HANDLER_RECEIPT_INVALID", format!("handler receipt: {e}"))
+        })?;
         if !["applied", "already_applied", "conflict", "failed"].contains(&r.status.as_str()) {
-            return Err(Error::protocol("HANDLER_RECEIPT_INVALID", format!("handler receipt status {} is not allowed", r.status)));
+            return Err(Error::protocol(
+                "HANDLER_RECEIPT_INVALID",
+                format!("handler receipt status {} is not allowed", r.status),
+            ));
         }
         Ok(r)
     }
 }
 
 /// The documented app-handler request: a `change_set` with scope, principal, patch, guards.
-pub fn handler_request(cs: &ChangeSet, job_id: &str, idempotency_key: &str, dry_run: bool, issued_at: &str) -> Value {
+pub fn handler_request(
+    cs: &ChangeSet,
+    job_id: &str,
+    idempotency_key: &str,
+    dry_run: bool,
+    issued_at: &str,
+) -> Value {
     serde_json::json!({
         "protocol_version": "1.0",
         "schema_version": HANDLER_WRITEBACK_V1,

@@ -33,7 +33,10 @@ pub enum VersionGuard {
     /// The column's current value must equal `expected` at microsecond precision.
     Column { column: String, expected: Value },
     /// The digest of the selected columns must equal `expected` (explicitly acknowledged weak guard).
-    RowHash { expected: String, columns: Vec<String> },
+    RowHash {
+        expected: String,
+        columns: Vec<String>,
+    },
 }
 
 /// Everything a source needs to apply one approved single-row change.
@@ -87,7 +90,12 @@ pub struct UpdateOutcome {
 }
 
 impl UpdateOutcome {
-    pub(crate) fn new(status: WriteStatus, code: Option<&str>, job_id: &str, version: Option<&Value>) -> Self {
+    pub(crate) fn new(
+        status: WriteStatus,
+        code: Option<&str>,
+        job_id: &str,
+        version: Option<&Value>,
+    ) -> Self {
         let tag = code.unwrap_or(status.as_str());
         let mut obj = serde_json::json!({"job_id": job_id, "status": tag});
         if let Some(v) = version {
@@ -110,7 +118,13 @@ impl UpdateOutcome {
 }
 
 /// Map a stored source-side receipt status to the outcome of a repeated apply.
-pub(crate) fn outcome_from_existing_receipt(job_id: &str, status: Option<&str>, hash: Option<String>, intent: Option<String>, want_intent: &str) -> UpdateOutcome {
+pub(crate) fn outcome_from_existing_receipt(
+    job_id: &str,
+    status: Option<&str>,
+    hash: Option<String>,
+    intent: Option<String>,
+    want_intent: &str,
+) -> UpdateOutcome {
     if let Some(i) = intent.as_deref()
         && i != want_intent
     {
@@ -118,8 +132,15 @@ pub(crate) fn outcome_from_existing_receipt(job_id: &str, status: Option<&str>, 
     }
     let mut o = match status {
         None => UpdateOutcome::failed(job_id, "IDEMPOTENCY_RECEIPT_UNAVAILABLE", true),
-        Some("applied" | "already_applied") => UpdateOutcome::new(WriteStatus::AlreadyApplied, None, job_id, None),
-        Some("conflict") => UpdateOutcome::new(WriteStatus::Conflict, Some("IDEMPOTENT_CONFLICT"), job_id, None),
+        Some("applied" | "already_applied") => {
+            UpdateOutcome::new(WriteStatus::AlreadyApplied, None, job_id, None)
+        }
+        Some("conflict") => UpdateOutcome::new(
+            WriteStatus::Conflict,
+            Some("IDEMPOTENT_CONFLICT"),
+            job_id,
+            None,
+        ),
         Some("failed") => UpdateOutcome::failed(job_id, "IDEMPOTENT_FAILED", false),
         Some(_) => UpdateOutcome::failed(job_id, "IDEMPOTENCY_RECEIPT_IN_PROGRESS", true),
     };
@@ -137,15 +158,28 @@ pub(crate) fn check_guard(plan: &GuardedUpdate, row: &Row) -> Option<UpdateOutco
             if crate::apply::version::versions_match(&current, expected) {
                 None
             } else {
-                Some(UpdateOutcome::new(WriteStatus::Conflict, Some("VERSION_CONFLICT"), &plan.job_id, Some(&current)))
+                Some(UpdateOutcome::new(
+                    WriteStatus::Conflict,
+                    Some("VERSION_CONFLICT"),
+                    &plan.job_id,
+                    Some(&current),
+                ))
             }
         }
         VersionGuard::RowHash { expected, columns } => {
-            let subset: Map<String, Value> = columns.iter().map(|c| (c.clone(), row.get(c).cloned().unwrap_or(Value::Null))).collect();
+            let subset: Map<String, Value> = columns
+                .iter()
+                .map(|c| (c.clone(), row.get(c).cloned().unwrap_or(Value::Null)))
+                .collect();
             if &crate::protocol::digest(&Value::Object(subset)) == expected {
                 None
             } else {
-                Some(UpdateOutcome::new(WriteStatus::Conflict, Some("VERSION_CONFLICT"), &plan.job_id, None))
+                Some(UpdateOutcome::new(
+                    WriteStatus::Conflict,
+                    Some("VERSION_CONFLICT"),
+                    &plan.job_id,
+                    None,
+                ))
             }
         }
     }
@@ -163,12 +197,18 @@ impl Source {
             Engine::Postgres => Ok(Source::Postgres(PgSource::new(name, cfg))),
             Engine::Sqlite => {
                 let rel = cfg.path.as_deref().unwrap_or_default();
-                let path = if std::path::Path::new(rel).is_absolute() { rel.into() } else { loaded.base_dir().join(rel) };
+                let path = if std::path::Path::new(rel).is_absolute() {
+                    rel.into()
+                } else {
+                    loaded.base_dir().join(rel)
+                };
                 Ok(Source::Sqlite(SqliteSource::new(path, cfg)))
             }
             Engine::Mysql => Err(Error::SourceUnavailable {
                 code: "ENGINE_NOT_SUPPORTED",
-                message: format!("source {name}: the mysql engine is not available in this build yet"),
+                message: format!(
+                    "source {name}: the mysql engine is not available in this build yet"
+                ),
             }),
         }
     }
@@ -182,7 +222,11 @@ impl Source {
     }
 
     /// Apply (or, with `dry_run`, rehearse and roll back) one guarded single-row update.
-    pub async fn guarded_update(&self, plan: &GuardedUpdate, dry_run: bool) -> Result<UpdateOutcome> {
+    pub async fn guarded_update(
+        &self,
+        plan: &GuardedUpdate,
+        dry_run: bool,
+    ) -> Result<UpdateOutcome> {
         match self {
             Source::Postgres(s) => s.guarded_update(plan, dry_run).await,
             Source::Sqlite(s) => s.guarded_update(plan, dry_run),
@@ -204,7 +248,10 @@ impl Sources {
                     by_name.insert(name.clone(), Arc::new(s));
                 }
                 // An engine this build lacks only fails the calls that use it.
-                Err(Error::SourceUnavailable { code: "ENGINE_NOT_SUPPORTED", .. }) => {}
+                Err(Error::SourceUnavailable {
+                    code: "ENGINE_NOT_SUPPORTED",
+                    ..
+                }) => {}
                 Err(e) => return Err(e),
             }
         }
@@ -212,10 +259,13 @@ impl Sources {
     }
 
     pub fn get(&self, name: &str) -> Result<Arc<Source>> {
-        self.by_name.get(name).cloned().ok_or_else(|| Error::SourceUnavailable {
-            code: "SOURCE_NOT_AVAILABLE",
-            message: format!("source {name} is not available in this runner"),
-        })
+        self.by_name
+            .get(name)
+            .cloned()
+            .ok_or_else(|| Error::SourceUnavailable {
+                code: "SOURCE_NOT_AVAILABLE",
+                message: format!("source {name} is not available in this runner"),
+            })
     }
 }
 

@@ -1,6 +1,9 @@
 //! PostgreSQL sources through sqlx: one lazily created pool per source and role.
 
-use super::{check_guard, outcome_from_existing_receipt, value_text, GuardedUpdate, ReadRequest, Row, UpdateOutcome, VersionGuard, WriteStatus};
+use super::{
+    GuardedUpdate, ReadRequest, Row, UpdateOutcome, VersionGuard, WriteStatus, check_guard,
+    outcome_from_existing_receipt, value_text,
+};
 use crate::config::SourceConfig;
 use crate::error::{Error, Result};
 use crate::sql::postgres::{self as dialect, PgColumn, PgDecode};
@@ -40,31 +43,59 @@ impl PgSource {
     }
 
     async fn pool(&self, write: bool) -> Result<&PgPool> {
-        let (cell, env) = if write { (&self.writer, &self.write_env) } else { (&self.reader, &self.read_env) };
+        let (cell, env) = if write {
+            (&self.writer, &self.write_env)
+        } else {
+            (&self.reader, &self.read_env)
+        };
         cell.get_or_try_init(|| async {
             let env = env.as_deref().ok_or_else(|| Error::SourceUnavailable {
-                code: if write { "WRITEBACK_DISABLED" } else { "SOURCE_CREDENTIAL_MISSING" },
-                message: format!("source {} has no {} connection configured", self.name, if write { "write" } else { "read" }),
+                code: if write {
+                    "WRITEBACK_DISABLED"
+                } else {
+                    "SOURCE_CREDENTIAL_MISSING"
+                },
+                message: format!(
+                    "source {} has no {} connection configured",
+                    self.name,
+                    if write { "write" } else { "read" }
+                ),
             })?;
-            let url = std::env::var(env).ok().filter(|v| !v.is_empty()).ok_or_else(|| Error::SourceUnavailable {
-                code: "SOURCE_CREDENTIAL_MISSING",
-                message: format!("{env} is not set."),
-            })?;
+            let url = std::env::var(env)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| Error::SourceUnavailable {
+                    code: "SOURCE_CREDENTIAL_MISSING",
+                    message: format!("{env} is not set."),
+                })?;
             PgPoolOptions::new()
                 .max_connections(if write { 16 } else { 8 })
                 .acquire_timeout(Duration::from_secs(5))
                 .connect_lazy(&url)
-                .map_err(|_| Error::SourceUnavailable { code: "SOURCE_UNAVAILABLE", message: format!("{env} is not a usable PostgreSQL URL") })
+                .map_err(|_| Error::SourceUnavailable {
+                    code: "SOURCE_UNAVAILABLE",
+                    message: format!("{env} is not a usable PostgreSQL URL"),
+                })
         })
         .await
     }
 
     /// Column decode/cast rules for `columns` of a table, learned by preparing a no-row SELECT.
-    async fn columns(&self, pool: &PgPool, schema: &str, table: &str, columns: &[String]) -> Result<Vec<PgColumn>> {
+    async fn columns(
+        &self,
+        pool: &PgPool,
+        schema: &str,
+        table: &str,
+        columns: &[String],
+    ) -> Result<Vec<PgColumn>> {
         let key = |c: &str| (schema.to_string(), table.to_string(), c.to_string());
         let missing: Vec<String> = {
             let types = self.types.lock().expect("type cache");
-            columns.iter().filter(|c| !types.contains_key(&key(c))).cloned().collect()
+            columns
+                .iter()
+                .filter(|c| !types.contains_key(&key(c)))
+                .cloned()
+                .collect()
         };
         if !missing.is_empty() {
             let stmt = dialect::describe(schema, table, &missing)?;
@@ -78,21 +109,39 @@ impl PgSource {
         let types = self.types.lock().expect("type cache");
         columns
             .iter()
-            .map(|c| types.get(&key(c)).cloned().ok_or_else(|| Error::Database(format!("column {c} not found on {schema}.{table}"))))
+            .map(|c| {
+                types.get(&key(c)).cloned().ok_or_else(|| {
+                    Error::Database(format!("column {c} not found on {schema}.{table}"))
+                })
+            })
             .collect()
     }
 
     async fn set_timeout(&self, tx: &mut sqlx::PgConnection) -> Result<()> {
         if let Some(ms) = self.timeout_ms {
-            dialect::fixed(dialect::SET_TIMEOUT).bind(ms.to_string()).execute(tx).await.map_err(map_err)?;
+            dialect::fixed(dialect::SET_TIMEOUT)
+                .bind(ms.to_string())
+                .execute(tx)
+                .await
+                .map_err(map_err)?;
         }
         Ok(())
     }
 
     pub async fn read(&self, req: &ReadRequest<'_>) -> Result<Vec<Row>> {
         let pool = self.pool(false).await?;
-        let cols = self.columns(pool, req.schema, req.table, req.columns).await?;
-        let stmt = dialect::select_row(req.schema, req.table, &cols, req.primary_key, req.tenant.map(|t| t.0), req.limit, false)?;
+        let cols = self
+            .columns(pool, req.schema, req.table, req.columns)
+            .await?;
+        let stmt = dialect::select_row(
+            req.schema,
+            req.table,
+            &cols,
+            req.primary_key,
+            req.tenant.map(|t| t.0),
+            req.limit,
+            false,
+        )?;
         let mut tx = pool.begin_with("BEGIN READ ONLY").await.map_err(map_err)?;
         self.set_timeout(&mut tx).await?;
         let mut q = stmt.query().bind(value_text(req.key_value));
@@ -110,7 +159,11 @@ impl PgSource {
                 match dialect::fixed(dialect::RECEIPT_DDL).execute(pool).await {
                     Ok(_) => Ok(()),
                     // A concurrent creator won the race; the table exists.
-                    Err(sqlx::Error::Database(db)) if matches!(db.code().as_deref(), Some("23505" | "42P07")) => Ok(()),
+                    Err(sqlx::Error::Database(db))
+                        if matches!(db.code().as_deref(), Some("23505" | "42P07")) =>
+                    {
+                        Ok(())
+                    }
                     Err(e) => Err(map_err(e)),
                 }
             })
@@ -118,7 +171,11 @@ impl PgSource {
             .map(|_| ())
     }
 
-    pub async fn guarded_update(&self, plan: &GuardedUpdate, dry_run: bool) -> Result<UpdateOutcome> {
+    pub async fn guarded_update(
+        &self,
+        plan: &GuardedUpdate,
+        dry_run: bool,
+    ) -> Result<UpdateOutcome> {
         let pool = self.pool(true).await?;
         self.ensure_receipt_table(pool).await?;
         let mut needed = plan.lock_columns.clone();
@@ -127,16 +184,38 @@ impl PgSource {
                 needed.push(c.clone());
             }
         }
-        let cols = self.columns(pool, &plan.schema, &plan.table, &needed).await?;
-        let lock_cols: Vec<PgColumn> = cols.iter().filter(|c| plan.lock_columns.contains(&c.name)).cloned().collect();
+        let cols = self
+            .columns(pool, &plan.schema, &plan.table, &needed)
+            .await?;
+        let lock_cols: Vec<PgColumn> = cols
+            .iter()
+            .filter(|c| plan.lock_columns.contains(&c.name))
+            .cloned()
+            .collect();
         let tenant_col = plan.tenant.as_ref().map(|t| t.0.as_str());
-        let lock = dialect::select_row(&plan.schema, &plan.table, &cols_with(&lock_cols, &cols, &plan.primary_key, tenant_col), &plan.primary_key, tenant_col, 1, true)?;
+        let lock = dialect::select_row(
+            &plan.schema,
+            &plan.table,
+            &cols_with(&lock_cols, &cols, &plan.primary_key, tenant_col),
+            &plan.primary_key,
+            tenant_col,
+            1,
+            true,
+        )?;
         let version_col = match &plan.guard {
             VersionGuard::Column { column, .. } => Some(column.as_str()),
             VersionGuard::RowHash { .. } => None,
         };
         let patch_cols: Vec<String> = plan.patch.iter().map(|(c, _)| c.clone()).collect();
-        let update = dialect::update_row(&plan.schema, &plan.table, &cols, &patch_cols, &plan.primary_key, tenant_col, version_col)?;
+        let update = dialect::update_row(
+            &plan.schema,
+            &plan.table,
+            &cols,
+            &patch_cols,
+            &plan.primary_key,
+            tenant_col,
+            version_col,
+        )?;
 
         let mut tx = pool.begin().await.map_err(map_err)?;
         self.set_timeout(&mut tx).await?;
@@ -155,13 +234,27 @@ impl PgSource {
             }
         };
         if claimed.is_none() {
-            let existing = dialect::fixed(dialect::RECEIPT_LOCK).bind(plan.idempotency_key.clone()).fetch_optional(&mut *tx).await.map_err(map_err)?;
+            let existing = dialect::fixed(dialect::RECEIPT_LOCK)
+                .bind(plan.idempotency_key.clone())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map_err)?;
             tx.commit().await.map_err(map_err)?;
             let (status, hash, intent) = match existing {
-                Some(r) => (r.try_get::<Option<String>, _>(0).ok().flatten(), r.try_get::<Option<String>, _>(1).ok().flatten(), r.try_get::<Option<String>, _>(2).ok().flatten()),
+                Some(r) => (
+                    r.try_get::<Option<String>, _>(0).ok().flatten(),
+                    r.try_get::<Option<String>, _>(1).ok().flatten(),
+                    r.try_get::<Option<String>, _>(2).ok().flatten(),
+                ),
                 None => (None, None, None),
             };
-            return Ok(outcome_from_existing_receipt(&plan.job_id, status.as_deref(), hash, intent, &plan.intent_hash));
+            return Ok(outcome_from_existing_receipt(
+                &plan.job_id,
+                status.as_deref(),
+                hash,
+                intent,
+                &plan.intent_hash,
+            ));
         }
 
         let mut q = lock.query().bind(value_text(&plan.key_value));
@@ -177,10 +270,19 @@ impl PgSource {
         };
         if rows.len() > 1 {
             let _ = tx.rollback().await;
-            return Ok(UpdateOutcome::failed(&plan.job_id, "MULTI_ROW_WRITE_BLOCKED", false));
+            return Ok(UpdateOutcome::failed(
+                &plan.job_id,
+                "MULTI_ROW_WRITE_BLOCKED",
+                false,
+            ));
         }
         let conflict = match rows.first() {
-            None => Some(UpdateOutcome::new(WriteStatus::Conflict, Some("ROW_NOT_FOUND"), &plan.job_id, None)),
+            None => Some(UpdateOutcome::new(
+                WriteStatus::Conflict,
+                Some("ROW_NOT_FOUND"),
+                &plan.job_id,
+                None,
+            )),
             Some(r) => check_guard(plan, &decode_row(r, &lock_cols)?),
         };
         if let Some(outcome) = conflict {
@@ -207,20 +309,31 @@ impl PgSource {
         };
         if affected != 1 {
             let _ = tx.rollback().await;
-            let code = if affected == 0 { "VERSION_CONFLICT" } else { "MULTI_ROW_WRITE_BLOCKED" };
+            let code = if affected == 0 {
+                "VERSION_CONFLICT"
+            } else {
+                "MULTI_ROW_WRITE_BLOCKED"
+            };
             return Ok(UpdateOutcome::failed(&plan.job_id, code, false));
         }
         let expected = match &plan.guard {
             VersionGuard::Column { expected, .. } => Some(expected.clone()),
             VersionGuard::RowHash { expected, .. } => Some(Value::String(expected.clone())),
         };
-        let mut outcome = UpdateOutcome::new(WriteStatus::Applied, None, &plan.job_id, expected.as_ref());
+        let mut outcome =
+            UpdateOutcome::new(WriteStatus::Applied, None, &plan.job_id, expected.as_ref());
         outcome.rows_affected = 1;
         self.finish(tx, plan, outcome, dry_run).await
     }
 
     /// Record the source-side receipt in the same transaction, then commit (or roll back a dry run).
-    async fn finish(&self, mut tx: sqlx::Transaction<'static, sqlx::Postgres>, plan: &GuardedUpdate, outcome: UpdateOutcome, dry_run: bool) -> Result<UpdateOutcome> {
+    async fn finish(
+        &self,
+        mut tx: sqlx::Transaction<'static, sqlx::Postgres>,
+        plan: &GuardedUpdate,
+        outcome: UpdateOutcome,
+        dry_run: bool,
+    ) -> Result<UpdateOutcome> {
         let fin = dialect::fixed(dialect::RECEIPT_FINALIZE)
             .bind(plan.idempotency_key.clone())
             .bind(outcome.status.as_str())
@@ -231,7 +344,11 @@ impl PgSource {
             Ok(r) if r.rows_affected() == 1 => {}
             Ok(_) => {
                 let _ = tx.rollback().await;
-                return Ok(UpdateOutcome::failed(&plan.job_id, "IDEMPOTENCY_RECEIPT_UNAVAILABLE", true));
+                return Ok(UpdateOutcome::failed(
+                    &plan.job_id,
+                    "IDEMPOTENCY_RECEIPT_UNAVAILABLE",
+                    true,
+                ));
             }
             Err(e) => {
                 let _ = tx.rollback().await;
@@ -246,7 +363,11 @@ impl PgSource {
             Ok(()) => Ok(outcome),
             // The commit may or may not have happened: never guess, let a later apply reconcile
             // through the idempotency receipt.
-            Err(_) => Ok(UpdateOutcome::failed(&plan.job_id, "RECONCILIATION_REQUIRED", true)),
+            Err(_) => Ok(UpdateOutcome::failed(
+                &plan.job_id,
+                "RECONCILIATION_REQUIRED",
+                true,
+            )),
         }
     }
 }
@@ -266,7 +387,9 @@ fn cols_with(lock: &[PgColumn], all: &[PgColumn], pk: &str, tenant: Option<&str>
 /// A failed outcome for a statement error: transient if the connection or a timeout caused it.
 fn failure_from(job_id: &str, e: sqlx::Error) -> UpdateOutcome {
     match map_err(e) {
-        Error::SourceUnavailable { .. } => UpdateOutcome::failed(job_id, "DATABASE_UNAVAILABLE", true),
+        Error::SourceUnavailable { .. } => {
+            UpdateOutcome::failed(job_id, "DATABASE_UNAVAILABLE", true)
+        }
         _ => UpdateOutcome::failed(job_id, "TRANSACTION_FAILED", false),
     }
 }
@@ -274,14 +397,29 @@ fn failure_from(job_id: &str, e: sqlx::Error) -> UpdateOutcome {
 /// Connection-level problems are transient; statement errors keep their text for local logs.
 pub(crate) fn map_err(e: sqlx::Error) -> Error {
     match &e {
-        sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Protocol(_) | sqlx::Error::WorkerCrashed => {
-            Error::SourceUnavailable { code: "SOURCE_UNAVAILABLE", message: format!("database connection failed: {e}") }
-        }
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::WorkerCrashed => Error::SourceUnavailable {
+            code: "SOURCE_UNAVAILABLE",
+            message: format!("database connection failed: {e}"),
+        },
         sqlx::Error::Database(db) => {
             let code = db.code().map(|c| c.to_string()).unwrap_or_default();
             // 57014 statement timeout / cancel, 28xxx auth, 3D000 unknown database, 08xxx connection, 53xxx resources, 57P0x shutdown.
-            if code == "57014" || code.starts_with("28") || code == "3D000" || code.starts_with("08") || code.starts_with("53") || code.starts_with("57P") {
-                Error::SourceUnavailable { code: "SOURCE_UNAVAILABLE", message: format!("database unavailable ({code})") }
+            if code == "57014"
+                || code.starts_with("28")
+                || code == "3D000"
+                || code.starts_with("08")
+                || code.starts_with("53")
+                || code.starts_with("57P")
+            {
+                Error::SourceUnavailable {
+                    code: "SOURCE_UNAVAILABLE",
+                    message: format!("database unavailable ({code})"),
+                }
             } else {
                 Error::Database(format!("{code}: {}", db.message()))
             }
@@ -293,7 +431,8 @@ pub(crate) fn map_err(e: sqlx::Error) -> Error {
 fn decode_row(row: &PgRow, cols: &[PgColumn]) -> Result<Row> {
     let mut out = Row::new();
     for (i, c) in cols.iter().enumerate() {
-        let v = decode_value(row, i, c.decode).map_err(|e| Error::Database(format!("decode {}: {e}", c.name)))?;
+        let v = decode_value(row, i, c.decode)
+            .map_err(|e| Error::Database(format!("decode {}: {e}", c.name)))?;
         out.insert(c.name.clone(), v);
     }
     Ok(out)
@@ -301,13 +440,34 @@ fn decode_row(row: &PgRow, cols: &[PgColumn]) -> Result<Row> {
 
 fn decode_value(row: &PgRow, i: usize, d: PgDecode) -> std::result::Result<Value, sqlx::Error> {
     Ok(match d {
-        PgDecode::Bool => row.try_get::<Option<bool>, _>(i)?.map(Value::Bool).unwrap_or(Value::Null),
-        PgDecode::Int2 => row.try_get::<Option<i16>, _>(i)?.map(Value::from).unwrap_or(Value::Null),
-        PgDecode::Int4 => row.try_get::<Option<i32>, _>(i)?.map(Value::from).unwrap_or(Value::Null),
-        PgDecode::Int8 => row.try_get::<Option<i64>, _>(i)?.map(Value::from).unwrap_or(Value::Null),
-        PgDecode::Float4 => row.try_get::<Option<f32>, _>(i)?.map(|f| Value::from(f as f64)).unwrap_or(Value::Null),
-        PgDecode::Float8 => row.try_get::<Option<f64>, _>(i)?.map(Value::from).unwrap_or(Value::Null),
-        PgDecode::Text | PgDecode::AsText => row.try_get::<Option<String>, _>(i)?.map(Value::String).unwrap_or(Value::Null),
+        PgDecode::Bool => row
+            .try_get::<Option<bool>, _>(i)?
+            .map(Value::Bool)
+            .unwrap_or(Value::Null),
+        PgDecode::Int2 => row
+            .try_get::<Option<i16>, _>(i)?
+            .map(Value::from)
+            .unwrap_or(Value::Null),
+        PgDecode::Int4 => row
+            .try_get::<Option<i32>, _>(i)?
+            .map(Value::from)
+            .unwrap_or(Value::Null),
+        PgDecode::Int8 => row
+            .try_get::<Option<i64>, _>(i)?
+            .map(Value::from)
+            .unwrap_or(Value::Null),
+        PgDecode::Float4 => row
+            .try_get::<Option<f32>, _>(i)?
+            .map(|f| Value::from(f as f64))
+            .unwrap_or(Value::Null),
+        PgDecode::Float8 => row
+            .try_get::<Option<f64>, _>(i)?
+            .map(Value::from)
+            .unwrap_or(Value::Null),
+        PgDecode::Text | PgDecode::AsText => row
+            .try_get::<Option<String>, _>(i)?
+            .map(Value::String)
+            .unwrap_or(Value::Null),
         PgDecode::Timestamptz => row
             .try_get::<Option<DateTime<Utc>>, _>(i)?
             .map(|t| Value::String(t.to_rfc3339_opts(SecondsFormat::AutoSi, true)))
@@ -316,7 +476,13 @@ fn decode_value(row: &PgRow, i: usize, d: PgDecode) -> std::result::Result<Value
             .try_get::<Option<NaiveDateTime>, _>(i)?
             .map(|t| Value::String(t.format("%Y-%m-%dT%H:%M:%S%.f").to_string()))
             .unwrap_or(Value::Null),
-        PgDecode::Date => row.try_get::<Option<NaiveDate>, _>(i)?.map(|d| Value::String(d.to_string())).unwrap_or(Value::Null),
-        PgDecode::Json => row.try_get::<Option<Value>, _>(i)?.map(|v| Value::String(v.to_string())).unwrap_or(Value::Null),
+        PgDecode::Date => row
+            .try_get::<Option<NaiveDate>, _>(i)?
+            .map(|d| Value::String(d.to_string()))
+            .unwrap_or(Value::Null),
+        PgDecode::Json => row
+            .try_get::<Option<Value>, _>(i)?
+            .map(|v| Value::String(v.to_string()))
+            .unwrap_or(Value::Null),
     })
 }

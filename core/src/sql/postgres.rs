@@ -2,8 +2,8 @@
 
 use super::check_identifier;
 use crate::error::{Error, Result};
-use sqlx::postgres::{PgArguments, Postgres};
 use sqlx::AssertSqlSafe;
+use sqlx::postgres::{PgArguments, Postgres};
 
 /// Receipt table DDL (transactional in PostgreSQL, so it may run inside the apply transaction).
 pub const RECEIPT_DDL: &str = "CREATE TABLE IF NOT EXISTS synapsor_writeback_receipts (\n  idempotency_key text PRIMARY KEY,\n  job_id text UNIQUE NOT NULL,\n  proposal_id text NOT NULL,\n  status text NOT NULL,\n  result_hash text,\n  intent_hash text,\n  created_at timestamptz NOT NULL DEFAULT now(),\n  completed_at timestamptz\n)";
@@ -79,11 +79,19 @@ pub fn column_for_type(name: &str, type_name: &str) -> PgColumn {
         other => {
             // Custom types (enums, domains): cast through the quoted type name when it is safe.
             let lower = other.to_string();
-            let cast = if super::is_safe_identifier(&lower) { format!("\"{lower}\"") } else { "text".into() };
+            let cast = if super::is_safe_identifier(&lower) {
+                format!("\"{lower}\"")
+            } else {
+                "text".into()
+            };
             (PgDecode::AsText, cast)
         }
     };
-    PgColumn { name: name.to_string(), decode, cast }
+    PgColumn {
+        name: name.to_string(),
+        decode,
+        cast,
+    }
 }
 
 fn q(ident: &str) -> Result<String> {
@@ -97,7 +105,11 @@ fn table(schema: &str, table: &str) -> Result<String> {
 /// `SELECT cols FROM t WHERE false`: used once per table to learn column types.
 pub fn describe(schema: &str, tbl: &str, columns: &[String]) -> Result<PgStatement> {
     let cols = columns.iter().map(|c| q(c)).collect::<Result<Vec<_>>>()?;
-    Ok(PgStatement(format!("SELECT {} FROM {} WHERE false", cols.join(", "), table(schema, tbl)?)))
+    Ok(PgStatement(format!(
+        "SELECT {} FROM {} WHERE false",
+        cols.join(", "),
+        table(schema, tbl)?
+    )))
 }
 
 fn projection(columns: &[PgColumn]) -> Result<String> {
@@ -105,7 +117,11 @@ fn projection(columns: &[PgColumn]) -> Result<String> {
         .iter()
         .map(|c| {
             let qc = q(&c.name)?;
-            Ok(if c.decode == PgDecode::AsText { format!("{qc}::text AS {qc}") } else { qc })
+            Ok(if c.decode == PgDecode::AsText {
+                format!("{qc}::text AS {qc}")
+            } else {
+                qc
+            })
         })
         .collect::<Result<Vec<_>>>()?;
     Ok(parts.join(", "))
@@ -137,7 +153,11 @@ pub fn select_row(
         cast_of(columns, pk)?
     );
     if let Some(t) = tenant {
-        sql.push_str(&format!(" AND {} = CAST($2 AS {})", q(t)?, cast_of(columns, t)?));
+        sql.push_str(&format!(
+            " AND {} = CAST($2 AS {})",
+            q(t)?,
+            cast_of(columns, t)?
+        ));
     }
     if for_update {
         sql.push_str(" FOR UPDATE");
@@ -164,7 +184,14 @@ pub fn update_row(
     };
     let sets = patch_columns
         .iter()
-        .map(|c| Ok(format!("{} = CAST(${} AS {})", q(c)?, next(), cast_of(columns, c)?)))
+        .map(|c| {
+            Ok(format!(
+                "{} = CAST(${} AS {})",
+                q(c)?,
+                next(),
+                cast_of(columns, c)?
+            ))
+        })
         .collect::<Result<Vec<_>>>()?;
     let mut sql = format!(
         "UPDATE {}\nSET {}\nWHERE {} = CAST(${} AS {})",
@@ -175,10 +202,20 @@ pub fn update_row(
         cast_of(columns, pk)?
     );
     if let Some(t) = tenant {
-        sql.push_str(&format!(" AND {} = CAST(${} AS {})", q(t)?, next(), cast_of(columns, t)?));
+        sql.push_str(&format!(
+            " AND {} = CAST(${} AS {})",
+            q(t)?,
+            next(),
+            cast_of(columns, t)?
+        ));
     }
     if let Some(v) = version_column {
-        sql.push_str(&format!(" AND {} = CAST(${} AS {})", q(v)?, next(), cast_of(columns, v)?));
+        sql.push_str(&format!(
+            " AND {} = CAST(${} AS {})",
+            q(v)?,
+            next(),
+            cast_of(columns, v)?
+        ));
     }
     Ok(PgStatement(sql))
 }
@@ -186,6 +223,14 @@ pub fn update_row(
 /// Run a fixed statement text (no dynamic parts) through the same query path.
 pub fn fixed(sql: &'static str) -> sqlx::query::Query<'static, Postgres, PgArguments> {
     sqlx::query(sql)
+}
+
+impl PgStatement {
+    /// The statement as a sqlx SQL string, for `prepare` (type discovery).
+    pub fn sql_str(&self) -> sqlx::SqlStr {
+        use sqlx::SqlSafeStr;
+        AssertSqlSafe(self.0.clone()).into_sql_str()
+    }
 }
 
 #[cfg(test)]
@@ -204,7 +249,16 @@ mod tests {
 
     #[test]
     fn update_is_parameterized_with_guards_in_order() {
-        let s = update_row("public", "invoices", &cols(), &["late_fee_cents".into()], "id", Some("tenant_id"), Some("updated_at")).unwrap();
+        let s = update_row(
+            "public",
+            "invoices",
+            &cols(),
+            &["late_fee_cents".into()],
+            "id",
+            Some("tenant_id"),
+            Some("updated_at"),
+        )
+        .unwrap();
         assert_eq!(
             s.text(),
             "UPDATE \"public\".\"invoices\"\nSET \"late_fee_cents\" = CAST($1 AS int4)\nWHERE \"id\" = CAST($2 AS text) AND \"tenant_id\" = CAST($3 AS text) AND \"updated_at\" = CAST($4 AS timestamptz)"
@@ -213,7 +267,16 @@ mod tests {
 
     #[test]
     fn select_projects_undecodable_types_as_text() {
-        let s = select_row("public", "invoices", &cols(), "id", Some("tenant_id"), 1, false).unwrap();
+        let s = select_row(
+            "public",
+            "invoices",
+            &cols(),
+            "id",
+            Some("tenant_id"),
+            1,
+            false,
+        )
+        .unwrap();
         assert!(s.text().contains("\"amount\"::text AS \"amount\""));
         assert!(s.text().ends_with("LIMIT 1"));
     }
@@ -221,14 +284,17 @@ mod tests {
     #[test]
     fn unsafe_identifiers_never_reach_sql() {
         assert!(describe("public", "tickets;drop", &["id".into()]).is_err());
-        assert!(update_row("public", "t", &cols(), &["x = 1; --".into()], "id", None, None).is_err());
-    }
-}
-
-impl PgStatement {
-    /// The statement as a sqlx SQL string, for `prepare` (type discovery).
-    pub fn sql_str(&self) -> sqlx::SqlStr {
-        use sqlx::SqlSafeStr;
-        AssertSqlSafe(self.0.clone()).into_sql_str()
+        assert!(
+            update_row(
+                "public",
+                "t",
+                &cols(),
+                &["x = 1; --".into()],
+                "id",
+                None,
+                None
+            )
+            .is_err()
+        );
     }
 }

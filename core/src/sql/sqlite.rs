@@ -13,9 +13,22 @@ fn q(ident: &str) -> Result<String> {
 }
 
 /// Scoped read by primary key (?1) and tenant (?2).
-pub fn select_row(schema: &str, table: &str, columns: &[String], pk: &str, tenant: Option<&str>, limit: Option<u64>) -> Result<String> {
+pub fn select_row(
+    schema: &str,
+    table: &str,
+    columns: &[String],
+    pk: &str,
+    tenant: Option<&str>,
+    limit: Option<u64>,
+) -> Result<String> {
     let cols = columns.iter().map(|c| q(c)).collect::<Result<Vec<_>>>()?;
-    let mut sql = format!("SELECT {} FROM {}.{} WHERE {} = ?1", cols.join(", "), q(schema)?, q(table)?, q(pk)?);
+    let mut sql = format!(
+        "SELECT {} FROM {}.{} WHERE {} = ?1",
+        cols.join(", "),
+        q(schema)?,
+        q(table)?,
+        q(pk)?
+    );
     if let Some(t) = tenant {
         sql.push_str(&format!(" AND {} = ?2", q(t)?));
     }
@@ -26,14 +39,31 @@ pub fn select_row(schema: &str, table: &str, columns: &[String], pk: &str, tenan
 }
 
 /// Guarded UPDATE with numbered parameters: patch values, pk, tenant, version.
-pub fn update_row(schema: &str, table: &str, patch_columns: &[String], pk: &str, tenant: Option<&str>, version_column: Option<&str>) -> Result<String> {
+pub fn update_row(
+    schema: &str,
+    table: &str,
+    patch_columns: &[String],
+    pk: &str,
+    tenant: Option<&str>,
+    version_column: Option<&str>,
+) -> Result<String> {
     let mut n = 0;
     let mut next = || {
         n += 1;
         n
     };
-    let sets = patch_columns.iter().map(|c| Ok(format!("{} = ?{}", q(c)?, next()))).collect::<Result<Vec<_>>>()?;
-    let mut sql = format!("UPDATE {}.{}\nSET {}\nWHERE {} = ?{}", q(schema)?, q(table)?, sets.join(", "), q(pk)?, next());
+    let sets = patch_columns
+        .iter()
+        .map(|c| Ok(format!("{} = ?{}", q(c)?, next())))
+        .collect::<Result<Vec<_>>>()?;
+    let mut sql = format!(
+        "UPDATE {}.{}\nSET {}\nWHERE {} = ?{}",
+        q(schema)?,
+        q(table)?,
+        sets.join(", "),
+        q(pk)?,
+        next()
+    );
     if let Some(t) = tenant {
         sql.push_str(&format!(" AND {} = ?{}", q(t)?, next()));
     }

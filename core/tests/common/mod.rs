@@ -2,7 +2,7 @@
 //! example's schema and seed, and a runner over the reference config.
 #![allow(dead_code)]
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -10,7 +10,10 @@ use synapsor_runner::config::load_config_str;
 use synapsor_runner::{Ledger, Runner};
 
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 pub fn fixture(rel: &str) -> PathBuf {
@@ -18,14 +21,30 @@ pub fn fixture(rel: &str) -> PathBuf {
 }
 
 fn admin_url() -> String {
-    std::env::var("SYNAPSOR_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("SYNAPSOR_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
 /// Run SQL through psql against a database; panics with psql's stderr on failure.
 pub fn psql(db: &str, sql: &str) -> String {
     let url = with_db(&admin_url(), db);
-    let out = Command::new("psql").args([url.as_str(), "-v", "ON_ERROR_STOP=1", "-q", "-At", "-c", sql]).output().expect("psql runs");
-    assert!(out.status.success(), "psql failed: {}\nSQL: {sql}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("psql")
+        .args([
+            url.as_str(),
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-q",
+            "-At",
+            "-c",
+            sql,
+        ])
+        .output()
+        .expect("psql runs");
+    assert!(
+        out.status.success(),
+        "psql failed: {}\nSQL: {sql}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
@@ -39,9 +58,18 @@ fn psql_file(db: &str, sql: &str) {
         .spawn()
         .expect("psql runs");
     use std::io::Write;
-    child.stdin.take().unwrap().write_all(sql.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(sql.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "psql script failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "psql script failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn with_db(url: &str, db: &str) -> String {
@@ -60,25 +88,59 @@ static COUNTER: AtomicU32 = AtomicU32::new(0);
 impl PgDb {
     /// Create a database with the billing example schema and seed (roles: reader, writer).
     pub fn billing() -> PgDb {
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
-        let name = format!("synt_{}_{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed), nanos);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        let name = format!(
+            "synt_{}_{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed),
+            nanos
+        );
         psql("postgres", &format!("CREATE DATABASE {name}"));
         // Roles are cluster-wide; create them race-free for parallel tests.
-        for (role, pw) in [("synapsor_reader", "synapsor_reader_password"), ("synapsor_writer", "synapsor_writer_password")] {
-            psql(&name, &format!("DO $$ BEGIN CREATE ROLE {role} LOGIN PASSWORD '{pw}'; EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"));
+        for (role, pw) in [
+            ("synapsor_reader", "synapsor_reader_password"),
+            ("synapsor_writer", "synapsor_writer_password"),
+        ] {
+            psql(
+                &name,
+                &format!(
+                    "DO $$ BEGIN CREATE ROLE {role} LOGIN PASSWORD '{pw}'; EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"
+                ),
+            );
         }
-        let schema = std::fs::read_to_string(fixture("examples/mcp-postgres-billing-app-handler/schema.sql")).unwrap();
+        let schema = std::fs::read_to_string(fixture(
+            "examples/mcp-postgres-billing-app-handler/schema.sql",
+        ))
+        .unwrap();
         let start = schema.find("DO $$").unwrap();
         let end = schema[start..].find("$$;").unwrap() + start + 3;
-        let schema = format!("{}{}", &schema[..start], &schema[end..]).replace("synapsor_billing_app_handler", &name);
+        let schema = format!("{}{}", &schema[..start], &schema[end..])
+            .replace("synapsor_billing_app_handler", &name);
         psql_file(&name, &schema);
-        psql_file(&name, &std::fs::read_to_string(fixture("examples/mcp-postgres-billing-app-handler/seed.sql")).unwrap());
-        PgDb { name, dir: tempfile::tempdir().unwrap() }
+        psql_file(
+            &name,
+            &std::fs::read_to_string(fixture(
+                "examples/mcp-postgres-billing-app-handler/seed.sql",
+            ))
+            .unwrap(),
+        );
+        PgDb {
+            name,
+            dir: tempfile::tempdir().unwrap(),
+        }
     }
 
     pub fn url(&self, role: &str) -> String {
         let admin = admin_url();
-        let host = admin.split('@').nth(1).and_then(|h| h.split('/').next()).unwrap_or("127.0.0.1:5432").to_string();
+        let host = admin
+            .split('@')
+            .nth(1)
+            .and_then(|h| h.split('/').next())
+            .unwrap_or("127.0.0.1:5432")
+            .to_string();
         format!("postgres://{role}:{role}_password@{host}/{}", self.name)
     }
 
@@ -93,7 +155,10 @@ impl PgDb {
 
     /// The reference billing config with per-test env names and a `host` trusted context.
     pub fn config_value(&self) -> Value {
-        let text = std::fs::read_to_string(fixture("examples/mcp-postgres-billing-app-handler/synapsor.runner.json")).unwrap();
+        let text = std::fs::read_to_string(fixture(
+            "examples/mcp-postgres-billing-app-handler/synapsor.runner.json",
+        ))
+        .unwrap();
         let mut cfg: Value = serde_json::from_str(&text).unwrap();
         let p = self.env_prefix();
         cfg["sources"]["billing_postgres"]["read_url_env"] = json!(format!("{p}_READ"));
@@ -112,7 +177,8 @@ impl PgDb {
     pub fn runner_with(&self, cfg: &Value) -> Runner {
         let path = self.dir.path().join("synapsor.runner.json");
         std::fs::write(&path, serde_json::to_string_pretty(cfg).unwrap()).unwrap();
-        let loaded = load_config_str(&serde_json::to_string(cfg).unwrap(), &path).expect("config loads");
+        let loaded =
+            load_config_str(&serde_json::to_string(cfg).unwrap(), &path).expect("config loads");
         let ledger = Ledger::open(&self.dir.path().join("local.db")).unwrap();
         Runner::with_parts(loaded, ledger).unwrap()
     }
@@ -133,7 +199,12 @@ impl PgDb {
 impl Drop for PgDb {
     fn drop(&mut self) {
         let _ = Command::new("psql")
-            .args([admin_url().as_str(), "-q", "-c", &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)])
+            .args([
+                admin_url().as_str(),
+                "-q",
+                "-c",
+                &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+            ])
             .output();
     }
 }

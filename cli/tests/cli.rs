@@ -1,0 +1,239 @@
+//! The `synapsor-runner` binary end to end: demo, config validation, and the reference's core
+//! flow (propose → approve latest → apply latest → retry → replay) against real PostgreSQL.
+
+#[path = "../../core/tests/common/mod.rs"]
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_synapsor-runner"));
+    c.env_remove("SYNAPSOR_LOCAL_STORE")
+        .env_remove("SYNAPSOR_OPERATOR")
+        .env_remove("SYNAPSOR_OPERATOR_ROLES");
+    c
+}
+
+fn run(cmd: &mut Command) -> (i32, String, String) {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = cmd.output().expect("binary runs");
+    (
+        status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&stdout).into_owned(),
+        String::from_utf8_lossy(&stderr).into_owned(),
+    )
+}
+
+#[test]
+fn demo_walks_the_whole_lifecycle_and_is_rerunnable() {
+    let dir = tempfile::tempdir().unwrap();
+    for _ in 0..2 {
+        let (code, out, err) = run(bin().arg("demo").current_dir(dir.path()));
+        assert_eq!(code, 0, "{out}\n{err}");
+        for line in [
+            "Proposal created:",
+            "Source DB changed: no (late_fee_cents is still 5500)",
+            "refused (APPROVER_ROLE_MISSING)",
+            "Guarded writeback applied: rows 1",
+            "Source now: late_fee_cents 0",
+            "Guarded writeback already applied: rows 0",
+            "apply: conflict (VERSION_CONFLICT), rows 0",
+            "row untouched: yes",
+            "NOT_FOUND_IN_TENANT",
+            "writeback_applied by local_runner",
+            "execute_sql absent",
+        ] {
+            assert!(out.contains(line), "missing {line:?} in:\n{out}");
+        }
+    }
+    // The CLI reads the demo ledger afterwards.
+    let store = dir.path().join(".synapsor/demo/local.db");
+    let (code, out, _) = run(bin()
+        .args(["replay", "show", "latest", "--store"])
+        .arg(&store));
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("Replay replay_wrp_") && out.contains("Proposal is conflict"),
+        "{out}"
+    );
+}
+
+#[test]
+fn config_validate_reports_every_problem_and_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, r#"{"version": 1, "mode": "x", "sources": {"a-b": {"engine": "postgres", "url": "postgres://u:p@h/d"}}, "capabilities": []}"#).unwrap();
+    let (code, out, _) = run(bin().args(["config", "validate", "--config"]).arg(&bad));
+    assert_eq!(code, 1);
+    assert!(out.starts_with("config invalid:"), "{out}");
+    for line in [
+        "error $.mode INVALID_MODE",
+        "error $.sources.a-b UNSAFE_SOURCE_NAME",
+        "error $.sources.a-b.url INLINE_DATABASE_URL_FORBIDDEN",
+        "error $.capabilities CAPABILITIES_REQUIRED",
+    ] {
+        assert!(out.contains(line), "missing {line:?}:\n{out}");
+    }
+    let (code, out, _) = run(bin()
+        .args(["config", "validate", "--json", "--config"])
+        .arg(&bad));
+    assert_eq!(code, 1);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["ok"], serde_json::json!(false));
+    for example in [
+        "mcp-postgres-billing",
+        "mcp-mysql-orders",
+        "support-billing-agent",
+    ] {
+        let path = common::fixture(&format!("examples/{example}/synapsor.runner.json"));
+        let (code, out, _) = run(bin().args(["config", "validate", "--config"]).arg(&path));
+        assert_eq!(code, 0, "{example}: {out}");
+        assert!(out.starts_with("config valid:"));
+    }
+}
+
+#[test]
+fn errors_are_one_clear_line_with_a_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, err) = run(bin()
+        .args(["proposals", "show", "latest", "--store"])
+        .arg(dir.path().join("missing.db")));
+    assert_eq!(code, 1);
+    assert!(
+        err.starts_with(
+            "error[LOCAL_STORE_NOT_FOUND]: No local Synapsor proposal store was found at"
+        ),
+        "{err}"
+    );
+    let (code, _, err) = run(bin()
+        .args(["apply", "latest", "--config"])
+        .arg(dir.path().join("nope.json")));
+    assert_eq!(code, 1);
+    assert!(err.starts_with("error[CONFIG_NOT_FOUND]"), "{err}");
+    let (code, out, _) = run(bin().arg("--version"));
+    assert_eq!(code, 0);
+    assert!(out.contains(env!("CARGO_PKG_VERSION")));
+}
+
+fn pg_cli(db: &common::PgDb, cfg: &Path, store: &Path) -> Command {
+    let mut c = bin();
+    let p = db.env_prefix();
+    c.env(format!("{p}_READ"), db.url("synapsor_reader"))
+        .env(format!("{p}_WRITE"), db.url("synapsor_writer"))
+        .env("SYNAPSOR_TENANT_ID", "acme")
+        .env("SYNAPSOR_PRINCIPAL", "local_billing_operator")
+        .arg("--config")
+        .arg(cfg)
+        .arg("--store")
+        .arg(store);
+    c
+}
+
+#[test]
+fn reference_core_flow_runs_against_postgres() {
+    let db = common::PgDb::billing();
+    // The reference config as shipped (environment trusted context), only the URL env names differ.
+    let text = std::fs::read_to_string(common::fixture(
+        "examples/mcp-postgres-billing-app-handler/synapsor.runner.json",
+    ))
+    .unwrap();
+    let mut cfg: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let p = db.env_prefix();
+    cfg["sources"]["billing_postgres"]["read_url_env"] = serde_json::json!(format!("{p}_READ"));
+    cfg["sources"]["billing_postgres"]["write_url_env"] = serde_json::json!(format!("{p}_WRITE"));
+    let cfg_path = db.dir.path().join("synapsor.runner.json");
+    std::fs::write(&cfg_path, serde_json::to_string_pretty(&cfg).unwrap()).unwrap();
+    let store = db.dir.path().join("local.db");
+    let input = db.dir.path().join("waiver.json");
+    std::fs::write(
+        &input,
+        r#"{"invoice_id":"INV-3001","reason":"support-approved waiver"}"#,
+    )
+    .unwrap();
+
+    let (code, out, err) = run(pg_cli(&db, &cfg_path, &store).args(["tools", "preview"]));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("billing.propose_late_fee_waiver") && out.contains("PASS execute_sql absent"),
+        "{out}"
+    );
+
+    let (code, out, err) = run(pg_cli(&db, &cfg_path, &store)
+        .args(["propose", "billing.propose_late_fee_waiver", "--input"])
+        .arg(&input));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("Proposal created.") && out.contains("Source DB changed:\n  no"),
+        "{out}"
+    );
+    assert_eq!(
+        db.sql("SELECT late_fee_cents FROM invoices WHERE id = 'INV-3001'"),
+        "5500"
+    );
+
+    let (code, _, err) = run(bin()
+        .args(["proposals", "approve", "latest", "--store"])
+        .arg(&store)
+        .stdin(std::process::Stdio::null()));
+    assert_eq!(code, 1, "non-interactive approval needs --yes");
+    assert!(err.contains("requires --yes"), "{err}");
+    let (code, out, err) = run(bin()
+        .args(["proposals", "approve", "latest", "--yes", "--store"])
+        .arg(&store));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("approved wrp_") && out.contains("asserted local cli"),
+        "{out}"
+    );
+
+    let (code, out, err) = run(pg_cli(&db, &cfg_path, &store).args(["apply", "latest"]));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.starts_with("Guarded writeback applied."), "{out}");
+    assert!(out.contains("* affected rows: 1"));
+    assert_eq!(
+        db.sql("SELECT late_fee_cents FROM invoices WHERE id = 'INV-3001'"),
+        "0"
+    );
+
+    let (code, out, _) = run(pg_cli(&db, &cfg_path, &store).args(["apply", "latest"]));
+    assert_eq!(code, 0);
+    assert!(
+        out.starts_with("Guarded writeback already applied."),
+        "{out}"
+    );
+
+    let (code, out, _) = run(bin()
+        .args(["replay", "show", "latest", "--details", "--store"])
+        .arg(&store));
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("billing.propose_late_fee_waiver")
+            && out.contains("writeback_applied by")
+            && out.contains("receipts: 1"),
+        "{out}"
+    );
+
+    let (code, out, _) = run(pg_cli(&db, &cfg_path, &store).args([
+        "inspect",
+        "billing.inspect_invoice",
+        "--json",
+        r#"{"invoice_id":"INV-9001"}"#,
+    ]));
+    assert_eq!(code, 1);
+    let _ = out;
+    let (code, _, err) = run(pg_cli(&db, &cfg_path, &store).args([
+        "inspect",
+        "billing.inspect_invoice",
+        "--args",
+        r#"{"invoice_id":"INV-3001","tenant_id":"globex"}"#,
+    ]));
+    assert_eq!(code, 1);
+    assert!(
+        err.starts_with("error[MODEL_CANNOT_OVERRIDE_BINDING]"),
+        "{err}"
+    );
+}
