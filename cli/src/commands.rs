@@ -408,7 +408,7 @@ async fn decide(g: &Global, a: DecideArgs, approve: bool) -> Result<u8> {
         return Err(usage("proposals reject requires --reason <text>"));
     }
     if !a.json {
-        let replay = ledger.replay(&id)?;
+        let replay = ledger.replay_view(&id)?;
         render::proposal_show(&replay, true, &store);
     }
     if !a.yes {

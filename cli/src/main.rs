@@ -6,7 +6,6 @@ mod render;
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 #[derive(Parser, Debug)]
 #[command(name = "synapsor-runner", version = synapsor_runner::VERSION, about = "synapsor-runner: reviewed database capabilities for AI agents. Scoped reads and proposals for the model; approval and guarded writeback outside it; replay for everything.")]
@@ -189,7 +188,7 @@ pub enum WritebackCmd {
     },
 }
 
-fn main() -> ExitCode {
+fn main() {
     let cli = Cli::parse();
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -198,11 +197,11 @@ fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error[INTERNAL]: cannot start runtime: {e}");
-            return ExitCode::from(1);
+            std::process::exit(1);
         }
     };
-    match rt.block_on(commands::run(cli)) {
-        Ok(code) => ExitCode::from(code),
+    let code = match rt.block_on(commands::run(cli)) {
+        Ok(code) => code,
         Err(e) => {
             match &e {
                 synapsor_runner::Error::Config(issues) => {
@@ -217,7 +216,14 @@ fn main() -> ExitCode {
                 }
                 other => eprintln!("error[{}]: {}", other.code(), other),
             }
-            ExitCode::from(1)
+            1
         }
-    }
+    };
+    // Everything durable is committed by now (ledger rows, source transactions). Exiting without
+    // tearing down pools and the runtime saves several milliseconds per one-shot command; idle
+    // PostgreSQL connections treat the closed socket as a normal disconnect.
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    std::process::exit(code.into())
 }

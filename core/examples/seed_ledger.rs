@@ -3,9 +3,9 @@
 //!
 //! Usage: cargo run --release -p synapsor-runner --example seed_ledger -- LEDGER TEMPLATE_ID COUNT
 
-use serde_json::{json, Value};
-use synapsor_runner::ledger::{EvidenceBundle, QueryAudit};
+use serde_json::{Value, json};
 use synapsor_runner::Ledger;
+use synapsor_runner::ledger::{EvidenceBundle, QueryAudit};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
@@ -49,6 +49,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         };
         ledger.create_proposal(&cs, &bundle, &audit)?;
     }
-    eprintln!("seeded {count} proposals in {:.1}s", started.elapsed().as_secs_f64());
+    eprintln!(
+        "seeded {count} proposals in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }

@@ -59,6 +59,17 @@ fn migrations_run_once_and_reopening_is_a_pragma_read() {
     assert_eq!(journal, "wal");
 }
 
+#[test]
+fn the_active_proposal_lookup_searches_the_per_object_index() {
+    let l = Ledger::open_in_memory().unwrap();
+    let plan = l.active_lookup_plan().unwrap();
+    assert!(
+        plan.contains("SEARCH proposals USING INDEX idx_proposals_active"),
+        "{plan}"
+    );
+    assert!(!plan.contains("SCAN"), "{plan}");
+}
+
 #[tokio::test]
 async fn events_are_append_only() {
     let dir = tempfile::tempdir().unwrap();

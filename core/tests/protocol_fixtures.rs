@@ -55,7 +55,7 @@ fn manifest_hashes_match_every_artifact() {
 
 #[test]
 fn fixtures_carry_no_credentials_or_sql_tools() {
-    let re = regex::Regex::new(
+    let re = regex_lite::Regex::new(
         r"(?i)postgres(ql)?://|mysql://|password|secret|execute_sql|run_query|raw_sql",
     )
     .unwrap();
@@ -171,4 +171,52 @@ async fn objects_we_produce_validate_against_the_schemas() {
     assert_eq!(out.receipt.status, "applied");
     assert_valid("execution-receipt.v1.schema.json", &out.receipt.to_value());
     assert_eq!(out.receipt.compute_hash(), out.receipt.receipt_hash);
+}
+
+#[test]
+fn handler_request_has_the_documented_shape_and_receipts_are_checked() {
+    let cs = ChangeSet::parse(&read("protocol/change-set.late-fee-waiver.v1.json")).unwrap();
+    let req = synapsor_runner::protocol::handler_request(
+        &cs,
+        "wbj_123",
+        "wrp_123:INV-3001",
+        false,
+        "2026-06-20T14:34:00Z",
+    );
+    assert_valid("synapsor.app-handler-request.v1.json", &req);
+    assert_eq!(
+        req["change_set"]["scope"]["tenant_id"],
+        serde_json::json!("acme")
+    );
+    assert_eq!(
+        req["change_set"]["principal"]["id"],
+        serde_json::json!("support_agent_17")
+    );
+    let text = req.to_string().to_lowercase();
+    assert!(
+        !text.contains("\"sql\"") && !text.contains("postgres://"),
+        "no SQL or credentials in handler requests"
+    );
+
+    let ok = serde_json::json!({"status": "applied", "rows_affected": 2, "source_database_mutated": true, "details": {"effects": []}});
+    assert_valid("synapsor.app-handler-receipt.v1.json", &ok);
+    assert_eq!(
+        synapsor_runner::protocol::HandlerReceipt::parse(&ok)
+            .unwrap()
+            .rows_affected,
+        2
+    );
+    for bad in [
+        serde_json::json!({"status": "done", "rows_affected": 1, "source_database_mutated": true}),
+        serde_json::json!({"status": "applied", "rows_affected": -1, "source_database_mutated": true}),
+        serde_json::json!({"status": "applied", "rows_affected": 1, "source_database_mutated": true, "sql": "UPDATE"}),
+    ] {
+        assert_eq!(
+            synapsor_runner::protocol::HandlerReceipt::parse(&bad)
+                .unwrap_err()
+                .code(),
+            "HANDLER_RECEIPT_INVALID",
+            "{bad}"
+        );
+    }
 }

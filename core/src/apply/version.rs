@@ -1,7 +1,7 @@
 //! Version values compared at microsecond precision, whatever text form a driver produced.
 
 use chrono::{FixedOffset, NaiveDateTime, TimeZone};
-use regex::Regex;
+use regex_lite::Regex;
 use serde_json::Value;
 use std::sync::LazyLock;
 

@@ -3,7 +3,7 @@
 
 use super::ConfigIssue;
 use crate::sql::is_safe_identifier;
-use regex::Regex;
+use regex_lite::Regex;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::collections::HashSet;

@@ -24,6 +24,10 @@ pub fn now_iso() -> String {
 /// States in which a proposal blocks a different proposal for the same object.
 pub const ACTIVE_STATES: &[&str] = &["pending_review", "approved", "pending_worker"];
 
+/// At most one proposal per object is active; the per-object index keeps this lookup O(log n)
+/// however many proposals the ledger holds (without the hint SQLite may scan by action).
+const ACTIVE_LOOKUP: &str = "SELECT proposal_id FROM proposals INDEXED BY idx_proposals_active WHERE action = ?1 AND tenant_id = ?2 AND object_id = ?3 AND state IN ('pending_review','approved','pending_worker') LIMIT 1";
+
 /// A proposal as stored.
 #[derive(Debug, Clone, Serialize)]
 pub struct StoredProposal {
@@ -193,7 +197,7 @@ impl Ledger {
         self.write(|tx| {
             let active: Option<String> = tx
                 .query_row(
-                    "SELECT proposal_id FROM proposals WHERE action = ?1 AND tenant_id = ?2 AND object_id = ?3 AND state IN ('pending_review','approved','pending_worker') ORDER BY created_at DESC LIMIT 1",
+                    ACTIVE_LOOKUP,
                     params![cs.action, cs.scope.tenant_id, cs.scope.object_id],
                     |r| r.get(0),
                 )
@@ -423,8 +427,18 @@ impl Ledger {
 
     /// Everything captured for a proposal, in order; the snapshot is kept in `replay_records`.
     pub fn replay(&self, id: &str) -> Result<Value> {
+        self.replay_record(id, true)
+    }
+
+    /// The same record for display only (approval previews): nothing is written.
+    pub fn replay_view(&self, id: &str) -> Result<Value> {
+        self.replay_record(id, false)
+    }
+
+    fn replay_record(&self, id: &str, persist: bool) -> Result<Value> {
         let proposal = self.proposal(id)?;
-        self.write(|tx| {
+        self.with(|c| {
+            let tx = c.transaction_with_behavior(if persist { TransactionBehavior::Immediate } else { TransactionBehavior::Deferred })?;
             let rows = |sql: &str, f: &dyn Fn(&rusqlite::Row<'_>) -> rusqlite::Result<Value>| -> Result<Vec<Value>> {
                 let mut stmt = tx.prepare_cached(sql)?;
                 let out = stmt.query_map([id], |r| f(r))?.collect::<rusqlite::Result<Vec<_>>>()?;
@@ -446,7 +460,7 @@ impl Ledger {
             let query_audit = rows("SELECT audit_id, evidence_bundle_id, source_id, query_fingerprint, table_name, row_count, payload_json, created_at FROM query_audit WHERE proposal_id = ?1 ORDER BY audit_id", &|r| {
                 Ok(json!({"audit_id": r.get::<_, i64>(0)?, "evidence_bundle_id": r.get::<_, Option<String>>(1)?, "source_id": r.get::<_, String>(2)?, "query_fingerprint": r.get::<_, String>(3)?, "table_name": r.get::<_, String>(4)?, "row_count": r.get::<_, i64>(5)?, "payload": parse(r.get(6)?), "created_at": r.get::<_, String>(7)?}))
             })?;
-            let mut evidence = rows("SELECT evidence_bundle_id, tenant_id, payload_json, created_at FROM evidence_bundles WHERE proposal_id = ?1 ORDER BY created_at", &|r| {
+            let mut evidence = rows("SELECT evidence_bundle_id, tenant_id, payload_json, created_at FROM evidence_bundles WHERE proposal_id = ?1 ORDER BY created_at, rowid", &|r| {
                 Ok(json!({"evidence_bundle_id": r.get::<_, String>(0)?, "tenant_id": r.get::<_, String>(1)?, "payload": parse(r.get(2)?), "created_at": r.get::<_, String>(3)?}))
             })?;
             for b in evidence.iter_mut() {
@@ -466,10 +480,13 @@ impl Ledger {
                 "events": events,
                 "generated_at": now_iso(),
             });
-            tx.execute(
-                "INSERT OR REPLACE INTO replay_records (replay_id, proposal_id, payload_json, created_at) VALUES (?1, ?2, ?3, ?4)",
-                params![format!("replay_{id}"), id, record.to_string(), now_iso()],
-            )?;
+            if persist {
+                tx.execute(
+                    "INSERT OR REPLACE INTO replay_records (replay_id, proposal_id, payload_json, created_at) VALUES (?1, ?2, ?3, ?4)",
+                    params![format!("replay_{id}"), id, record.to_string(), now_iso()],
+                )?;
+            }
+            tx.commit()?;
             Ok(record)
         })
     }
@@ -486,6 +503,18 @@ impl Ledger {
             _ => return Err(Error::Internal(format!("unknown ledger table {table}"))),
         };
         self.with(|c| Ok(c.query_row(sql, [], |r| r.get(0))?))
+    }
+
+    /// The query plan of the active-proposal lookup that runs on every propose.
+    #[doc(hidden)]
+    pub fn active_lookup_plan(&self) -> Result<String> {
+        self.with(|c| {
+            let mut stmt = c.prepare(&format!("EXPLAIN QUERY PLAN {ACTIVE_LOOKUP}"))?;
+            let rows = stmt
+                .query_map(params!["a", "t", "o"], |r| r.get::<_, String>(3))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows.join("; "))
+        })
     }
 
     /// Direct connection access for tests and tooling in this crate.

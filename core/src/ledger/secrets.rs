@@ -1,7 +1,7 @@
 //! Refuse secret-looking keys and values before anything reaches the ledger.
 
 use crate::error::{Error, Result};
-use regex::Regex;
+use regex_lite::Regex;
 use serde_json::Value;
 use std::sync::LazyLock;
 

@@ -9,8 +9,9 @@ use crate::error::{Error, Result};
 use crate::sql::postgres::{self as dialect, PgColumn, PgDecode};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, SecondsFormat, Utc};
 use serde_json::Value;
+use sqlx::postgres::PgConnection;
 use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
-use sqlx::{Column, Executor, Row as _, Statement, TypeInfo};
+use sqlx::{Connection, Row as _};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -24,7 +25,6 @@ pub struct PgSource {
     timeout_ms: Option<u64>,
     reader: OnceCell<PgPool>,
     writer: OnceCell<PgPool>,
-    receipts_ready: OnceCell<()>,
     types: Mutex<HashMap<(String, String, String), PgColumn>>,
 }
 
@@ -37,7 +37,6 @@ impl PgSource {
             timeout_ms: cfg.statement_timeout_ms,
             reader: OnceCell::new(),
             writer: OnceCell::new(),
-            receipts_ready: OnceCell::new(),
             types: Mutex::new(HashMap::new()),
         }
     }
@@ -80,30 +79,32 @@ impl PgSource {
         .await
     }
 
-    /// Column decode/cast rules for `columns` of a table, learned by preparing a no-row SELECT.
+    /// Column decode/cast rules for `columns` of a table, learned with one catalog query per
+    /// table and cached for the life of the source.
     async fn columns(
         &self,
-        pool: &PgPool,
+        conn: &mut PgConnection,
         schema: &str,
         table: &str,
         columns: &[String],
     ) -> Result<Vec<PgColumn>> {
         let key = |c: &str| (schema.to_string(), table.to_string(), c.to_string());
-        let missing: Vec<String> = {
+        let known = {
             let types = self.types.lock().expect("type cache");
-            columns
-                .iter()
-                .filter(|c| !types.contains_key(&key(c)))
-                .cloned()
-                .collect()
+            columns.iter().all(|c| types.contains_key(&key(c)))
         };
-        if !missing.is_empty() {
-            let stmt = dialect::describe(schema, table, &missing)?;
-            let prepared = pool.prepare(stmt.sql_str()).await.map_err(map_err)?;
+        if !known {
+            let rows = dialect::fixed(dialect::COLUMN_TYPES)
+                .bind(dialect::regclass_name(schema, table)?)
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(map_err)?;
             let mut types = self.types.lock().expect("type cache");
-            for col in prepared.columns() {
-                let c = dialect::column_for_type(col.name(), col.type_info().name());
-                types.insert(key(col.name()), c);
+            for r in rows {
+                let name: String = r.try_get(0).map_err(map_err)?;
+                let type_name: String = r.try_get(1).map_err(map_err)?;
+                let c = dialect::column_for_type(&name, &type_name);
+                types.insert(key(&name), c);
             }
         }
         let types = self.types.lock().expect("type cache");
@@ -117,21 +118,11 @@ impl PgSource {
             .collect()
     }
 
-    async fn set_timeout(&self, tx: &mut sqlx::PgConnection) -> Result<()> {
-        if let Some(ms) = self.timeout_ms {
-            dialect::fixed(dialect::SET_TIMEOUT)
-                .bind(ms.to_string())
-                .execute(tx)
-                .await
-                .map_err(map_err)?;
-        }
-        Ok(())
-    }
-
     pub async fn read(&self, req: &ReadRequest<'_>) -> Result<Vec<Row>> {
-        let pool = self.pool(false).await?;
+        // One connection for type discovery and the read: a one-shot CLI call opens exactly one.
+        let mut conn = self.pool(false).await?.acquire().await.map_err(map_err)?;
         let cols = self
-            .columns(pool, req.schema, req.table, req.columns)
+            .columns(&mut conn, req.schema, req.table, req.columns)
             .await?;
         let stmt = dialect::select_row(
             req.schema,
@@ -142,8 +133,10 @@ impl PgSource {
             req.limit,
             false,
         )?;
-        let mut tx = pool.begin_with("BEGIN READ ONLY").await.map_err(map_err)?;
-        self.set_timeout(&mut tx).await?;
+        let mut tx = conn
+            .begin_with(dialect::begin(true, self.timeout_ms))
+            .await
+            .map_err(map_err)?;
         let mut q = stmt.query().bind(value_text(req.key_value));
         if let Some((_, tenant)) = req.tenant {
             q = q.bind(tenant.to_string());
@@ -153,31 +146,12 @@ impl PgSource {
         rows.iter().map(|r| decode_row(r, &cols)).collect()
     }
 
-    async fn ensure_receipt_table(&self, pool: &PgPool) -> Result<()> {
-        self.receipts_ready
-            .get_or_try_init(|| async {
-                match dialect::fixed(dialect::RECEIPT_DDL).execute(pool).await {
-                    Ok(_) => Ok(()),
-                    // A concurrent creator won the race; the table exists.
-                    Err(sqlx::Error::Database(db))
-                        if matches!(db.code().as_deref(), Some("23505" | "42P07")) =>
-                    {
-                        Ok(())
-                    }
-                    Err(e) => Err(map_err(e)),
-                }
-            })
-            .await
-            .map(|_| ())
-    }
-
     pub async fn guarded_update(
         &self,
         plan: &GuardedUpdate,
         dry_run: bool,
     ) -> Result<UpdateOutcome> {
-        let pool = self.pool(true).await?;
-        self.ensure_receipt_table(pool).await?;
+        let mut conn = self.pool(true).await?.acquire().await.map_err(map_err)?;
         let mut needed = plan.lock_columns.clone();
         for (c, _) in &plan.patch {
             if !needed.contains(c) {
@@ -185,7 +159,7 @@ impl PgSource {
             }
         }
         let cols = self
-            .columns(pool, &plan.schema, &plan.table, &needed)
+            .columns(&mut conn, &plan.schema, &plan.table, &needed)
             .await?;
         let lock_cols: Vec<PgColumn> = cols
             .iter()
@@ -217,119 +191,142 @@ impl PgSource {
             version_col,
         )?;
 
-        let mut tx = pool.begin().await.map_err(map_err)?;
-        self.set_timeout(&mut tx).await?;
-        let claimed = dialect::fixed(dialect::RECEIPT_CLAIM)
-            .bind(plan.idempotency_key.clone())
-            .bind(plan.job_id.clone())
-            .bind(plan.proposal_id.clone())
-            .bind(plan.intent_hash.clone())
-            .fetch_optional(&mut *tx)
-            .await;
-        let claimed = match claimed {
-            Ok(c) => c,
-            Err(e) => {
-                let _ = tx.rollback().await;
-                return Ok(failure_from(&plan.job_id, e));
-            }
-        };
-        if claimed.is_none() {
-            let existing = dialect::fixed(dialect::RECEIPT_LOCK)
-                .bind(plan.idempotency_key.clone())
-                .fetch_optional(&mut *tx)
+        let mut receipts_created = false;
+        loop {
+            let mut tx = conn
+                .begin_with(dialect::begin(false, self.timeout_ms))
                 .await
                 .map_err(map_err)?;
-            tx.commit().await.map_err(map_err)?;
-            let (status, hash, intent) = match existing {
-                Some(r) => (
-                    r.try_get::<Option<String>, _>(0).ok().flatten(),
-                    r.try_get::<Option<String>, _>(1).ok().flatten(),
-                    r.try_get::<Option<String>, _>(2).ok().flatten(),
-                ),
-                None => (None, None, None),
+            let claimed = dialect::fixed(dialect::RECEIPT_CLAIM)
+                .bind(plan.idempotency_key.clone())
+                .bind(plan.job_id.clone())
+                .bind(plan.proposal_id.clone())
+                .bind(plan.intent_hash.clone())
+                .fetch_optional(&mut *tx)
+                .await;
+            let claimed = match claimed {
+                Ok(c) => c,
+                Err(sqlx::Error::Database(db))
+                    if db.code().as_deref() == Some("42P01") && !receipts_created =>
+                {
+                    // First write through this source: create the receipt table, then start over.
+                    let _ = tx.rollback().await;
+                    match dialect::fixed(dialect::RECEIPT_DDL)
+                        .execute(&mut *conn)
+                        .await
+                    {
+                        Ok(_) => {}
+                        // A concurrent creator won the race; the table exists.
+                        Err(sqlx::Error::Database(db))
+                            if matches!(db.code().as_deref(), Some("23505" | "42P07")) => {}
+                        Err(e) => return Ok(failure_from(&plan.job_id, e)),
+                    }
+                    receipts_created = true;
+                    continue;
+                }
+                Err(e) => {
+                    let _ = tx.rollback().await;
+                    return Ok(failure_from(&plan.job_id, e));
+                }
             };
-            return Ok(outcome_from_existing_receipt(
-                &plan.job_id,
-                status.as_deref(),
-                hash,
-                intent,
-                &plan.intent_hash,
-            ));
-        }
-
-        let mut q = lock.query().bind(value_text(&plan.key_value));
-        if let Some((_, t)) = &plan.tenant {
-            q = q.bind(t.clone());
-        }
-        let rows = match q.fetch_all(&mut *tx).await {
-            Ok(r) => r,
-            Err(e) => {
-                let _ = tx.rollback().await;
-                return Ok(failure_from(&plan.job_id, e));
+            if claimed.is_none() {
+                let existing = dialect::fixed(dialect::RECEIPT_LOCK)
+                    .bind(plan.idempotency_key.clone())
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                tx.commit().await.map_err(map_err)?;
+                let (status, hash, intent) = match existing {
+                    Some(r) => (
+                        r.try_get::<Option<String>, _>(0).ok().flatten(),
+                        r.try_get::<Option<String>, _>(1).ok().flatten(),
+                        r.try_get::<Option<String>, _>(2).ok().flatten(),
+                    ),
+                    None => (None, None, None),
+                };
+                return Ok(outcome_from_existing_receipt(
+                    &plan.job_id,
+                    status.as_deref(),
+                    hash,
+                    intent,
+                    &plan.intent_hash,
+                ));
             }
-        };
-        if rows.len() > 1 {
-            let _ = tx.rollback().await;
-            return Ok(UpdateOutcome::failed(
-                &plan.job_id,
-                "MULTI_ROW_WRITE_BLOCKED",
-                false,
-            ));
-        }
-        let conflict = match rows.first() {
-            None => Some(UpdateOutcome::new(
-                WriteStatus::Conflict,
-                Some("ROW_NOT_FOUND"),
-                &plan.job_id,
-                None,
-            )),
-            Some(r) => check_guard(plan, &decode_row(r, &lock_cols)?),
-        };
-        if let Some(outcome) = conflict {
+
+            let mut q = lock.query().bind(value_text(&plan.key_value));
+            if let Some((_, t)) = &plan.tenant {
+                q = q.bind(t.clone());
+            }
+            let rows = match q.fetch_all(&mut *tx).await {
+                Ok(r) => r,
+                Err(e) => {
+                    let _ = tx.rollback().await;
+                    return Ok(failure_from(&plan.job_id, e));
+                }
+            };
+            if rows.len() > 1 {
+                let _ = tx.rollback().await;
+                return Ok(UpdateOutcome::failed(
+                    &plan.job_id,
+                    "MULTI_ROW_WRITE_BLOCKED",
+                    false,
+                ));
+            }
+            let conflict = match rows.first() {
+                None => Some(UpdateOutcome::new(
+                    WriteStatus::Conflict,
+                    Some("ROW_NOT_FOUND"),
+                    &plan.job_id,
+                    None,
+                )),
+                Some(r) => check_guard(plan, &decode_row(r, &lock_cols)?),
+            };
+            if let Some(outcome) = conflict {
+                return self.finish(tx, plan, outcome, dry_run).await;
+            }
+
+            let mut q = update.query();
+            for (_, v) in &plan.patch {
+                q = q.bind(value_text(v));
+            }
+            q = q.bind(value_text(&plan.key_value));
+            if let Some((_, t)) = &plan.tenant {
+                q = q.bind(t.clone());
+            }
+            if let VersionGuard::Column { expected, .. } = &plan.guard {
+                q = q.bind(value_text(expected));
+            }
+            let affected = match q.execute(&mut *tx).await {
+                Ok(r) => r.rows_affected(),
+                Err(e) => {
+                    let _ = tx.rollback().await;
+                    return Ok(failure_from(&plan.job_id, e));
+                }
+            };
+            if affected != 1 {
+                let _ = tx.rollback().await;
+                let code = if affected == 0 {
+                    "VERSION_CONFLICT"
+                } else {
+                    "MULTI_ROW_WRITE_BLOCKED"
+                };
+                return Ok(UpdateOutcome::failed(&plan.job_id, code, false));
+            }
+            let expected = match &plan.guard {
+                VersionGuard::Column { expected, .. } => Some(expected.clone()),
+                VersionGuard::RowHash { expected, .. } => Some(Value::String(expected.clone())),
+            };
+            let mut outcome =
+                UpdateOutcome::new(WriteStatus::Applied, None, &plan.job_id, expected.as_ref());
+            outcome.rows_affected = 1;
             return self.finish(tx, plan, outcome, dry_run).await;
         }
-
-        let mut q = update.query();
-        for (_, v) in &plan.patch {
-            q = q.bind(value_text(v));
-        }
-        q = q.bind(value_text(&plan.key_value));
-        if let Some((_, t)) = &plan.tenant {
-            q = q.bind(t.clone());
-        }
-        if let VersionGuard::Column { expected, .. } = &plan.guard {
-            q = q.bind(value_text(expected));
-        }
-        let affected = match q.execute(&mut *tx).await {
-            Ok(r) => r.rows_affected(),
-            Err(e) => {
-                let _ = tx.rollback().await;
-                return Ok(failure_from(&plan.job_id, e));
-            }
-        };
-        if affected != 1 {
-            let _ = tx.rollback().await;
-            let code = if affected == 0 {
-                "VERSION_CONFLICT"
-            } else {
-                "MULTI_ROW_WRITE_BLOCKED"
-            };
-            return Ok(UpdateOutcome::failed(&plan.job_id, code, false));
-        }
-        let expected = match &plan.guard {
-            VersionGuard::Column { expected, .. } => Some(expected.clone()),
-            VersionGuard::RowHash { expected, .. } => Some(Value::String(expected.clone())),
-        };
-        let mut outcome =
-            UpdateOutcome::new(WriteStatus::Applied, None, &plan.job_id, expected.as_ref());
-        outcome.rows_affected = 1;
-        self.finish(tx, plan, outcome, dry_run).await
     }
 
     /// Record the source-side receipt in the same transaction, then commit (or roll back a dry run).
     async fn finish(
         &self,
-        mut tx: sqlx::Transaction<'static, sqlx::Postgres>,
+        mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
         plan: &GuardedUpdate,
         outcome: UpdateOutcome,
         dry_run: bool,

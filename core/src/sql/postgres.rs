@@ -7,7 +7,8 @@ use sqlx::postgres::{PgArguments, Postgres};
 
 /// Receipt table DDL (transactional in PostgreSQL, so it may run inside the apply transaction).
 pub const RECEIPT_DDL: &str = "CREATE TABLE IF NOT EXISTS synapsor_writeback_receipts (\n  idempotency_key text PRIMARY KEY,\n  job_id text UNIQUE NOT NULL,\n  proposal_id text NOT NULL,\n  status text NOT NULL,\n  result_hash text,\n  intent_hash text,\n  created_at timestamptz NOT NULL DEFAULT now(),\n  completed_at timestamptz\n)";
-pub const SET_TIMEOUT: &str = "SELECT set_config('statement_timeout', $1, true)";
+/// Column names and type names of a table in one round trip (`$1` is the quoted, qualified name).
+pub const COLUMN_TYPES: &str = "SELECT a.attname::text, t.typname::text FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped";
 pub const RECEIPT_CLAIM: &str = "INSERT INTO synapsor_writeback_receipts (idempotency_key, job_id, proposal_id, status, result_hash, intent_hash) VALUES ($1, $2, $3, 'in_progress', NULL, $4) ON CONFLICT (idempotency_key) DO NOTHING RETURNING status";
 pub const RECEIPT_LOCK: &str = "SELECT status, result_hash, intent_hash FROM synapsor_writeback_receipts WHERE idempotency_key = $1 FOR UPDATE";
 pub const RECEIPT_FINALIZE: &str = "UPDATE synapsor_writeback_receipts SET status = $2, result_hash = $3, completed_at = now() WHERE idempotency_key = $1";
@@ -55,7 +56,7 @@ pub enum PgDecode {
 
 /// Map a PostgreSQL type name (as sqlx reports it) to decode and cast rules.
 pub fn column_for_type(name: &str, type_name: &str) -> PgColumn {
-    let (decode, cast): (PgDecode, String) = match type_name {
+    let (decode, cast): (PgDecode, String) = match type_name.to_ascii_uppercase().as_str() {
         "BOOL" => (PgDecode::Bool, "boolean".into()),
         "INT2" => (PgDecode::Int2, "int2".into()),
         "INT4" => (PgDecode::Int4, "int4".into()),
@@ -76,11 +77,10 @@ pub fn column_for_type(name: &str, type_name: &str) -> PgColumn {
         "TIME" => (PgDecode::AsText, "time".into()),
         "TIMETZ" => (PgDecode::AsText, "timetz".into()),
         "INTERVAL" => (PgDecode::AsText, "interval".into()),
-        other => {
+        _ => {
             // Custom types (enums, domains): cast through the quoted type name when it is safe.
-            let lower = other.to_string();
-            let cast = if super::is_safe_identifier(&lower) {
-                format!("\"{lower}\"")
+            let cast = if super::is_safe_identifier(type_name) {
+                format!("\"{type_name}\"")
             } else {
                 "text".into()
             };
@@ -102,14 +102,9 @@ fn table(schema: &str, table: &str) -> Result<String> {
     Ok(format!("{}.{}", q(schema)?, q(table)?))
 }
 
-/// `SELECT cols FROM t WHERE false`: used once per table to learn column types.
-pub fn describe(schema: &str, tbl: &str, columns: &[String]) -> Result<PgStatement> {
-    let cols = columns.iter().map(|c| q(c)).collect::<Result<Vec<_>>>()?;
-    Ok(PgStatement(format!(
-        "SELECT {} FROM {} WHERE false",
-        cols.join(", "),
-        table(schema, tbl)?
-    )))
+/// The quoted, schema-qualified name bound into `COLUMN_TYPES` (a value, not SQL text).
+pub fn regclass_name(schema: &str, tbl: &str) -> Result<String> {
+    table(schema, tbl)
 }
 
 fn projection(columns: &[PgColumn]) -> Result<String> {
@@ -220,17 +215,24 @@ pub fn update_row(
     Ok(PgStatement(sql))
 }
 
+/// `BEGIN [READ ONLY]` and, when configured, `SET LOCAL statement_timeout` in one simple-query
+/// round trip. The timeout is an integer from validated config, never text from a caller.
+pub fn begin(read_only: bool, timeout_ms: Option<u64>) -> sqlx::SqlStr {
+    use sqlx::SqlSafeStr;
+    let mut sql = String::from(if read_only {
+        "BEGIN READ ONLY"
+    } else {
+        "BEGIN"
+    });
+    if let Some(ms) = timeout_ms {
+        sql.push_str(&format!("; SET LOCAL statement_timeout = {ms}"));
+    }
+    AssertSqlSafe(sql).into_sql_str()
+}
+
 /// Run a fixed statement text (no dynamic parts) through the same query path.
 pub fn fixed(sql: &'static str) -> sqlx::query::Query<'static, Postgres, PgArguments> {
     sqlx::query(sql)
-}
-
-impl PgStatement {
-    /// The statement as a sqlx SQL string, for `prepare` (type discovery).
-    pub fn sql_str(&self) -> sqlx::SqlStr {
-        use sqlx::SqlSafeStr;
-        AssertSqlSafe(self.0.clone()).into_sql_str()
-    }
 }
 
 #[cfg(test)]
@@ -283,7 +285,7 @@ mod tests {
 
     #[test]
     fn unsafe_identifiers_never_reach_sql() {
-        assert!(describe("public", "tickets;drop", &["id".into()]).is_err());
+        assert!(regclass_name("public", "tickets;drop").is_err());
         assert!(
             update_row(
                 "public",
