@@ -57,6 +57,22 @@ pub struct GuardedUpdate {
     pub lock_columns: Vec<String>,
 }
 
+impl GuardedUpdate {
+    /// The version column compared in the UPDATE predicate, for column guards.
+    pub fn version_column(&self) -> Option<&str> {
+        match &self.guard {
+            VersionGuard::Column { column, .. } => Some(column),
+            VersionGuard::RowHash { .. } => None,
+        }
+    }
+    pub fn tenant_column(&self) -> Option<&str> {
+        self.tenant.as_ref().map(|t| t.0.as_str())
+    }
+    pub fn patch_columns(&self) -> Vec<String> {
+        self.patch.iter().map(|(c, _)| c.clone()).collect()
+    }
+}
+
 /// Final status of a writeback attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WriteStatus {

@@ -166,7 +166,7 @@ impl PgSource {
             .filter(|c| plan.lock_columns.contains(&c.name))
             .cloned()
             .collect();
-        let tenant_col = plan.tenant.as_ref().map(|t| t.0.as_str());
+        let tenant_col = plan.tenant_column();
         let lock = dialect::select_row(
             &plan.schema,
             &plan.table,
@@ -176,11 +176,8 @@ impl PgSource {
             1,
             true,
         )?;
-        let version_col = match &plan.guard {
-            VersionGuard::Column { column, .. } => Some(column.as_str()),
-            VersionGuard::RowHash { .. } => None,
-        };
-        let patch_cols: Vec<String> = plan.patch.iter().map(|(c, _)| c.clone()).collect();
+        let version_col = plan.version_column();
+        let patch_cols = plan.patch_columns();
         let update = dialect::update_row(
             &plan.schema,
             &plan.table,

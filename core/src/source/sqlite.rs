@@ -71,7 +71,7 @@ impl SqliteSource {
     }
 
     pub fn guarded_update(&self, plan: &GuardedUpdate, dry_run: bool) -> Result<UpdateOutcome> {
-        let tenant_col = plan.tenant.as_ref().map(|t| t.0.as_str());
+        let tenant_col = plan.tenant_column();
         let lock = dialect::select_row(
             &plan.schema,
             &plan.table,
@@ -80,11 +80,8 @@ impl SqliteSource {
             tenant_col,
             None,
         )?;
-        let version_col = match &plan.guard {
-            VersionGuard::Column { column, .. } => Some(column.as_str()),
-            VersionGuard::RowHash { .. } => None,
-        };
-        let patch_cols: Vec<String> = plan.patch.iter().map(|(c, _)| c.clone()).collect();
+        let version_col = plan.version_column();
+        let patch_cols = plan.patch_columns();
         let update = dialect::update_row(
             &plan.schema,
             &plan.table,
