@@ -2,6 +2,7 @@
 //! executor, validate and record the receipt.
 
 pub mod authority;
+pub mod executor;
 pub mod sql_update;
 pub mod version;
 

@@ -93,6 +93,14 @@ impl WriteStatus {
     }
 }
 
+/// What runs once the row is locked and its version checked.
+pub enum WriteStep<'a> {
+    /// The guarded single-row UPDATE of the approved patch (`sql_update`).
+    Update,
+    /// An in-process executor, given the guarded transaction (`in_process`).
+    Callback { executor: &'a dyn crate::apply::executor::Executor, job: &'a crate::apply::executor::ExecutorJob, timeout: std::time::Duration },
+}
+
 /// What the source transaction did.
 #[derive(Debug, Clone)]
 pub struct UpdateOutcome {
@@ -103,6 +111,10 @@ pub struct UpdateOutcome {
     pub result_hash: String,
     /// A transient failure: the proposal stays approved and a later apply may succeed.
     pub retryable: bool,
+    /// The receipt body an in-process callback returned.
+    pub handler_body: Option<Value>,
+    /// The callback's own error, handed back to the `apply` caller unchanged.
+    pub callback_error: Option<std::sync::Arc<dyn std::error::Error + Send + Sync>>,
 }
 
 impl UpdateOutcome {
@@ -124,6 +136,8 @@ impl UpdateOutcome {
             previous_version: version.cloned(),
             result_hash: crate::protocol::digest(&obj),
             retryable: false,
+            handler_body: None,
+            callback_error: None,
         }
     }
     pub(crate) fn failed(job_id: &str, code: &str, retryable: bool) -> Self {
@@ -238,14 +252,10 @@ impl Source {
     }
 
     /// Apply (or, with `dry_run`, rehearse and roll back) one guarded single-row update.
-    pub async fn guarded_update(
-        &self,
-        plan: &GuardedUpdate,
-        dry_run: bool,
-    ) -> Result<UpdateOutcome> {
+    pub async fn guarded_update(&self, plan: &GuardedUpdate, dry_run: bool, step: WriteStep<'_>) -> Result<UpdateOutcome> {
         match self {
-            Source::Postgres(s) => s.guarded_update(plan, dry_run).await,
-            Source::Sqlite(s) => s.guarded_update(plan, dry_run),
+            Source::Postgres(s) => s.guarded_update(plan, dry_run, step).await,
+            Source::Sqlite(s) => s.guarded_update(plan, dry_run, step).await,
         }
     }
 }
@@ -282,6 +292,38 @@ impl Sources {
                 code: "SOURCE_NOT_AVAILABLE",
                 message: format!("source {name} is not available in this runner"),
             })
+    }
+}
+
+/// Run an in-process callback against a guarded transaction and turn its answer into an outcome.
+/// `serve` runs one statement the callback sent; `Ok(Some(outcome))` means commit with the
+/// receipt, `Ok(None)` never happens, and every other result rolls back.
+pub(crate) fn callback_outcome(plan: &GuardedUpdate, result: std::result::Result<std::result::Result<Value, crate::apply::executor::ExecutorFailure>, tokio::time::error::Elapsed>) -> (bool, UpdateOutcome) {
+    use crate::apply::executor::ExecutorFailure;
+    match result {
+        Err(_) => (false, UpdateOutcome::failed(&plan.job_id, "HANDLER_TIMEOUT", true)),
+        Ok(Err(ExecutorFailure::Safe { code, retryable })) => (false, UpdateOutcome::failed(&plan.job_id, &code, retryable)),
+        Ok(Err(ExecutorFailure::Callback(e))) => {
+            let mut o = UpdateOutcome::failed(&plan.job_id, "HANDLER_EXCEPTION", false);
+            o.callback_error = Some(e);
+            (false, o)
+        }
+        Ok(Ok(body)) => match crate::protocol::HandlerReceipt::parse(&body) {
+            Err(_) => (false, UpdateOutcome::failed(&plan.job_id, "HANDLER_RECEIPT_INVALID", false)),
+            Ok(r) => {
+                let status = match r.status.as_str() {
+                    "applied" => WriteStatus::Applied,
+                    "already_applied" => WriteStatus::AlreadyApplied,
+                    "conflict" => WriteStatus::Conflict,
+                    _ => WriteStatus::Failed,
+                };
+                let code = r.safe_error_code.clone().or_else(|| (status == WriteStatus::Failed).then(|| "HANDLER_FAILED".to_string()));
+                let mut o = UpdateOutcome::new(status, code.as_deref(), &plan.job_id, r.previous_version.as_ref());
+                o.rows_affected = if status == WriteStatus::Applied { r.rows_affected.max(1) } else { 0 };
+                o.handler_body = Some(body);
+                (status == WriteStatus::Applied, o)
+            }
+        },
     }
 }
 

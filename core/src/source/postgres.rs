@@ -1,9 +1,10 @@
 //! PostgreSQL sources through sqlx: one lazily created pool per source and role.
 
 use super::{
-    GuardedUpdate, ReadRequest, Row, UpdateOutcome, VersionGuard, WriteStatus, check_guard,
+    GuardedUpdate, WriteStep, callback_outcome, ReadRequest, Row, UpdateOutcome, VersionGuard, WriteStatus, check_guard,
     outcome_from_existing_receipt, value_text,
 };
+use crate::apply::executor::{GuardedTx, TxRequest};
 use crate::config::SourceConfig;
 use crate::error::{Error, Result};
 use crate::sql::postgres::{self as dialect, PgColumn, PgDecode};
@@ -150,6 +151,7 @@ impl PgSource {
         &self,
         plan: &GuardedUpdate,
         dry_run: bool,
+        step: WriteStep<'_>,
     ) -> Result<UpdateOutcome> {
         let mut conn = self.pool(true).await?.acquire().await.map_err(map_err)?;
         let mut needed = plan.lock_columns.clone();
@@ -282,6 +284,24 @@ impl PgSource {
                 return self.finish(tx, plan, outcome, dry_run).await;
             }
 
+            if let WriteStep::Callback { executor, job, timeout } = &step {
+                let (handle, mut rx) = GuardedTx::channel();
+                let fut = tokio::time::timeout(*timeout, executor.execute(job, Some(handle)));
+                tokio::pin!(fut);
+                let result = loop {
+                    tokio::select! {
+                        out = &mut fut => break out,
+                        Some(req) = rx.recv() => serve_app_statement(&mut tx, req).await,
+                    }
+                };
+                drop(rx);
+                let (commit, outcome) = callback_outcome(plan, result);
+                if !commit {
+                    let _ = tx.rollback().await;
+                    return Ok(outcome);
+                }
+                return self.finish(tx, plan, outcome, dry_run).await;
+            }
             let mut q = update.query();
             for (_, v) in &plan.patch {
                 q = q.bind(value_text(v));
@@ -364,6 +384,58 @@ impl PgSource {
             )),
         }
     }
+}
+
+/// Run one statement an in-process callback sent, inside the guarded transaction.
+async fn serve_app_statement(tx: &mut PgConnection, req: TxRequest) {
+    match req {
+        TxRequest::Execute { sql, params, reply } => {
+            let out = bind_json(dialect::app_statement(&sql), &params).execute(&mut *tx).await.map(|r| r.rows_affected()).map_err(app_err);
+            let _ = reply.send(out);
+        }
+        TxRequest::Fetch { sql, params, reply } => {
+            let out = match bind_json(dialect::app_statement(&sql), &params).fetch_all(&mut *tx).await {
+                Ok(rows) => rows.iter().map(decode_any_row).collect(),
+                Err(e) => Err(app_err(e)),
+            };
+            let _ = reply.send(out);
+        }
+    }
+}
+
+fn app_err(e: sqlx::Error) -> Error {
+    Error::Executor { code: "APP_STATEMENT_FAILED", message: match &e {
+        sqlx::Error::Database(db) => format!("{}: {}", db.code().unwrap_or_default(), db.message()),
+        other => other.to_string(),
+    } }
+}
+
+/// Bind JSON values by their JSON type (text, int8, float8, bool, NULL); cast in SQL as needed.
+fn bind_json(mut q: sqlx::query::Query<'static, sqlx::Postgres, sqlx::postgres::PgArguments>, params: &[Value]) -> sqlx::query::Query<'static, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    for p in params {
+        q = match p {
+            Value::Null => q.bind(None::<String>),
+            Value::Bool(b) => q.bind(*b),
+            Value::Number(n) if n.is_i64() => q.bind(n.as_i64()),
+            Value::Number(n) => q.bind(n.as_f64()),
+            Value::String(s) => q.bind(s.clone()),
+            other => q.bind(other.to_string()),
+        };
+    }
+    q
+}
+
+/// Decode a row of any query by its runtime column types (types without a native decoder
+/// must be cast to text in the query).
+fn decode_any_row(row: &PgRow) -> Result<Row> {
+    use sqlx::{Column, TypeInfo};
+    let mut out = Row::new();
+    for (i, col) in row.columns().iter().enumerate() {
+        let c = dialect::column_for_type(col.name(), col.type_info().name());
+        let v = decode_value(row, i, c.decode).map_err(|e| Error::Executor { code: "APP_STATEMENT_FAILED", message: format!("cannot decode column {} (cast it to text): {e}", col.name()) })?;
+        out.insert(col.name().to_string(), v);
+    }
+    Ok(out)
 }
 
 fn cols_with(lock: &[PgColumn], all: &[PgColumn], pk: &str, tenant: Option<&str>) -> Vec<PgColumn> {

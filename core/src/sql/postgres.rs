@@ -230,6 +230,12 @@ pub fn begin(read_only: bool, timeout_ms: Option<u64>) -> sqlx::SqlStr {
     AssertSqlSafe(sql).into_sql_str()
 }
 
+/// A statement written by the host application's own executor code (never model input), run
+/// inside the guarded transaction with bound parameters.
+pub fn app_statement(sql: &str) -> sqlx::query::Query<'static, Postgres, PgArguments> {
+    sqlx::query(AssertSqlSafe(sql.to_string()))
+}
+
 /// Run a fixed statement text (no dynamic parts) through the same query path.
 pub fn fixed(sql: &'static str) -> sqlx::query::Query<'static, Postgres, PgArguments> {
     sqlx::query(sql)

@@ -1,0 +1,110 @@
+//! The executor interface every app-owned executor implements (HTTP handler, command handler,
+//! in-process callback). The core, not the executor, applies authority re-verification,
+//! timeouts, idempotency, receipt validation and recording, identically for every kind.
+
+use crate::error::{Error, Result};
+use crate::source::Row;
+use serde_json::Value;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+
+/// A boxed, sendable future (executors are trait objects).
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// What an executor is asked to do: the documented app-handler request plus routing data.
+#[derive(Debug, Clone)]
+pub struct ExecutorJob {
+    /// Executor name from config.
+    pub executor: String,
+    pub proposal_id: String,
+    pub writeback_job_id: String,
+    pub idempotency_key: String,
+    pub dry_run: bool,
+    /// `synapsor.handler-writeback.v1` request: `change_set` with scope, principal, patch, guards, evidence.
+    pub request: Value,
+}
+
+/// Why an executor did not return a receipt.
+#[derive(Debug, Clone)]
+pub enum ExecutorFailure {
+    /// A safe code for the receipt (`HANDLER_TIMEOUT`, `HANDLER_HTTP_503`, ...).
+    Safe { code: String, retryable: bool },
+    /// The host application's own error (an exception in a callback). It is recorded as
+    /// `HANDLER_EXCEPTION` and handed back to the `apply` caller unchanged.
+    Callback(Arc<dyn std::error::Error + Send + Sync>),
+}
+
+impl ExecutorFailure {
+    pub fn safe(code: impl Into<String>, retryable: bool) -> Self {
+        ExecutorFailure::Safe { code: code.into(), retryable }
+    }
+}
+
+/// One executor. Implementations return the handler receipt body (validated by the core).
+pub trait Executor: Send + Sync {
+    fn execute<'a>(&'a self, job: &'a ExecutorJob, tx: Option<GuardedTx>) -> BoxFuture<'a, std::result::Result<Value, ExecutorFailure>>;
+}
+
+/// Any `Fn(job, tx) -> future` closure is an executor (the Rust way to register a callback).
+impl<F, Fut> Executor for F
+where
+    F: Fn(ExecutorJob, Option<GuardedTx>) -> Fut + Send + Sync,
+    Fut: Future<Output = std::result::Result<Value, ExecutorFailure>> + Send + 'static,
+{
+    fn execute<'a>(&'a self, job: &'a ExecutorJob, tx: Option<GuardedTx>) -> BoxFuture<'a, std::result::Result<Value, ExecutorFailure>> {
+        Box::pin(self(job.clone(), tx))
+    }
+}
+
+/// A statement the callback wants to run inside the guarded transaction.
+pub(crate) enum TxRequest {
+    Execute { sql: String, params: Vec<Value>, reply: oneshot::Sender<Result<u64>> },
+    Fetch { sql: String, params: Vec<Value>, reply: oneshot::Sender<Result<Vec<Row>>> },
+}
+
+/// The guarded transaction handed to an in-process callback: the target row is already locked
+/// under the tenant guard, the version checked and the idempotency receipt claimed. Statements
+/// run in that transaction with bound parameters; the receipt commits with them. The handle is
+/// cheap to clone and stops working once the core commits or rolls back.
+#[derive(Clone)]
+pub struct GuardedTx {
+    sender: mpsc::Sender<TxRequest>,
+}
+
+impl std::fmt::Debug for GuardedTx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("GuardedTx")
+    }
+}
+
+fn closed() -> Error {
+    Error::Executor { code: "TRANSACTION_CLOSED", message: "the guarded transaction has already finished".into() }
+}
+
+impl GuardedTx {
+    pub(crate) fn channel() -> (GuardedTx, mpsc::Receiver<TxRequest>) {
+        let (sender, rx) = mpsc::channel(8);
+        (GuardedTx { sender }, rx)
+    }
+
+    /// Run a statement with bound parameters (`$1`… on PostgreSQL, `?1`… on SQLite); returns affected rows.
+    pub async fn execute(&self, sql: &str, params: &[Value]) -> Result<u64> {
+        let (reply, rx) = oneshot::channel();
+        self.sender.send(TxRequest::Execute { sql: sql.to_string(), params: params.to_vec(), reply }).await.map_err(|_| closed())?;
+        rx.await.map_err(|_| closed())?
+    }
+
+    /// Run a query and return every row as column → JSON value.
+    pub async fn fetch_all(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
+        let (reply, rx) = oneshot::channel();
+        self.sender.send(TxRequest::Fetch { sql: sql.to_string(), params: params.to_vec(), reply }).await.map_err(|_| closed())?;
+        rx.await.map_err(|_| closed())?
+    }
+
+    /// Run a query and return its first row, if any.
+    pub async fn fetch_one(&self, sql: &str, params: &[Value]) -> Result<Option<Row>> {
+        Ok(self.fetch_all(sql, params).await?.into_iter().next())
+    }
+}
