@@ -268,7 +268,40 @@ fn print_diff(cs: &Value) {
     }
 }
 
+/// App-owned executors: the reference's lines (`App-owned writeback applied.`, `source database
+/// changed by handler: yes|no`).
+fn app_owned_result(o: &ApplyOutcome, store: &Path) {
+    let r = &o.receipt;
+    let title = match (o.dry_run, r.status.as_str()) {
+        (true, "applied") => "App-owned writeback dry run passed.",
+        (true, _) => "App-owned writeback dry run did not pass.",
+        (false, "applied") => "App-owned writeback applied.",
+        (false, "already_applied") => "App-owned writeback already applied.",
+        (false, "conflict") => "App-owned writeback returned conflict.",
+        _ => "App-owned writeback failed.",
+    };
+    println!("{title}");
+    println!();
+    println!("Checks:");
+    println!("* proposal approved: yes");
+    println!("* execution authority: app-owned {} outside MCP", o.executor.replace('_', " "));
+    println!("* source database changed by handler: {}", yes_no(r.source_database_mutated));
+    println!("* affected rows: {}", r.rows_affected);
+    println!("* idempotency key: {}", r.idempotency_key);
+    if let Some(code) = &r.safe_error_code {
+        println!("Error:");
+        println!("  {code}{}", if o.retryable { " (transient: the proposal stays approved; retry later)" } else { "" });
+    }
+    println!("Receipt:");
+    println!("  {}", r.receipt_hash);
+    println!("Replay:");
+    println!("  synapsor-runner replay {} --store {}", r.proposal_id, store.display());
+}
+
 pub fn apply_result(o: &ApplyOutcome, store: &Path) {
+    if o.executor != "sql_update" {
+        return app_owned_result(o, store);
+    }
     let r = &o.receipt;
     let code = r.safe_error_code.as_deref().unwrap_or("");
     let title = match (o.dry_run, r.status.as_str()) {

@@ -70,6 +70,10 @@ pub enum Error {
     /// An executor is referenced but cannot run here.
     #[error("{message}")]
     Executor { code: &'static str, message: String },
+    /// The host application's executor callback failed with its own error (returned unchanged;
+    /// the receipt records `HANDLER_EXCEPTION`).
+    #[error("executor callback failed: {0}")]
+    Callback(std::sync::Arc<dyn std::error::Error + Send + Sync>),
     /// A bug or an unexpected state; details stay local.
     #[error("internal error: {0}")]
     Internal(String),
@@ -106,6 +110,7 @@ impl Error {
             Error::UnsafeIdentifier(_) => "UNSAFE_IDENTIFIER",
             Error::Database(_) => "DATABASE_ERROR",
             Error::LedgerStorage(_) => "LOCAL_STORE_UNAVAILABLE",
+            Error::Callback(_) => "HANDLER_EXCEPTION",
             Error::Internal(_) => "INTERNAL",
         }
     }

@@ -269,8 +269,9 @@ pub fn verify_authority<'a>(
             "writeback job expected version differs from the approved proposal",
         ));
     }
+    let (executor, _) = executor_type(config, cap)?;
     if job.idempotency_key != super::idempotency_key_for(&p)
-        || job.writeback_job_id != super::job_id_for(&p.proposal_id)
+        || job.writeback_job_id != super::job_id_for(&p.proposal_id, executor)
     {
         return Err(Error::authority(
             "JOB_IDENTITY_MISMATCH",

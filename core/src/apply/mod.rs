@@ -1,8 +1,11 @@
 //! Trusted apply: build or accept a job, re-verify authority against ledger and config, run the
 //! executor, validate and record the receipt.
 
+pub mod app_owned;
 pub mod authority;
+pub mod command_handler;
 pub mod executor;
+pub mod http_handler;
 pub mod sql_update;
 pub mod version;
 
@@ -52,19 +55,12 @@ pub struct ApplyOutcome {
     pub retryable: bool,
 }
 
-/// `wbj_` + the proposal id with anything outside `[A-Za-z0-9_:-]` replaced.
-pub fn job_id_for(proposal_id: &str) -> String {
-    format!(
-        "wbj_{}",
-        proposal_id
-            .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || "_:-".contains(c) {
-                c
-            } else {
-                '_'
-            })
-            .collect::<String>()
-    )
+/// `wbj_` (direct SQL) or `hwb_` (app-owned executors) + the proposal id with anything
+/// outside `[A-Za-z0-9_:-]` replaced.
+pub fn job_id_for(proposal_id: &str, executor_type: &str) -> String {
+    let prefix = if executor_type == "sql_update" { "wbj_" } else { "hwb_" };
+    let safe: String = proposal_id.chars().map(|c| if c.is_ascii_alphanumeric() || "_:-".contains(c) { c } else { '_' }).collect();
+    format!("{prefix}{safe}")
 }
 
 /// `<proposal_id>:<object_id>`.
@@ -72,8 +68,13 @@ pub fn idempotency_key_for(p: &StoredProposal) -> String {
     format!("{}:{}", p.proposal_id, p.object_id)
 }
 
-/// The writeback job for an approved proposal, exactly as stored.
+/// The writeback job for an approved proposal, exactly as stored (direct SQL).
 pub fn job_from_proposal(p: &StoredProposal, engine: &str, opts: &ApplyOptions) -> WritebackJob {
+    job_for_executor(p, engine, "sql_update", opts)
+}
+
+/// The writeback job for an approved proposal routed to an executor of `executor_type`.
+pub fn job_for_executor(p: &StoredProposal, engine: &str, executor_type: &str, opts: &ApplyOptions) -> WritebackJob {
     let cs = &p.change_set;
     let ev = &cs.guards.expected_version;
     let conflict_guard = if ev.column == "__row_hash" {
@@ -96,7 +97,7 @@ pub fn job_from_proposal(p: &StoredProposal, engine: &str, opts: &ApplyOptions) 
         chrono::Utc::now() + chrono::Duration::seconds(opts.lease_seconds.clamp(15, 3600));
     WritebackJob {
         schema_version: protocol::WRITEBACK_JOB_V1.into(),
-        writeback_job_id: job_id_for(&p.proposal_id),
+        writeback_job_id: job_id_for(&p.proposal_id, executor_type),
         proposal_id: p.proposal_id.clone(),
         proposal_version: p.proposal_version,
         proposal_hash: p.proposal_hash.clone(),
@@ -120,7 +121,7 @@ pub fn job_from_proposal(p: &StoredProposal, engine: &str, opts: &ApplyOptions) 
         conflict_guard,
         idempotency_key: idempotency_key_for(p),
         lease: Lease {
-            lease_id: format!("lease_{}", &job_id_for(&p.proposal_id)[4..]),
+            lease_id: format!("lease_{}", &job_id_for(&p.proposal_id, executor_type)[4..]),
             attempt: 1,
             expires_at: expires.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         },
