@@ -284,18 +284,35 @@ fn app_owned_result(o: &ApplyOutcome, store: &Path) {
     println!();
     println!("Checks:");
     println!("* proposal approved: yes");
-    println!("* execution authority: app-owned {} outside MCP", o.executor.replace('_', " "));
-    println!("* source database changed by handler: {}", yes_no(r.source_database_mutated));
+    println!(
+        "* execution authority: app-owned {} outside MCP",
+        o.executor.replace('_', " ")
+    );
+    println!(
+        "* source database changed by handler: {}",
+        yes_no(r.source_database_mutated)
+    );
     println!("* affected rows: {}", r.rows_affected);
     println!("* idempotency key: {}", r.idempotency_key);
     if let Some(code) = &r.safe_error_code {
         println!("Error:");
-        println!("  {code}{}", if o.retryable { " (transient: the proposal stays approved; retry later)" } else { "" });
+        println!(
+            "  {code}{}",
+            if o.retryable {
+                " (transient: the proposal stays approved; retry later)"
+            } else {
+                ""
+            }
+        );
     }
     println!("Receipt:");
     println!("  {}", r.receipt_hash);
     println!("Replay:");
-    println!("  synapsor-runner replay {} --store {}", r.proposal_id, store.display());
+    println!(
+        "  synapsor-runner replay {} --store {}",
+        r.proposal_id,
+        store.display()
+    );
 }
 
 pub fn apply_result(o: &ApplyOutcome, store: &Path) {

@@ -1,14 +1,14 @@
 //! The facade: open a runner, then inspect, propose, approve, reject, apply, replay, call tools.
 
+use crate::apply::executor::Executor;
 use crate::apply::{self, ApplyOptions, ApplyOutcome};
 use crate::capability::{self, ScopedRead};
+use crate::config::ExecutorConfig;
 use crate::config::{CapabilityKind, LoadedConfig, Mode, RunnerConfig, load_config};
 use crate::context::{self, ResolvedContext, TrustedContext};
 use crate::envelope;
 use crate::error::{Error, Result};
 use crate::ledger::{Approver, CreateOutcome, Ledger, StoredProposal};
-use crate::apply::executor::Executor;
-use crate::config::ExecutorConfig;
 use crate::protocol::WritebackJob;
 use crate::source::{Row, Sources};
 use crate::tools::{self, Tool, ToolNaming};
@@ -175,7 +175,11 @@ impl Runner {
 
     /// Register a shared executor (bindings keep one per registered callable).
     pub fn register_executor_arc(&self, name: &str, executor: Arc<dyn Executor>) {
-        self.inner.executors.write().expect("executor registry").insert(name.to_string(), executor);
+        self.inner
+            .executors
+            .write()
+            .expect("executor registry")
+            .insert(name.to_string(), executor);
     }
 
     /// Run a read capability: one scoped row, evidence and query audit recorded.
@@ -293,7 +297,8 @@ impl Runner {
             .get(&cap.source)
             .map(|s| s.engine.as_str())
             .unwrap_or("postgres");
-        let job = apply::job_from_proposal(&p, engine, opts);
+        let (executor, _) = apply::authority::executor_type(config, cap)?;
+        let job = apply::job_for_executor(&p, engine, executor, opts);
         self.apply_job(&job, opts).await
     }
 
@@ -304,10 +309,20 @@ impl Runner {
         let (p, cap) = apply::verify_authority(config, self.ledger(), job)?;
         let (executor, ex_config) = apply::authority::executor_type(config, cap)?;
         if executor != "sql_update" {
-            return self.apply_app_owned(job, &p, cap, executor, ex_config, opts).await;
+            return self
+                .apply_app_owned(job, &p, cap, executor, ex_config, opts)
+                .await;
         }
-        if !config.sources.get(&cap.source).map(|s| s.has_writer()).unwrap_or(false) {
-            return Err(Error::authority("WRITEBACK_DISABLED", format!("source {} has no write connection configured", cap.source)));
+        if !config
+            .sources
+            .get(&cap.source)
+            .map(|s| s.has_writer())
+            .unwrap_or(false)
+        {
+            return Err(Error::authority(
+                "WRITEBACK_DISABLED",
+                format!("source {} has no write connection configured", cap.source),
+            ));
         }
         let source = self.inner.sources.get(&cap.source)?;
         let before_columns: Vec<String> = p.change_set.before.keys().cloned().collect();
@@ -320,7 +335,15 @@ impl Runner {
     }
 
     /// Record the outcome (an event for dry runs, a receipt otherwise) and shape the result.
-    fn finish_apply(&self, p: &StoredProposal, job: &WritebackJob, receipt: crate::protocol::ExecutionReceipt, executor: &str, retryable: bool, opts: &ApplyOptions) -> Result<ApplyOutcome> {
+    fn finish_apply(
+        &self,
+        p: &StoredProposal,
+        job: &WritebackJob,
+        receipt: crate::protocol::ExecutionReceipt,
+        executor: &str,
+        retryable: bool,
+        opts: &ApplyOptions,
+    ) -> Result<ApplyOutcome> {
         let recorded = if opts.dry_run {
             self.ledger().record_event(
                 &p.proposal_id,
@@ -350,38 +373,98 @@ impl Runner {
     }
 
     /// Apply through an app-owned executor (HTTP handler, command, or in-process callback).
-    async fn apply_app_owned(&self, job: &WritebackJob, p: &StoredProposal, cap: &crate::config::Capability, executor_type: &str, ex_config: Option<&ExecutorConfig>, opts: &ApplyOptions) -> Result<ApplyOutcome> {
+    async fn apply_app_owned(
+        &self,
+        job: &WritebackJob,
+        p: &StoredProposal,
+        cap: &crate::config::Capability,
+        executor_type: &str,
+        ex_config: Option<&ExecutorConfig>,
+        opts: &ApplyOptions,
+    ) -> Result<ApplyOutcome> {
         use crate::apply::{app_owned, command_handler::CommandHandler, http_handler::HttpHandler};
         let name = cap.executor_name();
         let ms = |t: &Option<u64>| std::time::Duration::from_millis(t.unwrap_or(5000).max(1));
-        let (runner, timeout, guarded): (Arc<dyn Executor>, std::time::Duration, bool) = match ex_config {
-            Some(ExecutorConfig::HttpHandler { url_env, method, auth, signing_secret_env, timeout_ms }) => {
-                let t = ms(timeout_ms);
-                let h = HttpHandler { url_env: url_env.clone(), method: method.clone().unwrap_or_else(|| "POST".into()), token_env: auth.as_ref().map(|a| a.token_env.clone()), signing_secret_env: signing_secret_env.clone(), timeout: t };
-                (Arc::new(h), t, false)
-            }
-            Some(ExecutorConfig::CommandHandler { command_env, timeout_ms }) => {
-                let t = ms(timeout_ms);
-                (Arc::new(CommandHandler { command_env: command_env.clone(), timeout: t }), t, false)
-            }
-            Some(ExecutorConfig::InProcess { timeout_ms }) => {
-                let registered = self.inner.executors.read().expect("executor registry").get(name).cloned();
-                let Some(callback) = registered else {
-                    return Err(Error::Executor { code: "EXECUTOR_NOT_REGISTERED", message: format!("no in-process executor is registered under {name}") });
-                };
-                let writer = self.config().sources.get(&cap.source).map(|s| s.has_writer()).unwrap_or(false);
-                (callback, ms(timeout_ms), writer)
-            }
-            _ => return Err(Error::Executor { code: "EXECUTOR_UNSUPPORTED", message: format!("executor type {executor_type} cannot run here") }),
-        };
+        let (runner, timeout, guarded): (Arc<dyn Executor>, std::time::Duration, bool) =
+            match ex_config {
+                Some(ExecutorConfig::HttpHandler {
+                    url_env,
+                    method,
+                    auth,
+                    signing_secret_env,
+                    timeout_ms,
+                }) => {
+                    let t = ms(timeout_ms);
+                    let h = HttpHandler {
+                        url_env: url_env.clone(),
+                        method: method.clone().unwrap_or_else(|| "POST".into()),
+                        token_env: auth.as_ref().map(|a| a.token_env.clone()),
+                        signing_secret_env: signing_secret_env.clone(),
+                        timeout: t,
+                    };
+                    (Arc::new(h), t, false)
+                }
+                Some(ExecutorConfig::CommandHandler {
+                    command_env,
+                    timeout_ms,
+                }) => {
+                    let t = ms(timeout_ms);
+                    (
+                        Arc::new(CommandHandler {
+                            command_env: command_env.clone(),
+                            timeout: t,
+                        }),
+                        t,
+                        false,
+                    )
+                }
+                Some(ExecutorConfig::InProcess { timeout_ms }) => {
+                    let registered = self
+                        .inner
+                        .executors
+                        .read()
+                        .expect("executor registry")
+                        .get(name)
+                        .cloned();
+                    let Some(callback) = registered else {
+                        return Err(Error::Executor {
+                            code: "EXECUTOR_NOT_REGISTERED",
+                            message: format!("no in-process executor is registered under {name}"),
+                        });
+                    };
+                    let writer = self
+                        .config()
+                        .sources
+                        .get(&cap.source)
+                        .map(|s| s.has_writer())
+                        .unwrap_or(false);
+                    (callback, ms(timeout_ms), writer)
+                }
+                _ => {
+                    return Err(Error::Executor {
+                        code: "EXECUTOR_UNSUPPORTED",
+                        message: format!("executor type {executor_type} cannot run here"),
+                    });
+                }
+            };
         if !opts.dry_run {
-            self.ledger().prepare_job(job, executor_type, &opts.runner_id)?;
+            self.ledger()
+                .prepare_job(job, executor_type, &opts.runner_id)?;
         }
         let ej = app_owned::executor_job(&p.change_set, job, name, opts.dry_run);
         let out = if guarded {
             let source = self.inner.sources.get(&cap.source)?;
             let before_columns: Vec<String> = p.change_set.before.keys().cloned().collect();
-            app_owned::run_guarded(&source, runner.as_ref(), &ej, job, &before_columns, timeout, opts).await?
+            app_owned::run_guarded(
+                &source,
+                runner.as_ref(),
+                &ej,
+                job,
+                &before_columns,
+                timeout,
+                opts,
+            )
+            .await?
         } else {
             app_owned::run_detached(runner.as_ref(), &ej, job, timeout, opts).await
         };

@@ -2,7 +2,7 @@
 //! in-process callback inside the guarded transaction), validate its receipt.
 
 use super::executor::{Executor, ExecutorFailure, ExecutorJob};
-use super::{make_receipt, ApplyOptions};
+use super::{ApplyOptions, make_receipt};
 use crate::ledger::now_iso;
 use crate::protocol::{self, ChangeSet, ExecutionReceipt, HandlerReceipt, WritebackJob};
 use crate::source::{Source, UpdateOutcome, WriteStatus, WriteStep};
@@ -11,8 +11,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// The request every app-owned executor receives.
-pub fn executor_job(cs: &ChangeSet, job: &WritebackJob, executor: &str, dry_run: bool) -> ExecutorJob {
-    let mut request = protocol::handler_request(cs, &job.writeback_job_id, &job.idempotency_key, dry_run, &now_iso());
+pub fn executor_job(
+    cs: &ChangeSet,
+    job: &WritebackJob,
+    executor: &str,
+    dry_run: bool,
+) -> ExecutorJob {
+    let mut request = protocol::handler_request(
+        cs,
+        &job.writeback_job_id,
+        &job.idempotency_key,
+        dry_run,
+        &now_iso(),
+    );
     request["executor"] = Value::String(executor.to_string());
     ExecutorJob {
         executor: executor.to_string(),
@@ -33,7 +44,13 @@ pub struct AppOutcome {
 }
 
 /// Run an executor that owns its storage (HTTP, command, or a callback without a write connection).
-pub async fn run_detached(executor: &dyn Executor, ej: &ExecutorJob, job: &WritebackJob, timeout: Duration, opts: &ApplyOptions) -> AppOutcome {
+pub async fn run_detached(
+    executor: &dyn Executor,
+    ej: &ExecutorJob,
+    job: &WritebackJob,
+    timeout: Duration,
+    opts: &ApplyOptions,
+) -> AppOutcome {
     let result = tokio::time::timeout(timeout, executor.execute(ej, None)).await;
     let body = match result {
         Err(_) => Err(ExecutorFailure::safe("HANDLER_TIMEOUT", true)),
@@ -47,11 +64,32 @@ pub async fn run_detached(executor: &dyn Executor, ej: &ExecutorJob, job: &Write
 }
 
 /// Run an in-process callback inside the source's guarded transaction.
-pub async fn run_guarded(source: &Source, executor: &dyn Executor, ej: &ExecutorJob, job: &WritebackJob, before_columns: &[String], timeout: Duration, opts: &ApplyOptions) -> crate::error::Result<AppOutcome> {
+pub async fn run_guarded(
+    source: &Source,
+    executor: &dyn Executor,
+    ej: &ExecutorJob,
+    job: &WritebackJob,
+    before_columns: &[String],
+    timeout: Duration,
+    opts: &ApplyOptions,
+) -> crate::error::Result<AppOutcome> {
     let plan = super::sql_update::plan_for(job, before_columns)?;
-    let outcome = match source.guarded_update(&plan, opts.dry_run, WriteStep::Callback { executor, job: ej, timeout }).await {
+    let outcome = match source
+        .guarded_update(
+            &plan,
+            opts.dry_run,
+            WriteStep::Callback {
+                executor,
+                job: ej,
+                timeout,
+            },
+        )
+        .await
+    {
         Ok(o) => o,
-        Err(crate::error::Error::SourceUnavailable { .. }) => UpdateOutcome::failed(&job.writeback_job_id, "DATABASE_UNAVAILABLE", true),
+        Err(crate::error::Error::SourceUnavailable { .. }) => {
+            UpdateOutcome::failed(&job.writeback_job_id, "DATABASE_UNAVAILABLE", true)
+        }
         Err(_) => UpdateOutcome::failed(&job.writeback_job_id, "TRANSACTION_FAILED", false),
     };
     if let Some(body) = &outcome.handler_body
@@ -65,12 +103,44 @@ pub async fn run_guarded(source: &Source, executor: &dyn Executor, ej: &Executor
         return Ok(out);
     }
     let mutated = outcome.status == WriteStatus::Applied && !opts.dry_run;
-    let receipt = make_receipt(job, &opts.runner_id, outcome.status.as_str(), outcome.rows_affected, outcome.previous_version.clone(), mutated, outcome.code.clone(), Map::new());
-    Ok(AppOutcome { receipt, retryable: outcome.retryable, callback_error: outcome.callback_error })
+    let receipt = make_receipt(
+        job,
+        &opts.runner_id,
+        outcome.status.as_str(),
+        outcome.rows_affected,
+        outcome.previous_version.clone(),
+        mutated,
+        outcome.code.clone(),
+        Map::new(),
+    );
+    Ok(AppOutcome {
+        receipt,
+        retryable: outcome.retryable,
+        callback_error: outcome.callback_error,
+    })
 }
 
-fn failed(job: &WritebackJob, code: &str, retryable: bool, opts: &ApplyOptions, e: Option<Arc<dyn std::error::Error + Send + Sync>>) -> AppOutcome {
-    AppOutcome { receipt: make_receipt(job, &opts.runner_id, "failed", 0, None, false, Some(code.into()), Map::new()), retryable, callback_error: e }
+fn failed(
+    job: &WritebackJob,
+    code: &str,
+    retryable: bool,
+    opts: &ApplyOptions,
+    e: Option<Arc<dyn std::error::Error + Send + Sync>>,
+) -> AppOutcome {
+    AppOutcome {
+        receipt: make_receipt(
+            job,
+            &opts.runner_id,
+            "failed",
+            0,
+            None,
+            false,
+            Some(code.into()),
+            Map::new(),
+        ),
+        retryable,
+        callback_error: e,
+    }
 }
 
 /// Validate a handler's receipt body; only the four documented statuses pass.
@@ -79,35 +149,66 @@ fn from_body(job: &WritebackJob, body: &Value, opts: &ApplyOptions) -> AppOutcom
         return failed(job, "HANDLER_RECEIPT_INVALID", false, opts, None);
     };
     let success = matches!(r.status.as_str(), "applied" | "already_applied");
-    let code = r.safe_error_code.clone().or_else(|| (r.status == "failed").then(|| "HANDLER_FAILED".to_string()));
+    let code = r
+        .safe_error_code
+        .clone()
+        .or_else(|| (r.status == "failed").then(|| "HANDLER_FAILED".to_string()));
     let mut extra = Map::new();
     if let Some(d) = &r.details {
         extra.insert("details".into(), redact(&Value::Object(d.clone())));
     }
-    let mut receipt = make_receipt(job, &opts.runner_id, &r.status, r.rows_affected, r.previous_version.clone(), success && !opts.dry_run && r.source_database_mutated, code, extra);
+    let mut receipt = make_receipt(
+        job,
+        &opts.runner_id,
+        &r.status,
+        r.rows_affected,
+        r.previous_version.clone(),
+        success && !opts.dry_run && r.source_database_mutated,
+        code,
+        extra,
+    );
     if r.new_version.is_some() {
         receipt.new_version = r.new_version.clone();
         receipt.receipt_hash = receipt.compute_hash();
     }
-    AppOutcome { receipt, retryable: false, callback_error: None }
+    AppOutcome {
+        receipt,
+        retryable: false,
+        callback_error: None,
+    }
 }
 
 /// Mask credential-looking keys and values in handler details before they are stored.
 fn redact(v: &Value) -> Value {
     const KEYS: &[&str] = &["url", "password", "secret", "token", "key", "credential"];
-    const VALUES: &[&str] = &["postgres://", "postgresql://", "mysql://", "Bearer ", "syn_wbr_"];
+    const VALUES: &[&str] = &[
+        "postgres://",
+        "postgresql://",
+        "mysql://",
+        "Bearer ",
+        "syn_wbr_",
+    ];
     match v {
         Value::Object(m) => Value::Object(
             m.iter()
                 .map(|(k, v)| {
                     let lk = k.to_ascii_lowercase();
                     let masked = v.is_string() && KEYS.iter().any(|w| lk.contains(w));
-                    (k.clone(), if masked { Value::String("<redacted>".into()) } else { redact(v) })
+                    (
+                        k.clone(),
+                        if masked {
+                            Value::String("<redacted>".into())
+                        } else {
+                            redact(v)
+                        },
+                    )
                 })
                 .collect(),
         ),
         Value::Array(a) => Value::Array(a.iter().map(redact).collect()),
-        Value::String(s) if VALUES.iter().any(|p| s.starts_with(p)) => Value::String("<redacted>".into()),
+        Value::String(s) if VALUES.iter().any(|p| s.starts_with(p)) => {
+            Value::String("<redacted>".into())
+        }
         other => other.clone(),
     }
 }

@@ -100,12 +100,36 @@ pub fn verify_authority<'a>(
         ));
     }
 
+    // The proposal names its capability; the job must fit that capability exactly (another
+    // capability on the same table never lends its authority).
+    let p = ledger.proposal(&job.proposal_id).map_err(|e| match e {
+        Error::Ledger {
+            code: "PROPOSAL_NOT_FOUND",
+            ..
+        } => Error::authority(
+            "PROPOSAL_NOT_FOUND",
+            format!(
+                "local proposal not found for writeback job: {}",
+                job.proposal_id
+            ),
+        ),
+        other => other,
+    })?;
+    if !["approved", "pending_worker", "applied"].contains(&p.state.as_str()) {
+        return Err(Error::authority(
+            "PROPOSAL_NOT_APPROVED",
+            format!(
+                "local proposal {} is {}, not approved for writeback",
+                p.proposal_id, p.state
+            ),
+        ));
+    }
     let cap = config
         .capabilities
         .iter()
-        .find(|c| {
-            c.kind == CapabilityKind::Proposal
-                && c.source == job.runner_scope.source_id
+        .find(|c| c.kind == CapabilityKind::Proposal && c.name == p.change_set.action)
+        .filter(|c| {
+            c.source == job.runner_scope.source_id
                 && c.target.schema == job.target.schema
                 && c.target.table == job.target.table
                 && c.target.primary_key == job.target.primary_key.column
@@ -156,28 +180,6 @@ pub fn verify_authority<'a>(
         }
     }
 
-    let p = ledger.proposal(&job.proposal_id).map_err(|e| match e {
-        Error::Ledger {
-            code: "PROPOSAL_NOT_FOUND",
-            ..
-        } => Error::authority(
-            "PROPOSAL_NOT_FOUND",
-            format!(
-                "local proposal not found for writeback job: {}",
-                job.proposal_id
-            ),
-        ),
-        other => other,
-    })?;
-    if !["approved", "pending_worker", "applied"].contains(&p.state.as_str()) {
-        return Err(Error::authority(
-            "PROPOSAL_NOT_APPROVED",
-            format!(
-                "local proposal {} is {}, not approved for writeback",
-                p.proposal_id, p.state
-            ),
-        ));
-    }
     let cs = &p.change_set;
     // The stored row itself must still hash to what was approved.
     if cs.compute_hash() != p.proposal_hash || cs.integrity.proposal_hash != p.proposal_hash {

@@ -58,8 +58,12 @@ pub fn split_command(line: &str) -> Result<Vec<String>, String> {
 
 impl CommandHandler {
     async fn call(&self, job: &ExecutorJob) -> Result<Value, ExecutorFailure> {
-        let line = std::env::var(&self.command_env).ok().filter(|v| !v.is_empty()).ok_or_else(|| ExecutorFailure::safe("HANDLER_ENV_MISSING", true))?;
-        let argv = split_command(&line).map_err(|_| ExecutorFailure::safe("HANDLER_COMMAND_INVALID", false))?;
+        let line = std::env::var(&self.command_env)
+            .ok()
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| ExecutorFailure::safe("HANDLER_ENV_MISSING", true))?;
+        let argv = split_command(&line)
+            .map_err(|_| ExecutorFailure::safe("HANDLER_COMMAND_INVALID", false))?;
         let Some((program, args)) = argv.split_first() else {
             return Err(ExecutorFailure::safe("HANDLER_COMMAND_INVALID", false));
         };
@@ -71,7 +75,8 @@ impl CommandHandler {
             .kill_on_drop(true)
             .spawn()
             .map_err(|_| ExecutorFailure::safe("HANDLER_REQUEST_FAILED", false))?;
-        let mut input = serde_json::to_vec(&job.request).map_err(|_| ExecutorFailure::safe("HANDLER_REQUEST_FAILED", false))?;
+        let mut input = serde_json::to_vec(&job.request)
+            .map_err(|_| ExecutorFailure::safe("HANDLER_REQUEST_FAILED", false))?;
         input.push(b'\n');
         let mut stdin = child.stdin.take().expect("piped stdin");
         let mut stdout = child.stdout.take().expect("piped stdout");
@@ -102,18 +107,26 @@ impl CommandHandler {
             }
         };
         if !status.success() {
-            let code = status.code().map(|c| c.to_string()).unwrap_or_else(|| "UNKNOWN".into());
+            let code = status
+                .code()
+                .map(|c| c.to_string())
+                .unwrap_or_else(|| "UNKNOWN".into());
             return Err(ExecutorFailure::safe(format!("HANDLER_EXIT_{code}"), false));
         }
         if out.iter().all(u8::is_ascii_whitespace) {
             return Ok(Value::Object(Default::default()));
         }
-        serde_json::from_slice(&out).map_err(|_| ExecutorFailure::safe("HANDLER_INVALID_JSON", false))
+        serde_json::from_slice(&out)
+            .map_err(|_| ExecutorFailure::safe("HANDLER_INVALID_JSON", false))
     }
 }
 
 impl Executor for CommandHandler {
-    fn execute<'a>(&'a self, job: &'a ExecutorJob, _tx: Option<GuardedTx>) -> BoxFuture<'a, Result<Value, ExecutorFailure>> {
+    fn execute<'a>(
+        &'a self,
+        job: &'a ExecutorJob,
+        _tx: Option<GuardedTx>,
+    ) -> BoxFuture<'a, Result<Value, ExecutorFailure>> {
         Box::pin(self.call(job))
     }
 }
@@ -124,10 +137,17 @@ mod tests {
 
     #[test]
     fn splits_like_a_shell_without_one() {
-        assert_eq!(split_command(r#"node ./h.mjs --flag "a b" 'c d' e\ f"#).unwrap(), ["node", "./h.mjs", "--flag", "a b", "c d", "e f"]);
+        assert_eq!(
+            split_command(r#"node ./h.mjs --flag "a b" 'c d' e\ f"#).unwrap(),
+            ["node", "./h.mjs", "--flag", "a b", "c d", "e f"]
+        );
         assert_eq!(split_command("  a   b ").unwrap(), ["a", "b"]);
         assert_eq!(split_command(r#"a "" b"#).unwrap(), ["a", "", "b"]);
         assert!(split_command(r#"a "b"#).is_err());
-        assert_eq!(split_command("x; rm -rf /").unwrap(), ["x;", "rm", "-rf", "/"], "no shell: metacharacters are plain text");
+        assert_eq!(
+            split_command("x; rm -rf /").unwrap(),
+            ["x;", "rm", "-rf", "/"],
+            "no shell: metacharacters are plain text"
+        );
     }
 }

@@ -38,13 +38,20 @@ pub enum ExecutorFailure {
 
 impl ExecutorFailure {
     pub fn safe(code: impl Into<String>, retryable: bool) -> Self {
-        ExecutorFailure::Safe { code: code.into(), retryable }
+        ExecutorFailure::Safe {
+            code: code.into(),
+            retryable,
+        }
     }
 }
 
 /// One executor. Implementations return the handler receipt body (validated by the core).
 pub trait Executor: Send + Sync {
-    fn execute<'a>(&'a self, job: &'a ExecutorJob, tx: Option<GuardedTx>) -> BoxFuture<'a, std::result::Result<Value, ExecutorFailure>>;
+    fn execute<'a>(
+        &'a self,
+        job: &'a ExecutorJob,
+        tx: Option<GuardedTx>,
+    ) -> BoxFuture<'a, std::result::Result<Value, ExecutorFailure>>;
 }
 
 /// Any `Fn(job, tx) -> future` closure is an executor (the Rust way to register a callback).
@@ -53,15 +60,27 @@ where
     F: Fn(ExecutorJob, Option<GuardedTx>) -> Fut + Send + Sync,
     Fut: Future<Output = std::result::Result<Value, ExecutorFailure>> + Send + 'static,
 {
-    fn execute<'a>(&'a self, job: &'a ExecutorJob, tx: Option<GuardedTx>) -> BoxFuture<'a, std::result::Result<Value, ExecutorFailure>> {
+    fn execute<'a>(
+        &'a self,
+        job: &'a ExecutorJob,
+        tx: Option<GuardedTx>,
+    ) -> BoxFuture<'a, std::result::Result<Value, ExecutorFailure>> {
         Box::pin(self(job.clone(), tx))
     }
 }
 
 /// A statement the callback wants to run inside the guarded transaction.
 pub(crate) enum TxRequest {
-    Execute { sql: String, params: Vec<Value>, reply: oneshot::Sender<Result<u64>> },
-    Fetch { sql: String, params: Vec<Value>, reply: oneshot::Sender<Result<Vec<Row>>> },
+    Execute {
+        sql: String,
+        params: Vec<Value>,
+        reply: oneshot::Sender<Result<u64>>,
+    },
+    Fetch {
+        sql: String,
+        params: Vec<Value>,
+        reply: oneshot::Sender<Result<Vec<Row>>>,
+    },
 }
 
 /// The guarded transaction handed to an in-process callback: the target row is already locked
@@ -80,7 +99,10 @@ impl std::fmt::Debug for GuardedTx {
 }
 
 fn closed() -> Error {
-    Error::Executor { code: "TRANSACTION_CLOSED", message: "the guarded transaction has already finished".into() }
+    Error::Executor {
+        code: "TRANSACTION_CLOSED",
+        message: "the guarded transaction has already finished".into(),
+    }
 }
 
 impl GuardedTx {
@@ -92,14 +114,28 @@ impl GuardedTx {
     /// Run a statement with bound parameters (`$1`… on PostgreSQL, `?1`… on SQLite); returns affected rows.
     pub async fn execute(&self, sql: &str, params: &[Value]) -> Result<u64> {
         let (reply, rx) = oneshot::channel();
-        self.sender.send(TxRequest::Execute { sql: sql.to_string(), params: params.to_vec(), reply }).await.map_err(|_| closed())?;
+        self.sender
+            .send(TxRequest::Execute {
+                sql: sql.to_string(),
+                params: params.to_vec(),
+                reply,
+            })
+            .await
+            .map_err(|_| closed())?;
         rx.await.map_err(|_| closed())?
     }
 
     /// Run a query and return every row as column → JSON value.
     pub async fn fetch_all(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
         let (reply, rx) = oneshot::channel();
-        self.sender.send(TxRequest::Fetch { sql: sql.to_string(), params: params.to_vec(), reply }).await.map_err(|_| closed())?;
+        self.sender
+            .send(TxRequest::Fetch {
+                sql: sql.to_string(),
+                params: params.to_vec(),
+                reply,
+            })
+            .await
+            .map_err(|_| closed())?;
         rx.await.map_err(|_| closed())?
     }
 

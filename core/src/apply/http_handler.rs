@@ -24,7 +24,10 @@ pub fn sign(secret: &[u8], body: &[u8]) -> String {
 }
 
 fn env(name: &str) -> Result<String, ExecutorFailure> {
-    std::env::var(name).ok().filter(|v| !v.is_empty()).ok_or_else(|| ExecutorFailure::safe("HANDLER_ENV_MISSING", true))
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| ExecutorFailure::safe("HANDLER_ENV_MISSING", true))
 }
 
 impl HttpHandler {
@@ -32,14 +35,19 @@ impl HttpHandler {
         let url = env(&self.url_env)?;
         let token = self.token_env.as_deref().map(env).transpose()?;
         let secret = self.signing_secret_env.as_deref().map(env).transpose()?;
-        let body = serde_json::to_vec(&job.request).map_err(|_| ExecutorFailure::safe("HANDLER_REQUEST_FAILED", false))?;
-        let issued_at = job.request["issued_at"].as_str().unwrap_or_default().to_string();
+        let body = serde_json::to_vec(&job.request)
+            .map_err(|_| ExecutorFailure::safe("HANDLER_REQUEST_FAILED", false))?;
+        let issued_at = job.request["issued_at"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         let client = reqwest::Client::builder()
             .timeout(self.timeout)
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|_| ExecutorFailure::safe("HANDLER_REQUEST_FAILED", false))?;
-        let method = reqwest::Method::from_bytes(self.method.as_bytes()).unwrap_or(reqwest::Method::POST);
+        let method =
+            reqwest::Method::from_bytes(self.method.as_bytes()).unwrap_or(reqwest::Method::POST);
         let mut req = client
             .request(method, &url)
             .header("content-type", "application/json")
@@ -55,23 +63,41 @@ impl HttpHandler {
         }
         let resp = req.body(body).send().await.map_err(|e| {
             // Neither the URL nor the token ever leaves this function: only a safe code does.
-            if e.is_timeout() { ExecutorFailure::safe("HANDLER_TIMEOUT", true) } else { ExecutorFailure::safe("HANDLER_REQUEST_FAILED", true) }
+            if e.is_timeout() {
+                ExecutorFailure::safe("HANDLER_TIMEOUT", true)
+            } else {
+                ExecutorFailure::safe("HANDLER_REQUEST_FAILED", true)
+            }
         })?;
         let status = resp.status().as_u16();
         if !(200..300).contains(&status) {
             let transient = matches!(status, 408 | 429 | 502 | 503 | 504);
-            return Err(ExecutorFailure::safe(format!("HANDLER_HTTP_{status}"), transient));
+            return Err(ExecutorFailure::safe(
+                format!("HANDLER_HTTP_{status}"),
+                transient,
+            ));
         }
-        let bytes = resp.bytes().await.map_err(|e| if e.is_timeout() { ExecutorFailure::safe("HANDLER_TIMEOUT", true) } else { ExecutorFailure::safe("HANDLER_REQUEST_FAILED", true) })?;
+        let bytes = resp.bytes().await.map_err(|e| {
+            if e.is_timeout() {
+                ExecutorFailure::safe("HANDLER_TIMEOUT", true)
+            } else {
+                ExecutorFailure::safe("HANDLER_REQUEST_FAILED", true)
+            }
+        })?;
         if bytes.is_empty() {
             return Ok(Value::Object(Default::default()));
         }
-        serde_json::from_slice(&bytes).map_err(|_| ExecutorFailure::safe("HANDLER_INVALID_JSON", false))
+        serde_json::from_slice(&bytes)
+            .map_err(|_| ExecutorFailure::safe("HANDLER_INVALID_JSON", false))
     }
 }
 
 impl Executor for HttpHandler {
-    fn execute<'a>(&'a self, job: &'a ExecutorJob, _tx: Option<GuardedTx>) -> BoxFuture<'a, Result<Value, ExecutorFailure>> {
+    fn execute<'a>(
+        &'a self,
+        job: &'a ExecutorJob,
+        _tx: Option<GuardedTx>,
+    ) -> BoxFuture<'a, Result<Value, ExecutorFailure>> {
         Box::pin(self.call(job))
     }
 }
@@ -83,6 +109,9 @@ mod tests {
     #[test]
     fn signature_matches_a_known_hmac_vector() {
         // RFC 4231 test case 2.
-        assert_eq!(sign(b"Jefe", b"what do ya want for nothing?"), "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+        assert_eq!(
+            sign(b"Jefe", b"what do ya want for nothing?"),
+            "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
     }
 }

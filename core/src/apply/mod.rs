@@ -58,8 +58,21 @@ pub struct ApplyOutcome {
 /// `wbj_` (direct SQL) or `hwb_` (app-owned executors) + the proposal id with anything
 /// outside `[A-Za-z0-9_:-]` replaced.
 pub fn job_id_for(proposal_id: &str, executor_type: &str) -> String {
-    let prefix = if executor_type == "sql_update" { "wbj_" } else { "hwb_" };
-    let safe: String = proposal_id.chars().map(|c| if c.is_ascii_alphanumeric() || "_:-".contains(c) { c } else { '_' }).collect();
+    let prefix = if executor_type == "sql_update" {
+        "wbj_"
+    } else {
+        "hwb_"
+    };
+    let safe: String = proposal_id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "_:-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
     format!("{prefix}{safe}")
 }
 
@@ -74,7 +87,12 @@ pub fn job_from_proposal(p: &StoredProposal, engine: &str, opts: &ApplyOptions) 
 }
 
 /// The writeback job for an approved proposal routed to an executor of `executor_type`.
-pub fn job_for_executor(p: &StoredProposal, engine: &str, executor_type: &str, opts: &ApplyOptions) -> WritebackJob {
+pub fn job_for_executor(
+    p: &StoredProposal,
+    engine: &str,
+    executor_type: &str,
+    opts: &ApplyOptions,
+) -> WritebackJob {
     let cs = &p.change_set;
     let ev = &cs.guards.expected_version;
     let conflict_guard = if ev.column == "__row_hash" {

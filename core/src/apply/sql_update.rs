@@ -88,7 +88,10 @@ pub async fn execute(
     opts: &ApplyOptions,
 ) -> Result<(ExecutionReceipt, bool)> {
     let plan = plan_for(job, before_columns)?;
-    let outcome = match source.guarded_update(&plan, opts.dry_run, crate::source::WriteStep::Update).await {
+    let outcome = match source
+        .guarded_update(&plan, opts.dry_run, crate::source::WriteStep::Update)
+        .await
+    {
         Ok(o) => o,
         Err(Error::SourceUnavailable { .. }) => {
             UpdateOutcome::failed(&job.writeback_job_id, "DATABASE_UNAVAILABLE", true)

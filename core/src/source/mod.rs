@@ -98,7 +98,11 @@ pub enum WriteStep<'a> {
     /// The guarded single-row UPDATE of the approved patch (`sql_update`).
     Update,
     /// An in-process executor, given the guarded transaction (`in_process`).
-    Callback { executor: &'a dyn crate::apply::executor::Executor, job: &'a crate::apply::executor::ExecutorJob, timeout: std::time::Duration },
+    Callback {
+        executor: &'a dyn crate::apply::executor::Executor,
+        job: &'a crate::apply::executor::ExecutorJob,
+        timeout: std::time::Duration,
+    },
 }
 
 /// What the source transaction did.
@@ -252,7 +256,12 @@ impl Source {
     }
 
     /// Apply (or, with `dry_run`, rehearse and roll back) one guarded single-row update.
-    pub async fn guarded_update(&self, plan: &GuardedUpdate, dry_run: bool, step: WriteStep<'_>) -> Result<UpdateOutcome> {
+    pub async fn guarded_update(
+        &self,
+        plan: &GuardedUpdate,
+        dry_run: bool,
+        step: WriteStep<'_>,
+    ) -> Result<UpdateOutcome> {
         match self {
             Source::Postgres(s) => s.guarded_update(plan, dry_run, step).await,
             Source::Sqlite(s) => s.guarded_update(plan, dry_run, step).await,
@@ -298,18 +307,32 @@ impl Sources {
 /// Run an in-process callback against a guarded transaction and turn its answer into an outcome.
 /// `serve` runs one statement the callback sent; `Ok(Some(outcome))` means commit with the
 /// receipt, `Ok(None)` never happens, and every other result rolls back.
-pub(crate) fn callback_outcome(plan: &GuardedUpdate, result: std::result::Result<std::result::Result<Value, crate::apply::executor::ExecutorFailure>, tokio::time::error::Elapsed>) -> (bool, UpdateOutcome) {
+pub(crate) fn callback_outcome(
+    plan: &GuardedUpdate,
+    result: std::result::Result<
+        std::result::Result<Value, crate::apply::executor::ExecutorFailure>,
+        tokio::time::error::Elapsed,
+    >,
+) -> (bool, UpdateOutcome) {
     use crate::apply::executor::ExecutorFailure;
     match result {
-        Err(_) => (false, UpdateOutcome::failed(&plan.job_id, "HANDLER_TIMEOUT", true)),
-        Ok(Err(ExecutorFailure::Safe { code, retryable })) => (false, UpdateOutcome::failed(&plan.job_id, &code, retryable)),
+        Err(_) => (
+            false,
+            UpdateOutcome::failed(&plan.job_id, "HANDLER_TIMEOUT", true),
+        ),
+        Ok(Err(ExecutorFailure::Safe { code, retryable })) => {
+            (false, UpdateOutcome::failed(&plan.job_id, &code, retryable))
+        }
         Ok(Err(ExecutorFailure::Callback(e))) => {
             let mut o = UpdateOutcome::failed(&plan.job_id, "HANDLER_EXCEPTION", false);
             o.callback_error = Some(e);
             (false, o)
         }
         Ok(Ok(body)) => match crate::protocol::HandlerReceipt::parse(&body) {
-            Err(_) => (false, UpdateOutcome::failed(&plan.job_id, "HANDLER_RECEIPT_INVALID", false)),
+            Err(_) => (
+                false,
+                UpdateOutcome::failed(&plan.job_id, "HANDLER_RECEIPT_INVALID", false),
+            ),
             Ok(r) => {
                 let status = match r.status.as_str() {
                     "applied" => WriteStatus::Applied,
@@ -317,9 +340,20 @@ pub(crate) fn callback_outcome(plan: &GuardedUpdate, result: std::result::Result
                     "conflict" => WriteStatus::Conflict,
                     _ => WriteStatus::Failed,
                 };
-                let code = r.safe_error_code.clone().or_else(|| (status == WriteStatus::Failed).then(|| "HANDLER_FAILED".to_string()));
-                let mut o = UpdateOutcome::new(status, code.as_deref(), &plan.job_id, r.previous_version.as_ref());
-                o.rows_affected = if status == WriteStatus::Applied { r.rows_affected.max(1) } else { 0 };
+                let code = r.safe_error_code.clone().or_else(|| {
+                    (status == WriteStatus::Failed).then(|| "HANDLER_FAILED".to_string())
+                });
+                let mut o = UpdateOutcome::new(
+                    status,
+                    code.as_deref(),
+                    &plan.job_id,
+                    r.previous_version.as_ref(),
+                );
+                o.rows_affected = if status == WriteStatus::Applied {
+                    r.rows_affected.max(1)
+                } else {
+                    0
+                };
                 o.handler_body = Some(body);
                 (status == WriteStatus::Applied, o)
             }

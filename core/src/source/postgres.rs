@@ -1,8 +1,8 @@
 //! PostgreSQL sources through sqlx: one lazily created pool per source and role.
 
 use super::{
-    GuardedUpdate, WriteStep, callback_outcome, ReadRequest, Row, UpdateOutcome, VersionGuard, WriteStatus, check_guard,
-    outcome_from_existing_receipt, value_text,
+    GuardedUpdate, ReadRequest, Row, UpdateOutcome, VersionGuard, WriteStatus, WriteStep,
+    callback_outcome, check_guard, outcome_from_existing_receipt, value_text,
 };
 use crate::apply::executor::{GuardedTx, TxRequest};
 use crate::config::SourceConfig;
@@ -284,7 +284,12 @@ impl PgSource {
                 return self.finish(tx, plan, outcome, dry_run).await;
             }
 
-            if let WriteStep::Callback { executor, job, timeout } = &step {
+            if let WriteStep::Callback {
+                executor,
+                job,
+                timeout,
+            } = &step
+            {
                 let (handle, mut rx) = GuardedTx::channel();
                 let fut = tokio::time::timeout(*timeout, executor.execute(job, Some(handle)));
                 tokio::pin!(fut);
@@ -390,11 +395,18 @@ impl PgSource {
 async fn serve_app_statement(tx: &mut PgConnection, req: TxRequest) {
     match req {
         TxRequest::Execute { sql, params, reply } => {
-            let out = bind_json(dialect::app_statement(&sql), &params).execute(&mut *tx).await.map(|r| r.rows_affected()).map_err(app_err);
+            let out = bind_json(dialect::app_statement(&sql), &params)
+                .execute(&mut *tx)
+                .await
+                .map(|r| r.rows_affected())
+                .map_err(app_err);
             let _ = reply.send(out);
         }
         TxRequest::Fetch { sql, params, reply } => {
-            let out = match bind_json(dialect::app_statement(&sql), &params).fetch_all(&mut *tx).await {
+            let out = match bind_json(dialect::app_statement(&sql), &params)
+                .fetch_all(&mut *tx)
+                .await
+            {
                 Ok(rows) => rows.iter().map(decode_any_row).collect(),
                 Err(e) => Err(app_err(e)),
             };
@@ -404,14 +416,22 @@ async fn serve_app_statement(tx: &mut PgConnection, req: TxRequest) {
 }
 
 fn app_err(e: sqlx::Error) -> Error {
-    Error::Executor { code: "APP_STATEMENT_FAILED", message: match &e {
-        sqlx::Error::Database(db) => format!("{}: {}", db.code().unwrap_or_default(), db.message()),
-        other => other.to_string(),
-    } }
+    Error::Executor {
+        code: "APP_STATEMENT_FAILED",
+        message: match &e {
+            sqlx::Error::Database(db) => {
+                format!("{}: {}", db.code().unwrap_or_default(), db.message())
+            }
+            other => other.to_string(),
+        },
+    }
 }
 
 /// Bind JSON values by their JSON type (text, int8, float8, bool, NULL); cast in SQL as needed.
-fn bind_json(mut q: sqlx::query::Query<'static, sqlx::Postgres, sqlx::postgres::PgArguments>, params: &[Value]) -> sqlx::query::Query<'static, sqlx::Postgres, sqlx::postgres::PgArguments> {
+fn bind_json(
+    mut q: sqlx::query::Query<'static, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    params: &[Value],
+) -> sqlx::query::Query<'static, sqlx::Postgres, sqlx::postgres::PgArguments> {
     for p in params {
         q = match p {
             Value::Null => q.bind(None::<String>),
@@ -432,7 +452,10 @@ fn decode_any_row(row: &PgRow) -> Result<Row> {
     let mut out = Row::new();
     for (i, col) in row.columns().iter().enumerate() {
         let c = dialect::column_for_type(col.name(), col.type_info().name());
-        let v = decode_value(row, i, c.decode).map_err(|e| Error::Executor { code: "APP_STATEMENT_FAILED", message: format!("cannot decode column {} (cast it to text): {e}", col.name()) })?;
+        let v = decode_value(row, i, c.decode).map_err(|e| Error::Executor {
+            code: "APP_STATEMENT_FAILED",
+            message: format!("cannot decode column {} (cast it to text): {e}", col.name()),
+        })?;
         out.insert(col.name().to_string(), v);
     }
     Ok(out)

@@ -1,8 +1,8 @@
 //! SQLite sources through rusqlite: the whole lifecycle with no database server.
 
 use super::{
-    GuardedUpdate, ReadRequest, Row, UpdateOutcome, VersionGuard, WriteStatus, WriteStep, callback_outcome, check_guard,
-    outcome_from_existing_receipt,
+    GuardedUpdate, ReadRequest, Row, UpdateOutcome, VersionGuard, WriteStatus, WriteStep,
+    callback_outcome, check_guard, outcome_from_existing_receipt,
 };
 use crate::apply::executor::{GuardedTx, TxRequest};
 use crate::config::SourceConfig;
@@ -74,15 +74,26 @@ impl SqliteSource {
     /// Take the source connection for an async transaction (a concurrent apply opens its own;
     /// `BEGIN IMMEDIATE` and the busy timeout serialize them).
     fn take_conn(&self) -> Result<Connection> {
-        let taken = self.conn.lock().map_err(|_| Error::Internal("sqlite source lock poisoned".into()))?.take();
+        let taken = self
+            .conn
+            .lock()
+            .map_err(|_| Error::Internal("sqlite source lock poisoned".into()))?
+            .take();
         match taken {
             Some(c) => Ok(c),
             None => {
                 if !self.path.exists() {
-                    return Err(Error::SourceUnavailable { code: "SOURCE_UNAVAILABLE", message: format!("sqlite source file {} does not exist", self.path.display()) });
+                    return Err(Error::SourceUnavailable {
+                        code: "SOURCE_UNAVAILABLE",
+                        message: format!(
+                            "sqlite source file {} does not exist",
+                            self.path.display()
+                        ),
+                    });
                 }
                 let c = Connection::open(&self.path).map_err(unavailable)?;
-                c.busy_timeout(Duration::from_millis(self.busy_ms)).map_err(unavailable)?;
+                c.busy_timeout(Duration::from_millis(self.busy_ms))
+                    .map_err(unavailable)?;
                 Ok(c)
             }
         }
@@ -96,7 +107,12 @@ impl SqliteSource {
         }
     }
 
-    pub async fn guarded_update(&self, plan: &GuardedUpdate, dry_run: bool, step: WriteStep<'_>) -> Result<UpdateOutcome> {
+    pub async fn guarded_update(
+        &self,
+        plan: &GuardedUpdate,
+        dry_run: bool,
+        step: WriteStep<'_>,
+    ) -> Result<UpdateOutcome> {
         let mut conn = self.take_conn()?;
         let out = self.guarded_update_on(&mut conn, plan, dry_run, step).await;
         if out.is_err() || !conn.is_autocommit() {
@@ -106,23 +122,63 @@ impl SqliteSource {
         out
     }
 
-    async fn guarded_update_on(&self, c: &mut Connection, plan: &GuardedUpdate, dry_run: bool, step: WriteStep<'_>) -> Result<UpdateOutcome> {
+    async fn guarded_update_on(
+        &self,
+        c: &mut Connection,
+        plan: &GuardedUpdate,
+        dry_run: bool,
+        step: WriteStep<'_>,
+    ) -> Result<UpdateOutcome> {
         let tenant_col = plan.tenant_column();
-        let lock = dialect::select_row(&plan.schema, &plan.table, &plan.lock_columns, &plan.primary_key, tenant_col, None)?;
+        let lock = dialect::select_row(
+            &plan.schema,
+            &plan.table,
+            &plan.lock_columns,
+            &plan.primary_key,
+            tenant_col,
+            None,
+        )?;
         let patch_cols = plan.patch_columns();
-        let update = dialect::update_row(&plan.schema, &plan.table, &patch_cols, &plan.primary_key, tenant_col, plan.version_column())?;
+        let update = dialect::update_row(
+            &plan.schema,
+            &plan.table,
+            &patch_cols,
+            &plan.primary_key,
+            tenant_col,
+            plan.version_column(),
+        )?;
         // DDL first: it is idempotent and keeps the write transaction to data statements.
         c.execute_batch(dialect::RECEIPT_DDL).map_err(db_err)?;
         if c.execute_batch("BEGIN IMMEDIATE").is_err() {
-            return Ok(UpdateOutcome::failed(&plan.job_id, "DATABASE_UNAVAILABLE", true));
+            return Ok(UpdateOutcome::failed(
+                &plan.job_id,
+                "DATABASE_UNAVAILABLE",
+                true,
+            ));
         }
-        let claimed = match c.execute(dialect::RECEIPT_CLAIM, rusqlite::params![plan.idempotency_key, plan.job_id, plan.proposal_id, plan.intent_hash]) {
+        let claimed = match c.execute(
+            dialect::RECEIPT_CLAIM,
+            rusqlite::params![
+                plan.idempotency_key,
+                plan.job_id,
+                plan.proposal_id,
+                plan.intent_hash
+            ],
+        ) {
             Ok(n) => n,
-            Err(_) => return Ok(UpdateOutcome::failed(&plan.job_id, "TRANSACTION_FAILED", false)),
+            Err(_) => {
+                return Ok(UpdateOutcome::failed(
+                    &plan.job_id,
+                    "TRANSACTION_FAILED",
+                    false,
+                ));
+            }
         };
         if claimed == 0 {
             let existing: Option<(String, Option<String>, Option<String>)> = c
-                .query_row(dialect::RECEIPT_SELECT, [&plan.idempotency_key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .query_row(dialect::RECEIPT_SELECT, [&plan.idempotency_key], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })
                 .optional()
                 .map_err(db_err)?;
             c.execute_batch("COMMIT").map_err(db_err)?;
@@ -130,7 +186,13 @@ impl SqliteSource {
                 Some((s, h, i)) => (Some(s), h, i),
                 None => (None, None, None),
             };
-            return Ok(outcome_from_existing_receipt(&plan.job_id, status.as_deref(), hash, intent, &plan.intent_hash));
+            return Ok(outcome_from_existing_receipt(
+                &plan.job_id,
+                status.as_deref(),
+                hash,
+                intent,
+                &plan.intent_hash,
+            ));
         }
         let mut params = vec![to_sql(&plan.key_value)];
         if let Some((_, t)) = &plan.tenant {
@@ -138,15 +200,31 @@ impl SqliteSource {
         }
         let rows = query_rows(c, &lock, &params, &plan.lock_columns).map_err(db_err)?;
         if rows.len() > 1 {
-            return Ok(UpdateOutcome::failed(&plan.job_id, "MULTI_ROW_WRITE_BLOCKED", false));
+            return Ok(UpdateOutcome::failed(
+                &plan.job_id,
+                "MULTI_ROW_WRITE_BLOCKED",
+                false,
+            ));
         }
         let conflict = match rows.first() {
-            None => Some(UpdateOutcome::new(WriteStatus::Conflict, Some("ROW_NOT_FOUND"), &plan.job_id, None)),
+            None => Some(UpdateOutcome::new(
+                WriteStatus::Conflict,
+                Some("ROW_NOT_FOUND"),
+                &plan.job_id,
+                None,
+            )),
             Some(r) => check_guard(plan, r),
         };
         let outcome = match (conflict, step) {
             (Some(o), _) => o,
-            (None, WriteStep::Callback { executor, job, timeout }) => {
+            (
+                None,
+                WriteStep::Callback {
+                    executor,
+                    job,
+                    timeout,
+                },
+            ) => {
                 let (handle, mut rx) = GuardedTx::channel();
                 let fut = tokio::time::timeout(timeout, executor.execute(job, Some(handle)));
                 tokio::pin!(fut);
@@ -176,30 +254,64 @@ impl SqliteSource {
                 }
                 let affected = match c.execute(&update, params_from_iter(p.iter())) {
                     Ok(n) => n,
-                    Err(_) => return Ok(UpdateOutcome::failed(&plan.job_id, "TRANSACTION_FAILED", false)),
+                    Err(_) => {
+                        return Ok(UpdateOutcome::failed(
+                            &plan.job_id,
+                            "TRANSACTION_FAILED",
+                            false,
+                        ));
+                    }
                 };
                 if affected != 1 {
-                    let code = if affected == 0 { "VERSION_CONFLICT" } else { "MULTI_ROW_WRITE_BLOCKED" };
+                    let code = if affected == 0 {
+                        "VERSION_CONFLICT"
+                    } else {
+                        "MULTI_ROW_WRITE_BLOCKED"
+                    };
                     return Ok(UpdateOutcome::failed(&plan.job_id, code, false));
                 }
                 let expected = match &plan.guard {
                     VersionGuard::Column { expected, .. } => expected.clone(),
                     VersionGuard::RowHash { expected, .. } => Value::String(expected.clone()),
                 };
-                let mut o = UpdateOutcome::new(WriteStatus::Applied, None, &plan.job_id, Some(&expected));
+                let mut o =
+                    UpdateOutcome::new(WriteStatus::Applied, None, &plan.job_id, Some(&expected));
                 o.rows_affected = 1;
                 o
             }
         };
-        match c.execute(dialect::RECEIPT_FINALIZE, rusqlite::params![plan.idempotency_key, outcome.status.as_str(), outcome.result_hash]) {
+        match c.execute(
+            dialect::RECEIPT_FINALIZE,
+            rusqlite::params![
+                plan.idempotency_key,
+                outcome.status.as_str(),
+                outcome.result_hash
+            ],
+        ) {
             Ok(1) => {}
-            Ok(_) => return Ok(UpdateOutcome::failed(&plan.job_id, "IDEMPOTENCY_RECEIPT_UNAVAILABLE", true)),
-            Err(_) => return Ok(UpdateOutcome::failed(&plan.job_id, "TRANSACTION_FAILED", false)),
+            Ok(_) => {
+                return Ok(UpdateOutcome::failed(
+                    &plan.job_id,
+                    "IDEMPOTENCY_RECEIPT_UNAVAILABLE",
+                    true,
+                ));
+            }
+            Err(_) => {
+                return Ok(UpdateOutcome::failed(
+                    &plan.job_id,
+                    "TRANSACTION_FAILED",
+                    false,
+                ));
+            }
         }
         if dry_run {
             c.execute_batch("ROLLBACK").map_err(db_err)?;
         } else if c.execute_batch("COMMIT").is_err() {
-            return Ok(UpdateOutcome::failed(&plan.job_id, "RECONCILIATION_REQUIRED", true));
+            return Ok(UpdateOutcome::failed(
+                &plan.job_id,
+                "RECONCILIATION_REQUIRED",
+                true,
+            ));
         }
         Ok(outcome)
     }
@@ -207,17 +319,25 @@ impl SqliteSource {
 
 /// Run one statement an in-process callback sent, inside the guarded transaction.
 fn serve_app_statement(c: &Connection, req: TxRequest) {
-    let app_err = |e: rusqlite::Error| Error::Executor { code: "APP_STATEMENT_FAILED", message: e.to_string() };
+    let app_err = |e: rusqlite::Error| Error::Executor {
+        code: "APP_STATEMENT_FAILED",
+        message: e.to_string(),
+    };
     match req {
         TxRequest::Execute { sql, params, reply } => {
             let p: Vec<SqlValue> = params.iter().map(to_sql).collect();
-            let _ = reply.send(c.execute(&sql, params_from_iter(p.iter())).map(|n| n as u64).map_err(app_err));
+            let _ = reply.send(
+                c.execute(&sql, params_from_iter(p.iter()))
+                    .map(|n| n as u64)
+                    .map_err(app_err),
+            );
         }
         TxRequest::Fetch { sql, params, reply } => {
             let p: Vec<SqlValue> = params.iter().map(to_sql).collect();
             let out = (|| {
                 let mut stmt = c.prepare(&sql)?;
-                let names: Vec<String> = stmt.column_names().iter().map(|s| s.to_string()).collect();
+                let names: Vec<String> =
+                    stmt.column_names().iter().map(|s| s.to_string()).collect();
                 let mut rows = stmt.query(params_from_iter(p.iter()))?;
                 let mut out = Vec::new();
                 while let Some(r) = rows.next()? {
