@@ -27,7 +27,11 @@ fn env(name: &str) -> Result<String, ExecutorFailure> {
     std::env::var(name)
         .ok()
         .filter(|v| !v.is_empty())
-        .ok_or_else(|| ExecutorFailure::safe("HANDLER_ENV_MISSING", true))
+        .ok_or_else(|| {
+            // The variable's name (never its value) goes to the local operator.
+            eprintln!("synapsor-runner: handler environment variable {name} is not set");
+            ExecutorFailure::safe("HANDLER_ENV_MISSING", true)
+        })
 }
 
 impl HttpHandler {
