@@ -64,17 +64,31 @@ pub async fn run(cli: Cli) -> Result<u8> {
             Ok(0)
         }
         Command::Demo { dir } => crate::demo::run(&dir).await,
+        Command::Handler {
+            action:
+                crate::HandlerCmd::Template {
+                    name,
+                    output,
+                    force,
+                    stdout,
+                    list,
+                },
+        } => crate::handlers::template(name.as_deref(), output, force, stdout, list),
+        Command::Doctor {
+            check_handlers,
+            json,
+        } => crate::handlers::doctor(&config_path(&g), check_handlers, json).await,
     }
 }
 
-fn usage(msg: &str) -> Error {
+pub(crate) fn usage(msg: &str) -> Error {
     Error::ConfigFile {
         code: "USAGE",
         message: msg.to_string(),
     }
 }
 
-fn config_path(g: &Global) -> PathBuf {
+pub(crate) fn config_path(g: &Global) -> PathBuf {
     g.config
         .clone()
         .unwrap_or_else(|| PathBuf::from("synapsor.runner.json"))
@@ -104,7 +118,7 @@ fn open_existing_ledger(g: &Global) -> Result<(Ledger, PathBuf)> {
     Ok((Ledger::open(&path)?, path))
 }
 
-fn print_json(v: &Value) {
+pub(crate) fn print_json(v: &Value) {
     println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
 }
 

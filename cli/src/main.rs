@@ -2,6 +2,7 @@
 
 mod commands;
 mod demo;
+mod handlers;
 mod render;
 
 use clap::{Args, Parser, Subcommand};
@@ -57,6 +58,19 @@ pub enum Command {
         selector: Option<String>,
         #[arg(long)]
         details: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Starter app-owned writeback handlers.
+    Handler {
+        #[command(subcommand)]
+        action: HandlerCmd,
+    },
+    /// Check the local setup without applying anything.
+    Doctor {
+        /// Check app-owned executors: env vars present, handler URL reachable, command found
+        #[arg(long)]
+        check_handlers: bool,
         #[arg(long)]
         json: bool,
     },
@@ -177,6 +191,25 @@ pub enum ReplayCmd {
         details: bool,
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum HandlerCmd {
+    /// Write a starter handler: node-fastify, python-fastapi, or command.
+    Template {
+        /// node-fastify | python-fastapi | command
+        name: Option<String>,
+        #[arg(long, alias = "out")]
+        output: Option<PathBuf>,
+        #[arg(long)]
+        force: bool,
+        /// Print the template instead of writing a file
+        #[arg(long)]
+        stdout: bool,
+        /// List the templates
+        #[arg(long)]
+        list: bool,
     },
 }
 

@@ -1,0 +1,275 @@
+//! `handler template` (starter app-owned handlers) and `doctor --check-handlers`.
+
+use crate::commands::{print_json, usage};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use synapsor_runner::config::{ExecutorConfig, load_config};
+use synapsor_runner::error::Result;
+
+pub const HANDLER_WARNING: &str = "IMPORTANT: your app handler owns the final business write.
+  - check the tenant/scope of every object it touches
+  - compare the expected version (guards.expected_version) inside an app-owned transaction
+  - stay idempotent on the idempotency key
+  - allow only the business actions you expect
+  - roll back on any error (transaction/rollback) and answer with a safe error receipt
+Skipping these invites cross-tenant writes, lost updates, or duplicate writes.";
+
+struct Template {
+    name: &'static str,
+    aliases: &'static [&'static str],
+    file: &'static str,
+    description: &'static str,
+    text: &'static str,
+}
+
+const TEMPLATES: &[Template] = &[
+    Template {
+        name: "node-fastify",
+        aliases: &["node", "fastify"],
+        file: "synapsor-writeback-handler.mjs",
+        description: "Fastify HTTP handler: bearer + HMAC verification, tenant/version/idempotency re-checks",
+        text: include_str!("../templates/node-fastify.mjs"),
+    },
+    Template {
+        name: "python-fastapi",
+        aliases: &["python", "fastapi"],
+        file: "synapsor_writeback_handler.py",
+        description: "FastAPI HTTP handler with the same checks",
+        text: include_str!("../templates/python-fastapi.py"),
+    },
+    Template {
+        name: "command",
+        aliases: &["script", "local-command"],
+        file: "synapsor-command-handler.mjs",
+        description: "stdin/stdout command handler for command_handler executors",
+        text: include_str!("../templates/command.mjs"),
+    },
+];
+
+pub fn template(
+    name: Option<&str>,
+    output: Option<PathBuf>,
+    force: bool,
+    stdout: bool,
+    list: bool,
+) -> Result<u8> {
+    if list {
+        println!("Synapsor handler templates");
+        for t in TEMPLATES {
+            println!("- {}: {}", t.name, t.description);
+        }
+        println!();
+        println!("{HANDLER_WARNING}");
+        println!();
+        println!(
+            "Example: synapsor-runner handler template node-fastify --output ./synapsor-writeback-handler.mjs"
+        );
+        return Ok(0);
+    }
+    let name = name.ok_or_else(|| {
+        usage("handler template requires <node-fastify|python-fastapi|command>, or use --list")
+    })?;
+    let t = TEMPLATES
+        .iter()
+        .find(|t| t.name == name || t.aliases.contains(&name))
+        .ok_or_else(|| {
+            usage(&format!(
+                "unknown handler template: {name}. Use synapsor-runner handler template --list"
+            ))
+        })?;
+    if stdout {
+        print!("{}", t.text);
+        return Ok(0);
+    }
+    let path = output.unwrap_or_else(|| PathBuf::from(t.file));
+    if path.exists() && !force {
+        return Err(usage(&format!(
+            "{} already exists. Use --force to overwrite.",
+            path.display()
+        )));
+    }
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| usage(&format!("cannot create {}: {e}", parent.display())))?;
+    }
+    std::fs::write(&path, t.text)
+        .map_err(|e| usage(&format!("cannot write {}: {e}", path.display())))?;
+    #[cfg(unix)]
+    if path
+        .extension()
+        .map(|e| e == "mjs" || e == "js")
+        .unwrap_or(false)
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755));
+    }
+    println!("created {}", path.display());
+    println!("{HANDLER_WARNING}");
+    Ok(0)
+}
+
+struct Check {
+    name: String,
+    status: &'static str,
+    detail: String,
+}
+
+fn env_check(
+    checks: &mut Vec<Check>,
+    executor: &str,
+    what: &str,
+    name: &str,
+    required: bool,
+) -> bool {
+    let set = std::env::var(name).map(|v| !v.is_empty()).unwrap_or(false);
+    let status = if set {
+        "pass"
+    } else if required {
+        "fail"
+    } else {
+        "warn"
+    };
+    checks.push(Check {
+        name: format!("{executor}: {what} env {name}"),
+        status,
+        detail: if set { "set".into() } else { "missing".into() },
+    });
+    set
+}
+
+/// Is anything listening at the URL's host and port? (No request is sent, nothing is applied.)
+async fn reachable(url: &str) -> std::result::Result<(), String> {
+    let rest = url
+        .split_once("://")
+        .map(|(_, r)| r)
+        .ok_or("not an http(s) URL")?;
+    let authority = rest.split('/').next().unwrap_or(rest);
+    let authority = authority
+        .rsplit_once('@')
+        .map(|(_, h)| h)
+        .unwrap_or(authority);
+    let default_port = if url.starts_with("https://") { 443 } else { 80 };
+    let addr = if authority
+        .rsplit_once(':')
+        .map(|(_, p)| p.parse::<u16>().is_ok())
+        .unwrap_or(false)
+    {
+        authority.to_string()
+    } else {
+        format!("{authority}:{default_port}")
+    };
+    match tokio::time::timeout(
+        Duration::from_secs(3),
+        tokio::net::TcpStream::connect(&addr),
+    )
+    .await
+    {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(_)) => Err("connection refused".into()),
+        Err(_) => Err("timed out".into()),
+    }
+}
+
+fn on_path(program: &str) -> bool {
+    if program.contains('/') {
+        return Path::new(program).exists();
+    }
+    std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
+        .unwrap_or(false)
+}
+
+pub async fn doctor(config: &Path, check_handlers: bool, json_out: bool) -> Result<u8> {
+    let loaded = load_config(config)?;
+    let mut checks = vec![Check {
+        name: "config".into(),
+        status: "pass",
+        detail: format!("valid ({} warning(s))", loaded.warnings.len()),
+    }];
+    if check_handlers {
+        if loaded.config.executors.is_empty() {
+            checks.push(Check {
+                name: "executors".into(),
+                status: "pass",
+                detail: "no app-owned executors configured".into(),
+            });
+        }
+        for (name, ex) in &loaded.config.executors {
+            match ex {
+                ExecutorConfig::HttpHandler {
+                    url_env,
+                    auth,
+                    signing_secret_env,
+                    ..
+                } => {
+                    if env_check(&mut checks, name, "url", url_env, true) {
+                        let url = std::env::var(url_env).unwrap_or_default();
+                        let (status, detail) = match reachable(&url).await {
+                            Ok(()) => ("pass", "handler port is accepting connections".to_string()),
+                            Err(e) => ("fail", e),
+                        };
+                        checks.push(Check {
+                            name: format!("{name}: url reachable"),
+                            status,
+                            detail,
+                        });
+                    }
+                    if let Some(a) = auth {
+                        env_check(&mut checks, name, "bearer token", &a.token_env, true);
+                    }
+                    match signing_secret_env {
+                        Some(s) => {
+                            env_check(&mut checks, name, "signing secret", s, true);
+                        }
+                        None => checks.push(Check {
+                            name: format!("{name}: signing secret"),
+                            status: "warn",
+                            detail: "not configured (recommended unless loopback-only)".into(),
+                        }),
+                    }
+                }
+                ExecutorConfig::CommandHandler { command_env, .. } => {
+                    if env_check(&mut checks, name, "command", command_env, true) {
+                        let line = std::env::var(command_env).unwrap_or_default();
+                        let program = synapsor_runner::apply::command_handler::split_command(&line)
+                            .ok()
+                            .and_then(|a| a.into_iter().next());
+                        let found = program.as_deref().map(on_path).unwrap_or(false);
+                        checks.push(Check {
+                            name: format!("{name}: command found"),
+                            status: if found { "pass" } else { "fail" },
+                            detail: if found {
+                                "executable found".into()
+                            } else {
+                                "program not found on PATH".into()
+                            },
+                        });
+                    }
+                }
+                ExecutorConfig::InProcess { .. } => checks.push(Check {
+                    name: format!("{name}: in_process"),
+                    status: "pass",
+                    detail: "registered by the host application at runtime".into(),
+                }),
+                ExecutorConfig::SqlUpdate {} => {}
+            }
+        }
+    }
+    let ok = checks.iter().all(|c| c.status != "fail");
+    if json_out {
+        print_json(
+            &json!({"ok": ok, "config": config, "checks": checks.iter().map(|c| json!({"name": c.name, "status": c.status, "detail": c.detail})).collect::<Vec<_>>()}),
+        );
+    } else {
+        println!(
+            "Synapsor doctor: {}",
+            if ok { "ok" } else { "attention needed" }
+        );
+        println!("Config: {}", config.display());
+        for c in &checks {
+            println!("  {} {}: {}", c.status.to_uppercase(), c.name, c.detail);
+        }
+    }
+    Ok(if ok { 0 } else { 1 })
+}
