@@ -34,12 +34,8 @@ trap cleanup EXIT
 SYNAPSOR_SKIP_MARIADB=1 bash "$ROOT/scripts/services.sh"
 [[ -d "$EXAMPLE/node_modules/pg" ]] || (cd "$EXAMPLE" && npm install --no-audit --no-fund --silent)
 
-psql "$ADMIN" -q -c "CREATE DATABASE $DB" >/dev/null
-for role in synapsor_reader synapsor_writer; do
-  psql "$BASE/$DB" -q -c "DO \$\$ BEGIN CREATE ROLE $role LOGIN PASSWORD '${role}_password'; EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END \$\$" >/dev/null
-done
-sed -e '/^DO \$\$/,/^\$\$;/d' -e "s/synapsor_billing_app_handler/$DB/" "$EXAMPLE/schema.sql" | psql "$BASE/$DB" -q >/dev/null
-psql "$BASE/$DB" -q -f "$EXAMPLE/seed.sql" >/dev/null
+source "$ROOT/scripts/lib/billing-db.sh"
+billing_db_create "$DB" "$EXAMPLE"
 count() { psql "$BASE/$DB" -Atc "$1"; }
 
 PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"

@@ -650,6 +650,62 @@ async fn in_process_sqlite_callback_commits_or_rolls_back_with_the_receipt() {
     }
 }
 
+fn counting_sqlite_callback(
+    calls: Arc<AtomicUsize>,
+) -> impl Fn(ExecutorJob, Option<GuardedTx>) -> CallbackFuture + Send + Sync {
+    move |_job: ExecutorJob, tx: Option<GuardedTx>| {
+        let calls = calls.clone();
+        Box::pin(async move {
+            calls.fetch_add(1, Ordering::SeqCst);
+            // Hold the transaction across an await, as real callbacks do.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            tx.unwrap()
+                .execute(
+                    "UPDATE invoices SET late_fee_cents = 0 WHERE id = 'INV-3001'",
+                    &[],
+                )
+                .await
+                .map_err(|e| ExecutorFailure::Callback(Arc::new(e)))?;
+            Ok(json!({"status": "applied", "rows_affected": 1, "source_database_mutated": true}))
+        })
+    }
+}
+
+#[tokio::test]
+async fn in_process_sqlite_stale_version_never_calls_the_callback() {
+    let dir = tempfile::tempdir().unwrap();
+    let runner = demo_with_executor(dir.path(), json!({"type": "in_process"})).await;
+    let calls = Arc::new(AtomicUsize::new(0));
+    runner.register_executor("app", counting_sqlite_callback(calls.clone()));
+    let id = approved(&runner).await;
+    synapsor_runner::demo::simulate_concurrent_edit(dir.path(), "INV-3001").unwrap();
+    let out = runner.apply(&id, &ApplyOptions::default()).await.unwrap();
+    assert_eq!(
+        (
+            out.receipt.status.as_str(),
+            out.receipt.safe_error_code.as_deref()
+        ),
+        ("conflict", Some("VERSION_CONFLICT"))
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn in_process_sqlite_concurrent_applies_run_the_callback_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let runner = demo_with_executor(dir.path(), json!({"type": "in_process"})).await;
+    let calls = Arc::new(AtomicUsize::new(0));
+    runner.register_executor("app", counting_sqlite_callback(calls.clone()));
+    let id = approved(&runner).await;
+    let opts = ApplyOptions::default();
+    // A single-threaded runtime: the second apply must wait for the lock without blocking the first.
+    let (a, b) = tokio::join!(runner.apply(&id, &opts), runner.apply(&id, &opts));
+    let mut statuses = vec![a.unwrap().receipt.status, b.unwrap().receipt.status];
+    statuses.sort();
+    assert_eq!(statuses, ["already_applied", "applied"]);
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+}
+
 #[tokio::test]
 async fn in_process_without_a_write_connection_gets_the_job_alone() {
     let dir = tempfile::tempdir().unwrap();

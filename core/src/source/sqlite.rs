@@ -149,7 +149,22 @@ impl SqliteSource {
         )?;
         // DDL first: it is idempotent and keeps the write transaction to data statements.
         c.execute_batch(dialect::RECEIPT_DDL).map_err(db_err)?;
-        if c.execute_batch("BEGIN IMMEDIATE").is_err() {
+        // Wait for the write lock without blocking the async runtime: another apply may hold it
+        // while it awaits its own callback on this very thread.
+        c.busy_timeout(Duration::ZERO).map_err(db_err)?;
+        let deadline = std::time::Instant::now() + Duration::from_millis(self.busy_ms);
+        let began = loop {
+            match c.execute_batch("BEGIN IMMEDIATE") {
+                Ok(()) => break true,
+                Err(_) if std::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(2)).await
+                }
+                Err(_) => break false,
+            }
+        };
+        c.busy_timeout(Duration::from_millis(self.busy_ms))
+            .map_err(db_err)?;
+        if !began {
             return Ok(UpdateOutcome::failed(
                 &plan.job_id,
                 "DATABASE_UNAVAILABLE",
