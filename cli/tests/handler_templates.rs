@@ -110,16 +110,15 @@ fn wait_healthy(port: u16, server: &mut Server) {
     panic!("handler on port {port} did not become healthy");
 }
 
-async fn demo_runner(dir: &Path, executor: Value) -> Runner {
+/// The SQLite demo with the waiver capability routed to `executor`.
+async fn demo_runner(dir: &std::path::Path, executor: Value) -> Runner {
     create_demo(dir).unwrap();
-    let path = dir.join("synapsor.runner.json");
-    let mut cfg: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    cfg["executors"] = json!({"app": executor});
-    cfg["capabilities"][1]["executor"] = json!("app");
-    std::fs::write(&path, serde_json::to_string_pretty(&cfg).unwrap()).unwrap();
-    Runner::open(OpenOptions::config_path(&path).ledger(dir.join("local.db")))
-        .await
-        .unwrap()
+    synapsor_runner::demo::route_proposals_to_executor(dir, executor).unwrap();
+    Runner::open(
+        OpenOptions::config_path(dir.join("synapsor.runner.json")).ledger(dir.join("local.db")),
+    )
+    .await
+    .unwrap()
 }
 
 async fn propose_and_approve(runner: &Runner, invoice: &str) -> String {

@@ -103,3 +103,16 @@ pub fn invoice_row(dir: &Path, invoice_id: &str) -> Result<serde_json::Value> {
     )?;
     Ok(row)
 }
+
+/// Route the demo's proposal capability to an app-owned executor (an `executors` entry named
+/// `app`), to try HTTP, command or in-process executors on the demo data.
+pub fn route_proposals_to_executor(dir: &Path, executor: serde_json::Value) -> Result<()> {
+    let path = dir.join("synapsor.runner.json");
+    let io = |e: std::io::Error| Error::Internal(format!("demo config {}: {e}", path.display()));
+    let mut cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).map_err(io)?)
+            .map_err(|e| Error::Internal(e.to_string()))?;
+    cfg["executors"] = serde_json::json!({ "app": executor });
+    cfg["capabilities"][1]["executor"] = serde_json::json!("app");
+    std::fs::write(&path, serde_json::to_string_pretty(&cfg).expect("json")).map_err(io)
+}

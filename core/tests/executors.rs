@@ -99,17 +99,15 @@ fn serve(reply: Reply) -> (String, Arc<Mutex<Vec<Seen>>>) {
     (url, seen)
 }
 
-/// The SQLite demo with the waiver capability routed to `executor` (config JSON).
+/// The SQLite demo with the waiver capability routed to `executor`.
 async fn demo_with_executor(dir: &std::path::Path, executor: Value) -> Runner {
     create_demo(dir).unwrap();
-    let path = dir.join("synapsor.runner.json");
-    let mut cfg: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    cfg["executors"] = json!({"app": executor});
-    cfg["capabilities"][1]["executor"] = json!("app");
-    std::fs::write(&path, serde_json::to_string_pretty(&cfg).unwrap()).unwrap();
-    Runner::open(OpenOptions::config_path(&path).ledger(dir.join("local.db")))
-        .await
-        .unwrap()
+    synapsor_runner::demo::route_proposals_to_executor(dir, executor).unwrap();
+    Runner::open(
+        OpenOptions::config_path(dir.join("synapsor.runner.json")).ledger(dir.join("local.db")),
+    )
+    .await
+    .unwrap()
 }
 
 async fn approved(runner: &Runner) -> String {
