@@ -383,6 +383,26 @@ impl Ledger {
                 .optional()?
                 .unwrap_or(false);
             let payload = json!({"writeback_job_id": receipt.writeback_job_id, "rows_affected": receipt.rows_affected, "source_database_mutated": receipt.source_database_mutated, "receipt_hash": receipt.receipt_hash});
+            if receipt.status == "applied" && receipt.source_database_mutated {
+                // A concurrent retry may have recorded `already_applied` first while this attempt
+                // was committing the change: the real application supersedes that placeholder.
+                let placeholder: Option<i64> = tx
+                    .query_row(
+                        "SELECT receipt_id FROM writeback_receipts WHERE proposal_id = ?1 AND status = 'already_applied' AND NOT EXISTS (SELECT 1 FROM writeback_receipts WHERE proposal_id = ?1 AND status = 'applied') ORDER BY receipt_id LIMIT 1",
+                        [&receipt.proposal_id],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                if let Some(rid) = placeholder {
+                    tx.execute(
+                        "UPDATE writeback_receipts SET writeback_job_id = ?2, runner_id = ?3, status = 'applied', source_database_mutated = 1, receipt_json = ?4, created_at = ?5 WHERE receipt_id = ?1",
+                        params![rid, receipt.writeback_job_id, receipt.runner_id, receipt.to_value().to_string(), receipt.executed_at],
+                    )?;
+                    tx.execute("UPDATE proposals SET source_database_mutated = 1, updated_at = ?2 WHERE proposal_id = ?1", params![p.proposal_id, receipt.executed_at])?;
+                    event(tx, &p.proposal_id, "writeback_applied", &receipt.runner_id, payload)?;
+                    return Ok(true);
+                }
+            }
             if p.state == "applied" || (success && already_has_success) {
                 // Idempotent retry: the first receipt stands; the attempt is still on record.
                 event(tx, &p.proposal_id, &format!("writeback_{}", receipt.status), &receipt.runner_id, payload)?;

@@ -1,8 +1,10 @@
 //! Source databases: pooled connections per source, scoped reads, guarded updates.
 
+mod mysql;
 mod postgres;
 mod sqlite;
 
+pub use mysql::MySource;
 pub use postgres::PgSource;
 pub use sqlite::SqliteSource;
 
@@ -222,6 +224,7 @@ pub(crate) fn check_guard(plan: &GuardedUpdate, row: &Row) -> Option<UpdateOutco
 /// A configured source with its connections.
 pub enum Source {
     Postgres(PgSource),
+    Mysql(MySource),
     Sqlite(SqliteSource),
 }
 
@@ -238,12 +241,7 @@ impl Source {
                 };
                 Ok(Source::Sqlite(SqliteSource::new(path, cfg)))
             }
-            Engine::Mysql => Err(Error::SourceUnavailable {
-                code: "ENGINE_NOT_SUPPORTED",
-                message: format!(
-                    "source {name}: the mysql engine is not available in this build yet"
-                ),
-            }),
+            Engine::Mysql => Ok(Source::Mysql(MySource::new(name, cfg))),
         }
     }
 
@@ -251,6 +249,7 @@ impl Source {
     pub async fn read(&self, req: &ReadRequest<'_>) -> Result<Vec<Row>> {
         match self {
             Source::Postgres(s) => s.read(req).await,
+            Source::Mysql(s) => s.read(req).await,
             Source::Sqlite(s) => s.read(req),
         }
     }
@@ -264,6 +263,7 @@ impl Source {
     ) -> Result<UpdateOutcome> {
         match self {
             Source::Postgres(s) => s.guarded_update(plan, dry_run, step).await,
+            Source::Mysql(s) => s.guarded_update(plan, dry_run, step).await,
             Source::Sqlite(s) => s.guarded_update(plan, dry_run, step).await,
         }
     }

@@ -1,6 +1,7 @@
 //! The only module that builds SQL text. Identifiers come from reviewed config and are
 //! re-checked and quoted here; values are always bound parameters.
 
+pub mod mysql;
 pub mod postgres;
 pub mod sqlite;
 
@@ -49,9 +50,7 @@ pub fn receipt_table_ddl(engine: crate::config::Engine) -> &'static str {
     match engine {
         crate::config::Engine::Postgres => postgres::RECEIPT_DDL,
         crate::config::Engine::Sqlite => sqlite::RECEIPT_DDL,
-        crate::config::Engine::Mysql => {
-            "-- MySQL receipt table support arrives with the MySQL source engine."
-        }
+        crate::config::Engine::Mysql => mysql::RECEIPT_DDL,
     }
 }
 

@@ -1,0 +1,564 @@
+//! MySQL and MariaDB sources through sqlx: lazy pools, flavor detection (MySQL vs MariaDB) for the
+//! statement timeout, the receipt table ensured before any transaction (DDL commits implicitly).
+
+use super::{
+    GuardedUpdate, ReadRequest, Row, UpdateOutcome, VersionGuard, WriteStatus, WriteStep,
+    callback_outcome, check_guard, outcome_from_existing_receipt, value_text,
+};
+use crate::apply::executor::{GuardedTx, TxRequest};
+use crate::apply::version::normalize_version;
+use crate::config::SourceConfig;
+use crate::error::{Error, Result};
+use crate::sql::mysql::{self as dialect, MyDecode};
+use serde_json::Value;
+use sqlx::mysql::{MySqlConnection, MySqlPool, MySqlPoolOptions, MySqlRow};
+use sqlx::{Connection, Row as _};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+use tokio::sync::OnceCell;
+
+type Query = sqlx::query::Query<'static, sqlx::MySql, sqlx::mysql::MySqlArguments>;
+
+/// A MySQL or MariaDB source.
+pub struct MySource {
+    name: String,
+    read_env: Option<String>,
+    write_env: Option<String>,
+    timeout_ms: Option<u64>,
+    reader: OnceCell<MySqlPool>,
+    writer: OnceCell<MySqlPool>,
+    mariadb: OnceCell<bool>,
+    /// Set once the receipt table exists: whether it has the `intent_hash` column.
+    receipts_ready: OnceCell<bool>,
+    types: Mutex<HashMap<(String, String, String), MyDecode>>,
+}
+
+impl MySource {
+    pub fn new(name: &str, cfg: &SourceConfig) -> Self {
+        MySource {
+            name: name.to_string(),
+            read_env: cfg.read_url_env.clone(),
+            write_env: cfg.write_url_env.clone(),
+            timeout_ms: cfg.statement_timeout_ms,
+            reader: OnceCell::new(),
+            writer: OnceCell::new(),
+            mariadb: OnceCell::new(),
+            receipts_ready: OnceCell::new(),
+            types: Mutex::new(HashMap::new()),
+        }
+    }
+
+    async fn pool(&self, write: bool) -> Result<&MySqlPool> {
+        let (cell, env) = if write {
+            (&self.writer, &self.write_env)
+        } else {
+            (&self.reader, &self.read_env)
+        };
+        cell.get_or_try_init(|| async {
+            let env = env.as_deref().ok_or_else(|| Error::SourceUnavailable {
+                code: if write {
+                    "WRITEBACK_DISABLED"
+                } else {
+                    "SOURCE_CREDENTIAL_MISSING"
+                },
+                message: format!(
+                    "source {} has no {} connection configured",
+                    self.name,
+                    if write { "write" } else { "read" }
+                ),
+            })?;
+            let url = std::env::var(env)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| Error::SourceUnavailable {
+                    code: "SOURCE_CREDENTIAL_MISSING",
+                    message: format!("{env} is not set."),
+                })?;
+            MySqlPoolOptions::new()
+                .max_connections(if write { 16 } else { 8 })
+                .acquire_timeout(Duration::from_secs(5))
+                .connect_lazy(&url)
+                .map_err(|_| Error::SourceUnavailable {
+                    code: "SOURCE_UNAVAILABLE",
+                    message: format!("{env} is not a usable MySQL URL"),
+                })
+        })
+        .await
+    }
+
+    /// Whether the server is MariaDB (decides which timeout variable exists).
+    pub async fn is_mariadb(&self, conn: &mut MySqlConnection) -> Result<bool> {
+        self.mariadb
+            .get_or_try_init(|| async {
+                let v: String = dialect::fixed(dialect::VERSION)
+                    .fetch_one(&mut *conn)
+                    .await
+                    .map_err(map_err)?
+                    .try_get(0)
+                    .map_err(map_err)?;
+                Ok::<_, Error>(v.to_ascii_lowercase().contains("mariadb"))
+            })
+            .await
+            .copied()
+    }
+
+    async fn set_timeout(&self, conn: &mut MySqlConnection) -> Result<()> {
+        if let Some(ms) = self.timeout_ms {
+            let mariadb = self.is_mariadb(conn).await?;
+            sqlx::raw_sql(dialect::set_timeout(mariadb, ms))
+                .execute(&mut *conn)
+                .await
+                .map_err(map_err)?;
+        }
+        Ok(())
+    }
+
+    async fn columns(
+        &self,
+        conn: &mut MySqlConnection,
+        schema: &str,
+        table: &str,
+        columns: &[String],
+    ) -> Result<Vec<(String, MyDecode)>> {
+        let key = |c: &str| (schema.to_string(), table.to_string(), c.to_string());
+        let known = {
+            let t = self.types.lock().expect("type cache");
+            columns.iter().all(|c| t.contains_key(&key(c)))
+        };
+        if !known {
+            let rows = dialect::fixed(dialect::COLUMN_TYPES)
+                .bind(schema.to_string())
+                .bind(table.to_string())
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(map_err)?;
+            let mut t = self.types.lock().expect("type cache");
+            for r in rows {
+                let name: String = r.try_get(0).map_err(map_err)?;
+                let data_type: String = r.try_get(1).map_err(map_err)?;
+                t.insert(key(&name), dialect::decode_for(&data_type));
+            }
+        }
+        let t = self.types.lock().expect("type cache");
+        columns
+            .iter()
+            .map(|c| {
+                t.get(&key(c)).map(|d| (c.clone(), *d)).ok_or_else(|| {
+                    Error::Database(format!("column {c} not found on {schema}.{table}"))
+                })
+            })
+            .collect()
+    }
+
+    pub async fn read(&self, req: &ReadRequest<'_>) -> Result<Vec<Row>> {
+        let mut conn = self.pool(false).await?.acquire().await.map_err(map_err)?;
+        let cols = self
+            .columns(&mut conn, req.schema, req.table, req.columns)
+            .await?;
+        let stmt = dialect::select_row(
+            req.schema,
+            req.table,
+            &cols,
+            req.primary_key,
+            req.tenant.map(|t| t.0),
+            req.limit,
+            false,
+        )?;
+        self.set_timeout(&mut conn).await?;
+        let mut tx = conn
+            .begin_with("START TRANSACTION READ ONLY")
+            .await
+            .map_err(map_err)?;
+        let mut q = stmt.query().bind(value_text(req.key_value));
+        if let Some((_, tenant)) = req.tenant {
+            q = q.bind(tenant.to_string());
+        }
+        let rows = q.fetch_all(&mut *tx).await.map_err(map_err)?;
+        tx.commit().await.map_err(map_err)?;
+        rows.iter().map(|r| decode_row(r, &cols)).collect()
+    }
+
+    pub async fn guarded_update(
+        &self,
+        plan: &GuardedUpdate,
+        dry_run: bool,
+        step: WriteStep<'_>,
+    ) -> Result<UpdateOutcome> {
+        let mut conn = self.pool(true).await?.acquire().await.map_err(map_err)?;
+        // DDL commits implicitly in MySQL: ensure the receipt table before the transaction starts.
+        let has_intent = match self.receipts_ready.get() {
+            Some(h) => *h,
+            None => {
+                sqlx::raw_sql(dialect::RECEIPT_DDL)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(map_err)?;
+                let n: i64 = dialect::fixed(dialect::RECEIPT_HAS_INTENT)
+                    .fetch_one(&mut *conn)
+                    .await
+                    .map_err(map_err)?
+                    .try_get(0)
+                    .map_err(map_err)?;
+                let _ = self.receipts_ready.set(n > 0);
+                n > 0
+            }
+        };
+        let mut needed = plan.lock_columns.clone();
+        for c in plan.patch_columns() {
+            if !needed.contains(&c) {
+                needed.push(c);
+            }
+        }
+        let cols = self
+            .columns(&mut conn, &plan.schema, &plan.table, &needed)
+            .await?;
+        let decode_of = |c: &str| {
+            cols.iter()
+                .find(|(n, _)| n == c)
+                .map(|(_, d)| *d)
+                .unwrap_or(MyDecode::Text)
+        };
+        let lock_cols: Vec<(String, MyDecode)> = plan
+            .lock_columns
+            .iter()
+            .map(|c| (c.clone(), decode_of(c)))
+            .collect();
+        let tenant_col = plan.tenant_column();
+        let lock = dialect::select_row(
+            &plan.schema,
+            &plan.table,
+            &lock_cols,
+            &plan.primary_key,
+            tenant_col,
+            1,
+            true,
+        )?;
+        let update = dialect::update_row(
+            &plan.schema,
+            &plan.table,
+            &plan.patch_columns(),
+            &plan.primary_key,
+            tenant_col,
+            plan.version_column(),
+        )?;
+        self.set_timeout(&mut conn).await?;
+
+        let mut tx = conn.begin().await.map_err(map_err)?;
+        let claim = if has_intent {
+            dialect::fixed(dialect::RECEIPT_CLAIM)
+                .bind(plan.idempotency_key.clone())
+                .bind(plan.job_id.clone())
+                .bind(plan.proposal_id.clone())
+                .bind(plan.intent_hash.clone())
+        } else {
+            dialect::fixed(dialect::RECEIPT_CLAIM_LEGACY)
+                .bind(plan.idempotency_key.clone())
+                .bind(plan.job_id.clone())
+                .bind(plan.proposal_id.clone())
+        };
+        let claimed = match claim.execute(&mut *tx).await {
+            Ok(r) => r.rows_affected() == 1,
+            Err(e) => {
+                let _ = tx.rollback().await;
+                return Ok(failure_from(&plan.job_id, e));
+            }
+        };
+        if !claimed {
+            let existing = dialect::fixed(if has_intent {
+                dialect::RECEIPT_LOCK
+            } else {
+                dialect::RECEIPT_LOCK_LEGACY
+            })
+            .bind(plan.idempotency_key.clone())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            tx.commit().await.map_err(map_err)?;
+            let (status, hash, intent) = match existing {
+                Some(r) => (
+                    r.try_get::<Option<String>, _>(0).ok().flatten(),
+                    r.try_get::<Option<String>, _>(1).ok().flatten(),
+                    r.try_get::<Option<String>, _>(2).ok().flatten(),
+                ),
+                None => (None, None, None),
+            };
+            return Ok(outcome_from_existing_receipt(
+                &plan.job_id,
+                status.as_deref(),
+                hash,
+                intent,
+                &plan.intent_hash,
+            ));
+        }
+        let mut q = lock.query().bind(value_text(&plan.key_value));
+        if let Some((_, t)) = &plan.tenant {
+            q = q.bind(t.clone());
+        }
+        let rows = match q.fetch_all(&mut *tx).await {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = tx.rollback().await;
+                return Ok(failure_from(&plan.job_id, e));
+            }
+        };
+        if rows.len() > 1 {
+            let _ = tx.rollback().await;
+            return Ok(UpdateOutcome::failed(
+                &plan.job_id,
+                "MULTI_ROW_WRITE_BLOCKED",
+                false,
+            ));
+        }
+        let conflict = match rows.first() {
+            None => Some(UpdateOutcome::new(
+                WriteStatus::Conflict,
+                Some("ROW_NOT_FOUND"),
+                &plan.job_id,
+                None,
+            )),
+            Some(r) => check_guard(plan, &decode_row(r, &lock_cols)?),
+        };
+        let outcome = match (conflict, step) {
+            (Some(o), _) => o,
+            (
+                None,
+                WriteStep::Callback {
+                    executor,
+                    job,
+                    timeout,
+                },
+            ) => {
+                let (handle, mut rx) = GuardedTx::channel();
+                let fut = tokio::time::timeout(timeout, executor.execute(job, Some(handle)));
+                tokio::pin!(fut);
+                let result = loop {
+                    tokio::select! {
+                        out = &mut fut => break out,
+                        Some(req) = rx.recv() => serve_app_statement(&mut tx, req).await,
+                    }
+                };
+                drop(rx);
+                let (commit, outcome) = callback_outcome(plan, result);
+                if !commit {
+                    let _ = tx.rollback().await;
+                    return Ok(outcome);
+                }
+                outcome
+            }
+            (None, WriteStep::Update) => {
+                let mut q = update.query();
+                for (c, v) in &plan.patch {
+                    q = bind_for(q, v, decode_of(c));
+                }
+                q = q.bind(value_text(&plan.key_value));
+                if let Some((_, t)) = &plan.tenant {
+                    q = q.bind(t.clone());
+                }
+                if let VersionGuard::Column { column, expected } = &plan.guard {
+                    q = bind_for(q, expected, decode_of(column));
+                }
+                // sqlx asks MySQL for found (matched) rows, so writing identical values still counts 1.
+                let affected = match q.execute(&mut *tx).await {
+                    Ok(r) => r.rows_affected(),
+                    Err(e) => {
+                        let _ = tx.rollback().await;
+                        return Ok(failure_from(&plan.job_id, e));
+                    }
+                };
+                if affected != 1 {
+                    let _ = tx.rollback().await;
+                    return Ok(UpdateOutcome::failed(
+                        &plan.job_id,
+                        if affected == 0 {
+                            "VERSION_CONFLICT"
+                        } else {
+                            "MULTI_ROW_WRITE_BLOCKED"
+                        },
+                        false,
+                    ));
+                }
+                let expected = match &plan.guard {
+                    VersionGuard::Column { expected, .. } => expected.clone(),
+                    VersionGuard::RowHash { expected, .. } => Value::String(expected.clone()),
+                };
+                let mut o =
+                    UpdateOutcome::new(WriteStatus::Applied, None, &plan.job_id, Some(&expected));
+                o.rows_affected = 1;
+                o
+            }
+        };
+        match dialect::fixed(dialect::RECEIPT_FINALIZE)
+            .bind(outcome.status.as_str())
+            .bind(outcome.result_hash.clone())
+            .bind(plan.idempotency_key.clone())
+            .execute(&mut *tx)
+            .await
+        {
+            Ok(r) if r.rows_affected() == 1 => {}
+            Ok(_) => {
+                let _ = tx.rollback().await;
+                return Ok(UpdateOutcome::failed(
+                    &plan.job_id,
+                    "IDEMPOTENCY_RECEIPT_UNAVAILABLE",
+                    true,
+                ));
+            }
+            Err(e) => {
+                let _ = tx.rollback().await;
+                return Ok(failure_from(&plan.job_id, e));
+            }
+        }
+        if dry_run {
+            tx.rollback().await.map_err(map_err)?;
+            return Ok(outcome);
+        }
+        match tx.commit().await {
+            Ok(()) => Ok(outcome),
+            Err(_) => Ok(UpdateOutcome::failed(
+                &plan.job_id,
+                "RECONCILIATION_REQUIRED",
+                true,
+            )),
+        }
+    }
+}
+
+/// Temporal columns get `YYYY-MM-DD HH:MM:SS.ffffff` (what MySQL parses in any mode); other
+/// values bind by JSON type.
+fn bind_for(q: Query, v: &Value, decode: MyDecode) -> Query {
+    match (decode, v) {
+        (MyDecode::Temporal, Value::String(_)) => q.bind(normalize_version(v)),
+        (_, Value::Null) => q.bind(None::<String>),
+        (_, Value::Bool(b)) => q.bind(*b),
+        (_, Value::Number(n)) if n.is_i64() => q.bind(n.as_i64()),
+        (_, Value::Number(n)) => q.bind(n.as_f64()),
+        (_, other) => q.bind(value_text(other)),
+    }
+}
+
+async fn serve_app_statement(tx: &mut MySqlConnection, req: TxRequest) {
+    let bind_all = |sql: &str, params: &[Value]| {
+        params.iter().fold(dialect::app_statement(sql), |q, p| {
+            bind_for(q, p, MyDecode::Text)
+        })
+    };
+    match req {
+        TxRequest::Execute { sql, params, reply } => {
+            let out = bind_all(&sql, &params)
+                .execute(&mut *tx)
+                .await
+                .map(|r| r.rows_affected())
+                .map_err(app_err);
+            let _ = reply.send(out);
+        }
+        TxRequest::Fetch { sql, params, reply } => {
+            let out = match bind_all(&sql, &params).fetch_all(&mut *tx).await {
+                Ok(rows) => Ok(rows.iter().map(decode_any_row).collect()),
+                Err(e) => Err(app_err(e)),
+            };
+            let _ = reply.send(out);
+        }
+    }
+}
+
+fn app_err(e: sqlx::Error) -> Error {
+    Error::Executor {
+        code: "APP_STATEMENT_FAILED",
+        message: e.to_string(),
+    }
+}
+
+/// Decode a row of any query: integers, floats, text, then timestamps, in that order.
+fn decode_any_row(row: &MySqlRow) -> Row {
+    use sqlx::Column;
+    let mut out = Row::new();
+    for (i, col) in row.columns().iter().enumerate() {
+        let v = if let Ok(v) = row.try_get::<Option<i64>, _>(i) {
+            v.map(Value::from)
+        } else if let Ok(v) = row.try_get::<Option<u64>, _>(i) {
+            v.map(Value::from)
+        } else if let Ok(v) = row.try_get::<Option<f64>, _>(i) {
+            v.map(Value::from)
+        } else if let Ok(v) = row.try_get::<Option<String>, _>(i) {
+            v.map(Value::String)
+        } else if let Ok(v) = row.try_get::<Option<chrono::NaiveDateTime>, _>(i) {
+            v.map(|t| Value::String(t.format("%Y-%m-%dT%H:%M:%S%.f").to_string()))
+        } else {
+            None
+        };
+        out.insert(col.name().to_string(), v.unwrap_or(Value::Null));
+    }
+    out
+}
+
+fn decode_row(row: &MySqlRow, cols: &[(String, MyDecode)]) -> Result<Row> {
+    let mut out = Row::new();
+    for (i, (name, d)) in cols.iter().enumerate() {
+        let v = match d {
+            MyDecode::Int => row
+                .try_get::<Option<i64>, _>(i)
+                .map_err(map_err)?
+                .map(Value::from),
+            MyDecode::Float => row
+                .try_get::<Option<f64>, _>(i)
+                .map_err(map_err)?
+                .map(Value::from),
+            MyDecode::Text => row
+                .try_get::<Option<String>, _>(i)
+                .map_err(map_err)?
+                .map(Value::String),
+            // `2026-06-20 12:00:00.123456` → `2026-06-20T12:00:00.123456` (precision kept as stored).
+            MyDecode::Temporal => row
+                .try_get::<Option<String>, _>(i)
+                .map_err(map_err)?
+                .map(|s| Value::String(s.replacen(' ', "T", 1))),
+        };
+        out.insert(name.clone(), v.unwrap_or(Value::Null));
+    }
+    Ok(out)
+}
+
+fn failure_from(job_id: &str, e: sqlx::Error) -> UpdateOutcome {
+    match map_err(e) {
+        Error::SourceUnavailable { .. } => {
+            UpdateOutcome::failed(job_id, "DATABASE_UNAVAILABLE", true)
+        }
+        _ => UpdateOutcome::failed(job_id, "TRANSACTION_FAILED", false),
+    }
+}
+
+/// Connection problems, lock waits and statement timeouts are transient.
+fn map_err(e: sqlx::Error) -> Error {
+    match &e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::WorkerCrashed => Error::SourceUnavailable {
+            code: "SOURCE_UNAVAILABLE",
+            message: format!("database connection failed: {e}"),
+        },
+        sqlx::Error::Database(db) => {
+            let number = db
+                .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+                .map(|m| m.number())
+                .unwrap_or(0);
+            // 1040 too many connections, 1044/1045 access denied, 1205 lock wait, 1213 deadlock,
+            // 1969 MariaDB statement timeout, 2006/2013 server gone, 3024 MySQL statement timeout.
+            if matches!(
+                number,
+                1040 | 1044 | 1045 | 1205 | 1213 | 1969 | 2006 | 2013 | 3024
+            ) {
+                Error::SourceUnavailable {
+                    code: "SOURCE_UNAVAILABLE",
+                    message: format!("database unavailable ({number})"),
+                }
+            } else {
+                Error::Database(format!("{number}: {}", db.message()))
+            }
+        }
+        _ => Error::Database(e.to_string()),
+    }
+}

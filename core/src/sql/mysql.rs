@@ -1,0 +1,177 @@
+//! MySQL / MariaDB dialect: backtick quoting, `?` placeholders, text projections for exact values.
+
+use super::check_identifier;
+use crate::error::Result;
+use sqlx::AssertSqlSafe;
+use sqlx::mysql::{MySql, MySqlArguments};
+
+/// Receipt table DDL. MySQL DDL commits implicitly, so it runs before the apply transaction.
+pub const RECEIPT_DDL: &str = "CREATE TABLE IF NOT EXISTS synapsor_writeback_receipts (\n  idempotency_key varchar(255) PRIMARY KEY,\n  job_id varchar(255) UNIQUE NOT NULL,\n  proposal_id varchar(512) NOT NULL,\n  status varchar(64) NOT NULL,\n  result_hash varchar(128),\n  intent_hash varchar(128),\n  created_at timestamp(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),\n  completed_at timestamp(6) NULL\n)";
+pub const COLUMN_TYPES: &str = "SELECT CAST(COLUMN_NAME AS CHAR), CAST(DATA_TYPE AS CHAR) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?";
+pub const VERSION: &str = "SELECT CAST(VERSION() AS CHAR)";
+pub const RECEIPT_CLAIM: &str = "INSERT IGNORE INTO synapsor_writeback_receipts (idempotency_key, job_id, proposal_id, status, result_hash, intent_hash) VALUES (?, ?, ?, 'in_progress', NULL, ?)";
+/// Receipt tables created from the reference's DDL have no `intent_hash` column (and the writer
+/// may not alter them): claim without it there.
+pub const RECEIPT_CLAIM_LEGACY: &str = "INSERT IGNORE INTO synapsor_writeback_receipts (idempotency_key, job_id, proposal_id, status, result_hash) VALUES (?, ?, ?, 'in_progress', NULL)";
+pub const RECEIPT_LOCK_LEGACY: &str = "SELECT status, result_hash, NULL FROM synapsor_writeback_receipts WHERE idempotency_key = ? LOCK IN SHARE MODE";
+pub const RECEIPT_HAS_INTENT: &str = "SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'synapsor_writeback_receipts' AND COLUMN_NAME = 'intent_hash'";
+/// After a duplicate `INSERT IGNORE` the transaction already holds a shared lock on the receipt;
+/// reading it in share mode (not `FOR UPDATE`) avoids the S→X upgrade that deadlocks waiters.
+pub const RECEIPT_LOCK: &str = "SELECT status, result_hash, intent_hash FROM synapsor_writeback_receipts WHERE idempotency_key = ? LOCK IN SHARE MODE";
+pub const RECEIPT_FINALIZE: &str = "UPDATE synapsor_writeback_receipts SET status = ?, result_hash = ?, completed_at = CURRENT_TIMESTAMP(6) WHERE idempotency_key = ?";
+
+/// How a column is read so that values are exact (integers, text, microsecond timestamps).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MyDecode {
+    Int,
+    Float,
+    Text,
+    /// DATETIME / TIMESTAMP / DATE / TIME, read as text with microseconds.
+    Temporal,
+}
+
+/// Map `information_schema.COLUMNS.DATA_TYPE` to a decode rule.
+pub fn decode_for(data_type: &str) -> MyDecode {
+    match data_type.to_ascii_lowercase().as_str() {
+        "tinyint" | "smallint" | "mediumint" | "int" | "integer" | "bigint" | "year" => {
+            MyDecode::Int
+        }
+        "float" | "double" | "real" => MyDecode::Float,
+        "datetime" | "timestamp" | "date" | "time" => MyDecode::Temporal,
+        _ => MyDecode::Text,
+    }
+}
+
+/// A statement built here from reviewed identifiers only.
+#[derive(Debug, Clone)]
+pub struct MyStatement(String);
+
+impl MyStatement {
+    pub fn text(&self) -> &str {
+        &self.0
+    }
+    pub fn query(&self) -> sqlx::query::Query<'static, MySql, MySqlArguments> {
+        sqlx::query(AssertSqlSafe(self.0.clone()))
+    }
+}
+
+fn q(ident: &str) -> Result<String> {
+    Ok(format!("`{}`", check_identifier(ident)?))
+}
+
+fn projection(columns: &[(String, MyDecode)]) -> Result<String> {
+    let parts = columns
+        .iter()
+        .map(|(c, d)| {
+            let qc = q(c)?;
+            Ok(match d {
+                MyDecode::Int => format!("CAST({qc} AS SIGNED) AS {qc}"),
+                MyDecode::Float => format!("CAST({qc} AS DOUBLE) AS {qc}"),
+                MyDecode::Temporal => format!("CAST({qc} AS CHAR) AS {qc}"),
+                MyDecode::Text => format!("CAST({qc} AS CHAR) AS {qc}"),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(parts.join(", "))
+}
+
+/// Scoped read (pk `?`, tenant `?`), optionally locking the row.
+pub fn select_row(
+    schema: &str,
+    table: &str,
+    columns: &[(String, MyDecode)],
+    pk: &str,
+    tenant: Option<&str>,
+    limit: u64,
+    for_update: bool,
+) -> Result<MyStatement> {
+    let mut sql = format!(
+        "SELECT {} FROM {}.{} WHERE {} = ?",
+        projection(columns)?,
+        q(schema)?,
+        q(table)?,
+        q(pk)?
+    );
+    if let Some(t) = tenant {
+        sql.push_str(&format!(" AND {} = ?", q(t)?));
+    }
+    if for_update {
+        sql.push_str(" FOR UPDATE");
+    } else {
+        sql.push_str(&format!(" LIMIT {}", limit.max(1)));
+    }
+    Ok(MyStatement(sql))
+}
+
+/// Guarded UPDATE: patch values, then pk, tenant, version predicates (all bound).
+pub fn update_row(
+    schema: &str,
+    table: &str,
+    patch_columns: &[String],
+    pk: &str,
+    tenant: Option<&str>,
+    version_column: Option<&str>,
+) -> Result<MyStatement> {
+    let sets = patch_columns
+        .iter()
+        .map(|c| Ok(format!("{} = ?", q(c)?)))
+        .collect::<Result<Vec<_>>>()?;
+    let mut sql = format!(
+        "UPDATE {}.{}\nSET {}\nWHERE {} = ?",
+        q(schema)?,
+        q(table)?,
+        sets.join(", "),
+        q(pk)?
+    );
+    if let Some(t) = tenant {
+        sql.push_str(&format!(" AND {} = ?", q(t)?));
+    }
+    if let Some(v) = version_column {
+        sql.push_str(&format!(" AND {} = ?", q(v)?));
+    }
+    Ok(MyStatement(sql))
+}
+
+/// Per-transaction statement timeout: MariaDB `max_statement_time` (seconds), MySQL
+/// `max_execution_time` (milliseconds, SELECT only). The value is an integer from config.
+pub fn set_timeout(mariadb: bool, ms: u64) -> sqlx::SqlStr {
+    use sqlx::SqlSafeStr;
+    let sql = if mariadb {
+        format!("SET SESSION max_statement_time = {}", ms as f64 / 1000.0)
+    } else {
+        format!("SET SESSION max_execution_time = {ms}")
+    };
+    AssertSqlSafe(sql).into_sql_str()
+}
+
+/// A statement written by the host application's own executor code, never model input.
+pub fn app_statement(sql: &str) -> sqlx::query::Query<'static, MySql, MySqlArguments> {
+    sqlx::query(AssertSqlSafe(sql.to_string()))
+}
+
+pub fn fixed(sql: &'static str) -> sqlx::query::Query<'static, MySql, MySqlArguments> {
+    sqlx::query(sql)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn update_uses_backticks_and_placeholders_only() {
+        let s = update_row(
+            "appdb",
+            "orders",
+            &["refund_note".into()],
+            "id",
+            Some("tenant_id"),
+            Some("updated_at"),
+        )
+        .unwrap();
+        assert_eq!(
+            s.text(),
+            "UPDATE `appdb`.`orders`\nSET `refund_note` = ?\nWHERE `id` = ? AND `tenant_id` = ? AND `updated_at` = ?"
+        );
+        assert!(select_row("appdb", "orders;drop", &[], "id", None, 1, false).is_err());
+    }
+}
