@@ -76,8 +76,23 @@ pub async fn run(cli: Cli) -> Result<u8> {
         } => crate::handlers::template(name.as_deref(), output, force, stdout, list),
         Command::Doctor {
             check_handlers,
+            check_writeback,
             json,
-        } => crate::handlers::doctor(&config_path(&g), check_handlers, json).await,
+        } => crate::handlers::doctor(&config_path(&g), check_handlers, check_writeback, json).await,
+        Command::Writeback {
+            action:
+                WritebackCmd::Grants {
+                    engine,
+                    writer_role,
+                    schema,
+                },
+        } => {
+            println!(
+                "{}",
+                crate::handlers::grants(&engine, &writer_role, schema.as_deref())?
+            );
+            Ok(0)
+        }
     }
 }
 

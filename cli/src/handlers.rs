@@ -171,6 +171,27 @@ async fn reachable(url: &str) -> std::result::Result<(), String> {
     }
 }
 
+/// Driver text never reaches doctor output: reduce it to a category.
+fn safe_probe_error(e: &synapsor_runner::Error) -> String {
+    let text = e.to_string().to_ascii_lowercase();
+    let category = if text.contains("denied")
+        || text.contains("permission")
+        || text.contains("42501")
+        || text.contains("1142")
+    {
+        "permission denied"
+    } else if text.contains("authentication") || text.contains("28p01") || text.contains("1045") {
+        "authentication failed"
+    } else if text.contains("timeout") || text.contains("timed out") {
+        "timeout"
+    } else if matches!(e, synapsor_runner::Error::SourceUnavailable { .. }) {
+        "connection failed"
+    } else {
+        "database probe failed"
+    };
+    format!("{category} ({})", e.code())
+}
+
 fn on_path(program: &str) -> bool {
     if program.contains('/') {
         return Path::new(program).exists();
@@ -180,7 +201,45 @@ fn on_path(program: &str) -> bool {
         .unwrap_or(false)
 }
 
-pub async fn doctor(config: &Path, check_handlers: bool, json_out: bool) -> Result<u8> {
+/// Least-privilege grants for the receipt table (identifiers are checked, never interpolated raw).
+pub fn grants(engine: &str, role: &str, schema: Option<&str>) -> Result<String> {
+    let ident = |s: &str| synapsor_runner::sql::check_identifier(s).map(|x| x.to_string());
+    match engine {
+        "postgres" => {
+            let schema = ident(schema.unwrap_or("public"))?;
+            let role = ident(role)?;
+            Ok(format!(
+                "GRANT USAGE ON SCHEMA \"{schema}\" TO \"{role}\";\nGRANT SELECT, INSERT, UPDATE ON TABLE \"{schema}\".synapsor_writeback_receipts TO \"{role}\";\n-- Only if the runner should create the receipt table itself (otherwise run `writeback migration` as the owner):\n-- GRANT CREATE ON SCHEMA \"{schema}\" TO \"{role}\";\n-- The writer also needs SELECT and UPDATE on the reviewed target columns, for example:\n-- GRANT SELECT, UPDATE (late_fee_cents, waiver_reason) ON \"{schema}\".invoices TO \"{role}\";"
+            ))
+        }
+        "mysql" => {
+            let db = ident(schema.ok_or_else(|| {
+                usage("writeback grants --engine mysql requires --schema <database>")
+            })?)?;
+            let account_ok = regex_lite::Regex::new(
+                r"^'[A-Za-z0-9_.-]+'@'[A-Za-z0-9_.%:-]+'$|^[A-Za-z_][A-Za-z0-9_]*$",
+            )
+            .expect("regex")
+            .is_match(role);
+            if !account_ok {
+                return Err(usage(&format!("unsafe mysql account: {role}")));
+            }
+            Ok(format!(
+                "GRANT SELECT, INSERT, UPDATE ON `{db}`.synapsor_writeback_receipts TO {role};\n-- Only if the runner should create the receipt table itself:\n-- GRANT CREATE ON `{db}`.* TO {role};\n-- The writer also needs SELECT and UPDATE on the reviewed target columns, for example:\n-- GRANT SELECT, UPDATE (refund_review_status, refund_note) ON `{db}`.orders TO {role};"
+            ))
+        }
+        _ => Err(usage(
+            "writeback command requires --engine postgres or --engine mysql",
+        )),
+    }
+}
+
+pub async fn doctor(
+    config: &Path,
+    check_handlers: bool,
+    check_writeback: bool,
+    json_out: bool,
+) -> Result<u8> {
     let loaded = load_config(config)?;
     let mut checks = vec![Check {
         name: "config".into(),
@@ -254,6 +313,54 @@ pub async fn doctor(config: &Path, check_handlers: bool, json_out: bool) -> Resu
                 }),
                 ExecutorConfig::SqlUpdate {} => {}
             }
+        }
+    }
+    if check_writeback {
+        let runner = synapsor_runner::Runner::with_parts(
+            loaded.clone(),
+            synapsor_runner::Ledger::open_in_memory()?,
+        )?;
+        let mut sources: Vec<&str> = Vec::new();
+        for cap in loaded
+            .config
+            .capabilities
+            .iter()
+            .filter(|c| c.kind == synapsor_runner::config::CapabilityKind::Proposal)
+        {
+            let writes = match cap.executor_name() {
+                "sql_update" => true,
+                name => matches!(
+                    loaded.config.executors.get(name),
+                    Some(ExecutorConfig::SqlUpdate {} | ExecutorConfig::InProcess { .. })
+                ),
+            };
+            if writes && !sources.contains(&cap.source.as_str()) {
+                sources.push(&cap.source);
+            }
+        }
+        if sources.is_empty() {
+            checks.push(Check {
+                name: "writeback".into(),
+                status: "pass",
+                detail: "no direct SQL or in-process writeback sources".into(),
+            });
+        }
+        for src in sources {
+            let cfg = &loaded.config.sources[src];
+            if let Some(env) = &cfg.write_url_env
+                && !env_check(&mut checks, src, "writer", env, true)
+            {
+                continue;
+            }
+            let (status, detail) = match runner.probe_writeback(src).await {
+                Ok(note) => ("pass", format!("{note}; probe rolled back")),
+                Err(e) => ("fail", safe_probe_error(&e)),
+            };
+            checks.push(Check {
+                name: format!("{src}: writeback probe"),
+                status,
+                detail,
+            });
         }
     }
     let ok = checks.iter().all(|c| c.status != "fail");

@@ -71,6 +71,9 @@ pub enum Command {
         /// Check app-owned executors: env vars present, handler URL reachable, command found
         #[arg(long)]
         check_handlers: bool,
+        /// Check direct-SQL writers: connectivity and receipt-table permissions (rolled-back probe)
+        #[arg(long, alias = "check-db")]
+        check_writeback: bool,
         #[arg(long)]
         json: bool,
     },
@@ -215,9 +218,21 @@ pub enum HandlerCmd {
 
 #[derive(Subcommand, Debug)]
 pub enum WritebackCmd {
+    /// Print the receipt-table DDL.
     Migration {
         #[arg(long)]
         engine: String,
+    },
+    /// Print least-privilege grants for the writer role on the receipt table.
+    Grants {
+        #[arg(long)]
+        engine: String,
+        /// PostgreSQL role, or MySQL account as written in GRANT (e.g. 'synapsor_writer'@'%')
+        #[arg(long, default_value = "synapsor_writer")]
+        writer_role: String,
+        /// PostgreSQL schema (default public) or MySQL database
+        #[arg(long)]
+        schema: Option<String>,
     },
 }
 

@@ -237,3 +237,76 @@ fn reference_core_flow_runs_against_postgres() {
         "{err}"
     );
 }
+
+#[test]
+fn writeback_migration_and_grants_print_checked_sql() {
+    let (code, out, _) = run(bin().args(["writeback", "migration", "--engine", "mysql"]));
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("CREATE TABLE IF NOT EXISTS synapsor_writeback_receipts")
+            && out.contains("intent_hash"),
+        "{out}"
+    );
+    let (code, out, _) = run(bin().args([
+        "writeback",
+        "grants",
+        "--engine",
+        "postgres",
+        "--writer-role",
+        "app_writer",
+    ]));
+    assert_eq!(code, 0);
+    assert!(out.contains("GRANT SELECT, INSERT, UPDATE ON TABLE \"public\".synapsor_writeback_receipts TO \"app_writer\";"), "{out}");
+    let (code, out, _) = run(bin().args([
+        "writeback",
+        "grants",
+        "--engine",
+        "mysql",
+        "--writer-role",
+        "'synapsor_writer'@'%'",
+        "--schema",
+        "appdb",
+    ]));
+    assert_eq!(code, 0);
+    assert!(out.contains("GRANT SELECT, INSERT, UPDATE ON `appdb`.synapsor_writeback_receipts TO 'synapsor_writer'@'%';"), "{out}");
+    let (code, _, err) = run(bin().args([
+        "writeback",
+        "grants",
+        "--engine",
+        "postgres",
+        "--writer-role",
+        "x; DROP ROLE postgres",
+    ]));
+    assert_eq!(code, 1);
+    assert!(err.contains("UNSAFE_IDENTIFIER"), "{err}");
+}
+
+#[test]
+fn doctor_check_writeback_probes_postgres_without_committing() {
+    let db = common::PgDb::billing();
+    let cfg = db.config_value();
+    let path = db.dir.path().join("doctor.json");
+    std::fs::write(&path, serde_json::to_string(&cfg).unwrap()).unwrap();
+    let p = db.env_prefix();
+    let (code, out, err) = run(bin()
+        .args(["doctor", "--check-writeback", "--config"])
+        .arg(&path)
+        .env(format!("{p}_READ"), db.url("synapsor_reader"))
+        .env(format!("{p}_WRITE"), db.url("synapsor_writer")));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("PASS billing_postgres: writeback probe"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("synapsor_writer_password"),
+        "no secrets in doctor output"
+    );
+    let (code, out, _) = run(bin()
+        .args(["doctor", "--check-writeback", "--config"])
+        .arg(&path)
+        .env_remove(format!("{p}_WRITE"))
+        .env(format!("{p}_READ"), db.url("synapsor_reader")));
+    assert_eq!(code, 1);
+    assert!(out.contains("FAIL billing_postgres: writer env"), "{out}");
+}

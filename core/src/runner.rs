@@ -475,6 +475,11 @@ impl Runner {
         }
     }
 
+    /// `doctor --check-writeback`: probe the writer of one source (nothing is committed).
+    pub async fn probe_writeback(&self, source: &str) -> Result<String> {
+        self.inner.sources.get(source)?.probe_writeback().await
+    }
+
     /// Everything captured for a proposal, in order.
     pub async fn replay(&self, proposal_id: &str) -> Result<Value> {
         self.ledger().replay(proposal_id)

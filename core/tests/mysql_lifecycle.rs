@@ -407,3 +407,91 @@ async fn tampered_jobs_are_refused_before_mariadb_is_touched() {
         "0"
     );
 }
+
+#[tokio::test]
+async fn in_process_callback_runs_in_the_guarded_mariadb_transaction() {
+    use std::sync::Arc;
+    use synapsor_runner::apply::executor::{ExecutorFailure, ExecutorJob, GuardedTx};
+    for fail in [false, true] {
+        let db = MyDb::orders();
+        let text = std::fs::read_to_string(common::fixture(
+            "examples/mcp-mysql-orders/synapsor.runner.json",
+        ))
+        .unwrap();
+        let mut cfg: Value = serde_json::from_str(&text).unwrap();
+        let p = db.name.to_uppercase();
+        cfg["sources"]["app_mysql_orders"]["read_url_env"] = json!(format!("{p}_READ"));
+        cfg["sources"]["app_mysql_orders"]["write_url_env"] = json!(format!("{p}_WRITE"));
+        cfg["trusted_context"] = json!({"provider": "host"});
+        cfg["executors"] = json!({"orders_inproc": {"type": "in_process"}});
+        cfg["capabilities"][1]["executor"] = json!("orders_inproc");
+        for cap in cfg["capabilities"].as_array_mut().unwrap() {
+            cap["target"]["schema"] = json!(db.name);
+        }
+        let _ = db.runner(); // sets the URL env vars
+        let loaded = load_config_str(
+            &serde_json::to_string(&cfg).unwrap(),
+            &db.dir.path().join("c.json"),
+        )
+        .unwrap();
+        let runner = Runner::with_parts(
+            loaded,
+            Ledger::open(&db.dir.path().join("inproc.db")).unwrap(),
+        )
+        .unwrap();
+        runner.register_executor("orders_inproc", move |job: ExecutorJob, tx: Option<GuardedTx>| async move {
+            let tx = tx.expect("guarded transaction");
+            let order = job.request["change_set"]["scope"]["object_id"].clone();
+            let n = tx.execute("UPDATE orders SET status_change_reason = ?, refund_review_status = ? WHERE id = ?", &[json!("refund reviewed in app"), json!("review_required"), order]).await.map_err(|e| ExecutorFailure::Callback(Arc::new(e)))?;
+            if fail {
+                return Err(ExecutorFailure::Callback(Arc::new(std::io::Error::other("app refused"))));
+            }
+            Ok(json!({"status": "applied", "rows_affected": n, "source_database_mutated": true}))
+        });
+        let id = approved(&runner, "in process").await;
+        let result = runner.apply(&id, &ApplyOptions::default()).await;
+        let reason =
+            db.sql("SELECT IFNULL(status_change_reason, '<null>') FROM orders WHERE id = 'O-1001'");
+        let receipts = db.sql("SELECT COUNT(*) FROM synapsor_writeback_receipts");
+        if fail {
+            assert_eq!(result.unwrap_err().code(), "HANDLER_EXCEPTION");
+            assert_eq!(
+                (reason.as_str(), receipts.as_str()),
+                ("<null>", "0"),
+                "rolled back with the receipt"
+            );
+        } else {
+            assert_eq!(result.unwrap().receipt.status, "applied");
+            assert_eq!(
+                (reason.as_str(), receipts.as_str()),
+                ("refund reviewed in app", "1")
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn writeback_probe_reports_permissions_without_writing() {
+    let db = MyDb::orders();
+    let runner = db.runner();
+    let note = runner.probe_writeback("app_mysql_orders").await.unwrap();
+    assert!(
+        note.starts_with("MariaDB") || note.starts_with("MySQL"),
+        "{note}"
+    );
+    assert_eq!(
+        db.sql("SELECT COUNT(*) FROM synapsor_writeback_receipts"),
+        "0",
+        "the probe rolled back"
+    );
+    db.sql(&format!(
+        "REVOKE INSERT ON {}.synapsor_writeback_receipts FROM 'synapsor_writer'@'%'",
+        db.name
+    ));
+    db.sql("FLUSH PRIVILEGES");
+    let fresh = db.runner();
+    assert!(
+        fresh.probe_writeback("app_mysql_orders").await.is_err(),
+        "a writer without INSERT on the receipt table fails the probe"
+    );
+}

@@ -362,11 +362,24 @@ async fn w02_sixteen_concurrent_applies_mutate_the_row_once() {
     for _ in 0..16 {
         let r = runner.clone();
         let id = id.clone();
-        tasks.push(tokio::spawn(async move { r.apply(&id, &opts()).await }));
+        tasks.push(tokio::spawn(async move {
+            let out = r.apply(&id, &opts()).await;
+            if let Ok(o) = &out
+                && o.receipt.status == "failed"
+            {
+                eprintln!("failed attempt: {:?}", o.receipt.safe_error_code);
+            }
+            out
+        }));
     }
     let mut statuses = Vec::new();
     for t in tasks {
-        statuses.push(t.await.unwrap().expect("apply").receipt.status);
+        let r = t.await.unwrap().expect("apply").receipt;
+        statuses.push(if r.status == "failed" {
+            format!("failed:{}", r.safe_error_code.clone().unwrap_or_default())
+        } else {
+            r.status
+        });
     }
     assert_eq!(
         statuses.iter().filter(|s| *s == "applied").count(),
@@ -804,4 +817,24 @@ async fn w10b_job_for_absent_pending_or_rejected_proposal_or_other_digest_is_ref
     let e = runner.apply(&approved, &opts()).await.unwrap_err();
     assert_eq!(e.code(), "LEDGER_INTEGRITY_FAILED");
     assert_eq!(invoice(&db, "INV-3001").split('|').next(), Some("5500"));
+}
+
+#[tokio::test]
+async fn writeback_probe_proves_the_writer_and_rolls_back() {
+    let db = PgDb::billing();
+    let runner = db.runner();
+    let note = runner.probe_writeback("billing_postgres").await.unwrap();
+    assert!(note.contains("created on first apply"), "{note}");
+    assert_eq!(
+        receipt_rows(&db),
+        "<no receipt table>",
+        "even the DDL rolled back"
+    );
+    db.sql("REVOKE CREATE ON SCHEMA public FROM synapsor_writer");
+    let fresh = db.runner();
+    let e = fresh.probe_writeback("billing_postgres").await.unwrap_err();
+    assert!(
+        e.to_string().contains("42501"),
+        "permission denied is reported: {e}"
+    );
 }

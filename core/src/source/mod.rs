@@ -254,6 +254,15 @@ impl Source {
         }
     }
 
+    /// Prove the writer can reach the source and write the receipt table (rolled back).
+    pub async fn probe_writeback(&self) -> Result<String> {
+        match self {
+            Source::Postgres(s) => s.probe_writeback().await,
+            Source::Mysql(s) => s.probe_writeback().await,
+            Source::Sqlite(_) => Ok("sqlite source file is written directly".into()),
+        }
+    }
+
     /// Apply (or, with `dry_run`, rehearse and roll back) one guarded single-row update.
     pub async fn guarded_update(
         &self,

@@ -179,6 +179,28 @@ impl MySource {
         rows.iter().map(|r| decode_row(r, &cols)).collect()
     }
 
+    /// Writer connectivity and receipt-table permissions, proven with a rolled-back probe (the
+    /// receipt table itself is created if missing, as the first apply would).
+    pub async fn probe_writeback(&self) -> Result<String> {
+        let mut conn = self.pool(true).await?.acquire().await.map_err(map_err)?;
+        sqlx::raw_sql(dialect::RECEIPT_DDL)
+            .execute(&mut *conn)
+            .await
+            .map_err(map_err)?;
+        let flavor = if self.is_mariadb(&mut conn).await? {
+            "MariaDB"
+        } else {
+            "MySQL"
+        };
+        let mut tx = conn.begin().await.map_err(map_err)?;
+        dialect::fixed(dialect::RECEIPT_PROBE)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        tx.rollback().await.map_err(map_err)?;
+        Ok(format!("{flavor}: receipt table writable"))
+    }
+
     pub async fn guarded_update(
         &self,
         plan: &GuardedUpdate,

@@ -147,6 +147,35 @@ impl PgSource {
         rows.iter().map(|r| decode_row(r, &cols)).collect()
     }
 
+    /// Writer connectivity and receipt-table permissions, proven with a rolled-back probe.
+    pub async fn probe_writeback(&self) -> Result<String> {
+        let mut conn = self.pool(true).await?.acquire().await.map_err(map_err)?;
+        let mut tx = conn.begin().await.map_err(map_err)?;
+        let inserted = dialect::fixed(dialect::RECEIPT_PROBE)
+            .execute(&mut *tx)
+            .await;
+        let note = match inserted {
+            Ok(_) => "receipt table writable",
+            Err(sqlx::Error::Database(db)) if db.code().as_deref() == Some("42P01") => {
+                // No table yet: prove the writer may create it (DDL is transactional here).
+                let _ = tx.rollback().await;
+                tx = conn.begin().await.map_err(map_err)?;
+                dialect::fixed(dialect::RECEIPT_DDL)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                dialect::fixed(dialect::RECEIPT_PROBE)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                "receipt table will be created on first apply"
+            }
+            Err(e) => return Err(map_err(e)),
+        };
+        tx.rollback().await.map_err(map_err)?;
+        Ok(note.to_string())
+    }
+
     pub async fn guarded_update(
         &self,
         plan: &GuardedUpdate,
@@ -217,7 +246,10 @@ impl PgSource {
                         Ok(_) => {}
                         // A concurrent creator won the race; the table exists.
                         Err(sqlx::Error::Database(db))
-                            if matches!(db.code().as_deref(), Some("23505" | "42P07")) => {}
+                            if matches!(
+                                db.code().as_deref(),
+                                Some("23505" | "42P07" | "42710")
+                            ) => {}
                         Err(e) => return Ok(failure_from(&plan.job_id, e)),
                     }
                     receipts_created = true;

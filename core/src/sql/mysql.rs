@@ -17,6 +17,8 @@ pub const RECEIPT_LOCK_LEGACY: &str = "SELECT status, result_hash, NULL FROM syn
 pub const RECEIPT_HAS_INTENT: &str = "SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'synapsor_writeback_receipts' AND COLUMN_NAME = 'intent_hash'";
 /// After a duplicate `INSERT IGNORE` the transaction already holds a shared lock on the receipt;
 /// reading it in share mode (not `FOR UPDATE`) avoids the S→X upgrade that deadlocks waiters.
+/// `doctor --check-writeback`: a probe receipt written and rolled back.
+pub const RECEIPT_PROBE: &str = "INSERT INTO synapsor_writeback_receipts (idempotency_key, job_id, proposal_id, status) VALUES ('doctor-probe', 'doctor-probe', 'doctor', 'doctor')";
 pub const RECEIPT_LOCK: &str = "SELECT status, result_hash, intent_hash FROM synapsor_writeback_receipts WHERE idempotency_key = ? LOCK IN SHARE MODE";
 pub const RECEIPT_FINALIZE: &str = "UPDATE synapsor_writeback_receipts SET status = ?, result_hash = ?, completed_at = CURRENT_TIMESTAMP(6) WHERE idempotency_key = ?";
 

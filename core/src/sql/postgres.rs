@@ -9,7 +9,11 @@ use sqlx::postgres::{PgArguments, Postgres};
 pub const RECEIPT_DDL: &str = "CREATE TABLE IF NOT EXISTS synapsor_writeback_receipts (\n  idempotency_key text PRIMARY KEY,\n  job_id text UNIQUE NOT NULL,\n  proposal_id text NOT NULL,\n  status text NOT NULL,\n  result_hash text,\n  intent_hash text,\n  created_at timestamptz NOT NULL DEFAULT now(),\n  completed_at timestamptz\n)";
 /// Column names and type names of a table in one round trip (`$1` is the quoted, qualified name).
 pub const COLUMN_TYPES: &str = "SELECT a.attname::text, t.typname::text FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped";
-pub const RECEIPT_CLAIM: &str = "INSERT INTO synapsor_writeback_receipts (idempotency_key, job_id, proposal_id, status, result_hash, intent_hash) VALUES ($1, $2, $3, 'in_progress', NULL, $4) ON CONFLICT (idempotency_key) DO NOTHING RETURNING status";
+/// `ON CONFLICT DO NOTHING` without a target: racing duplicates may collide on `job_id` as well
+/// as on the idempotency key; either way the existing receipt answers.
+pub const RECEIPT_CLAIM: &str = "INSERT INTO synapsor_writeback_receipts (idempotency_key, job_id, proposal_id, status, result_hash, intent_hash) VALUES ($1, $2, $3, 'in_progress', NULL, $4) ON CONFLICT DO NOTHING RETURNING status";
+/// `doctor --check-writeback`: a probe receipt written and rolled back.
+pub const RECEIPT_PROBE: &str = "INSERT INTO synapsor_writeback_receipts (idempotency_key, job_id, proposal_id, status) VALUES ('doctor-probe', 'doctor-probe', 'doctor', 'doctor')";
 pub const RECEIPT_LOCK: &str = "SELECT status, result_hash, intent_hash FROM synapsor_writeback_receipts WHERE idempotency_key = $1 FOR UPDATE";
 pub const RECEIPT_FINALIZE: &str = "UPDATE synapsor_writeback_receipts SET status = $2, result_hash = $3, completed_at = now() WHERE idempotency_key = $1";
 
