@@ -160,6 +160,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn timeout_statement_follows_the_server_flavor() {
+        assert_eq!(
+            set_timeout(true, 3000).as_str(),
+            "SET SESSION max_statement_time = 3"
+        );
+        assert_eq!(
+            set_timeout(true, 250).as_str(),
+            "SET SESSION max_statement_time = 0.25"
+        );
+        assert_eq!(
+            set_timeout(false, 3000).as_str(),
+            "SET SESSION max_execution_time = 3000"
+        );
+        assert!(
+            RECEIPT_LOCK.ends_with("LOCK IN SHARE MODE"),
+            "no S-to-X upgrade after a duplicate claim"
+        );
+    }
+
+    #[test]
     fn update_uses_backticks_and_placeholders_only() {
         let s = update_row(
             "appdb",
