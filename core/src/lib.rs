@@ -14,6 +14,7 @@ pub mod error;
 pub mod ledger;
 pub mod protocol;
 pub mod recipe;
+pub mod resources;
 pub mod runner;
 pub mod source;
 pub mod sql;

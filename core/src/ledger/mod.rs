@@ -511,6 +511,39 @@ impl Ledger {
         })
     }
 
+    /// A stored evidence bundle with its items and query-audit rows.
+    pub fn evidence_bundle(&self, id: &str) -> Result<Option<Value>> {
+        self.with(|c| {
+            let parse = |s: String| serde_json::from_str::<Value>(&s).unwrap_or(Value::Null);
+            let bundle = c
+                .query_row(
+                    "SELECT evidence_bundle_id, proposal_id, tenant_id, principal, capability, source_id, source_table, business_object, object_id, query_fingerprint, payload_json, created_at FROM evidence_bundles WHERE evidence_bundle_id = ?1",
+                    [id],
+                    |r| {
+                        Ok(json!({
+                            "evidence_bundle_id": r.get::<_, String>(0)?, "proposal_id": r.get::<_, Option<String>>(1)?, "tenant_id": r.get::<_, String>(2)?,
+                            "principal": r.get::<_, Option<String>>(3)?, "capability": r.get::<_, Option<String>>(4)?, "source_id": r.get::<_, Option<String>>(5)?,
+                            "source_table": r.get::<_, Option<String>>(6)?, "business_object": r.get::<_, Option<String>>(7)?, "object_id": r.get::<_, Option<String>>(8)?,
+                            "query_fingerprint": r.get::<_, Option<String>>(9)?, "payload": parse(r.get(10)?), "created_at": r.get::<_, String>(11)?,
+                        }))
+                    },
+                )
+                .optional()?;
+            let Some(mut bundle) = bundle else { return Ok(None) };
+            let mut stmt = c.prepare_cached("SELECT item_json FROM evidence_items WHERE evidence_bundle_id = ?1 ORDER BY evidence_item_id")?;
+            let items = stmt.query_map([id], |r| r.get::<_, String>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
+            bundle["items"] = Value::Array(items.into_iter().map(parse).collect());
+            let mut stmt = c.prepare_cached("SELECT audit_id, source_id, query_fingerprint, table_name, row_count, payload_json, created_at FROM query_audit WHERE evidence_bundle_id = ?1 ORDER BY audit_id")?;
+            let audits = stmt
+                .query_map([id], |r| {
+                    Ok(json!({"audit_id": r.get::<_, i64>(0)?, "source_id": r.get::<_, String>(1)?, "query_fingerprint": r.get::<_, String>(2)?, "table_name": r.get::<_, String>(3)?, "row_count": r.get::<_, i64>(4)?, "payload": parse(r.get(5)?), "created_at": r.get::<_, String>(6)?}))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            bundle["query_audit"] = Value::Array(audits);
+            Ok(Some(bundle))
+        })
+    }
+
     /// Number of rows in a ledger table (tests, stats, benchmarks).
     pub fn count(&self, table: &str) -> Result<i64> {
         let sql = match table {
