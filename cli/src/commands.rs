@@ -64,6 +64,33 @@ pub async fn run(cli: Cli) -> Result<u8> {
             Ok(0)
         }
         Command::Demo { dir } => crate::demo::run(&dir).await,
+        Command::Mcp {
+            action: crate::McpCmd::Serve { alias_mode },
+        } => {
+            let naming = ToolNaming::parse(&alias_mode)
+                .ok_or_else(|| usage("--alias-mode must be canonical, openai, or both"))?;
+            let runner = open_runner(&g).await?;
+            // Trusted context for the whole session comes from this process, never the client.
+            let host = runner
+                .config()
+                .trusted_context
+                .as_ref()
+                .map(|b| b.provider == Provider::Host)
+                .unwrap_or(false);
+            let ctx = if host {
+                TrustedContext {
+                    tenant_id: std::env::var("SYNAPSOR_TENANT_ID").ok(),
+                    principal: std::env::var("SYNAPSOR_PRINCIPAL").ok(),
+                }
+            } else {
+                TrustedContext::from_config()
+            };
+            synapsor_runner_mcp::SynapsorMcp::new(runner, naming, ctx)
+                .serve_stdio()
+                .await
+                .map_err(|e| Error::Internal(format!("MCP stdio server stopped: {e}")))?;
+            Ok(0)
+        }
         Command::Handler {
             action:
                 crate::HandlerCmd::Template {

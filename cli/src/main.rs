@@ -61,6 +61,11 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Serve the reviewed capabilities over MCP.
+    Mcp {
+        #[command(subcommand)]
+        action: McpCmd,
+    },
     /// Starter app-owned writeback handlers.
     Handler {
         #[command(subcommand)]
@@ -194,6 +199,16 @@ pub enum ReplayCmd {
         details: bool,
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum McpCmd {
+    /// MCP over stdio (an MCP client launches this command).
+    Serve {
+        /// canonical | openai | both
+        #[arg(long, default_value = "canonical")]
+        alias_mode: String,
     },
 }
 
