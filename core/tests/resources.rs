@@ -109,3 +109,64 @@ async fn only_the_owning_tenant_and_principal_can_read_a_handle() {
     seen.dedup();
     assert_eq!(seen.len(), 1, "every miss reads the same: {seen:?}");
 }
+
+#[tokio::test]
+async fn openai_alias_names_round_trip_to_canonical_capabilities() {
+    let dir = tempfile::tempdir().unwrap();
+    let runner = host_runner(dir.path()).await;
+    let tools = runner.tools(synapsor_runner::ToolNaming::OpenAi);
+    let names: Vec<&str> = tools.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "billing__inspect_invoice",
+            "billing__propose_late_fee_waiver"
+        ]
+    );
+    assert!(tools.iter().all(|t| {
+        t.name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            && t.name.len() <= 64
+    }));
+    assert_eq!(
+        tools[0].meta["synapsor.canonical_tool_name"],
+        json!("billing.inspect_invoice")
+    );
+    assert_eq!(tools[0].meta["synapsor.tool_name_style"], json!("openai"));
+    let env = runner
+        .call_tool(
+            "billing__inspect_invoice",
+            json!({"invoice_id": "INV-3001"}),
+            &TrustedContext::new("acme", "agent_a"),
+        )
+        .await;
+    assert_eq!(env["ok"], json!(true));
+    assert_eq!(
+        env["action"],
+        json!("billing.inspect_invoice"),
+        "results and the ledger use the canonical name"
+    );
+    let both: Vec<String> = runner
+        .tools(synapsor_runner::ToolNaming::Both)
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
+    assert_eq!(
+        both,
+        [
+            "billing.inspect_invoice",
+            "billing__inspect_invoice",
+            "billing.propose_late_fee_waiver",
+            "billing__propose_late_fee_waiver"
+        ]
+    );
+    let unknown = runner
+        .call_tool(
+            "execute_sql",
+            json!({"sql": "select 1"}),
+            &TrustedContext::new("acme", "agent_a"),
+        )
+        .await;
+    assert_eq!(unknown["error"]["code"], json!("CAPABILITY_NOT_FOUND"));
+}
