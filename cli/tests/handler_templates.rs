@@ -4,6 +4,9 @@
 
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
+#[path = "support/venv.rs"]
+mod support;
+
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 use synapsor_runner::demo::create_demo;
@@ -53,31 +56,6 @@ fn node_modules() -> PathBuf {
             .current_dir(&dir));
     }
     dir.join("node_modules")
-}
-
-/// A virtualenv with FastAPI and uvicorn for the Python template.
-fn python() -> PathBuf {
-    let venv = root().join("target/test-venv");
-    let py = venv.join("bin/python");
-    if !py.exists()
-        || !Command::new(&py)
-            .args(["-c", "import fastapi, uvicorn"])
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false)
-    {
-        ok(Command::new("python3").args(["-m", "venv"]).arg(&venv));
-        ok(Command::new(&py).args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "fastapi",
-            "uvicorn",
-        ]));
-    }
-    py
 }
 
 struct Server(Child);
@@ -220,25 +198,28 @@ async fn python_fastapi_template_runs_against_the_runner() {
         .arg(&handler));
     let port = free_port();
     let mut server = Server(
-        Command::new(python())
-            .args([
-                "-m",
-                "uvicorn",
-                "synapsor_writeback_handler:app",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                &port.to_string(),
-                "--log-level",
-                "warning",
-            ])
-            .current_dir(dir.path())
-            .env("SYNAPSOR_HANDLER_TOKEN", "template-token")
-            .env("SYNAPSOR_HANDLER_SIGNING_SECRET", "template-secret")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
+        Command::new(support::python(&[
+            ("fastapi", "fastapi"),
+            ("uvicorn", "uvicorn"),
+        ]))
+        .args([
+            "-m",
+            "uvicorn",
+            "synapsor_writeback_handler:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--log-level",
+            "warning",
+        ])
+        .current_dir(dir.path())
+        .env("SYNAPSOR_HANDLER_TOKEN", "template-token")
+        .env("SYNAPSOR_HANDLER_SIGNING_SECRET", "template-secret")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap(),
     );
     wait_healthy(port, &mut server);
     exercise_http_template(dir.path(), port, "T_TPL_PY").await;

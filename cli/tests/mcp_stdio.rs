@@ -2,6 +2,9 @@
 
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
+#[path = "support/venv.rs"]
+mod support;
+
 use std::process::Command;
 
 fn root() -> PathBuf {
@@ -11,39 +14,13 @@ fn root() -> PathBuf {
         .to_path_buf()
 }
 
-/// A virtualenv with the MCP SDK (shared with the template tests).
-fn python() -> PathBuf {
-    let venv = root().join("target/test-venv");
-    let py = venv.join("bin/python");
-    let ok = |c: &mut Command| assert!(c.status().unwrap().success(), "{c:?}");
-    if !py.exists() {
-        ok(Command::new("python3").args(["-m", "venv"]).arg(&venv));
-    }
-    if !Command::new(&py)
-        .args(["-c", "import mcp"])
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false)
-    {
-        ok(Command::new(&py).args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "mcp",
-        ]));
-    }
-    py
-}
-
 #[test]
 fn python_mcp_client_lists_and_calls_tools_over_stdio() {
     let dir = tempfile::tempdir().unwrap();
     synapsor_runner::demo::create_demo(dir.path()).unwrap();
     let config = dir.path().join("synapsor.runner.json");
     let store = dir.path().join("local.db");
-    let out = Command::new(python())
+    let out = Command::new(support::python(&[("mcp", "mcp")]))
         .arg(root().join("cli/tests/support/mcp_stdio_client.py"))
         .arg(env!("CARGO_BIN_EXE_synapsor-runner"))
         .arg(&config)
