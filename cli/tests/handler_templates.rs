@@ -198,28 +198,25 @@ async fn python_fastapi_template_runs_against_the_runner() {
         .arg(&handler));
     let port = free_port();
     let mut server = Server(
-        Command::new(support::python(&[
-            ("fastapi", "fastapi"),
-            ("uvicorn", "uvicorn"),
-        ]))
-        .args([
-            "-m",
-            "uvicorn",
-            "synapsor_writeback_handler:app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            &port.to_string(),
-            "--log-level",
-            "warning",
-        ])
-        .current_dir(dir.path())
-        .env("SYNAPSOR_HANDLER_TOKEN", "template-token")
-        .env("SYNAPSOR_HANDLER_SIGNING_SECRET", "template-secret")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap(),
+        Command::new(support::python())
+            .args([
+                "-m",
+                "uvicorn",
+                "synapsor_writeback_handler:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--log-level",
+                "warning",
+            ])
+            .current_dir(dir.path())
+            .env("SYNAPSOR_HANDLER_TOKEN", "template-token")
+            .env("SYNAPSOR_HANDLER_SIGNING_SECRET", "template-secret")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
     );
     wait_healthy(port, &mut server);
     exercise_http_template(dir.path(), port, "T_TPL_PY").await;

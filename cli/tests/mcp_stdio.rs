@@ -20,7 +20,7 @@ fn python_mcp_client_lists_and_calls_tools_over_stdio() {
     synapsor_runner::demo::create_demo(dir.path()).unwrap();
     let config = dir.path().join("synapsor.runner.json");
     let store = dir.path().join("local.db");
-    let out = Command::new(support::python(&[("mcp", "mcp")]))
+    let out = Command::new(support::python())
         .arg(root().join("cli/tests/support/mcp_stdio_client.py"))
         .arg(env!("CARGO_BIN_EXE_synapsor-runner"))
         .arg(&config)
