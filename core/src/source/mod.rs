@@ -370,6 +370,66 @@ pub(crate) fn callback_outcome(
     }
 }
 
+/// Reader and writer pools of a server source, created on first use from the env vars the
+/// config names (so a missing writer only fails the calls that write).
+pub(crate) struct LazyPools<DB: sqlx::Database> {
+    name: String,
+    read_env: Option<String>,
+    write_env: Option<String>,
+    reader: tokio::sync::OnceCell<sqlx::Pool<DB>>,
+    writer: tokio::sync::OnceCell<sqlx::Pool<DB>>,
+}
+
+impl<DB: sqlx::Database> LazyPools<DB> {
+    pub(crate) fn new(name: &str, cfg: &SourceConfig) -> Self {
+        LazyPools {
+            name: name.to_string(),
+            read_env: cfg.read_url_env.clone(),
+            write_env: cfg.write_url_env.clone(),
+            reader: Default::default(),
+            writer: Default::default(),
+        }
+    }
+
+    pub(crate) async fn get(&self, write: bool) -> Result<&sqlx::Pool<DB>> {
+        let (cell, env) = if write {
+            (&self.writer, &self.write_env)
+        } else {
+            (&self.reader, &self.read_env)
+        };
+        cell.get_or_try_init(|| async {
+            let env = env.as_deref().ok_or_else(|| Error::SourceUnavailable {
+                code: if write {
+                    "WRITEBACK_DISABLED"
+                } else {
+                    "SOURCE_CREDENTIAL_MISSING"
+                },
+                message: format!(
+                    "source {} has no {} connection configured",
+                    self.name,
+                    if write { "write" } else { "read" }
+                ),
+            })?;
+            let url = std::env::var(env)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| Error::SourceUnavailable {
+                    code: "SOURCE_CREDENTIAL_MISSING",
+                    message: format!("{env} is not set."),
+                })?;
+            sqlx::pool::PoolOptions::<DB>::new()
+                .max_connections(if write { 16 } else { 8 })
+                .acquire_timeout(std::time::Duration::from_secs(5))
+                .connect_lazy(&url)
+                .map_err(|_| Error::SourceUnavailable {
+                    code: "SOURCE_UNAVAILABLE",
+                    message: format!("{env} is not a usable {} URL", DB::NAME),
+                })
+        })
+        .await
+    }
+}
+
 /// Bound text form of a JSON scalar (NULL stays NULL).
 pub(crate) fn value_text(v: &Value) -> Option<String> {
     match v {

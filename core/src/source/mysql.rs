@@ -11,23 +11,18 @@ use crate::config::SourceConfig;
 use crate::error::{Error, Result};
 use crate::sql::mysql::{self as dialect, MyDecode};
 use serde_json::Value;
-use sqlx::mysql::{MySqlConnection, MySqlPool, MySqlPoolOptions, MySqlRow};
+use sqlx::mysql::{MySqlConnection, MySqlRow};
 use sqlx::{Connection, Row as _};
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::Duration;
 use tokio::sync::OnceCell;
 
 type Query = sqlx::query::Query<'static, sqlx::MySql, sqlx::mysql::MySqlArguments>;
 
 /// A MySQL or MariaDB source.
 pub struct MySource {
-    name: String,
-    read_env: Option<String>,
-    write_env: Option<String>,
+    pools: super::LazyPools<sqlx::MySql>,
     timeout_ms: Option<u64>,
-    reader: OnceCell<MySqlPool>,
-    writer: OnceCell<MySqlPool>,
     mariadb: OnceCell<bool>,
     /// Set once the receipt table exists: whether it has the `intent_hash` column.
     receipts_ready: OnceCell<bool>,
@@ -37,54 +32,12 @@ pub struct MySource {
 impl MySource {
     pub fn new(name: &str, cfg: &SourceConfig) -> Self {
         MySource {
-            name: name.to_string(),
-            read_env: cfg.read_url_env.clone(),
-            write_env: cfg.write_url_env.clone(),
+            pools: super::LazyPools::new(name, cfg),
             timeout_ms: cfg.statement_timeout_ms,
-            reader: OnceCell::new(),
-            writer: OnceCell::new(),
             mariadb: OnceCell::new(),
             receipts_ready: OnceCell::new(),
             types: Mutex::new(HashMap::new()),
         }
-    }
-
-    async fn pool(&self, write: bool) -> Result<&MySqlPool> {
-        let (cell, env) = if write {
-            (&self.writer, &self.write_env)
-        } else {
-            (&self.reader, &self.read_env)
-        };
-        cell.get_or_try_init(|| async {
-            let env = env.as_deref().ok_or_else(|| Error::SourceUnavailable {
-                code: if write {
-                    "WRITEBACK_DISABLED"
-                } else {
-                    "SOURCE_CREDENTIAL_MISSING"
-                },
-                message: format!(
-                    "source {} has no {} connection configured",
-                    self.name,
-                    if write { "write" } else { "read" }
-                ),
-            })?;
-            let url = std::env::var(env)
-                .ok()
-                .filter(|v| !v.is_empty())
-                .ok_or_else(|| Error::SourceUnavailable {
-                    code: "SOURCE_CREDENTIAL_MISSING",
-                    message: format!("{env} is not set."),
-                })?;
-            MySqlPoolOptions::new()
-                .max_connections(if write { 16 } else { 8 })
-                .acquire_timeout(Duration::from_secs(5))
-                .connect_lazy(&url)
-                .map_err(|_| Error::SourceUnavailable {
-                    code: "SOURCE_UNAVAILABLE",
-                    message: format!("{env} is not a usable MySQL URL"),
-                })
-        })
-        .await
     }
 
     /// Whether the server is MariaDB (decides which timeout variable exists).
@@ -152,7 +105,13 @@ impl MySource {
     }
 
     pub async fn read(&self, req: &ReadRequest<'_>) -> Result<Vec<Row>> {
-        let mut conn = self.pool(false).await?.acquire().await.map_err(map_err)?;
+        let mut conn = self
+            .pools
+            .get(false)
+            .await?
+            .acquire()
+            .await
+            .map_err(map_err)?;
         let cols = self
             .columns(&mut conn, req.schema, req.table, req.columns)
             .await?;
@@ -182,7 +141,13 @@ impl MySource {
     /// Writer connectivity and receipt-table permissions, proven with a rolled-back probe (the
     /// receipt table itself is created if missing, as the first apply would).
     pub async fn probe_writeback(&self) -> Result<String> {
-        let mut conn = self.pool(true).await?.acquire().await.map_err(map_err)?;
+        let mut conn = self
+            .pools
+            .get(true)
+            .await?
+            .acquire()
+            .await
+            .map_err(map_err)?;
         sqlx::raw_sql(dialect::RECEIPT_DDL)
             .execute(&mut *conn)
             .await
@@ -207,7 +172,13 @@ impl MySource {
         dry_run: bool,
         step: WriteStep<'_>,
     ) -> Result<UpdateOutcome> {
-        let mut conn = self.pool(true).await?.acquire().await.map_err(map_err)?;
+        let mut conn = self
+            .pools
+            .get(true)
+            .await?
+            .acquire()
+            .await
+            .map_err(map_err)?;
         // DDL commits implicitly in MySQL: ensure the receipt table before the transaction starts.
         let has_intent = match self.receipts_ready.get() {
             Some(h) => *h,

@@ -11,73 +11,25 @@ use crate::sql::postgres::{self as dialect, PgColumn, PgDecode};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, SecondsFormat, Utc};
 use serde_json::Value;
 use sqlx::postgres::PgConnection;
-use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
+use sqlx::postgres::PgRow;
 use sqlx::{Connection, Row as _};
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::Duration;
-use tokio::sync::OnceCell;
 
 /// A PostgreSQL source: reader and writer pools, column types learned once per table.
 pub struct PgSource {
-    name: String,
-    read_env: Option<String>,
-    write_env: Option<String>,
+    pools: super::LazyPools<sqlx::Postgres>,
     timeout_ms: Option<u64>,
-    reader: OnceCell<PgPool>,
-    writer: OnceCell<PgPool>,
     types: Mutex<HashMap<(String, String, String), PgColumn>>,
 }
 
 impl PgSource {
     pub fn new(name: &str, cfg: &SourceConfig) -> Self {
         PgSource {
-            name: name.to_string(),
-            read_env: cfg.read_url_env.clone(),
-            write_env: cfg.write_url_env.clone(),
+            pools: super::LazyPools::new(name, cfg),
             timeout_ms: cfg.statement_timeout_ms,
-            reader: OnceCell::new(),
-            writer: OnceCell::new(),
             types: Mutex::new(HashMap::new()),
         }
-    }
-
-    async fn pool(&self, write: bool) -> Result<&PgPool> {
-        let (cell, env) = if write {
-            (&self.writer, &self.write_env)
-        } else {
-            (&self.reader, &self.read_env)
-        };
-        cell.get_or_try_init(|| async {
-            let env = env.as_deref().ok_or_else(|| Error::SourceUnavailable {
-                code: if write {
-                    "WRITEBACK_DISABLED"
-                } else {
-                    "SOURCE_CREDENTIAL_MISSING"
-                },
-                message: format!(
-                    "source {} has no {} connection configured",
-                    self.name,
-                    if write { "write" } else { "read" }
-                ),
-            })?;
-            let url = std::env::var(env)
-                .ok()
-                .filter(|v| !v.is_empty())
-                .ok_or_else(|| Error::SourceUnavailable {
-                    code: "SOURCE_CREDENTIAL_MISSING",
-                    message: format!("{env} is not set."),
-                })?;
-            PgPoolOptions::new()
-                .max_connections(if write { 16 } else { 8 })
-                .acquire_timeout(Duration::from_secs(5))
-                .connect_lazy(&url)
-                .map_err(|_| Error::SourceUnavailable {
-                    code: "SOURCE_UNAVAILABLE",
-                    message: format!("{env} is not a usable PostgreSQL URL"),
-                })
-        })
-        .await
     }
 
     /// Column decode/cast rules for `columns` of a table, learned with one catalog query per
@@ -121,7 +73,13 @@ impl PgSource {
 
     pub async fn read(&self, req: &ReadRequest<'_>) -> Result<Vec<Row>> {
         // One connection for type discovery and the read: a one-shot CLI call opens exactly one.
-        let mut conn = self.pool(false).await?.acquire().await.map_err(map_err)?;
+        let mut conn = self
+            .pools
+            .get(false)
+            .await?
+            .acquire()
+            .await
+            .map_err(map_err)?;
         let cols = self
             .columns(&mut conn, req.schema, req.table, req.columns)
             .await?;
@@ -149,7 +107,13 @@ impl PgSource {
 
     /// Writer connectivity and receipt-table permissions, proven with a rolled-back probe.
     pub async fn probe_writeback(&self) -> Result<String> {
-        let mut conn = self.pool(true).await?.acquire().await.map_err(map_err)?;
+        let mut conn = self
+            .pools
+            .get(true)
+            .await?
+            .acquire()
+            .await
+            .map_err(map_err)?;
         let mut tx = conn.begin().await.map_err(map_err)?;
         let inserted = dialect::fixed(dialect::RECEIPT_PROBE)
             .execute(&mut *tx)
@@ -182,7 +146,13 @@ impl PgSource {
         dry_run: bool,
         step: WriteStep<'_>,
     ) -> Result<UpdateOutcome> {
-        let mut conn = self.pool(true).await?.acquire().await.map_err(map_err)?;
+        let mut conn = self
+            .pools
+            .get(true)
+            .await?
+            .acquire()
+            .await
+            .map_err(map_err)?;
         let mut needed = plan.lock_columns.clone();
         for (c, _) in &plan.patch {
             if !needed.contains(c) {
