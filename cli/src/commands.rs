@@ -64,33 +64,17 @@ pub async fn run(cli: Cli) -> Result<u8> {
             Ok(0)
         }
         Command::Demo { dir } => crate::demo::run(&dir).await,
-        Command::Mcp {
-            action: crate::McpCmd::Serve { alias_mode },
-        } => {
-            let naming = ToolNaming::parse(&alias_mode)
-                .ok_or_else(|| usage("--alias-mode must be canonical, openai, or both"))?;
-            let runner = open_runner(&g).await?;
-            // Trusted context for the whole session comes from this process, never the client.
-            let host = runner
-                .config()
-                .trusted_context
-                .as_ref()
-                .map(|b| b.provider == Provider::Host)
-                .unwrap_or(false);
-            let ctx = if host {
-                TrustedContext {
-                    tenant_id: std::env::var("SYNAPSOR_TENANT_ID").ok(),
-                    principal: std::env::var("SYNAPSOR_PRINCIPAL").ok(),
-                }
-            } else {
-                TrustedContext::from_config()
-            };
-            synapsor_runner_mcp::SynapsorMcp::new(runner, naming, ctx)
-                .serve_stdio()
-                .await
-                .map_err(|e| Error::Internal(format!("MCP stdio server stopped: {e}")))?;
-            Ok(0)
-        }
+        Command::Mcp { action } => match action {
+            crate::McpCmd::Serve { alias_mode } => {
+                crate::mcp_cmds::serve_stdio(&g, &alias_mode).await
+            }
+            crate::McpCmd::ServeStreamableHttp(a) => crate::mcp_cmds::serve_http(&g, a).await,
+            crate::McpCmd::Configure(a) => crate::mcp_cmds::configure(&g, &a),
+            crate::McpCmd::HashToken { from_env } => crate::mcp_cmds::hash_token(&from_env),
+            crate::McpCmd::Audit(a) => crate::mcp_cmds::audit_cmd(a).await,
+        },
+        Command::Audit(a) => crate::mcp_cmds::audit_cmd(a).await,
+        Command::Benchmark { name, json } => crate::mcp_cmds::benchmark(&name, json),
         Command::Handler {
             action:
                 crate::HandlerCmd::Template {
@@ -136,7 +120,7 @@ pub(crate) fn config_path(g: &Global) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("synapsor.runner.json"))
 }
 
-async fn open_runner(g: &Global) -> Result<Runner> {
+pub(crate) async fn open_runner(g: &Global) -> Result<Runner> {
     Runner::open(OpenOptions {
         config_path: config_path(g),
         ledger_path: g.store.clone(),

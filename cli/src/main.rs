@@ -3,6 +3,7 @@
 mod commands;
 mod demo;
 mod handlers;
+mod mcp_cmds;
 mod render;
 
 use clap::{Args, Parser, Subcommand};
@@ -86,6 +87,15 @@ pub enum Command {
     Writeback {
         #[command(subcommand)]
         action: WritebackCmd,
+    },
+    /// Static MCP risk audit of a tools list, manifest, our own config, or a live server.
+    Audit(AuditArgs),
+    /// Deterministic fixture benchmarks (`mcp-efficiency`).
+    Benchmark {
+        /// mcp-efficiency
+        name: String,
+        #[arg(long)]
+        json: bool,
     },
     /// Walk through the whole lifecycle on an embedded SQLite database (no server needed).
     Demo {
@@ -210,6 +220,98 @@ pub enum McpCmd {
         #[arg(long, default_value = "canonical")]
         alias_mode: String,
     },
+    /// MCP over Streamable HTTP (bearer auth, Host/Origin allowlists, limits, rate limit).
+    ServeStreamableHttp(HttpServeArgs),
+    /// Print an MCP client config snippet: claude-desktop, cursor, vscode, generic-stdio.
+    #[command(alias = "config", alias = "client-config")]
+    Configure(ConfigureArgs),
+    /// Print the SHA-256 of a bearer token (read from an env var) for a --tokens-file entry.
+    HashToken {
+        #[arg(long)]
+        from_env: String,
+    },
+    /// Same as `synapsor-runner audit`.
+    Audit(AuditArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ConfigureArgs {
+    /// claude-desktop | cursor | vscode | generic-stdio
+    pub client: String,
+    /// stdio | streamable-http (generic-stdio only)
+    #[arg(long, default_value = "stdio")]
+    pub transport: String,
+    #[arg(long, default_value = "canonical")]
+    pub alias_mode: String,
+    /// Resolve --config and --store against the current directory
+    #[arg(long)]
+    pub absolute_paths: bool,
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    #[arg(long, default_value_t = 8766)]
+    pub port: u16,
+    #[arg(long, default_value = "SYNAPSOR_MCP_HTTP_TOKEN")]
+    pub auth_token_env: String,
+}
+
+#[derive(Args, Debug)]
+pub struct HttpServeArgs {
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    #[arg(long, default_value_t = 8766)]
+    pub port: u16,
+    #[arg(long, default_value = "/mcp")]
+    pub path: String,
+    /// Environment variable holding the bearer token clients must send
+    #[arg(long)]
+    pub auth_token_env: Option<String>,
+    /// JSON file of hashed tokens, each bound to a tenant and principal (host provider)
+    #[arg(long)]
+    pub tokens_file: Option<PathBuf>,
+    /// No authentication (loopback only; development)
+    #[arg(long)]
+    pub dev_no_auth: bool,
+    /// Extra accepted Host header values (loopback names are always accepted)
+    #[arg(long)]
+    pub allowed_host: Vec<String>,
+    /// Accepted Origin header values (requests with any other Origin get 403)
+    #[arg(long)]
+    pub allowed_origin: Vec<String>,
+    #[arg(long, default_value_t = 1024 * 1024)]
+    pub max_body_bytes: usize,
+    /// Sessions idle longer than this expire
+    #[arg(long, default_value_t = 1800)]
+    pub session_idle_secs: u64,
+    /// Requests per minute per tenant
+    #[arg(long, default_value_t = 600)]
+    pub rate_limit_per_minute: u32,
+    #[arg(long, default_value = "canonical")]
+    pub alias_mode: String,
+}
+
+#[derive(Args, Debug)]
+pub struct AuditArgs {
+    /// A JSON file, `stdio:<command>`, or an http(s) URL
+    pub target: Option<String>,
+    /// Built-in example: dangerous-db-mcp
+    #[arg(long)]
+    pub example: Option<String>,
+    #[arg(long)]
+    pub mcp_config: Option<PathBuf>,
+    #[arg(long)]
+    pub stdio: Option<String>,
+    #[arg(long)]
+    pub url: Option<String>,
+    /// Env var with the bearer token for URL targets (default SYNAPSOR_MCP_AUDIT_BEARER)
+    #[arg(long)]
+    pub bearer_env: Option<String>,
+    /// text | json | markdown
+    #[arg(long)]
+    pub format: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+    #[arg(long, default_value_t = 5000)]
+    pub timeout_ms: u64,
 }
 
 #[derive(Subcommand, Debug)]
@@ -253,10 +355,19 @@ pub enum WritebackCmd {
 
 fn main() {
     let cli = Cli::parse();
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    // The HTTP server serves concurrent clients on every core; one-shot commands stay lean.
+    let multi = matches!(
+        cli.command,
+        Command::Mcp {
+            action: McpCmd::ServeStreamableHttp(_)
+        }
+    );
+    let mut builder = if multi {
+        tokio::runtime::Builder::new_multi_thread()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    };
+    let rt = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error[INTERNAL]: cannot start runtime: {e}");

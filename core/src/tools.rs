@@ -44,6 +44,9 @@ pub struct Tool {
     pub description: String,
     #[serde(rename = "inputSchema")]
     pub input_schema: Value,
+    /// JSON Schema of `structuredContent` (result envelope v2; an object for v1).
+    #[serde(rename = "outputSchema")]
+    pub output_schema: Value,
     pub annotations: Value,
     #[serde(rename = "_meta")]
     pub meta: Value,
@@ -87,7 +90,7 @@ pub fn tool_list(config: &RunnerConfig, naming: ToolNaming) -> Vec<Tool> {
     {
         if naming != ToolNaming::OpenAi {
             used.push(cap.name.clone());
-            tools.push(tool_for(cap, &cap.name, naming));
+            tools.push(tool_for(cap, &cap.name, naming, config));
         }
         if naming != ToolNaming::Canonical {
             let mut alias = openai_alias(&cap.name);
@@ -99,10 +102,35 @@ pub fn tool_list(config: &RunnerConfig, naming: ToolNaming) -> Vec<Tool> {
                 );
             }
             used.push(alias.clone());
-            tools.push(tool_for(cap, &alias, naming));
+            tools.push(tool_for(cap, &alias, naming, config));
         }
     }
     tools
+}
+
+/// The schema of a tool's `structuredContent`. v2 envelopes share one shape for reads,
+/// proposals and refusals, so clients that validate structured output accept all three.
+pub fn output_schema(config: &RunnerConfig) -> Value {
+    if config.result_format() == 1 {
+        return json!({"type": "object"});
+    }
+    let obj_or_null = json!({"type": ["object", "null"]});
+    json!({
+        "type": "object",
+        "properties": {
+            "ok": {"type": "boolean"},
+            "summary": {"type": "string"},
+            "action": {"type": "string"},
+            "kind": {"type": "string", "enum": ["read", "proposal"]},
+            "data": obj_or_null,
+            "proposal": obj_or_null,
+            "error": obj_or_null,
+            "evidence": obj_or_null,
+            "source_database_changed": {"type": "boolean"},
+            "_meta": {"type": "object"}
+        },
+        "required": ["ok", "summary", "action", "kind", "source_database_changed"]
+    })
 }
 
 /// Map an exposed name (canonical or alias) back to the canonical capability name.
@@ -116,7 +144,7 @@ pub fn canonical_name(config: &RunnerConfig, exposed: &str) -> Option<String> {
         .map(|t| t.canonical_name)
 }
 
-fn tool_for(cap: &Capability, name: &str, naming: ToolNaming) -> Tool {
+fn tool_for(cap: &Capability, name: &str, naming: ToolNaming, config: &RunnerConfig) -> Tool {
     let is_alias = name != cap.name;
     let mut lines = Vec::new();
     if is_alias {
@@ -129,6 +157,9 @@ fn tool_for(cap: &Capability, name: &str, naming: ToolNaming) -> Tool {
     if let Some(h) = &cap.returns_hint {
         lines.push(h.clone());
     }
+    if cap.kind == CapabilityKind::Proposal {
+        lines.push("Creates a review-required proposal only: approval and writeback happen outside this tool.".into());
+    }
     lines.push("Evidence handles are audit/replay handles; the model does not need to call them during this turn.".into());
     let read = cap.kind == CapabilityKind::Read;
     Tool {
@@ -137,6 +168,7 @@ fn tool_for(cap: &Capability, name: &str, naming: ToolNaming) -> Tool {
         title: cap.name.clone(),
         description: lines.join("\n"),
         input_schema: input_schema(cap),
+        output_schema: output_schema(config),
         annotations: json!({"readOnlyHint": read, "destructiveHint": false, "idempotentHint": read, "openWorldHint": false}),
         meta: json!({
             "synapsor.kind": cap.kind.as_str(),

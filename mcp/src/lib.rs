@@ -1,43 +1,49 @@
-//! MCP over the core's transport-free catalog: a hand-written rmcp server handler (tools come
-//! from config at runtime), served on stdio. Arguments are validated by the core, never by the
-//! SDK, so reserved and unknown arguments get the core's safe envelope on every transport.
+//! MCP over the core's transport-free catalog.
+//!
+//! - [`McpEndpoint`]: JSON in, JSON out, one message at a time, under a caller-supplied trusted
+//!   context — the embedding hook for host applications and the bindings.
+//! - [`SynapsorMcp`]: a hand-written rmcp server handler (tools come from config at runtime)
+//!   served on stdio, delegating to the endpoint's functions.
+//! - [`http`]: the hardened Streamable HTTP server.
+//! - [`audit`]: the static MCP risk audit.
+//!
+//! Arguments are validated by the core, never by the SDK, so reserved and unknown arguments get
+//! the core's safe envelope on every transport.
+
+pub mod audit;
+pub mod endpoint;
+pub mod http;
+
+pub use endpoint::McpEndpoint;
 
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ListResourceTemplatesResult,
     ListToolsResult, PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse,
-    ReadResourceResult, ResourceContents, ServerCapabilities, ServerConfig,
+    ReadResourceResult, ServerCapabilities, ServerConfig,
 };
 use rmcp::service::{RequestContext, RoleServer};
 use rmcp::{ErrorData as McpError, ServerHandler, ServiceExt};
-use serde_json::{Value, json};
+use serde_json::Value;
 use synapsor_runner::{Runner, ToolNaming, TrustedContext};
 
-/// The MCP server for one runner and one trusted context (stdio: the process's context).
+/// The stdio MCP server for one runner and one trusted context (the process's context).
 #[derive(Clone)]
 pub struct SynapsorMcp {
-    runner: Runner,
-    naming: ToolNaming,
+    endpoint: McpEndpoint,
     context: TrustedContext,
 }
 
 impl SynapsorMcp {
     pub fn new(runner: Runner, naming: ToolNaming, context: TrustedContext) -> Self {
         SynapsorMcp {
-            runner,
-            naming,
+            endpoint: McpEndpoint::new(runner, naming),
             context,
         }
     }
 
     /// `tools/list` as JSON (MCP field names), shared by every transport.
     pub fn tools_json(&self) -> Value {
-        let tools: Vec<Value> = self
-            .runner
-            .tools(self.naming)
-            .into_iter()
-            .map(|t| json!({"name": t.name, "title": t.title, "description": t.description, "inputSchema": t.input_schema, "annotations": t.annotations, "_meta": t.meta}))
-            .collect();
-        json!({"tools": tools})
+        self.endpoint.tools_list()
     }
 
     /// Serve MCP on stdin/stdout until the client disconnects.
@@ -62,7 +68,7 @@ impl ServerHandler for SynapsorMcp {
         );
         info.server_info.name = "synapsor-runner".into();
         info.server_info.version = synapsor_runner::VERSION.into();
-        info.instructions = Some("Reviewed database capabilities: scoped reads and proposals. Approval and writeback happen outside this server.".into());
+        info.instructions = Some(endpoint::SERVER_INSTRUCTIONS.into());
         info
     }
 
@@ -71,7 +77,7 @@ impl ServerHandler for SynapsorMcp {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
-        serde_json::from_value(self.tools_json()).map_err(internal)
+        serde_json::from_value(self.endpoint.tools_list()).map_err(internal)
     }
 
     async fn call_tool(
@@ -80,19 +86,11 @@ impl ServerHandler for SynapsorMcp {
         _context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
         let args = request.arguments.map(Value::Object).unwrap_or(Value::Null);
-        let envelope = self
-            .runner
+        let result = self
+            .endpoint
             .call_tool(&request.name, args, &self.context)
             .await;
-        // Result envelope v2: every outcome, errors included, is a normal structured result.
-        let result = if envelope.get("ok") == Some(&Value::Bool(false))
-            && envelope.get("status").is_none()
-            && envelope.get("summary").is_none()
-        {
-            CallToolResult::structured_error(envelope)
-        } else {
-            CallToolResult::structured(envelope)
-        };
+        let result: CallToolResult = serde_json::from_value(result).map_err(internal)?;
         Ok(result.into())
     }
 
@@ -101,10 +99,7 @@ impl ServerHandler for SynapsorMcp {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, McpError> {
-        serde_json::from_value(
-            json!({"resourceTemplates": synapsor_runner::resources::templates()}),
-        )
-        .map_err(internal)
+        serde_json::from_value(self.endpoint.resource_templates()).map_err(internal)
     }
 
     async fn read_resource(
@@ -112,22 +107,17 @@ impl ServerHandler for SynapsorMcp {
         request: ReadResourceRequestParams,
         _context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, McpError> {
-        match self.runner.read_resource(&request.uri, &self.context).await {
+        match self
+            .endpoint
+            .read_resource(&request.uri, &self.context)
+            .await
+        {
             Ok(value) => {
-                let text = serde_json::to_string_pretty(&value).map_err(internal)?;
-                Ok(
-                    ReadResourceResult::new(vec![ResourceContents::text(
-                        text,
-                        request.uri.clone(),
-                    )])
-                    .into(),
-                )
+                let result: ReadResourceResult = serde_json::from_value(value).map_err(internal)?;
+                Ok(result.into())
             }
             // Every miss looks the same: unknown, malformed, another tenant's or principal's.
-            Err(_) => Err(McpError::resource_not_found(
-                "The requested Synapsor resource was not found.",
-                Some(json!({"code": "RESOURCE_NOT_FOUND"})),
-            )),
+            Err(e) => Err(McpError::resource_not_found(e.message, e.data)),
         }
     }
 }

@@ -1,0 +1,742 @@
+//! MCP-facing commands: `mcp serve`, `mcp serve-streamable-http`, `mcp configure`,
+//! `mcp hash-token`, `audit`, and `benchmark mcp-efficiency`.
+
+use crate::commands::{config_path, open_runner, usage};
+use crate::{AuditArgs, ConfigureArgs, Global, HttpServeArgs};
+use serde_json::{Map, Value, json};
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use synapsor_runner::config::{Provider, load_config};
+use synapsor_runner::error::{Error, Result};
+use synapsor_runner::{Runner, ToolNaming, TrustedContext};
+use synapsor_runner_mcp::McpEndpoint;
+use synapsor_runner_mcp::audit;
+use synapsor_runner_mcp::http::{self, Auth, HttpOptions, TokenTable};
+
+fn naming(alias_mode: &str) -> Result<ToolNaming> {
+    ToolNaming::parse(alias_mode)
+        .ok_or_else(|| usage("--alias-mode must be canonical, openai, or both"))
+}
+
+fn uses_host_provider(runner: &Runner) -> bool {
+    let c = runner.config();
+    c.trusted_context
+        .iter()
+        .chain(c.contexts.values())
+        .any(|b| b.provider == Provider::Host)
+}
+
+/// The process's own trusted context: the config's provider, or for `host` the
+/// `SYNAPSOR_TENANT_ID` / `SYNAPSOR_PRINCIPAL` this process was started with.
+fn process_context(runner: &Runner) -> TrustedContext {
+    if uses_host_provider(runner) {
+        TrustedContext {
+            tenant_id: std::env::var("SYNAPSOR_TENANT_ID").ok(),
+            principal: std::env::var("SYNAPSOR_PRINCIPAL").ok(),
+        }
+    } else {
+        TrustedContext::from_config()
+    }
+}
+
+pub async fn serve_stdio(g: &Global, alias_mode: &str) -> Result<u8> {
+    let naming = naming(alias_mode)?;
+    let runner = open_runner(g).await?;
+    let ctx = process_context(&runner);
+    synapsor_runner_mcp::SynapsorMcp::new(runner, naming, ctx)
+        .serve_stdio()
+        .await
+        .map_err(|e| Error::Internal(format!("MCP stdio server stopped: {e}")))?;
+    Ok(0)
+}
+
+pub async fn serve_http(g: &Global, a: HttpServeArgs) -> Result<u8> {
+    let naming = naming(&a.alias_mode)?;
+    let ip: IpAddr = a
+        .host
+        .parse()
+        .or_else(|_| {
+            if a.host == "localhost" {
+                Ok("127.0.0.1".parse().expect("ip"))
+            } else {
+                Err(())
+            }
+        })
+        .map_err(|_| usage("--host must be an IP address (or localhost)"))?;
+    let bind = SocketAddr::new(ip, a.port);
+    if !a.path.starts_with('/') {
+        return Err(usage("--path must start with /"));
+    }
+    let chosen = [
+        a.auth_token_env.is_some(),
+        a.tokens_file.is_some(),
+        a.dev_no_auth,
+    ]
+    .iter()
+    .filter(|x| **x)
+    .count();
+    if chosen == 0 {
+        return Err(usage(
+            "mcp serve-streamable-http requires --auth-token-env <VAR> (or --tokens-file <path>, or --dev-no-auth on a loopback address)",
+        ));
+    }
+    if chosen > 1 {
+        return Err(usage(
+            "choose one of --auth-token-env, --tokens-file, --dev-no-auth",
+        ));
+    }
+    if a.dev_no_auth && !ip.is_loopback() {
+        return Err(usage(
+            "--dev-no-auth is only allowed on a loopback address (127.0.0.1 or ::1)",
+        ));
+    }
+    let runner = open_runner(g).await?;
+    let auth = if let Some(var) = &a.auth_token_env {
+        let token = std::env::var(var)
+            .ok()
+            .filter(|t| !t.trim().is_empty())
+            .ok_or_else(|| usage(&format!("--auth-token-env {var}: the variable is not set")))?;
+        Auth::Token {
+            token,
+            context: process_context(&runner),
+        }
+    } else if let Some(path) = &a.tokens_file {
+        if !uses_host_provider(&runner) {
+            return Err(usage(
+                "--tokens-file binds tenant and principal per token, which needs trusted_context.provider \"host\" in the config",
+            ));
+        }
+        Auth::Tokens(TokenTable::load(path).map_err(|e| usage(&e))?)
+    } else {
+        eprintln!(
+            "warning: --dev-no-auth: any local process can call this server; never use it beyond a development machine"
+        );
+        Auth::DevNoAuth {
+            context: process_context(&runner),
+        }
+    };
+    let mut opts = HttpOptions::new(bind, auth);
+    opts.path = a.path.clone();
+    opts.allowed_hosts = a.allowed_host.clone();
+    opts.allowed_origins = a.allowed_origin.clone();
+    opts.max_body_bytes = a.max_body_bytes;
+    opts.session_idle = Duration::from_secs(a.session_idle_secs.max(1));
+    opts.rate_limit_per_minute = a.rate_limit_per_minute;
+    let endpoint = McpEndpoint::new(runner, naming);
+    let path = a.path.clone();
+    http::serve(endpoint, opts, |addr| {
+        eprintln!("synapsor-runner MCP Streamable HTTP listening on http://{addr}{path}");
+    })
+    .await
+    .map_err(|e| Error::Internal(format!("MCP HTTP server: {e}")))?;
+    Ok(0)
+}
+
+/// `mcp hash-token --from-env VAR`: the SHA-256 to store in a tokens file.
+pub fn hash_token(from_env: &str) -> Result<u8> {
+    let token = std::env::var(from_env)
+        .ok()
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| usage(&format!("{from_env} is not set")))?;
+    println!("{}", http::hash_token(&token));
+    Ok(0)
+}
+
+/// Environment variables the MCP server process reads (names only; never values).
+fn server_env_names(config: &synapsor_runner::RunnerConfig) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    let mut add = |n: &str| {
+        if !names.iter().any(|x| x == n) {
+            names.push(n.to_string());
+        }
+    };
+    for s in config.sources.values() {
+        if let Some(n) = &s.read_url_env {
+            add(n);
+        }
+    }
+    for b in config
+        .trusted_context
+        .iter()
+        .chain(config.contexts.values())
+    {
+        for (k, v) in &b.values {
+            if k.ends_with("_env")
+                && let Some(n) = v.as_str()
+            {
+                add(n);
+            }
+        }
+        if b.provider == Provider::Host {
+            add("SYNAPSOR_TENANT_ID");
+            add("SYNAPSOR_PRINCIPAL");
+        }
+    }
+    names
+}
+
+pub fn configure(g: &Global, a: &ConfigureArgs) -> Result<u8> {
+    let (transport, alias_mode, absolute_paths) = (
+        a.transport.as_str(),
+        a.alias_mode.as_str(),
+        a.absolute_paths,
+    );
+    let (host, port, auth_token_env) = (a.host.as_str(), a.port, a.auth_token_env.as_str());
+    naming(alias_mode)?;
+    let client = match a.client.as_str() {
+        "claude" | "claude-desktop" => "claude-desktop",
+        "cursor" => "cursor",
+        "vscode" => "vscode",
+        "generic" | "generic-stdio" => "generic-stdio",
+        other => return Err(usage(&format!("unsupported MCP client: {other}"))),
+    };
+    match transport {
+        "stdio" => {}
+        "streamable-http" if client == "generic-stdio" => {}
+        "streamable-http" => {
+            return Err(usage(&format!(
+                "{client} config output currently supports stdio. Use --transport stdio."
+            )));
+        }
+        "http" | "json-rpc" => {
+            return Err(usage(
+                "mcp config uses stdio or streamable-http. The lightweight JSON-RPC HTTP bridge is not a standard MCP client transport.",
+            ));
+        }
+        _ => return Err(usage("--transport must be stdio or streamable-http")),
+    }
+    let raw_config = config_path(g);
+    let raw_store = g
+        .store
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("./.synapsor/local.db"));
+    let abs = |p: &Path| -> String {
+        if absolute_paths && p.is_relative() {
+            std::env::current_dir()
+                .map(|d| d.join(p))
+                .unwrap_or_else(|_| p.to_path_buf())
+                .display()
+                .to_string()
+        } else {
+            p.display().to_string()
+        }
+    };
+    let (cfg, store) = (abs(&raw_config), abs(&raw_store));
+    let mut args: Vec<String> = if transport == "stdio" {
+        vec!["mcp", "serve", "--config", &cfg, "--store", &store]
+            .into_iter()
+            .map(String::from)
+            .collect()
+    } else {
+        let port = port.to_string();
+        vec![
+            "mcp",
+            "serve-streamable-http",
+            "--config",
+            &cfg,
+            "--store",
+            &store,
+            "--host",
+            host,
+            "--port",
+            &port,
+            "--auth-token-env",
+            auth_token_env,
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect()
+    };
+    if alias_mode != "canonical" {
+        args.push("--alias-mode".into());
+        args.push(alias_mode.into());
+    }
+    let env_names = match load_config(&raw_config) {
+        Ok(c) => server_env_names(&c.config),
+        Err(_) => {
+            eprintln!(
+                "Warning: config path does not exist yet or is invalid: {}",
+                raw_config.display()
+            );
+            Vec::new()
+        }
+    };
+    // Placeholders in each client's own interpolation syntax: names only, never values.
+    let mut env = Map::new();
+    for n in &env_names {
+        let placeholder = match client {
+            "cursor" | "vscode" => format!("${{env:{n}}}"),
+            _ => format!("${{{n}}}"),
+        };
+        env.insert(n.clone(), Value::String(placeholder));
+    }
+    if transport == "streamable-http" {
+        env.insert(
+            auth_token_env.to_string(),
+            Value::String(format!("${{{auth_token_env}}}")),
+        );
+    }
+    let command =
+        std::env::var("SYNAPSOR_RUNNER_COMMAND_NAME").unwrap_or_else(|_| "synapsor-runner".into());
+    let mut server = json!({"command": command, "args": args});
+    if !env.is_empty() {
+        server["env"] = Value::Object(env);
+    }
+    let snippet = match client {
+        "claude-desktop" | "cursor" => json!({"mcpServers": {"synapsor": server}}),
+        "vscode" => {
+            let mut s = json!({"type": "stdio"});
+            for (k, v) in server.as_object().expect("object") {
+                s[k] = v.clone();
+            }
+            json!({"servers": {"synapsor": s}})
+        }
+        _ => server,
+    };
+    println!("{}", serde_json::to_string_pretty(&snippet).expect("json"));
+    if transport == "stdio"
+        && (raw_config.is_relative() || raw_store.is_relative())
+        && !absolute_paths
+    {
+        eprintln!(
+            "Warning: relative paths are resolved by the MCP client working directory. Use --absolute-paths if the client runs from another directory."
+        );
+    }
+    if !env_names.is_empty() && client == "claude-desktop" || client == "generic-stdio" {
+        eprintln!(
+            "The env entries are placeholders: set {} in the client's environment (or replace the placeholders locally).",
+            env_names.join(", ")
+        );
+    }
+    eprintln!(
+        "Paste this {client} MCP config into your local MCP client settings. It contains command paths and environment variable names only, not database URLs or write credentials."
+    );
+    Ok(0)
+}
+
+// ---------------------------------------------------------------------------------------------
+// audit
+
+pub async fn audit_cmd(a: AuditArgs) -> Result<u8> {
+    let format = if a.json {
+        "json".to_string()
+    } else {
+        a.format.clone().unwrap_or_else(|| "text".into())
+    };
+    if !matches!(format.as_str(), "text" | "json" | "markdown") {
+        return Err(usage("audit --format must be text, json, or markdown"));
+    }
+    let timeout = Duration::from_millis(a.timeout_ms);
+    let (target, input) = if let Some(ex) = &a.example {
+        if ex != "dangerous-db-mcp" {
+            return Err(usage(&format!(
+                "unknown audit example: {ex}. Available examples: dangerous-db-mcp"
+            )));
+        }
+        (format!("example:{ex}"), audit::dangerous_example())
+    } else {
+        let target = a
+            .target
+            .clone()
+            .or(a.url.clone())
+            .or(a.stdio.clone().map(|s| format!("stdio:{s}")))
+            .or(a.mcp_config.clone().map(|p| p.display().to_string()))
+            .ok_or_else(|| usage("audit requires <target>, --example dangerous-db-mcp, --mcp-config <path>, --stdio <command>, or --url <url>"))?;
+        let input = if target.starts_with("http://") || target.starts_with("https://") {
+            let bearer_env = a
+                .bearer_env
+                .clone()
+                .unwrap_or_else(|| "SYNAPSOR_MCP_AUDIT_BEARER".into());
+            let bearer = std::env::var(&bearer_env).ok().filter(|b| !b.is_empty());
+            fetch_http_tools(&target, bearer.as_deref(), timeout).await?
+        } else if let Some(cmd) = target.strip_prefix("stdio:") {
+            let cmd = cmd.trim();
+            if cmd.is_empty() {
+                return Err(usage(
+                    "mcp audit stdio target requires a command after stdio:",
+                ));
+            }
+            fetch_stdio_tools(cmd, timeout).await?
+        } else {
+            read_json_target(Path::new(&target))?
+        };
+        (target, input)
+    };
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let report = audit::audit(&target, &input, &now);
+    let out = match format.as_str() {
+        "json" => format!("{}\n", serde_json::to_string_pretty(&report).expect("json")),
+        "markdown" => audit::render_markdown(&report),
+        _ => audit::render_text(&report),
+    };
+    print!("{out}");
+    Ok(0)
+}
+
+fn read_json_target(path: &Path) -> Result<Value> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::ConfigFile {
+        code: "AUDIT_TARGET_UNREADABLE",
+        message: format!("cannot read {}: {e}", path.display()),
+    })?;
+    let v: Value = serde_json::from_str(&text).map_err(|e| Error::ConfigFile {
+        code: "AUDIT_TARGET_NOT_JSON",
+        message: format!("{} is not valid JSON: {e}", path.display()),
+    })?;
+    let runner_like = v.get("version") == Some(&json!(1))
+        && (v.get("capabilities").is_some_and(Value::is_array)
+            || v.get("contracts").is_some_and(Value::is_array));
+    if runner_like {
+        // Our own config: audit exactly the tools the server would list (validated first).
+        let loaded = load_config(path)?;
+        return Ok(synapsor_runner_mcp::endpoint::tools_json(
+            &loaded.config,
+            ToolNaming::Canonical,
+        ));
+    }
+    Ok(v)
+}
+
+fn audit_error(message: String) -> Error {
+    Error::ConfigFile {
+        code: "AUDIT_TARGET_FAILED",
+        message,
+    }
+}
+
+/// Split a command line on whitespace, honouring simple single and double quotes.
+fn split_command(s: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quote: Option<char> = None;
+    let mut has = false;
+    for c in s.chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), c) => cur.push(c),
+            (None, '\'' | '"') => {
+                quote = Some(c);
+                has = true;
+            }
+            (None, c) if c.is_whitespace() => {
+                if has || !cur.is_empty() {
+                    out.push(std::mem::take(&mut cur));
+                    has = false;
+                }
+            }
+            (None, c) => cur.push(c),
+        }
+    }
+    if has || !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+const AUDIT_INIT: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"synapsor-mcp-audit","version":"0.1.0"}}}"#;
+const AUDIT_INITIALIZED: &str = r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#;
+const AUDIT_LIST: &str = r#"{"jsonrpc":"2.0","id":2,"method":"tools/list","params":{}}"#;
+
+/// initialize → initialized → tools/list over a child's stdio; never calls a business tool.
+async fn fetch_stdio_tools(command: &str, timeout: Duration) -> Result<Value> {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+    let parts = split_command(command);
+    let (prog, rest) = parts
+        .split_first()
+        .ok_or_else(|| audit_error("mcp audit stdio target requires a command".into()))?;
+    let mut child = tokio::process::Command::new(prog)
+        .args(rest)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| audit_error(format!("mcp audit cannot start {prog}: {e}")))?;
+    let mut stdin = child.stdin.take().expect("piped");
+    let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines();
+    let mut stderr = child.stderr.take().expect("piped");
+    let exchange = async {
+        stdin
+            .write_all(format!("{AUDIT_INIT}\n").as_bytes())
+            .await
+            .ok()?;
+        stdin.flush().await.ok()?;
+        wait_for_id(1, &mut lines).await?;
+        stdin
+            .write_all(format!("{AUDIT_INITIALIZED}\n{AUDIT_LIST}\n").as_bytes())
+            .await
+            .ok()?;
+        stdin.flush().await.ok()?;
+        wait_for_id(2, &mut lines).await
+    };
+    let result = tokio::time::timeout(timeout, exchange).await;
+    drop(stdin);
+    let _ = child.start_kill();
+    match result {
+        Err(_) => Err(audit_error(format!(
+            "mcp audit stdio tools/list timed out after {}ms",
+            timeout.as_millis()
+        ))),
+        Ok(Some(v)) => Ok(v),
+        Ok(None) => {
+            let mut err = String::new();
+            let _ =
+                tokio::time::timeout(Duration::from_millis(500), stderr.read_to_string(&mut err))
+                    .await;
+            let err: String = err.chars().take(240).collect();
+            Err(audit_error(format!(
+                "mcp audit stdio tools/list response not found{}",
+                if err.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {err}")
+                }
+            )))
+        }
+    }
+}
+
+async fn wait_for_id(
+    id: i64,
+    lines: &mut tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+) -> Option<Value> {
+    while let Ok(Some(line)) = lines.next_line().await {
+        if let Ok(v) = serde_json::from_str::<Value>(&line)
+            && v.get("id") == Some(&json!(id))
+        {
+            return Some(v);
+        }
+    }
+    None
+}
+
+/// The JSON-RPC message in a Streamable HTTP response body (SSE or plain JSON).
+fn parse_http_message(body: &str) -> Option<Value> {
+    if let Ok(v) = serde_json::from_str::<Value>(body) {
+        return Some(v);
+    }
+    body.lines()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .filter_map(|d| serde_json::from_str::<Value>(d.trim()).ok())
+        .find(|v| v.get("id").is_some())
+}
+
+/// initialize → initialized → tools/list over Streamable HTTP, then end the session.
+async fn fetch_http_tools(url: &str, bearer: Option<&str>, timeout: Duration) -> Result<Value> {
+    let client = reqwest::Client::builder()
+        .timeout(timeout)
+        .build()
+        .map_err(|e| audit_error(format!("mcp audit HTTP client: {e}")))?;
+    let mut session: Option<String> = None;
+    let mut post = async |body: &str, step: &str| -> Result<Option<Value>> {
+        let mut req = client
+            .post(url)
+            .header("accept", "application/json, text/event-stream")
+            .header("content-type", "application/json")
+            .header("mcp-protocol-version", "2025-11-25")
+            .body(body.to_string());
+        if let Some(b) = bearer {
+            req = req.header("authorization", format!("Bearer {b}"));
+        }
+        if let Some(s) = &session {
+            req = req.header("mcp-session-id", s.clone());
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| audit_error(format!("mcp audit remote {step} failed: {e}")))?;
+        if !resp.status().is_success() {
+            return Err(audit_error(format!(
+                "mcp audit remote {step} failed with HTTP {}",
+                resp.status().as_u16()
+            )));
+        }
+        if let Some(s) = resp
+            .headers()
+            .get("mcp-session-id")
+            .and_then(|v| v.to_str().ok())
+        {
+            session = Some(s.to_string());
+        }
+        let text = resp
+            .text()
+            .await
+            .map_err(|e| audit_error(format!("mcp audit remote {step} failed: {e}")))?;
+        Ok(parse_http_message(&text))
+    };
+    post(AUDIT_INIT, "initialize").await?;
+    post(AUDIT_INITIALIZED, "initialized").await?;
+    let list = post(AUDIT_LIST, "tools/list")
+        .await?
+        .ok_or_else(|| audit_error("mcp audit remote tools/list returned no response".into()))?;
+    if let Some(s) = session {
+        let mut req = client.delete(url).header("mcp-session-id", s);
+        if let Some(b) = bearer {
+            req = req.header("authorization", format!("Bearer {b}"));
+        }
+        let _ = req.send().await;
+    }
+    Ok(list)
+}
+
+// ---------------------------------------------------------------------------------------------
+// benchmark mcp-efficiency
+
+const BENCH_PATHS: &str = include_str!("../../fixtures/benchmark/mcp-efficiency-paths.json");
+
+fn fixture_tokens(text: &str) -> usize {
+    // [A-Za-z0-9_]+ | [^\sA-Za-z0-9_]
+    let mut n = 0;
+    let mut in_word = false;
+    for c in text.chars() {
+        let word = c.is_ascii_alphanumeric() || c == '_';
+        if word {
+            if !in_word {
+                n += 1;
+            }
+            in_word = true;
+        } else {
+            in_word = false;
+            if !c.is_whitespace() {
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
+/// The `benchmark mcp-efficiency` report (deterministic; no database, no MCP).
+pub fn mcp_efficiency_report() -> Value {
+    let fixture: Value = serde_json::from_str(BENCH_PATHS).expect("benchmark fixture");
+    let mut paths = Map::new();
+    let mut plans = Map::new();
+    for p in fixture["paths"].as_array().expect("paths") {
+        let name = p["name"].as_str().expect("name").to_string();
+        let tools = json!({"tools": p["tools"]}).to_string();
+        let schema = p["schema_context"].to_string();
+        let result = p["business_result"].to_string();
+        let plan = p["scripted_plan"].as_array().expect("plan");
+        paths.insert(
+            name.clone(),
+            json!({
+                "exposed_tools": p["tools"].as_array().map(Vec::len).unwrap_or(0),
+                "serialized_tools_list_bytes": tools.len(),
+                "serialized_tools_list_tokens": fixture_tokens(&tools),
+                "schema_context_bytes": schema.len(),
+                "schema_context_tokens": fixture_tokens(&schema),
+                "business_result_bytes": result.len(),
+                "business_result_tokens": fixture_tokens(&result),
+                "scripted_tool_calls": plan.len(),
+                "exposes_raw_sql": p["exposes_raw_sql"],
+                "exposes_write_credentials": p["exposes_write_credentials"],
+                "approval_separated": p["approval_separated"],
+                "stale_row_conflict_checked": p["stale_row_conflict_checked"],
+            }),
+        );
+        plans.insert(name, Value::Array(plan.clone()));
+    }
+    json!({
+        "benchmark": "mcp-efficiency",
+        "fixture": "late-fee-waiver",
+        "tokenizer": {"name": "synapsor-fixture-tokenizer-v1", "version": 1, "method": "deterministic regex tokenization for fixture comparison; not a model billing tokenizer"},
+        "note": "This benchmark compares the included fixture/reference workflow only. It is not a universal token-savings claim.",
+        "paths": paths,
+        "scripted_plans": plans,
+    })
+}
+
+pub fn render_mcp_efficiency(report: &Value) -> String {
+    let yn = |v: &Value| {
+        if v.as_bool() == Some(true) {
+            "yes"
+        } else {
+            "no"
+        }
+    };
+    let block = |title: &str, m: &Value| -> Vec<String> {
+        vec![
+            title.to_string(),
+            format!("  exposed tools: {}", m["exposed_tools"]),
+            format!(
+                "  tools/list: {} bytes, {} tokens",
+                m["serialized_tools_list_bytes"], m["serialized_tools_list_tokens"]
+            ),
+            format!("  scripted tool calls: {}", m["scripted_tool_calls"]),
+            format!(
+                "  schema/context: {} bytes, {} tokens",
+                m["schema_context_bytes"], m["schema_context_tokens"]
+            ),
+            format!(
+                "  business result: {} bytes, {} tokens",
+                m["business_result_bytes"], m["business_result_tokens"]
+            ),
+            format!("  raw SQL exposed: {}", yn(&m["exposes_raw_sql"])),
+            format!("  approval separated: {}", yn(&m["approval_separated"])),
+            format!(
+                "  stale-row conflict checked: {}",
+                yn(&m["stale_row_conflict_checked"])
+            ),
+        ]
+    };
+    let mut lines = vec![
+        "MCP efficiency benchmark: late-fee-waiver fixture".to_string(),
+        "Tokenizer: synapsor-fixture-tokenizer-v1 (deterministic fixture tokenizer; not a model billing tokenizer)".into(),
+        "Scope: included fixture/reference workflow only; not a universal savings claim.".into(),
+        String::new(),
+    ];
+    lines.extend(block(
+        "Generic database MCP reference:",
+        &report["paths"]["generic_database_mcp_reference"],
+    ));
+    lines.push(String::new());
+    lines.extend(block(
+        "Synapsor Runner semantic path:",
+        &report["paths"]["synapsor_runner_semantic_path"],
+    ));
+    lines.push(String::new());
+    lines.push(
+        "Run with --json to inspect machine-readable measurements and scripted plans.".into(),
+    );
+    lines.join("\n") + "\n"
+}
+
+pub fn benchmark(name: &str, json_out: bool) -> Result<u8> {
+    if name != "mcp-efficiency" {
+        return Err(usage("benchmark supports: mcp-efficiency"));
+    }
+    let report = mcp_efficiency_report();
+    if json_out {
+        println!("{}", serde_json::to_string_pretty(&report).expect("json"));
+    } else {
+        print!("{}", render_mcp_efficiency(&report));
+    }
+    Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_command_honours_quotes() {
+        assert_eq!(
+            split_command(r#"a "b c" 'd e' f"#),
+            vec!["a", "b c", "d e", "f"]
+        );
+        assert_eq!(split_command("  "), Vec::<String>::new());
+    }
+
+    #[test]
+    fn tokenizer_matches_the_reference_regex() {
+        assert_eq!(fixture_tokens(r#"{"a_b":1, "c d"}"#), 12);
+        assert_eq!(fixture_tokens(""), 0);
+    }
+
+    #[test]
+    fn parses_sse_and_plain_json_bodies() {
+        let sse = "event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":2,\"result\":{}}\n\n";
+        assert_eq!(parse_http_message(sse).unwrap()["id"], 2);
+        assert_eq!(parse_http_message("{\"id\":3}").unwrap()["id"], 3);
+        assert!(parse_http_message("nope").is_none());
+    }
+}

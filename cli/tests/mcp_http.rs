@@ -1,0 +1,543 @@
+//! `synapsor-runner mcp serve-streamable-http` driven by the official MCP Python SDK and raw HTTP
+//! probes; `audit` against the built-in example, our configs, and live stdio and HTTP servers;
+//! `benchmark mcp-efficiency`; `mcp configure`.
+
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+#[path = "support/venv.rs"]
+mod support;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_synapsor-runner"));
+    c.env_remove("SYNAPSOR_LOCAL_STORE")
+        .env_remove("SYNAPSOR_TENANT_ID")
+        .env_remove("SYNAPSOR_PRINCIPAL");
+    c
+}
+
+/// A server child killed on drop.
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Start a server on an ephemeral port and read its URL from the first stderr line.
+fn start(cmd: &mut Command) -> Server {
+    let mut child = cmd
+        .args(["--port", "0"])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stderr.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .rsplit(' ')
+        .next()
+        .filter(|u| u.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no listening line: {line:?}"))
+        .to_string();
+    Server { child, url }
+}
+
+/// The demo (embedded SQLite) with the `host` provider, and a tokens file for two tenants.
+fn host_demo(dir: &Path) -> (PathBuf, PathBuf) {
+    synapsor_runner::demo::create_demo(dir).unwrap();
+    let config = dir.join("synapsor.runner.json");
+    let mut c: Value = serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
+    c["trusted_context"] = json!({"provider": "host"});
+    std::fs::write(&config, serde_json::to_string_pretty(&c).unwrap()).unwrap();
+    let tokens = dir.join("tokens.json");
+    let h = synapsor_runner_mcp_hash;
+    std::fs::write(
+        &tokens,
+        json!({"tokens": [
+            {"sha256": h("acme-token-0123456789"), "tenant_id": "acme", "principal": "agent:acme"},
+            {"sha256": h("globex-token-0123456789"), "tenant_id": "globex", "principal": "agent:globex"},
+        ]})
+        .to_string(),
+    )
+    .unwrap();
+    (config, tokens)
+}
+
+/// SHA-256 hex through the binary's own `mcp hash-token`, so the test covers that command too.
+fn synapsor_runner_mcp_hash(token: &str) -> String {
+    let out = bin()
+        .args(["mcp", "hash-token", "--from-env", "T"])
+        .env("T", token)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+fn serve_cmd(config: &Path, store: &Path, tokens: &Path) -> Command {
+    let mut c = bin();
+    c.arg("--config")
+        .arg(config)
+        .arg("--store")
+        .arg(store)
+        .args(["mcp", "serve-streamable-http", "--tokens-file"])
+        .arg(tokens);
+    c
+}
+
+#[test]
+fn python_mcp_client_over_streamable_http_with_per_token_tenants_and_hardening() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, tokens) = host_demo(dir.path());
+    let store = dir.path().join("local.db");
+    let main = start(&mut serve_cmd(&config, &store, &tokens));
+    let limited = start(serve_cmd(&config, &store, &tokens).args([
+        "--rate-limit-per-minute",
+        "4",
+        "--session-idle-secs",
+        "1",
+        "--max-body-bytes",
+        "4096",
+    ]));
+    let out = Command::new(support::python())
+        .arg(root().join("cli/tests/support/mcp_http_client.py"))
+        .args([
+            &main.url,
+            "acme-token-0123456789",
+            "globex-token-0123456789",
+            &limited.url,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let acme = &v["acme"];
+    assert_eq!(
+        acme["tools"],
+        json!(["billing.inspect_invoice", "billing.propose_late_fee_waiver"])
+    );
+    assert_eq!(acme["output_schema"]["type"], json!("object"));
+    assert_eq!(acme["inspect"]["data"]["late_fee_cents"], json!(5500));
+    assert_eq!(acme["inspect"]["_meta"]["tenant_id"], json!("acme"));
+    assert_eq!(acme["inspect"]["_meta"]["principal"], json!("agent:acme"));
+    assert_eq!(
+        acme["propose"]["proposal"]["state"],
+        json!("review_required")
+    );
+    let fee = synapsor_runner::demo::invoice_row(dir.path(), "INV-3001").unwrap()["late_fee_cents"]
+        .clone();
+    assert_eq!(fee, json!(5500), "the source is unchanged after propose");
+    assert_eq!(acme["spoof"]["error"]["code"], json!("INVALID_ARGUMENT"));
+    assert_eq!(
+        acme["unknown_arg"]["error"]["code"],
+        json!("INVALID_ARGUMENT")
+    );
+    assert_eq!(
+        acme["resource"]["proposal"]["proposal_id"],
+        acme["propose"]["proposal"]["id"]
+    );
+    let globex = &v["globex"];
+    assert!(
+        globex["leaked_handle"]
+            .as_str()
+            .unwrap()
+            .contains("not found"),
+        "{}",
+        globex["leaked_handle"]
+    );
+    assert_eq!(
+        globex["leaked_handle_data"]["code"],
+        json!("RESOURCE_NOT_FOUND")
+    );
+    assert_eq!(
+        globex["foreign_inspect"]["error"]["code"],
+        json!("NOT_FOUND_IN_TENANT")
+    );
+    assert_eq!(globex["own_inspect"]["ok"], json!(true));
+    assert_eq!(globex["own_inspect"]["_meta"]["tenant_id"], json!("globex"));
+
+    for (key, status) in [
+        ("healthz", 200),
+        ("no_token", 401),
+        ("wrong_token", 401),
+        ("bad_origin", 403),
+        ("bad_host", 403),
+        ("no_accept", 406),
+        ("bad_content_type", 415),
+        ("oversized", 413),
+        ("not_initialize_first", 400),
+        ("init_status", 200),
+        ("list_same_token", 200),
+        ("list_other_tenant_token", 404),
+        ("unknown_session", 404),
+        ("notification", 202),
+        ("reinitialize", 400),
+        ("get_stream", 405),
+        ("delete", 200),
+        ("after_delete", 404),
+        ("expired_session", 404),
+        ("fresh_session", 200),
+        ("rate_limited", 429),
+        ("other_tenant_not_limited", 200),
+    ] {
+        assert_eq!(v[key], json!(status), "{key}: {}", v[key]);
+    }
+    assert_eq!(v["www_authenticate"], json!("Bearer"));
+    assert_eq!(v["init_content_type"], json!("text/event-stream"));
+    assert!(
+        v["init_body"]
+            .as_str()
+            .unwrap()
+            .starts_with("event: message\ndata: {")
+    );
+    assert_eq!(v["rate_limited_body"]["code"], json!("RATE_LIMITED"));
+    let retry_ms = v["rate_limited_body"]["retry_after_ms"].as_u64().unwrap();
+    assert!(retry_ms > 0 && retry_ms <= 15_000, "{retry_ms}");
+    assert!(v["retry_after"].as_str().unwrap().parse::<u64>().unwrap() >= 1);
+}
+
+#[test]
+fn http_server_refuses_to_start_without_auth_and_no_auth_off_loopback() {
+    let dir = tempfile::tempdir().unwrap();
+    synapsor_runner::demo::create_demo(dir.path()).unwrap();
+    let config = dir.path().join("synapsor.runner.json");
+    let base = |extra: &[&str]| {
+        let out = bin()
+            .arg("--config")
+            .arg(&config)
+            .args(["mcp", "serve-streamable-http", "--port", "0"])
+            .args(extra)
+            .env_remove("UNSET_TOKEN_VAR")
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, err) = base(&[]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("requires --auth-token-env"), "{err}");
+    let (code, err) = base(&["--dev-no-auth", "--host", "0.0.0.0"]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("only allowed on a loopback"), "{err}");
+    let (code, err) = base(&["--auth-token-env", "UNSET_TOKEN_VAR"]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("UNSET_TOKEN_VAR"), "{err}");
+    // A tokens file needs the host provider (the demo config binds a static tenant).
+    let tokens = dir.path().join("t.json");
+    std::fs::write(
+        &tokens,
+        json!({"tokens": [{"sha256": "00".repeat(32), "tenant_id": "a", "principal": "p"}]})
+            .to_string(),
+    )
+    .unwrap();
+    let (code, err) = base(&["--tokens-file", tokens.to_str().unwrap()]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("provider \"host\""), "{err}");
+}
+
+#[test]
+fn tokens_file_refuses_plaintext_and_lists_every_problem() {
+    use synapsor_runner_mcp::http::TokenTable;
+    let err = TokenTable::parse(
+        r#"{"tokens": [{"token": "plain", "tenant_id": "a", "principal": "p"}, {"sha256": "zz"}]}"#,
+    )
+    .unwrap_err();
+    assert!(err.contains("$.tokens[0].token"), "{err}");
+    assert!(err.contains("$.tokens[1].sha256"), "{err}");
+    assert!(err.contains("$.tokens[1].tenant_id"), "{err}");
+    assert!(err.contains("$.tokens[1].principal"), "{err}");
+    let t = TokenTable::parse(&format!(
+        r#"{{"tokens": [{{"sha256": "{}", "tenant_id": "a", "principal": "p"}}]}}"#,
+        synapsor_runner_mcp::http::hash_token("s3cret")
+    ))
+    .unwrap();
+    assert_eq!(t.lookup("s3cret").unwrap().tenant_id, "a");
+    assert!(t.lookup("s3cret ").is_none());
+}
+
+fn audit_json(args: &[&str]) -> Value {
+    let out = bin()
+        .arg("audit")
+        .args(args)
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn audit_of_the_dangerous_example_matches_the_reference_counts_and_order() {
+    let r = audit_json(&["--example", "dangerous-db-mcp"]);
+    assert_eq!(
+        r["summary"],
+        json!({"tools_inspected": 6, "high": 15, "medium": 12, "low": 12, "total_findings": 39, "overall_risk": "high"})
+    );
+    let order: Vec<String> = r["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            format!(
+                "{}:{}",
+                f["tool"].as_str().unwrap(),
+                f["code"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        &order[..5],
+        [
+            "execute_sql:GENERIC_SQL_TOOL",
+            "execute_sql:WRITE_TOOL_ACCEPTS_ARBITRARY_SQL",
+            "execute_sql:NO_STRUCTURED_OUTPUT_SCHEMA",
+            "execute_sql:MISSING_RISK_ANNOTATIONS",
+            "execute_sql:MISSING_TEST_FIXTURE"
+        ]
+    );
+    let find = |tool: &str, code: &str| {
+        r["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["tool"] == tool && f["code"] == code)
+            .cloned()
+            .unwrap_or_else(|| panic!("{tool} {code}"))
+    };
+    assert_eq!(
+        find("run_query", "WRITE_TOOL_ACCEPTS_ARBITRARY_SQL")["evidence"],
+        json!(["path $.tools[1]", "Input fields: query, table, columns."])
+    );
+    assert_eq!(
+        find("query_database", "ARBITRARY_IDENTIFIER_INPUT")["evidence"][1],
+        json!("Identifier-like fields: database, schema, table, columns.")
+    );
+    assert_eq!(
+        find("approve_refund", "MODEL_CONTROLLED_TRUST_SCOPE")["evidence"][1],
+        json!("Trust-like fields: tenant_id.")
+    );
+    find("approve_refund", "MODEL_CALLABLE_COMMIT_OR_APPROVAL");
+    // The reference's example file is the same manifest.
+    let file = audit_json(&[root()
+        .join("fixtures/examples/dangerous-mcp-tools.json")
+        .to_str()
+        .unwrap()]);
+    assert_eq!(file["summary"]["high"], json!(15));
+    // Text and markdown layouts.
+    let text = String::from_utf8(
+        bin()
+            .args(["audit", "--example", "dangerous-db-mcp"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    assert!(
+        text.starts_with("Synapsor MCP database risk review\nTarget: example:dangerous-db-mcp\n")
+    );
+    assert!(text.contains("Findings: HIGH 15 | MEDIUM 12 | LOW 12\nOverall risk: high\n"));
+    assert!(text.contains("\nHIGH   GENERIC_SQL_TOOL  execute_sql\n       Generic SQL/query tool exposed to the model.\n"));
+    assert!(text.ends_with("- keep replay/evidence handles for later review.\n"));
+    let md = String::from_utf8(
+        bin()
+            .args([
+                "audit",
+                "--example",
+                "dangerous-db-mcp",
+                "--format",
+                "markdown",
+            ])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    assert!(md.starts_with("# Synapsor MCP Database Risk Review\n"));
+    assert!(md.contains("### HIGH: GENERIC_SQL_TOOL (execute_sql)"));
+    let bad = bin()
+        .args(["audit", "--example", "dangerous-db-mcp", "--format", "xml"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("text, json, or markdown"));
+    let empty = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(empty.path(), r#"{"mcpServers": {"x": {"command": "y"}}}"#).unwrap();
+    let r = audit_json(&[empty.path().to_str().unwrap()]);
+    assert_eq!(r["findings"][0]["code"], json!("NO_TOOLS_FOUND"));
+}
+
+#[test]
+fn audit_of_our_own_configs_and_live_servers_reports_no_high_findings() {
+    for example in [
+        "mcp-postgres-billing",
+        "mcp-postgres-billing-app-handler",
+        "mcp-postgres-support",
+        "mcp-mysql-orders",
+        "support-billing-agent",
+        "reference-support-billing-app",
+    ] {
+        let path = root().join(format!("fixtures/examples/{example}/synapsor.runner.json"));
+        let r = audit_json(&[path.to_str().unwrap()]);
+        assert_eq!(r["summary"]["high"], json!(0), "{example}: {r}");
+        assert_eq!(r["summary"]["medium"], json!(0), "{example}: {r}");
+        assert!(r["summary"]["tools_inspected"].as_u64().unwrap() >= 2);
+    }
+    // Live: our stdio server, initialize first, then tools/list.
+    let dir = tempfile::tempdir().unwrap();
+    let (config, tokens) = host_demo(dir.path());
+    let store = dir.path().join("local.db");
+    let stdio = format!(
+        "stdio:{} --config {} --store {} mcp serve",
+        env!("CARGO_BIN_EXE_synapsor-runner"),
+        config.display(),
+        store.display()
+    );
+    let r = audit_json(&[&stdio]);
+    assert_eq!(r["summary"]["tools_inspected"], json!(2), "{r}");
+    assert_eq!(r["summary"]["high"], json!(0), "{r}");
+    // Live: our Streamable HTTP server, with the bearer from --bearer-env.
+    let server = start(&mut serve_cmd(&config, &store, &tokens));
+    let out = bin()
+        .args([
+            "audit",
+            &server.url,
+            "--json",
+            "--bearer-env",
+            "AUDIT_TOKEN",
+        ])
+        .env("AUDIT_TOKEN", "acme-token-0123456789")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["summary"]["tools_inspected"], json!(2), "{r}");
+    assert_eq!(r["summary"]["high"], json!(0), "{r}");
+    // Without the token the audit reports the HTTP failure instead of an empty report.
+    let out = bin().args(["audit", &server.url]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("HTTP 401"));
+}
+
+#[test]
+fn benchmark_mcp_efficiency_reproduces_the_reference_fixture_exactly() {
+    let text = bin()
+        .args(["benchmark", "mcp-efficiency"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8(text.stdout).unwrap(),
+        std::fs::read_to_string(root().join("fixtures/benchmark/mcp-efficiency.txt")).unwrap()
+    );
+    let json_out = bin()
+        .args(["benchmark", "mcp-efficiency", "--json"])
+        .output()
+        .unwrap();
+    let ours: Value = serde_json::from_slice(&json_out.stdout).unwrap();
+    let reference: Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("fixtures/benchmark/mcp-efficiency.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(ours, reference);
+}
+
+#[test]
+fn mcp_configure_prints_snippets_with_env_names_never_secrets() {
+    let config = root().join("examples/mcp-postgres-billing-app-handler/synapsor.runner.json");
+    let run = |client: &str, extra: &[&str]| {
+        let out = bin()
+            .arg("--config")
+            .arg(&config)
+            .args(["mcp", "configure", client])
+            .args(extra)
+            .env(
+                "BILLING_APP_READ_URL",
+                "postgres://reader:hunter2@db/billing",
+            )
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    for (client, key) in [
+        ("claude-desktop", "mcpServers"),
+        ("cursor", "mcpServers"),
+        ("vscode", "servers"),
+    ] {
+        let (code, out, err) = run(client, &[]);
+        assert_eq!(code, Some(0), "{err}");
+        let v: Value = serde_json::from_str(&out).unwrap();
+        let s = &v[key]["synapsor"];
+        assert_eq!(s["command"], json!("synapsor-runner"));
+        assert_eq!(
+            (&s["args"][0], &s["args"][1]),
+            (&json!("mcp"), &json!("serve"))
+        );
+        let env = s["env"].as_object().unwrap();
+        assert!(env.contains_key("BILLING_APP_READ_URL"), "{v}");
+        assert!(
+            !env.contains_key("BILLING_APP_WRITE_URL"),
+            "no write credentials: {v}"
+        );
+        assert!(
+            !out.contains("hunter2") && !out.contains("postgres://"),
+            "{out}"
+        );
+        if client == "vscode" {
+            assert_eq!(s["type"], json!("stdio"));
+        }
+    }
+    let (code, out, _) = run(
+        "generic-stdio",
+        &["--transport", "streamable-http", "--alias-mode", "openai"],
+    );
+    assert_eq!(code, Some(0));
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let args: Vec<&str> = v["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert!(args.contains(&"serve-streamable-http") && args.contains(&"--auth-token-env"));
+    assert_eq!(&args[args.len() - 2..], ["--alias-mode", "openai"]);
+    let (code, _, err) = run("cursor", &["--transport", "streamable-http"]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("supports stdio"), "{err}");
+    let (code, _, err) = run("emacs", &[]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("unsupported MCP client: emacs"), "{err}");
+}

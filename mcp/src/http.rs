@@ -1,0 +1,634 @@
+//! Streamable HTTP MCP server, hardened (decision 14, security checklist §4.6).
+//!
+//! Order of checks for every request: health probe → path → header size → Host allowlist →
+//! Origin allowlist → bearer token → per-tenant rate limit → method → session → content type,
+//! accept, body size, JSON → MCP. Responses to requests are SSE (`event: message`), as the
+//! MCP SDK clients expect; notification-only posts get 202.
+//!
+//! Trusted context never comes from the request body: it is the server's configured context
+//! (single token) or the tenant and principal bound to the presented token in a server-side
+//! token file whose entries are SHA-256 hashes. A session is bound to the credential that opened
+//! it; another credential presenting its id gets "session not found".
+
+use crate::endpoint::{McpEndpoint, SUPPORTED_PROTOCOL_VERSIONS, error_response};
+use axum::body::{Body, to_bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::Response;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use synapsor_runner::TrustedContext;
+
+/// How callers authenticate.
+pub enum Auth {
+    /// One bearer token; every session runs under `context`.
+    Token {
+        token: String,
+        context: TrustedContext,
+    },
+    /// Hashed tokens, each bound to a tenant and principal (`--tokens-file`).
+    Tokens(TokenTable),
+    /// No authentication (loopback only, explicit `--dev-no-auth`).
+    DevNoAuth { context: TrustedContext },
+}
+
+/// Server settings. [`HttpOptions::new`] gives the hardened defaults.
+pub struct HttpOptions {
+    pub bind: SocketAddr,
+    pub path: String,
+    pub auth: Auth,
+    /// Extra accepted `Host` values (loopback names for the bound port are always accepted).
+    pub allowed_hosts: Vec<String>,
+    /// Accepted `Origin` values; a request with any other `Origin` is refused.
+    pub allowed_origins: Vec<String>,
+    pub max_body_bytes: usize,
+    pub max_header_bytes: usize,
+    pub session_idle: Duration,
+    pub max_sessions: usize,
+    /// Requests per minute per tenant (burst of the same size).
+    pub rate_limit_per_minute: u32,
+}
+
+impl HttpOptions {
+    pub fn new(bind: SocketAddr, auth: Auth) -> Self {
+        HttpOptions {
+            bind,
+            path: "/mcp".into(),
+            auth,
+            allowed_hosts: Vec::new(),
+            allowed_origins: Vec::new(),
+            max_body_bytes: 1024 * 1024,
+            max_header_bytes: 16 * 1024,
+            session_idle: Duration::from_secs(30 * 60),
+            max_sessions: 10_000,
+            rate_limit_per_minute: 600,
+        }
+    }
+}
+
+/// One entry of a tokens file.
+#[derive(Debug, Clone)]
+pub struct TokenEntry {
+    pub sha256: [u8; 32],
+    pub tenant_id: String,
+    pub principal: String,
+}
+
+/// Bearer tokens stored as SHA-256 hashes, each bound to a tenant and principal.
+///
+/// File format: `{"tokens": [{"sha256": "<64 hex>", "tenant_id": "acme", "principal": "agent:claude"}]}`.
+/// Plaintext tokens in the file are refused.
+#[derive(Debug, Clone, Default)]
+pub struct TokenTable {
+    entries: Vec<TokenEntry>,
+}
+
+impl TokenTable {
+    pub fn load(path: &Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read tokens file {}: {e}", path.display()))?;
+        Self::parse(&text).map_err(|e| format!("tokens file {}: {e}", path.display()))
+    }
+
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let v: Value = serde_json::from_str(text).map_err(|e| format!("invalid JSON: {e}"))?;
+        let list = v
+            .get("tokens")
+            .and_then(Value::as_array)
+            .ok_or("expected an object with a \"tokens\" array")?;
+        let mut problems = Vec::new();
+        let mut entries = Vec::new();
+        for (i, t) in list.iter().enumerate() {
+            if t.get("token").is_some() {
+                problems.push(format!("$.tokens[{i}].token: plaintext tokens are not accepted; store \"sha256\" (hex of SHA-256 of the token)"));
+                continue;
+            }
+            let field = |k: &str| {
+                t.get(k)
+                    .and_then(Value::as_str)
+                    .filter(|s| !s.trim().is_empty())
+            };
+            let hash = field("sha256")
+                .and_then(|h| hex::decode(h.trim().to_ascii_lowercase()).ok())
+                .and_then(|b| <[u8; 32]>::try_from(b).ok());
+            match (hash, field("tenant_id"), field("principal")) {
+                (Some(sha256), Some(tenant), Some(principal)) => entries.push(TokenEntry {
+                    sha256,
+                    tenant_id: tenant.to_string(),
+                    principal: principal.to_string(),
+                }),
+                (h, tn, p) => {
+                    if h.is_none() {
+                        problems.push(format!("$.tokens[{i}].sha256: expected 64 hex characters"));
+                    }
+                    if tn.is_none() {
+                        problems.push(format!("$.tokens[{i}].tenant_id: required"));
+                    }
+                    if p.is_none() {
+                        problems.push(format!("$.tokens[{i}].principal: required"));
+                    }
+                }
+            }
+        }
+        if !problems.is_empty() {
+            return Err(problems.join("; "));
+        }
+        if entries.is_empty() {
+            return Err("no tokens".into());
+        }
+        Ok(TokenTable { entries })
+    }
+
+    /// The entry for a presented token. Compares every entry in constant time per entry.
+    pub fn lookup(&self, presented: &str) -> Option<&TokenEntry> {
+        let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+        let mut found = None;
+        for e in &self.entries {
+            if ct_eq(&e.sha256, &digest) && found.is_none() {
+                found = Some(e);
+            }
+        }
+        found
+    }
+}
+
+/// SHA-256 hex of a token, as stored in a tokens file.
+pub fn hash_token(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+struct Session {
+    /// Which credential opened the session (hash of the token, or "dev").
+    identity: String,
+    context: TrustedContext,
+    last_seen: Instant,
+}
+
+struct Bucket {
+    tokens: f64,
+    last: Instant,
+}
+
+struct Shared {
+    endpoint: McpEndpoint,
+    opts: HttpOptions,
+    hosts: Vec<String>,
+    sessions: Mutex<HashMap<String, Session>>,
+    buckets: Mutex<HashMap<String, Bucket>>,
+}
+
+/// A running server: its address and a handle to stop it.
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningServer {
+    /// Stop accepting, finish in-flight requests, and drop every session.
+    pub async fn shutdown(mut self) -> std::io::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        self.task.await.map_err(std::io::Error::other)?
+    }
+
+    /// Wait until the server stops (Ctrl-C or SIGTERM when started with [`serve`]).
+    pub async fn wait(self) -> std::io::Result<()> {
+        self.task.await.map_err(std::io::Error::other)?
+    }
+}
+
+/// Whether an address is loopback (where `--dev-no-auth` is allowed).
+pub fn is_loopback(addr: &SocketAddr) -> bool {
+    addr.ip().is_loopback()
+}
+
+/// Bind and start serving. Refuses `DevNoAuth` on a non-loopback address.
+pub async fn start(endpoint: McpEndpoint, opts: HttpOptions) -> std::io::Result<RunningServer> {
+    if matches!(opts.auth, Auth::DevNoAuth { .. }) && !is_loopback(&opts.bind) {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            "--dev-no-auth is only allowed on a loopback address",
+        ));
+    }
+    let listener = tokio::net::TcpListener::bind(opts.bind).await?;
+    let addr = listener.local_addr()?;
+    let mut hosts = Vec::new();
+    for name in ["127.0.0.1", "localhost", "[::1]"] {
+        hosts.push(name.to_string());
+        hosts.push(format!("{name}:{}", addr.port()));
+    }
+    if !addr.ip().is_unspecified() {
+        let ip = match addr {
+            SocketAddr::V4(a) => a.ip().to_string(),
+            SocketAddr::V6(a) => format!("[{}]", a.ip()),
+        };
+        hosts.push(format!("{ip}:{}", addr.port()));
+        hosts.push(ip);
+    }
+    hosts.extend(opts.allowed_hosts.iter().map(|h| h.to_ascii_lowercase()));
+    let shared = Arc::new(Shared {
+        endpoint,
+        opts,
+        hosts,
+        sessions: Mutex::new(HashMap::new()),
+        buckets: Mutex::new(HashMap::new()),
+    });
+    let app = axum::Router::new().fallback(handle).with_state(shared);
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = rx.await;
+            })
+            .await
+    });
+    Ok(RunningServer {
+        addr,
+        shutdown: Some(tx),
+        task,
+    })
+}
+
+/// Start and run until Ctrl-C or SIGTERM. `on_listening` gets the bound address.
+pub async fn serve(
+    endpoint: McpEndpoint,
+    opts: HttpOptions,
+    on_listening: impl FnOnce(SocketAddr),
+) -> std::io::Result<()> {
+    let server = start(endpoint, opts).await?;
+    on_listening(server.addr);
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    server.shutdown().await
+}
+
+fn json_response(status: StatusCode, body: Value) -> Response {
+    let mut r = Response::new(Body::from(body.to_string()));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+fn plain_error(status: StatusCode, error: &str) -> Response {
+    json_response(status, json!({"ok": false, "error": error}))
+}
+
+fn rpc_error(status: StatusCode, id: Value, code: i64, message: &str) -> Response {
+    json_response(status, error_response(id, code, message))
+}
+
+fn header_str(headers: &HeaderMap, name: impl header::AsHeaderName) -> Option<&str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn new_session_id() -> String {
+    let mut b = [0u8; 16];
+    getrandom::fill(&mut b).expect("OS random source");
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = hex::encode(b);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+impl Shared {
+    /// The caller's identity and trusted context, or `None` when the credential is missing or wrong.
+    fn authenticate(&self, headers: &HeaderMap) -> Option<(String, TrustedContext)> {
+        let presented = header_str(headers, header::AUTHORIZATION)
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .filter(|t| !t.is_empty());
+        match &self.opts.auth {
+            Auth::DevNoAuth { context } => Some(("dev".into(), context.clone())),
+            Auth::Token { token, context } => {
+                let presented = presented?;
+                let a: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+                let b: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+                ct_eq(&a, &b).then(|| (hex::encode(a), context.clone()))
+            }
+            Auth::Tokens(table) => {
+                let e = table.lookup(presented?)?;
+                Some((
+                    hex::encode(e.sha256),
+                    TrustedContext::new(e.tenant_id.clone(), e.principal.clone()),
+                ))
+            }
+        }
+    }
+
+    /// Take one request from the tenant's bucket; `Err(ms)` = retry after.
+    fn rate_limit(&self, key: &str) -> Result<(), u64> {
+        let per_min = self.opts.rate_limit_per_minute.max(1) as f64;
+        let per_sec = per_min / 60.0;
+        let now = Instant::now();
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        let b = buckets.entry(key.to_string()).or_insert(Bucket {
+            tokens: per_min,
+            last: now,
+        });
+        b.tokens = (b.tokens + now.duration_since(b.last).as_secs_f64() * per_sec).min(per_min);
+        b.last = now;
+        if b.tokens >= 1.0 {
+            b.tokens -= 1.0;
+            Ok(())
+        } else {
+            Err((((1.0 - b.tokens) / per_sec) * 1000.0).ceil() as u64)
+        }
+    }
+
+    fn session_count(&self) -> usize {
+        self.sessions.lock().map(|s| s.len()).unwrap_or(0)
+    }
+}
+
+async fn handle(State(s): State<Arc<Shared>>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let path = parts.uri.path();
+    if parts.method == Method::GET && path == "/healthz" {
+        return json_response(
+            StatusCode::OK,
+            json!({"ok": true, "transport": "streamable-http", "sessions": s.session_count(), "tools": s.endpoint.runner().tools(s.endpoint.naming()).len()}),
+        );
+    }
+    if path != s.opts.path {
+        return plain_error(StatusCode::NOT_FOUND, "not_found");
+    }
+    let header_bytes: usize = parts
+        .headers
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len() + 4)
+        .sum();
+    if header_bytes > s.opts.max_header_bytes {
+        return plain_error(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers_too_large",
+        );
+    }
+    // DNS-rebinding protection: the Host must be one we serve under.
+    let host_ok = header_str(&parts.headers, header::HOST)
+        .map(|h| s.hosts.iter().any(|a| a.eq_ignore_ascii_case(h)))
+        .unwrap_or(false);
+    if !host_ok {
+        return plain_error(StatusCode::FORBIDDEN, "forbidden_host");
+    }
+    if let Some(origin) = parts.headers.get(header::ORIGIN) {
+        let ok = origin
+            .to_str()
+            .map(|o| s.opts.allowed_origins.iter().any(|a| a == o))
+            .unwrap_or(false);
+        if !ok {
+            return plain_error(StatusCode::FORBIDDEN, "forbidden_origin");
+        }
+    }
+    let Some((identity, context)) = s.authenticate(&parts.headers) else {
+        let mut r = plain_error(StatusCode::UNAUTHORIZED, "unauthorized");
+        r.headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        return r;
+    };
+    let rate_key = context.tenant_id.clone().unwrap_or_else(|| "-".into());
+    if let Err(ms) = s.rate_limit(&rate_key) {
+        let mut r = json_response(
+            StatusCode::TOO_MANY_REQUESTS,
+            json!({"ok": false, "error": "rate_limited", "code": "RATE_LIMITED", "retry_after_ms": ms}),
+        );
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(ms.div_ceil(1000)));
+        return r;
+    }
+    if let Some(v) = header_str(&parts.headers, "mcp-protocol-version")
+        && !SUPPORTED_PROTOCOL_VERSIONS.contains(&v)
+    {
+        return rpc_error(
+            StatusCode::BAD_REQUEST,
+            Value::Null,
+            -32000,
+            &format!(
+                "Bad Request: Unsupported protocol version: {} (supported versions: {})",
+                v.chars().take(40).collect::<String>(),
+                SUPPORTED_PROTOCOL_VERSIONS.join(", ")
+            ),
+        );
+    }
+    let session_id = header_str(&parts.headers, "mcp-session-id").map(str::to_string);
+    // Look the session up, bound to this credential; expired and foreign sessions are unknown.
+    let session_ctx = match &session_id {
+        None => None,
+        Some(id) => {
+            let mut sessions = s.sessions.lock().unwrap_or_else(|p| p.into_inner());
+            let now = Instant::now();
+            let live = match sessions.get_mut(id) {
+                Some(sess) if now.duration_since(sess.last_seen) > s.opts.session_idle => {
+                    sessions.remove(id);
+                    None
+                }
+                Some(sess) if sess.identity == identity => {
+                    sess.last_seen = now;
+                    Some(sess.context.clone())
+                }
+                _ => None,
+            };
+            match live {
+                Some(ctx) => Some(ctx),
+                None => {
+                    return rpc_error(
+                        StatusCode::NOT_FOUND,
+                        Value::Null,
+                        -32000,
+                        "MCP session not found.",
+                    );
+                }
+            }
+        }
+    };
+    match parts.method {
+        Method::POST => {}
+        Method::DELETE if session_id.is_some() => {
+            if let Some(id) = &session_id {
+                s.sessions
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(id);
+            }
+            return json_response(StatusCode::OK, json!({"ok": true}));
+        }
+        Method::GET | Method::DELETE if session_id.is_none() => {
+            return rpc_error(
+                StatusCode::BAD_REQUEST,
+                Value::Null,
+                -32000,
+                "MCP initialize request is required before using this Streamable HTTP session.",
+            );
+        }
+        _ => {
+            // No standalone server-to-client stream: this server never sends requests.
+            let mut r = rpc_error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                Value::Null,
+                -32000,
+                "Method not allowed.",
+            );
+            r.headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static("POST, DELETE"));
+            return r;
+        }
+    }
+    let content_type_ok = header_str(&parts.headers, header::CONTENT_TYPE)
+        .map(|c| c.to_ascii_lowercase().starts_with("application/json"))
+        .unwrap_or(false);
+    if !content_type_ok {
+        return rpc_error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Value::Null,
+            -32000,
+            "Unsupported Media Type: Content-Type must be application/json",
+        );
+    }
+    let accept = header_str(&parts.headers, header::ACCEPT).unwrap_or("");
+    if !(accept.contains("application/json") && accept.contains("text/event-stream")) {
+        return rpc_error(
+            StatusCode::NOT_ACCEPTABLE,
+            Value::Null,
+            -32000,
+            "Not Acceptable: Client must accept both application/json and text/event-stream",
+        );
+    }
+    let limit = s.opts.max_body_bytes;
+    let too_large = || {
+        rpc_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            Value::Null,
+            -32000,
+            &format!("Request body exceeds {limit} bytes."),
+        )
+    };
+    let declared = header_str(&parts.headers, header::CONTENT_LENGTH)
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(0);
+    if declared > limit {
+        return too_large();
+    }
+    let Ok(bytes) = to_bytes(body, limit).await else {
+        return too_large();
+    };
+    let Ok(message) = serde_json::from_slice::<Value>(&bytes) else {
+        return rpc_error(StatusCode::BAD_REQUEST, Value::Null, -32700, "Parse error");
+    };
+    let items: Vec<&Value> = match &message {
+        Value::Array(a) => a.iter().collect(),
+        v => vec![v],
+    };
+    let is_init = |v: &&Value| v.get("method").and_then(Value::as_str) == Some("initialize");
+    let (session_id, context) = match (session_id, session_ctx) {
+        (Some(id), Some(ctx)) => {
+            if items.iter().any(is_init) {
+                let id_v = items
+                    .iter()
+                    .find_map(|v| v.get("id").cloned())
+                    .unwrap_or(Value::Null);
+                return rpc_error(
+                    StatusCode::BAD_REQUEST,
+                    id_v,
+                    -32600,
+                    "Invalid Request: Server already initialized",
+                );
+            }
+            (id, ctx)
+        }
+        _ => {
+            if items.is_empty() || !items.iter().all(is_init) {
+                let id_v = items
+                    .iter()
+                    .find_map(|v| v.get("id").cloned())
+                    .unwrap_or(Value::Null);
+                return rpc_error(
+                    StatusCode::BAD_REQUEST,
+                    id_v,
+                    -32000,
+                    "First Streamable HTTP MCP request must be initialize.",
+                );
+            }
+            let mut sessions = s.sessions.lock().unwrap_or_else(|p| p.into_inner());
+            if sessions.len() >= s.opts.max_sessions {
+                let idle = s.opts.session_idle;
+                let now = Instant::now();
+                sessions.retain(|_, v| now.duration_since(v.last_seen) <= idle);
+            }
+            if sessions.len() >= s.opts.max_sessions {
+                return rpc_error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    Value::Null,
+                    -32000,
+                    "Too many open MCP sessions; try again later.",
+                );
+            }
+            let id = new_session_id();
+            sessions.insert(
+                id.clone(),
+                Session {
+                    identity,
+                    context: context.clone(),
+                    last_seen: Instant::now(),
+                },
+            );
+            (id, context)
+        }
+    };
+    let response = s.endpoint.handle(&message, &context).await;
+    let mut r = match response {
+        None => {
+            let mut r = Response::new(Body::empty());
+            *r.status_mut() = StatusCode::ACCEPTED;
+            r
+        }
+        Some(v) => {
+            let events: Vec<Value> = match v {
+                Value::Array(a) => a,
+                v => vec![v],
+            };
+            let mut body = String::new();
+            for e in events {
+                body.push_str("event: message\ndata: ");
+                body.push_str(&e.to_string());
+                body.push_str("\n\n");
+            }
+            let mut r = Response::new(Body::from(body));
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/event-stream"),
+            );
+            r.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+            r
+        }
+    };
+    if let Ok(v) = HeaderValue::from_str(&session_id) {
+        r.headers_mut().insert("mcp-session-id", v);
+    }
+    r
+}
