@@ -38,7 +38,12 @@ fn report(label: &str, mut lat: Vec<Duration>, wall: Duration, rss: f64) {
 }
 
 fn stdio(args: &[String]) {
-    let (bin, config, store, n) = (&args[0], &args[1], &args[2], args[3].parse::<usize>().unwrap());
+    let (bin, config, store, n) = (
+        &args[0],
+        &args[1],
+        &args[2],
+        args[3].parse::<usize>().unwrap(),
+    );
     let mut child = Command::new(bin)
         .args(["--config", config, "--store", store, "mcp", "serve"])
         .stdin(Stdio::piped())
@@ -54,12 +59,17 @@ fn stdio(args: &[String]) {
         stdin.write_all(b"\n").unwrap();
         stdin.flush().unwrap();
     };
-    send(r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}}"#);
+    send(
+        r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}}"#,
+    );
     out.read_line(&mut line).unwrap();
     send(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
     // Warm-up: pools, catalog cache.
     for i in 0..20 {
-        send(&format!(r#"{{"jsonrpc":"2.0","id":{},"method":"tools/call","params":{CALL}}}"#, 100_000 + i));
+        send(&format!(
+            r#"{{"jsonrpc":"2.0","id":{},"method":"tools/call","params":{CALL}}}"#,
+            100_000 + i
+        ));
         line.clear();
         out.read_line(&mut line).unwrap();
         assert!(line.contains("\"ok\":true"), "{line}");
@@ -68,7 +78,10 @@ fn stdio(args: &[String]) {
     let start = Instant::now();
     for i in 0..n {
         let t = Instant::now();
-        send(&format!(r#"{{"jsonrpc":"2.0","id":{},"method":"tools/call","params":{CALL}}}"#, i + 1));
+        send(&format!(
+            r#"{{"jsonrpc":"2.0","id":{},"method":"tools/call","params":{CALL}}}"#,
+            i + 1
+        ));
         line.clear();
         out.read_line(&mut line).unwrap();
         lat.push(t.elapsed());
@@ -108,7 +121,10 @@ impl Conn {
     fn post(&mut self, body: &str) -> String {
         let mut req = format!(
             "POST {} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: {}\r\n",
-            self.path, self.host, self.token, body.len()
+            self.path,
+            self.host,
+            self.token,
+            body.len()
         );
         if let Some(s) = &self.session {
             req.push_str(&format!("Mcp-Session-Id: {s}\r\n"));
@@ -142,7 +158,10 @@ impl Conn {
 
 fn http(args: &[String]) {
     let (url, token, pid) = (&args[0], &args[1], args[2].parse::<u32>().unwrap());
-    let (clients, n) = (args[3].parse::<usize>().unwrap(), args[4].parse::<usize>().unwrap());
+    let (clients, n) = (
+        args[3].parse::<usize>().unwrap(),
+        args[4].parse::<usize>().unwrap(),
+    );
     let barrier = std::sync::Arc::new(std::sync::Barrier::new(clients + 1));
     let handles: Vec<_> = (0..clients)
         .map(|_| {
@@ -188,7 +207,9 @@ fn main() {
         Some("stdio") => stdio(&args[1..]),
         Some("http") => http(&args[1..]),
         _ => {
-            eprintln!("usage: bench_mcp stdio <bin> <config> <store> <n> | http <url> <token> <pid> <clients> <n>");
+            eprintln!(
+                "usage: bench_mcp stdio <bin> <config> <store> <n> | http <url> <token> <pid> <clients> <n>"
+            );
             std::process::exit(2);
         }
     }

@@ -102,7 +102,8 @@ impl McpEndpoint {
     }
 
     /// `tools/call` result: the result envelope as `structuredContent` plus a text block.
-    /// Every outcome, refusals included, is a normal result; refusals carry `isError: true`.
+    /// Envelope v2: every outcome, refusals included, is a normal result (`ok: false`);
+    /// v1 error envelopes carry `isError: true`.
     pub async fn call_tool(&self, name: &str, args: Value, ctx: &TrustedContext) -> Value {
         let envelope = self.runner.call_tool(name, args, ctx).await;
         let is_error = envelope.get("ok") == Some(&Value::Bool(false))
