@@ -1,0 +1,165 @@
+"""synapsor_runner: reviewed database capabilities for AI agents, in-process.
+
+The agent gets scoped reads (``inspect``) and proposals (``propose``); tenant and principal
+come from your application's session (``context=``), never from the model. Approval and
+``apply`` happen outside the model. Every call is awaitable and runs on the Rust runtime.
+
+    runner = await Runner.open("synapsor.runner.json", ledger=".synapsor/local.db")
+    read = await runner.inspect("billing.inspect_invoice", {"invoice_id": "INV-3001"},
+                                context={"tenant_id": "acme", "principal": "user_17"})
+"""
+
+from __future__ import annotations
+
+import inspect as _inspect
+import os
+from typing import Any, Awaitable, Callable, Literal, Mapping, TypeVar, Union
+
+from . import _native
+from ._native import (
+    ApprovalError,
+    ConfigError,
+    ConflictError,
+    ExecutorError,
+    NotFoundError,
+    PolicyError,
+    RuntimeForkedError,
+    SynapsorError,
+    SyncTransaction,
+    Transaction,
+    UnavailableError,
+)
+
+__version__: str = _native.__version__
+
+__all__ = [
+    "Runner",
+    "Context",
+    "Transaction",
+    "SyncTransaction",
+    "SynapsorError",
+    "ConfigError",
+    "PolicyError",
+    "NotFoundError",
+    "ConflictError",
+    "ApprovalError",
+    "ExecutorError",
+    "UnavailableError",
+    "RuntimeForkedError",
+    "__version__",
+]
+
+#: Trusted context for one call: ``{"tenant_id": ..., "principal": ...}`` from your app's auth.
+Context = Mapping[str, str]
+AliasMode = Literal["canonical", "openai", "both"]
+JsonDict = dict[str, Any]
+PathLike = Union[str, "os.PathLike[str]"]
+
+#: An executor: ``def f(job, tx) -> receipt`` or ``async def f(job, tx) -> receipt``.
+Executor = Union[
+    Callable[[JsonDict, SyncTransaction], JsonDict],
+    Callable[[JsonDict, Transaction], Awaitable[JsonDict]],
+]
+E = TypeVar("E", bound=Callable[..., Any])
+
+
+def _ctx(context: Context | None) -> dict[str, str] | None:
+    return None if context is None else dict(context)
+
+
+class Runner:
+    """One config, one ledger, the source pools. Open once per process (after any fork)."""
+
+    __slots__ = ("_native",)
+
+    def __init__(self, native: _native.NativeRunner) -> None:
+        self._native = native
+
+    @classmethod
+    async def open(cls, config_path: PathLike, *, ledger: PathLike | None = None) -> "Runner":
+        """Load and validate the config (every problem listed in ``ConfigError.issues``) and open the ledger."""
+        native = await _native.NativeRunner.open(
+            os.fspath(config_path), None if ledger is None else os.fspath(ledger)
+        )
+        return cls(native)
+
+    async def inspect(self, capability: str, args: Mapping[str, Any], *, context: Context | None = None) -> JsonDict:
+        """Run a read capability: one row in the trusted tenant, evidence recorded."""
+        return await self._native.inspect(capability, dict(args), _ctx(context))
+
+    async def propose(self, capability: str, args: Mapping[str, Any], *, context: Context | None = None) -> JsonDict:
+        """Create a proposal with an exact before/after diff. The source database does not change."""
+        return await self._native.propose(capability, dict(args), _ctx(context))
+
+    async def approve(self, proposal_id: str, *, approver: str, roles: list[str] | tuple[str, ...] = ()) -> JsonDict:
+        """Approve outside the model. ``roles`` are the roles your app verified for ``approver``."""
+        return await self._native.approve(proposal_id, approver, list(roles))
+
+    async def reject(
+        self, proposal_id: str, *, approver: str, reason: str, roles: list[str] | tuple[str, ...] = ()
+    ) -> JsonDict:
+        """Reject a proposal (terminal). A reason is required."""
+        return await self._native.reject(proposal_id, approver, reason, list(roles))
+
+    async def apply(self, proposal_id: str, *, dry_run: bool = False) -> JsonDict:
+        """Apply an approved proposal through its executor; returns ``{"receipt": {...}, ...}``.
+
+        An exception raised by an in-process executor rolls everything back and is re-raised here.
+        """
+        return await self._native.apply(proposal_id, dry_run)
+
+    async def replay(self, proposal_id: str) -> JsonDict:
+        """Everything captured for a proposal, in order."""
+        return await self._native.replay(proposal_id)
+
+    async def proposals(
+        self, *, state: str | None = None, tenant_id: str | None = None, limit: int = 50
+    ) -> list[JsonDict]:
+        """Newest proposals first, optionally filtered by state and tenant."""
+        return await self._native.proposals(state, tenant_id, limit)
+
+    def tools(self, *, alias_mode: AliasMode = "canonical") -> list[JsonDict]:
+        """The tools an MCP client would list (name, inputSchema, outputSchema, annotations)."""
+        return self._native.tools(alias_mode)
+
+    async def call_tool(self, name: str, args: Mapping[str, Any], *, context: Context | None = None) -> JsonDict:
+        """Call a tool by exposed name; returns the result envelope (errors are envelopes too)."""
+        return await self._native.call_tool(name, dict(args), _ctx(context))
+
+    async def mcp_handle(
+        self, message: Any, *, context: Context | None = None, alias_mode: AliasMode = "canonical"
+    ) -> Any:
+        """Answer one MCP JSON-RPC message (or batch) under ``context``; ``None`` for notifications.
+
+        Serve it from your own route: your auth decides ``context``, the message body never can.
+        """
+        return await self._native.mcp_handle(message, _ctx(context), alias_mode)
+
+    def executor(self, name: str) -> Callable[[E], E]:
+        """Register an ``in_process`` executor named in the config.
+
+        ``def`` executors get a :class:`SyncTransaction` and run on a worker thread; ``async def``
+        executors get a :class:`Transaction` and run on the event loop that called ``apply``.
+        Statements run inside the guarded transaction (row locked, version checked, receipt
+        claimed); the receipt commits with them.
+        """
+
+        def register(func: E) -> E:
+            self._native.register_executor(name, func, _inspect.iscoroutinefunction(func))
+            return func
+
+        return register
+
+    @property
+    def closed(self) -> bool:
+        return self._native.closed
+
+    async def close(self) -> None:
+        """Release the runner; later calls raise ``SynapsorError`` with code ``RUNNER_CLOSED``."""
+        self._native.close()
+
+    async def __aenter__(self) -> "Runner":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()

@@ -1,0 +1,512 @@
+//! `synapsor_runner._native`: thin shims over the core. Each method clones the runner handle,
+//! calls one core function on the shared tokio runtime, and maps the result or error. The
+//! public, typed API is the Python facade in `python/synapsor_runner/`.
+
+mod convert;
+mod errors;
+
+use convert::{from_py, to_py};
+use errors::{PyCallbackError, RuntimeForkedError, SynapsorError, coded, to_py_err};
+use pyo3::prelude::*;
+use serde_json::Value;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
+use synapsor_runner::apply::executor::{
+    BoxFuture, Executor, ExecutorFailure, ExecutorJob, GuardedTx,
+};
+use synapsor_runner::{ApplyOptions, Approver, OpenOptions, Runner, ToolNaming, TrustedContext};
+use synapsor_runner_mcp::McpEndpoint;
+
+/// The process that first started the runtime. After `fork()` the runtime's threads do not
+/// exist in the child, so every call there fails with `RuntimeForkedError` instead of hanging.
+static RUNTIME_PID: OnceLock<u32> = OnceLock::new();
+
+fn check_fork() -> PyResult<()> {
+    let pid = *RUNTIME_PID.get_or_init(std::process::id);
+    if pid != std::process::id() {
+        return Err(coded(
+            RuntimeForkedError::new_err,
+            "RUNTIME_FORKED",
+            format!(
+                "synapsor_runner started its runtime in process {pid} before fork(); open the Runner inside each worker process after the fork (for example in the app's startup/lifespan hook, or without gunicorn --preload)"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Run a core future on the runtime and hand Python an awaitable of its JSON result.
+fn spawn<'py, F>(py: Python<'py>, fut: F) -> PyResult<Bound<'py, PyAny>>
+where
+    F: Future<Output = Result<Value, PyErr>> + Send + 'static,
+{
+    check_fork()?;
+    pyo3_async_runtimes::tokio::future_into_py(py, async move {
+        let value = fut.await?;
+        Python::attach(|py| to_py(py, &value).map(Bound::unbind))
+    })
+}
+
+fn json<T: serde::Serialize>(v: T) -> Result<Value, PyErr> {
+    serde_json::to_value(v).map_err(|e| SynapsorError::new_err(e.to_string()))
+}
+
+fn context(ctx: Option<&Bound<'_, PyAny>>) -> PyResult<TrustedContext> {
+    let Some(ctx) = ctx.filter(|c| !c.is_none()) else {
+        return Ok(TrustedContext::from_config());
+    };
+    let v = from_py(ctx)?;
+    let field = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
+    if !v.is_object() {
+        return Err(pyo3::exceptions::PyTypeError::new_err(
+            "context must be a dict with tenant_id and principal",
+        ));
+    }
+    Ok(TrustedContext {
+        tenant_id: field("tenant_id"),
+        principal: field("principal"),
+    })
+}
+
+fn naming(alias_mode: &str) -> PyResult<ToolNaming> {
+    ToolNaming::parse(alias_mode).ok_or_else(|| {
+        pyo3::exceptions::PyValueError::new_err("alias_mode must be canonical, openai, or both")
+    })
+}
+
+fn approver(id: String, roles: Vec<String>) -> Approver {
+    roles.into_iter().fold(Approver::new(id), Approver::role)
+}
+
+/// The native runner handle. `close()` drops it; later calls raise `RUNNER_CLOSED`.
+#[pyclass(frozen, module = "synapsor_runner._native")]
+struct NativeRunner {
+    runner: Mutex<Option<Runner>>,
+}
+
+impl NativeRunner {
+    fn get(&self) -> PyResult<Runner> {
+        self.runner
+            .lock()
+            .map_err(|_| SynapsorError::new_err("runner lock poisoned"))?
+            .clone()
+            .ok_or_else(|| {
+                coded(
+                    SynapsorError::new_err,
+                    "RUNNER_CLOSED",
+                    "this Runner is closed".into(),
+                )
+            })
+    }
+}
+
+#[pymethods]
+impl NativeRunner {
+    #[staticmethod]
+    #[pyo3(signature = (config_path, ledger=None))]
+    fn open(
+        py: Python<'_>,
+        config_path: PathBuf,
+        ledger: Option<PathBuf>,
+    ) -> PyResult<Bound<'_, PyAny>> {
+        check_fork()?;
+        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+            let runner = Runner::open(OpenOptions {
+                config_path,
+                ledger_path: ledger,
+            })
+            .await
+            .map_err(to_py_err)?;
+            Ok(NativeRunner {
+                runner: Mutex::new(Some(runner)),
+            })
+        })
+    }
+
+    #[pyo3(signature = (capability, args, context=None))]
+    fn inspect<'py>(
+        &self,
+        py: Python<'py>,
+        capability: String,
+        args: &Bound<'py, PyAny>,
+        context: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let (r, args, ctx) = (self.get()?, from_py(args)?, self::context(context)?);
+        spawn(py, async move {
+            json(
+                r.inspect(&capability, args, &ctx)
+                    .await
+                    .map_err(to_py_err)?,
+            )
+        })
+    }
+
+    #[pyo3(signature = (capability, args, context=None))]
+    fn propose<'py>(
+        &self,
+        py: Python<'py>,
+        capability: String,
+        args: &Bound<'py, PyAny>,
+        context: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let (r, args, ctx) = (self.get()?, from_py(args)?, self::context(context)?);
+        spawn(py, async move {
+            json(
+                r.propose(&capability, args, &ctx)
+                    .await
+                    .map_err(to_py_err)?,
+            )
+        })
+    }
+
+    #[pyo3(signature = (proposal_id, approver, roles=Vec::new()))]
+    fn approve<'py>(
+        &self,
+        py: Python<'py>,
+        proposal_id: String,
+        approver: String,
+        roles: Vec<String>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let (r, who) = (self.get()?, self::approver(approver, roles));
+        spawn(py, async move {
+            json(r.approve(&proposal_id, &who).await.map_err(to_py_err)?)
+        })
+    }
+
+    #[pyo3(signature = (proposal_id, approver, reason, roles=Vec::new()))]
+    fn reject<'py>(
+        &self,
+        py: Python<'py>,
+        proposal_id: String,
+        approver: String,
+        reason: String,
+        roles: Vec<String>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let (r, who) = (self.get()?, self::approver(approver, roles));
+        spawn(py, async move {
+            json(
+                r.reject(&proposal_id, &who, &reason)
+                    .await
+                    .map_err(to_py_err)?,
+            )
+        })
+    }
+
+    #[pyo3(signature = (proposal_id, dry_run=false))]
+    fn apply<'py>(
+        &self,
+        py: Python<'py>,
+        proposal_id: String,
+        dry_run: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let r = self.get()?;
+        let opts = ApplyOptions {
+            dry_run,
+            ..ApplyOptions::default()
+        };
+        spawn(py, async move {
+            json(r.apply(&proposal_id, &opts).await.map_err(to_py_err)?)
+        })
+    }
+
+    fn replay<'py>(&self, py: Python<'py>, proposal_id: String) -> PyResult<Bound<'py, PyAny>> {
+        let r = self.get()?;
+        spawn(py, async move {
+            r.replay(&proposal_id).await.map_err(to_py_err)
+        })
+    }
+
+    #[pyo3(signature = (state=None, tenant_id=None, limit=50))]
+    fn proposals<'py>(
+        &self,
+        py: Python<'py>,
+        state: Option<String>,
+        tenant_id: Option<String>,
+        limit: u32,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let r = self.get()?;
+        spawn(py, async move {
+            json(
+                r.ledger()
+                    .list_proposals(state.as_deref(), tenant_id.as_deref(), limit)
+                    .map_err(to_py_err)?,
+            )
+        })
+    }
+
+    #[pyo3(signature = (alias_mode="canonical"))]
+    fn tools<'py>(&self, py: Python<'py>, alias_mode: &str) -> PyResult<Bound<'py, PyAny>> {
+        let r = self.get()?;
+        let tools = synapsor_runner_mcp::endpoint::tools_json(r.config(), naming(alias_mode)?);
+        to_py(py, &tools["tools"])
+    }
+
+    #[pyo3(signature = (name, args, context=None))]
+    fn call_tool<'py>(
+        &self,
+        py: Python<'py>,
+        name: String,
+        args: &Bound<'py, PyAny>,
+        context: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let (r, args, ctx) = (self.get()?, from_py(args)?, self::context(context)?);
+        spawn(py, async move { Ok(r.call_tool(&name, args, &ctx).await) })
+    }
+
+    #[pyo3(signature = (message, context=None, alias_mode="canonical"))]
+    fn mcp_handle<'py>(
+        &self,
+        py: Python<'py>,
+        message: &Bound<'py, PyAny>,
+        context: Option<&Bound<'py, PyAny>>,
+        alias_mode: &str,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let endpoint = McpEndpoint::new(self.get()?, naming(alias_mode)?);
+        let (message, ctx) = (from_py(message)?, self::context(context)?);
+        spawn(py, async move {
+            Ok(endpoint.handle(&message, &ctx).await.unwrap_or(Value::Null))
+        })
+    }
+
+    /// Register an in-process executor: `func(job, tx)`, a coroutine function when `is_async`.
+    fn register_executor(&self, name: &str, func: Py<PyAny>, is_async: bool) -> PyResult<()> {
+        self.get()?.register_executor(
+            name,
+            PyExecutor {
+                func: Arc::new(func),
+                is_async,
+            },
+        );
+        Ok(())
+    }
+
+    fn close(&self) -> PyResult<()> {
+        self.runner
+            .lock()
+            .map_err(|_| SynapsorError::new_err("runner lock poisoned"))?
+            .take();
+        Ok(())
+    }
+
+    #[getter]
+    fn closed(&self) -> bool {
+        self.runner.lock().map(|r| r.is_none()).unwrap_or(true)
+    }
+}
+
+fn callback_failure(e: PyErr) -> ExecutorFailure {
+    ExecutorFailure::Callback(Arc::new(PyCallbackError(e)))
+}
+
+/// A Python callable as a core executor. The core locks the row, checks the version and the
+/// idempotency receipt, applies the timeout and records the receipt; this only calls Python.
+struct PyExecutor {
+    func: Arc<Py<PyAny>>,
+    is_async: bool,
+}
+
+fn job_json(job: &ExecutorJob) -> Value {
+    serde_json::json!({
+        "executor": job.executor,
+        "proposal_id": job.proposal_id,
+        "writeback_job_id": job.writeback_job_id,
+        "idempotency_key": job.idempotency_key,
+        "dry_run": job.dry_run,
+        "request": job.request,
+        "change_set": job.request.get("change_set").cloned().unwrap_or(Value::Null),
+    })
+}
+
+impl Executor for PyExecutor {
+    fn execute<'a>(
+        &'a self,
+        job: &'a ExecutorJob,
+        tx: Option<GuardedTx>,
+    ) -> BoxFuture<'a, Result<Value, ExecutorFailure>> {
+        let job = job_json(job);
+        let func = self.func.clone();
+        if self.is_async {
+            Box::pin(async move {
+                // The coroutine runs on the event loop of the `apply` caller (task locals).
+                let fut = Python::attach(|py| {
+                    let locals = pyo3_async_runtimes::tokio::get_current_locals(py)?;
+                    let txo = Py::new(py, Transaction { tx })?;
+                    let coro = func.bind(py).call1((to_py(py, &job)?, txo))?;
+                    pyo3_async_runtimes::into_future_with_locals(&locals, coro)
+                })
+                .map_err(callback_failure)?;
+                let out = fut.await.map_err(callback_failure)?;
+                Python::attach(|py| from_py(out.bind(py))).map_err(callback_failure)
+            })
+        } else {
+            Box::pin(async move {
+                // Sync callbacks run on a blocking thread, never on a runtime worker.
+                tokio::task::spawn_blocking(move || {
+                    Python::attach(|py| {
+                        let txo = Py::new(py, SyncTransaction { tx })?;
+                        let out = func.bind(py).call1((to_py(py, &job)?, txo))?;
+                        from_py(&out)
+                    })
+                })
+                .await
+                .map_err(|_| ExecutorFailure::safe("HANDLER_PANICKED", false))?
+                .map_err(callback_failure)
+            })
+        }
+    }
+}
+
+fn no_tx() -> PyErr {
+    coded(
+        errors::ExecutorError::new_err,
+        "NO_GUARDED_TRANSACTION",
+        "this executor has no guarded transaction (the source has no writer connection)".into(),
+    )
+}
+
+fn params(p: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<Value>> {
+    match p.filter(|p| !p.is_none()).map(from_py).transpose()? {
+        None => Ok(Vec::new()),
+        Some(Value::Array(a)) => Ok(a),
+        Some(_) => Err(pyo3::exceptions::PyTypeError::new_err(
+            "params must be a list",
+        )),
+    }
+}
+
+fn rows(rows: Vec<synapsor_runner::source::Row>) -> Value {
+    Value::Array(
+        rows.into_iter()
+            .map(|r| Value::Object(r.into_iter().collect()))
+            .collect(),
+    )
+}
+
+/// The guarded transaction for `async def` executors: awaitable methods.
+#[pyclass(frozen, module = "synapsor_runner._native")]
+struct Transaction {
+    tx: Option<GuardedTx>,
+}
+
+#[pymethods]
+impl Transaction {
+    #[pyo3(signature = (sql, params=None))]
+    fn execute<'py>(
+        &self,
+        py: Python<'py>,
+        sql: String,
+        params: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let (tx, p) = (self.tx.clone().ok_or_else(no_tx)?, self::params(params)?);
+        spawn(py, async move {
+            Ok(Value::from(tx.execute(&sql, &p).await.map_err(to_py_err)?))
+        })
+    }
+
+    #[pyo3(signature = (sql, params=None))]
+    fn fetch_all<'py>(
+        &self,
+        py: Python<'py>,
+        sql: String,
+        params: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let (tx, p) = (self.tx.clone().ok_or_else(no_tx)?, self::params(params)?);
+        spawn(py, async move {
+            Ok(rows(tx.fetch_all(&sql, &p).await.map_err(to_py_err)?))
+        })
+    }
+
+    #[pyo3(signature = (sql, params=None))]
+    fn fetch_one<'py>(
+        &self,
+        py: Python<'py>,
+        sql: String,
+        params: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let (tx, p) = (self.tx.clone().ok_or_else(no_tx)?, self::params(params)?);
+        spawn(py, async move {
+            let row = tx.fetch_one(&sql, &p).await.map_err(to_py_err)?;
+            Ok(row
+                .map(|r| Value::Object(r.into_iter().collect()))
+                .unwrap_or(Value::Null))
+        })
+    }
+}
+
+/// The guarded transaction for plain `def` executors: blocking methods (the GIL is released
+/// while the statement runs).
+#[pyclass(frozen, module = "synapsor_runner._native")]
+struct SyncTransaction {
+    tx: Option<GuardedTx>,
+}
+
+impl SyncTransaction {
+    fn run<'py, F, Fut>(&self, py: Python<'py>, f: F) -> PyResult<Bound<'py, PyAny>>
+    where
+        F: FnOnce(GuardedTx) -> Fut + Send,
+        Fut: Future<Output = synapsor_runner::Result<Value>> + Send,
+    {
+        let tx = self.tx.clone().ok_or_else(no_tx)?;
+        let handle = pyo3_async_runtimes::tokio::get_runtime().handle().clone();
+        let v = py
+            .detach(move || handle.block_on(f(tx)))
+            .map_err(to_py_err)?;
+        to_py(py, &v)
+    }
+}
+
+#[pymethods]
+impl SyncTransaction {
+    #[pyo3(signature = (sql, params=None))]
+    fn execute<'py>(
+        &self,
+        py: Python<'py>,
+        sql: String,
+        params: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let p = self::params(params)?;
+        self.run(py, move |tx| async move {
+            Ok(Value::from(tx.execute(&sql, &p).await?))
+        })
+    }
+
+    #[pyo3(signature = (sql, params=None))]
+    fn fetch_all<'py>(
+        &self,
+        py: Python<'py>,
+        sql: String,
+        params: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let p = self::params(params)?;
+        self.run(py, move |tx| async move {
+            Ok(rows(tx.fetch_all(&sql, &p).await?))
+        })
+    }
+
+    #[pyo3(signature = (sql, params=None))]
+    fn fetch_one<'py>(
+        &self,
+        py: Python<'py>,
+        sql: String,
+        params: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let p = self::params(params)?;
+        self.run(py, move |tx| async move {
+            Ok(tx
+                .fetch_one(&sql, &p)
+                .await?
+                .map(|r| Value::Object(r.into_iter().collect()))
+                .unwrap_or(Value::Null))
+        })
+    }
+}
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<NativeRunner>()?;
+    m.add_class::<Transaction>()?;
+    m.add_class::<SyncTransaction>()?;
+    m.add("__version__", synapsor_runner::VERSION)?;
+    errors::register(m)
+}
