@@ -1,0 +1,282 @@
+"""API round-trips, error families, executors, rollback, concurrency, fork behaviour."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+
+import pytest
+
+import synapsor_runner as sr
+from conftest import ACME, GLOBEX, run
+
+
+async def open_runner(db):
+    return await sr.Runner.open(db.config, ledger=db.ledger)
+
+
+def credit_sql(job):
+    cs = job["change_set"]
+    return cs["scope"]["object_id"], cs["scope"]["tenant_id"], cs["patch"]["credit_requested_cents"], cs["patch"]["credit_reason"]
+
+
+def test_round_trip_inspect_propose_approve_apply_replay(billing_db):
+    async def main():
+        async with await open_runner(billing_db) as runner:
+            read = await runner.inspect("billing.inspect_invoice", {"invoice_id": "INV-3001"}, context=ACME)
+            assert read["data"]["late_fee_cents"] == 5500
+            assert read["context"] == {"tenant_id": "acme", "principal": "agent:acme", "provenance": "host"}
+            json.dumps(read)  # plain JSON-compatible values
+            p = await runner.propose(
+                "billing.propose_late_fee_waiver", {"invoice_id": "INV-3001", "reason": "bank error"}, context=ACME
+            )
+            assert p["state"] == "pending_review" and p["duplicate"] is False
+            assert billing_db.sql("SELECT late_fee_cents FROM invoices WHERE id = 'INV-3001'") == "5500"
+            listed = await runner.proposals(state="pending_review")
+            assert [x["proposal_id"] for x in listed] == [p["proposal_id"]]
+            approved = await runner.approve(p["proposal_id"], approver="lead_1", roles=["billing_lead"])
+            assert approved["state"] == "approved"
+            out = await runner.apply(p["proposal_id"])
+            assert out["receipt"]["status"] == "applied"
+            assert billing_db.sql("SELECT late_fee_cents FROM invoices WHERE id = 'INV-3001'") == "0"
+            again = await runner.apply(p["proposal_id"])
+            assert again["receipt"]["status"] == "already_applied"
+            replay = await runner.replay(p["proposal_id"])
+            assert replay["proposal"]["proposal_id"] == p["proposal_id"]
+            assert [t["name"] for t in runner.tools(alias_mode="openai")] == [
+                "billing__inspect_invoice", "billing__propose_late_fee_waiver", "billing__propose_account_credit"]
+            env = await runner.call_tool("billing__inspect_invoice", {"invoice_id": "INV-9001"}, context=ACME)
+            assert env["ok"] is False and env["error"]["code"] == "NOT_FOUND_IN_TENANT"
+            reject_me = await runner.propose(
+                "billing.propose_account_credit", {"invoice_id": "INV-3001", "amount_cents": 5, "reason": "r"}, context=ACME)
+            rejected = await runner.reject(reject_me["proposal_id"], approver="lead_1", reason="not needed")
+            assert rejected["state"] == "rejected"
+        assert runner.closed
+        with pytest.raises(sr.SynapsorError) as e:
+            await runner.inspect("billing.inspect_invoice", {"invoice_id": "INV-3001"}, context=ACME)
+        assert e.value.code == "RUNNER_CLOSED"
+
+    run(main())
+
+
+def test_every_error_family_has_a_stable_code(billing_db, tmp_path):
+    async def main():
+        bad = tmp_path / "bad.json"
+        bad.write_text(json.dumps({"version": 1, "sources": {}, "capabilities": [{"name": "x"}]}))
+        with pytest.raises(sr.ConfigError) as e:
+            await sr.Runner.open(bad)
+        assert e.value.code == "CONFIG_INVALID" and len(e.value.issues) >= 2
+        assert all({"path", "code", "message"} <= set(i) for i in e.value.issues)
+        runner = await open_runner(billing_db)
+        with pytest.raises(sr.PolicyError) as e:
+            await runner.inspect("billing.inspect_invoice", {"invoice_id": "INV-3001", "tenant_id": "globex"}, context=ACME)
+        assert e.value.code == "MODEL_CANNOT_OVERRIDE_BINDING"
+        with pytest.raises(sr.PolicyError) as e:
+            await runner.inspect("billing.inspect_invoice", {"invoice_id": "INV-3001"})  # host provider, no context
+        assert e.value.code.startswith("TRUSTED_")
+        with pytest.raises(sr.NotFoundError) as e:
+            await runner.inspect("billing.inspect_invoice", {"invoice_id": "INV-3001"}, context=GLOBEX)
+        assert e.value.code == "NOT_FOUND_IN_TENANT"
+        with pytest.raises(sr.NotFoundError):
+            await runner.inspect("billing.nope", {}, context=ACME)
+        p = await runner.propose("billing.propose_late_fee_waiver", {"invoice_id": "INV-3001", "reason": "a"}, context=ACME)
+        with pytest.raises(sr.ConflictError) as e:
+            await runner.propose("billing.propose_late_fee_waiver", {"invoice_id": "INV-3001", "reason": "b"}, context=ACME)
+        assert e.value.code == "PROPOSAL_ALREADY_EXISTS"
+        with pytest.raises(sr.ApprovalError) as e:
+            await runner.approve(p["proposal_id"], approver="someone", roles=["support"])
+        assert e.value.code == "APPROVER_ROLE_MISSING"
+        with pytest.raises(sr.ApprovalError):
+            await runner.apply(p["proposal_id"])  # not approved
+        with pytest.raises(TypeError):
+            await runner.inspect("billing.inspect_invoice", {"invoice_id": object()}, context=ACME)
+        credit = await runner.propose(
+            "billing.propose_account_credit", {"invoice_id": "INV-3001", "amount_cents": 5, "reason": "r"}, context=ACME)
+        await runner.approve(credit["proposal_id"], approver="lead", roles=["billing_lead"])
+        with pytest.raises(sr.ExecutorError) as e:  # in_process executor never registered
+            await runner.apply(credit["proposal_id"])
+        assert e.value.code
+        assert isinstance(e.value, sr.SynapsorError)
+
+    run(main())
+
+
+def credit_flow(db, register):
+    async def main():
+        runner = await open_runner(db)
+        calls = register(runner)
+        p = await runner.propose(
+            "billing.propose_account_credit", {"invoice_id": "INV-3001", "amount_cents": 2500, "reason": "goodwill"}, context=ACME)
+        await runner.approve(p["proposal_id"], approver="lead", roles=["billing_lead"])
+        return runner, p["proposal_id"], calls
+
+    return main
+
+
+def test_sync_executor_writes_inside_the_guarded_transaction(billing_db):
+    def register(runner):
+        calls = []
+
+        @runner.executor("billing_inproc")
+        def credit(job, tx):
+            assert isinstance(tx, sr.SyncTransaction)
+            invoice, tenant, amount, reason = credit_sql(job)
+            row = tx.fetch_one("SELECT customer_id FROM public.invoices WHERE id = $1 AND tenant_id = $2", [invoice, tenant])
+            tx.execute(
+                "INSERT INTO public.account_credits (id, tenant_id, invoice_id, customer_id, amount_cents, reason, idempotency_key, created_by) "
+                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                [f"CR-{job['proposal_id'][-12:]}", tenant, invoice, row["customer_id"], amount, reason, job["idempotency_key"], "py"])
+            n = tx.execute("UPDATE public.invoices SET credit_requested_cents = $1, credit_reason = $2, credited_cents = credited_cents + $1 "
+                           "WHERE id = $3 AND tenant_id = $4", [amount, reason, invoice, tenant])
+            calls.append(n)
+            return {"status": "applied", "rows_affected": 2, "source_database_mutated": True}
+
+        return calls
+
+    async def main():
+        runner, pid, calls = await credit_flow(billing_db, register)()
+        out = await runner.apply(pid)
+        assert out["receipt"]["status"] == "applied" and calls == [1]
+        assert billing_db.sql("SELECT count(*) FROM account_credits WHERE amount_cents = 2500") == "1"
+        assert billing_db.sql("SELECT credited_cents FROM invoices WHERE id = 'INV-3001'") == "2500"
+        again = await runner.apply(pid)
+        assert again["receipt"]["status"] == "already_applied" and calls == [1]
+
+    run(main())
+
+
+def test_async_executor_runs_on_the_callers_loop(billing_db):
+    def register(runner):
+        calls = []
+
+        @runner.executor("billing_inproc")
+        async def credit(job, tx):
+            assert isinstance(tx, sr.Transaction)
+            calls.append(asyncio.get_running_loop())
+            invoice, tenant, amount, reason = credit_sql(job)
+            rows = await tx.fetch_all("SELECT customer_id FROM public.invoices WHERE id = $1 AND tenant_id = $2", [invoice, tenant])
+            await asyncio.sleep(0)
+            await tx.execute(
+                "INSERT INTO public.account_credits (id, tenant_id, invoice_id, customer_id, amount_cents, reason, idempotency_key, created_by) "
+                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                [f"CR-{job['proposal_id'][-12:]}", tenant, invoice, rows[0]["customer_id"], amount, reason, job["idempotency_key"], "py"])
+            return {"status": "applied", "rows_affected": 1, "source_database_mutated": True}
+
+        return calls
+
+    async def main():
+        runner, pid, calls = await credit_flow(billing_db, register)()
+        out = await runner.apply(pid)
+        assert out["receipt"]["status"] == "applied"
+        assert calls == [asyncio.get_running_loop()]
+        assert billing_db.sql("SELECT count(*) FROM account_credits") == "1"
+
+    run(main())
+
+
+class LedgerRejected(Exception):
+    pass
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_exception_in_executor_rolls_back_and_propagates_itself(billing_db, kind):
+    def register(runner):
+        def body(job):
+            raise LedgerRejected(f"rejected {job['proposal_id']}")
+
+        if kind == "sync":
+            @runner.executor("billing_inproc")
+            def credit(job, tx):
+                tx.execute("UPDATE public.invoices SET credited_cents = 999 WHERE id = 'INV-3001'")
+                body(job)
+        else:
+            @runner.executor("billing_inproc")
+            async def credit(job, tx):
+                await tx.execute("UPDATE public.invoices SET credited_cents = 999 WHERE id = 'INV-3001'")
+                body(job)
+        return None
+
+    async def main():
+        runner, pid, _ = await credit_flow(billing_db, register)()
+        with pytest.raises(LedgerRejected) as e:
+            await runner.apply(pid)
+        assert pid in str(e.value)
+        assert billing_db.sql("SELECT credited_cents FROM invoices WHERE id = 'INV-3001'") == "0", "rolled back"
+        assert billing_db.sql("SELECT count(*) FROM synapsor_writeback_receipts") == "0"
+        replay = await runner.replay(pid)
+        receipts = replay["receipts"]
+        assert receipts and receipts[-1]["status"] == "failed"
+        assert receipts[-1]["receipt"]["safe_error_code"] == "HANDLER_EXCEPTION", receipts[-1]
+        assert "rejected" not in json.dumps(receipts), "no exception text in the receipt"
+
+    run(main())
+
+
+def test_fifty_concurrent_inspects(billing_db):
+    async def main():
+        runner = await open_runner(billing_db)
+        results = await asyncio.gather(*[
+            runner.inspect("billing.inspect_invoice", {"invoice_id": "INV-3001" if i % 2 else "INV-9001"},
+                           context=ACME if i % 2 else GLOBEX)
+            for i in range(50)
+        ])
+        assert len(results) == 50
+        assert {r["context"]["tenant_id"] for r in results} == {"acme", "globex"}
+        assert all(r["data"]["tenant_id"] == r["context"]["tenant_id"] for r in results)
+
+    run(main())
+
+
+def test_mcp_handle_serves_mcp_under_the_apps_context(billing_db):
+    async def main():
+        runner = await open_runner(billing_db)
+        assert await runner.mcp_handle({"jsonrpc": "2.0", "method": "notifications/initialized"}, context=ACME) is None
+        init = await runner.mcp_handle({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-06-18"}}, context=ACME)
+        assert init["result"]["protocolVersion"] == "2025-06-18"
+        call = {"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+                "params": {"name": "billing.propose_late_fee_waiver", "arguments": {"invoice_id": "INV-3001", "reason": "mcp"}}}
+        res = await runner.mcp_handle(call, context=ACME)
+        pid = res["result"]["structuredContent"]["proposal"]["id"]
+        read = {"jsonrpc": "2.0", "id": 3, "method": "resources/read", "params": {"uri": f"synapsor://proposals/{pid}"}}
+        assert "result" in await runner.mcp_handle(read, context=ACME)
+        leaked = await runner.mcp_handle(read, context=GLOBEX)
+        assert leaked["error"]["data"]["code"] == "RESOURCE_NOT_FOUND"
+
+    run(main())
+
+
+def test_fork_decision_inherited_runtime_refuses_clearly_fresh_child_works(billing_db):
+    """Decision: a child forked after the runtime started gets RuntimeForkedError on every call
+    (its runtime threads and pooled sockets belong to the parent); a child forked before the
+    runtime started (import only, as with gunicorn --preload) works normally."""
+    script = f"""
+import asyncio, os, sys, json
+import synapsor_runner as sr
+CFG, LEDGER, CTX = {str(billing_db.config)!r}, {str(billing_db.ledger)!r}, {{"tenant_id": "acme", "principal": "p"}}
+async def inspect():
+    r = await sr.Runner.open(CFG, ledger=LEDGER)
+    return (await r.inspect("billing.inspect_invoice", {{"invoice_id": "INV-3001"}}, context=CTX))["data"]["id"]
+mode = sys.argv[1]
+if mode == "fresh":
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0 if asyncio.run(inspect()) == "INV-3001" else 3)
+    print(json.dumps({{"child": os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])}}))
+else:
+    asyncio.run(inspect())
+    pid = os.fork()
+    if pid == 0:
+        try:
+            asyncio.run(inspect())
+            os._exit(4)
+        except sr.RuntimeForkedError as e:
+            os._exit(0 if e.code == "RUNTIME_FORKED" and "fork" in str(e) else 5)
+    print(json.dumps({{"child": os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])}}))
+"""
+    import subprocess
+    import sys
+    for mode in ("fresh", "inherited"):
+        out = subprocess.run([sys.executable, "-c", script, mode], capture_output=True, text=True, timeout=60, env=os.environ)
+        assert out.returncode == 0, out.stderr
+        assert json.loads(out.stdout.strip().splitlines()[-1]) == {"child": 0}, (mode, out.stdout, out.stderr)
