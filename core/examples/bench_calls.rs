@@ -1,0 +1,71 @@
+//! Per-call cost from Rust, the baseline for the binding benchmarks (`scripts/bench-bindings`).
+//! `bench_calls <config> <ledger> <n>`: n sequential `inspect`s, then n `apply`s through an
+//! `in_process` executor named `billing_inproc` whose callback only returns a receipt.
+//! Prints medians in microseconds as JSON.
+
+use serde_json::{Value, json};
+use std::time::Instant;
+use synapsor_runner::{ApplyOptions, Approver, OpenOptions, Runner, TrustedContext};
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let a: Vec<String> = std::env::args().skip(1).collect();
+    let n: usize = a[2].parse().unwrap();
+    let runner = Runner::open(OpenOptions::config_path(&a[0]).ledger(&a[1]))
+        .await
+        .unwrap();
+    static ENTERED: std::sync::Mutex<Option<Instant>> = std::sync::Mutex::new(None);
+    runner.register_executor("billing_inproc", |_job, _tx| async move {
+        *ENTERED.lock().unwrap() = Some(Instant::now());
+        Ok::<Value, synapsor_runner::apply::executor::ExecutorFailure>(
+            json!({"status": "applied", "rows_affected": 0, "source_database_mutated": false}),
+        )
+    });
+    let ctx = TrustedContext::new("acme", "bench");
+    let args = json!({"invoice_id": "INV-3001"});
+    for _ in 0..50 {
+        runner
+            .inspect("billing.inspect_invoice", args.clone(), &ctx)
+            .await
+            .unwrap();
+    }
+    let mut inspect = Vec::new();
+    for _ in 0..n {
+        let t = Instant::now();
+        runner
+            .inspect("billing.inspect_invoice", args.clone(), &ctx)
+            .await
+            .unwrap();
+        inspect.push(t.elapsed().as_secs_f64() * 1e6);
+    }
+    let lead = Approver::new("lead").role("billing_lead");
+    let mut apply = Vec::new();
+    let (mut before_cb, mut after_cb) = (Vec::new(), Vec::new());
+    for i in 0..n.min(300) {
+        let p = runner
+            .propose("billing.propose_account_credit", json!({"invoice_id": "INV-3001", "amount_cents": 1 + (i % 9000), "reason": format!("bench {i}")}), &ctx)
+            .await
+            .unwrap();
+        runner.approve(&p.proposal_id, &lead).await.unwrap();
+        let t = Instant::now();
+        let out = runner
+            .apply(&p.proposal_id, &ApplyOptions::default())
+            .await
+            .unwrap();
+        let end = Instant::now();
+        let entered = ENTERED.lock().unwrap().take().unwrap();
+        apply.push((end - t).as_secs_f64() * 1e6);
+        before_cb.push((entered - t).as_secs_f64() * 1e6);
+        after_cb.push((end - entered).as_secs_f64() * 1e6);
+        assert_eq!(out.receipt.status, "applied");
+    }
+    println!(
+        "{}",
+        json!({"inspect_us": median(inspect), "apply_inproc_us": median(apply), "to_callback_us": median(before_cb), "after_callback_us": median(after_cb)})
+    );
+}
