@@ -376,11 +376,11 @@ fn params(p: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<Value>> {
 }
 
 fn rows(rows: Vec<synapsor_runner::source::Row>) -> Value {
-    Value::Array(
-        rows.into_iter()
-            .map(|r| Value::Object(r.into_iter().collect()))
-            .collect(),
-    )
+    Value::Array(rows.into_iter().map(Value::Object).collect())
+}
+
+fn row(row: Option<synapsor_runner::source::Row>) -> Value {
+    row.map(Value::Object).unwrap_or(Value::Null)
 }
 
 /// The guarded transaction for `async def` executors: awaitable methods.
@@ -426,10 +426,7 @@ impl Transaction {
     ) -> PyResult<Bound<'py, PyAny>> {
         let (tx, p) = (self.tx.clone().ok_or_else(no_tx)?, self::params(params)?);
         spawn(py, async move {
-            let row = tx.fetch_one(&sql, &p).await.map_err(to_py_err)?;
-            Ok(row
-                .map(|r| Value::Object(r.into_iter().collect()))
-                .unwrap_or(Value::Null))
+            Ok(row(tx.fetch_one(&sql, &p).await.map_err(to_py_err)?))
         })
     }
 }
@@ -493,11 +490,7 @@ impl SyncTransaction {
     ) -> PyResult<Bound<'py, PyAny>> {
         let p = self::params(params)?;
         self.run(py, move |tx| async move {
-            Ok(tx
-                .fetch_one(&sql, &p)
-                .await?
-                .map(|r| Value::Object(r.into_iter().collect()))
-                .unwrap_or(Value::Null))
+            Ok(row(tx.fetch_one(&sql, &p).await?))
         })
     }
 }

@@ -67,7 +67,7 @@ fn host_demo(dir: &Path) -> (PathBuf, PathBuf) {
     c["trusted_context"] = json!({"provider": "host"});
     std::fs::write(&config, serde_json::to_string_pretty(&c).unwrap()).unwrap();
     let tokens = dir.join("tokens.json");
-    let h = synapsor_runner_mcp_hash;
+    let h = hash_token_via_cli;
     std::fs::write(
         &tokens,
         json!({"tokens": [
@@ -81,7 +81,7 @@ fn host_demo(dir: &Path) -> (PathBuf, PathBuf) {
 }
 
 /// SHA-256 hex through the binary's own `mcp hash-token`, so the test covers that command too.
-fn synapsor_runner_mcp_hash(token: &str) -> String {
+fn hash_token_via_cli(token: &str) -> String {
     let out = bin()
         .args(["mcp", "hash-token", "--from-env", "T"])
         .env("T", token)

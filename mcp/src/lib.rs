@@ -41,11 +41,6 @@ impl SynapsorMcp {
         }
     }
 
-    /// `tools/list` as JSON (MCP field names), shared by every transport.
-    pub fn tools_json(&self) -> Value {
-        self.endpoint.tools_list()
-    }
-
     /// Serve MCP on stdin/stdout until the client disconnects.
     pub async fn serve_stdio(self) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         let service = self.serve(rmcp::transport::stdio()).await?;
