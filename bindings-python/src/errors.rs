@@ -7,7 +7,7 @@ use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-use synapsor_runner::Error;
+use synapsor_runner::{Error, ErrorFamily};
 
 create_exception!(
     _native,
@@ -77,26 +77,15 @@ impl std::fmt::Display for PyCallbackError {
 impl std::error::Error for PyCallbackError {}
 
 fn family(e: &Error) -> fn(String) -> PyErr {
-    let code = e.code();
-    match e {
-        Error::Config(_) | Error::ConfigFile { .. } => ConfigError::new_err,
-        Error::CapabilityNotFound(_) | Error::NotFoundInTenant => NotFoundError::new_err,
-        Error::ProposalAlreadyExists { .. } => ConflictError::new_err,
-        Error::ApproverRoleMissing { .. } | Error::Authority { .. } => ApprovalError::new_err,
-        Error::Argument { .. }
-        | Error::TrustedContext { .. }
-        | Error::CapabilityKind { .. }
-        | Error::Policy { .. }
-        | Error::SecretMaterial { .. }
-        | Error::UnsafeIdentifier(_) => PolicyError::new_err,
-        Error::SourceUnavailable { .. } | Error::LedgerStorage(_) | Error::Database(_) => {
-            UnavailableError::new_err
-        }
-        Error::Executor { .. } | Error::Callback(_) => ExecutorError::new_err,
-        _ if code.ends_with("NOT_FOUND") => NotFoundError::new_err,
-        _ if code.contains("CONFLICT") => ConflictError::new_err,
-        Error::Ledger { .. } => ApprovalError::new_err,
-        _ => SynapsorError::new_err,
+    match e.family() {
+        ErrorFamily::Config => ConfigError::new_err,
+        ErrorFamily::Policy => PolicyError::new_err,
+        ErrorFamily::NotFound => NotFoundError::new_err,
+        ErrorFamily::Conflict => ConflictError::new_err,
+        ErrorFamily::Approval => ApprovalError::new_err,
+        ErrorFamily::Executor => ExecutorError::new_err,
+        ErrorFamily::Unavailable => UnavailableError::new_err,
+        ErrorFamily::Other => SynapsorError::new_err,
     }
 }
 

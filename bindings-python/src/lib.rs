@@ -306,25 +306,13 @@ struct PyExecutor {
     is_async: bool,
 }
 
-fn job_json(job: &ExecutorJob) -> Value {
-    serde_json::json!({
-        "executor": job.executor,
-        "proposal_id": job.proposal_id,
-        "writeback_job_id": job.writeback_job_id,
-        "idempotency_key": job.idempotency_key,
-        "dry_run": job.dry_run,
-        "request": job.request,
-        "change_set": job.request.get("change_set").cloned().unwrap_or(Value::Null),
-    })
-}
-
 impl Executor for PyExecutor {
     fn execute<'a>(
         &'a self,
         job: &'a ExecutorJob,
         tx: Option<GuardedTx>,
     ) -> BoxFuture<'a, Result<Value, ExecutorFailure>> {
-        let job = job_json(job);
+        let job = job.to_json();
         let func = self.func.clone();
         if self.is_async {
             Box::pin(async move {

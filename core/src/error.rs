@@ -79,6 +79,44 @@ pub enum Error {
     Internal(String),
 }
 
+/// The coarse family of an error, for bindings that expose one exception class (or error
+/// name) per family. Stable: a binding maps each family to one public type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorFamily {
+    /// The config file is missing or invalid.
+    Config,
+    /// An argument, trusted-context or policy rule refused the call.
+    Policy,
+    /// No such capability, row in the tenant, or proposal.
+    NotFound,
+    /// A conflicting proposal or idempotency identity already exists.
+    Conflict,
+    /// Approval, state or authority checks refused the step.
+    Approval,
+    /// An executor could not run, failed, or returned an invalid receipt.
+    Executor,
+    /// A database or the ledger is unavailable; retrying may succeed.
+    Unavailable,
+    /// Anything else (protocol violations, internal errors).
+    Other,
+}
+
+impl ErrorFamily {
+    /// The public class / error name bindings use for this family.
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorFamily::Config => "ConfigError",
+            ErrorFamily::Policy => "PolicyError",
+            ErrorFamily::NotFound => "NotFoundError",
+            ErrorFamily::Conflict => "ConflictError",
+            ErrorFamily::Approval => "ApprovalError",
+            ErrorFamily::Executor => "ExecutorError",
+            ErrorFamily::Unavailable => "UnavailableError",
+            ErrorFamily::Other => "SynapsorError",
+        }
+    }
+}
+
 fn render_issues(issues: &[ConfigIssue]) -> String {
     issues
         .iter()
@@ -150,6 +188,31 @@ impl Error {
                 _ => "The database is temporarily unavailable. Retry later.",
             },
             _ => "The capability failed safely. Check the local runner logs for details.",
+        }
+    }
+
+    /// The family this error belongs to.
+    pub fn family(&self) -> ErrorFamily {
+        let code = self.code();
+        match self {
+            Error::Config(_) | Error::ConfigFile { .. } => ErrorFamily::Config,
+            Error::CapabilityNotFound(_) | Error::NotFoundInTenant => ErrorFamily::NotFound,
+            Error::ProposalAlreadyExists { .. } => ErrorFamily::Conflict,
+            Error::ApproverRoleMissing { .. } | Error::Authority { .. } => ErrorFamily::Approval,
+            Error::Argument { .. }
+            | Error::TrustedContext { .. }
+            | Error::CapabilityKind { .. }
+            | Error::Policy { .. }
+            | Error::SecretMaterial { .. }
+            | Error::UnsafeIdentifier(_) => ErrorFamily::Policy,
+            Error::SourceUnavailable { .. } | Error::LedgerStorage(_) | Error::Database(_) => {
+                ErrorFamily::Unavailable
+            }
+            Error::Executor { .. } | Error::Callback(_) => ErrorFamily::Executor,
+            _ if code.ends_with("NOT_FOUND") => ErrorFamily::NotFound,
+            _ if code.contains("CONFLICT") => ErrorFamily::Conflict,
+            Error::Ledger { .. } => ErrorFamily::Approval,
+            _ => ErrorFamily::Other,
         }
     }
 

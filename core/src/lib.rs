@@ -23,7 +23,7 @@ pub mod tools;
 pub use apply::{ApplyOptions, ApplyOutcome};
 pub use config::{LoadedConfig, RunnerConfig, load_config};
 pub use context::{ResolvedContext, TrustedContext};
-pub use error::{Error, Result};
+pub use error::{Error, ErrorFamily, Result};
 pub use ledger::{Approver, Ledger, StoredProposal};
 pub use runner::{OpenOptions, ProposalResult, ReadResult, Runner};
 pub use tools::{Tool, ToolNaming};

@@ -26,6 +26,22 @@ pub struct ExecutorJob {
     pub request: Value,
 }
 
+impl ExecutorJob {
+    /// The job as bindings hand it to a callback: routing data, the request, and its
+    /// `change_set` lifted to the top level for convenience.
+    pub fn to_json(&self) -> Value {
+        serde_json::json!({
+            "executor": self.executor,
+            "proposal_id": self.proposal_id,
+            "writeback_job_id": self.writeback_job_id,
+            "idempotency_key": self.idempotency_key,
+            "dry_run": self.dry_run,
+            "request": self.request,
+            "change_set": self.request.get("change_set").cloned().unwrap_or(Value::Null),
+        })
+    }
+}
+
 /// Why an executor did not return a receipt.
 #[derive(Debug, Clone)]
 pub enum ExecutorFailure {

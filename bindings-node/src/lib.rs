@@ -1,0 +1,381 @@
+//! `@synapsor/runner-native`: thin shims over the core. Each method clones the runner handle,
+//! converts its arguments on the JS thread, runs one core call on the runtime, and resolves with
+//! plain JSON-compatible objects (or rejects with a coded `Error`, see `errors.rs`).
+
+mod errors;
+mod executor;
+
+use errors::Failure;
+use executor::{JsExecutor, Transaction};
+use napi::bindgen_prelude::{Env, FnArgs, Function, PromiseRaw, ToNapiValue, Unknown};
+use napi_derive::napi;
+use serde_json::Value;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use synapsor_runner::{
+    ApplyOptions as CoreApplyOptions, Approver, OpenOptions as CoreOpenOptions,
+    Runner as CoreRunner, ToolNaming, TrustedContext,
+};
+use synapsor_runner_mcp::McpEndpoint;
+
+/// Run a future on the runtime; resolve with its value or reject with a coded error built on
+/// the JS thread.
+pub(crate) fn spawn<'env, T, F>(env: &'env Env, fut: F) -> napi::Result<PromiseRaw<'env, T>>
+where
+    T: ToNapiValue + Send + 'static,
+    F: Future<Output = Result<T, Failure>> + Send + 'static,
+{
+    env.spawn_future_with_callback(async move { Ok(fut.await) }, |env, out| {
+        out.map_err(|f| f.into_js(env))
+    })
+}
+
+fn json<T: serde::Serialize>(v: T) -> Result<Value, Failure> {
+    serde_json::to_value(v)
+        .map_err(|e| Failure::Core(synapsor_runner::Error::Internal(e.to_string())))
+}
+
+/// Trusted context for one call, from the host application's own auth (provider `host`).
+#[napi(object)]
+pub struct Context {
+    pub tenant_id: String,
+    pub principal: String,
+}
+
+fn trusted(ctx: Option<Context>) -> TrustedContext {
+    match ctx {
+        None => TrustedContext::from_config(),
+        Some(c) => TrustedContext {
+            tenant_id: Some(c.tenant_id),
+            principal: Some(c.principal),
+        },
+    }
+}
+
+#[napi(object)]
+pub struct OpenOptions {
+    /// Ledger path (default: the config's `storage`, else `.synapsor/local.db`).
+    pub ledger: Option<String>,
+}
+
+#[napi(object)]
+pub struct CallOptions {
+    /// Tenant and principal from your app's session. Required for provider `host`.
+    pub context: Option<Context>,
+}
+
+#[napi(object)]
+pub struct ApproveOptions {
+    /// Who approves (your app's reviewer id).
+    pub approver: String,
+    /// Roles your app verified for `approver`.
+    pub roles: Option<Vec<String>>,
+}
+
+#[napi(object)]
+pub struct RejectOptions {
+    pub approver: String,
+    /// Required: why the proposal is rejected.
+    pub reason: String,
+    pub roles: Option<Vec<String>>,
+}
+
+#[napi(object)]
+pub struct ApplyOptions {
+    /// Verify everything and run the executor's dry run without writing.
+    pub dry_run: Option<bool>,
+}
+
+#[napi(object)]
+pub struct ProposalsQuery {
+    pub state: Option<String>,
+    pub tenant_id: Option<String>,
+    /// At most this many, newest first (default 50).
+    pub limit: Option<u32>,
+}
+
+#[napi(object)]
+pub struct ToolsOptions {
+    #[napi(ts_type = "AliasMode")]
+    pub alias_mode: Option<String>,
+}
+
+#[napi(object)]
+pub struct McpOptions {
+    pub context: Option<Context>,
+    #[napi(ts_type = "AliasMode")]
+    pub alias_mode: Option<String>,
+}
+
+fn naming(alias_mode: Option<&str>) -> Result<ToolNaming, Failure> {
+    let mode = alias_mode.unwrap_or("canonical");
+    ToolNaming::parse(mode).ok_or_else(|| {
+        Failure::invalid(
+            "INVALID_ALIAS_MODE",
+            format!("aliasMode must be canonical, openai, or both (got {mode:?})"),
+        )
+    })
+}
+
+fn approver(id: String, roles: Option<Vec<String>>) -> Approver {
+    roles
+        .unwrap_or_default()
+        .into_iter()
+        .fold(Approver::new(id), Approver::role)
+}
+
+/// One config, one ledger, the source pools. Open once per process with `Runner.open`.
+#[napi]
+pub struct Runner {
+    inner: Mutex<Option<CoreRunner>>,
+}
+
+impl Runner {
+    fn get(&self) -> Result<CoreRunner, Failure> {
+        self.inner
+            .lock()
+            .map_err(|_| Failure::closed())?
+            .clone()
+            .ok_or_else(Failure::closed)
+    }
+
+    /// Clone the handle now (so `close()` afterwards does not affect the call) and run `f`.
+    fn call<'env, F, Fut>(&self, env: &'env Env, f: F) -> napi::Result<PromiseRaw<'env, Value>>
+    where
+        F: FnOnce(CoreRunner) -> Fut,
+        Fut: Future<Output = Result<Value, Failure>> + Send + 'static,
+    {
+        let fut = self.get().map(f);
+        spawn(env, async move { fut?.await })
+    }
+}
+
+#[napi]
+impl Runner {
+    /// Load and validate the config (a `ConfigError` lists every problem in `.issues`) and open
+    /// the ledger.
+    #[napi(ts_return_type = "Promise<Runner>")]
+    pub fn open<'env>(
+        env: &'env Env,
+        config_path: String,
+        options: Option<OpenOptions>,
+    ) -> napi::Result<PromiseRaw<'env, Runner>> {
+        let ledger_path = options.and_then(|o| o.ledger).map(PathBuf::from);
+        spawn(env, async move {
+            let runner = CoreRunner::open(CoreOpenOptions {
+                config_path: PathBuf::from(config_path),
+                ledger_path,
+            })
+            .await?;
+            Ok(Runner {
+                inner: Mutex::new(Some(runner)),
+            })
+        })
+    }
+
+    /// Run a read capability: one row in the trusted tenant, evidence recorded.
+    #[napi(
+        ts_args_type = "capability: string, args: JsonObject, options?: CallOptions",
+        ts_return_type = "Promise<InspectResult>"
+    )]
+    pub fn inspect<'env>(
+        &self,
+        env: &'env Env,
+        capability: String,
+        args: Value,
+        options: Option<CallOptions>,
+    ) -> napi::Result<PromiseRaw<'env, Value>> {
+        let ctx = trusted(options.and_then(|o| o.context));
+        self.call(env, move |r| async move {
+            json(r.inspect(&capability, args, &ctx).await?)
+        })
+    }
+
+    /// Create a proposal with an exact before/after diff. The source database does not change.
+    #[napi(
+        ts_args_type = "capability: string, args: JsonObject, options?: CallOptions",
+        ts_return_type = "Promise<ProposalResult>"
+    )]
+    pub fn propose<'env>(
+        &self,
+        env: &'env Env,
+        capability: String,
+        args: Value,
+        options: Option<CallOptions>,
+    ) -> napi::Result<PromiseRaw<'env, Value>> {
+        let ctx = trusted(options.and_then(|o| o.context));
+        self.call(env, move |r| async move {
+            json(r.propose(&capability, args, &ctx).await?)
+        })
+    }
+
+    /// Approve outside the model, as `approver` holding the `roles` your app verified.
+    #[napi(ts_return_type = "Promise<StoredProposal>")]
+    pub fn approve<'env>(
+        &self,
+        env: &'env Env,
+        proposal_id: String,
+        options: ApproveOptions,
+    ) -> napi::Result<PromiseRaw<'env, Value>> {
+        let who = approver(options.approver, options.roles);
+        self.call(env, move |r| async move {
+            json(r.approve(&proposal_id, &who).await?)
+        })
+    }
+
+    /// Reject a proposal (terminal). A reason is required.
+    #[napi(ts_return_type = "Promise<StoredProposal>")]
+    pub fn reject<'env>(
+        &self,
+        env: &'env Env,
+        proposal_id: String,
+        options: RejectOptions,
+    ) -> napi::Result<PromiseRaw<'env, Value>> {
+        let who = approver(options.approver, options.roles);
+        let reason = options.reason;
+        self.call(env, move |r| async move {
+            json(r.reject(&proposal_id, &who, &reason).await?)
+        })
+    }
+
+    /// Apply an approved proposal through its executor. An error thrown by an in-process
+    /// executor rolls everything back and rejects this promise with that same error.
+    #[napi(ts_return_type = "Promise<ApplyResult>")]
+    pub fn apply<'env>(
+        &self,
+        env: &'env Env,
+        proposal_id: String,
+        options: Option<ApplyOptions>,
+    ) -> napi::Result<PromiseRaw<'env, Value>> {
+        let opts = CoreApplyOptions {
+            dry_run: options.and_then(|o| o.dry_run).unwrap_or(false),
+            ..CoreApplyOptions::default()
+        };
+        self.call(env, move |r| async move {
+            json(r.apply(&proposal_id, &opts).await?)
+        })
+    }
+
+    /// Everything captured for a proposal, in order.
+    #[napi(ts_return_type = "Promise<Replay>")]
+    pub fn replay<'env>(
+        &self,
+        env: &'env Env,
+        proposal_id: String,
+    ) -> napi::Result<PromiseRaw<'env, Value>> {
+        self.call(
+            env,
+            move |r| async move { Ok(r.replay(&proposal_id).await?) },
+        )
+    }
+
+    /// Newest proposals first, optionally filtered by state and tenant.
+    #[napi(ts_return_type = "Promise<StoredProposal[]>")]
+    pub fn proposals<'env>(
+        &self,
+        env: &'env Env,
+        query: Option<ProposalsQuery>,
+    ) -> napi::Result<PromiseRaw<'env, Value>> {
+        let q = query.unwrap_or(ProposalsQuery {
+            state: None,
+            tenant_id: None,
+            limit: None,
+        });
+        self.call(env, move |r| async move {
+            json(r.ledger().list_proposals(
+                q.state.as_deref(),
+                q.tenant_id.as_deref(),
+                q.limit.unwrap_or(50),
+            )?)
+        })
+    }
+
+    /// The tools an MCP client would list (name, inputSchema, outputSchema, annotations).
+    #[napi(ts_return_type = "ToolDefinition[]")]
+    pub fn tools(&self, env: &Env, options: Option<ToolsOptions>) -> napi::Result<Value> {
+        let list = || -> Result<Value, Failure> {
+            let naming = naming(options.and_then(|o| o.alias_mode).as_deref())?;
+            let tools = synapsor_runner_mcp::endpoint::tools_json(self.get()?.config(), naming);
+            Ok(tools["tools"].clone())
+        };
+        list().map_err(|f| f.into_js(env))
+    }
+
+    /// Call a tool by exposed name; resolves to the result envelope (errors are envelopes too).
+    #[napi(
+        ts_args_type = "name: string, args: JsonObject, options?: CallOptions",
+        ts_return_type = "Promise<ToolEnvelope>"
+    )]
+    pub fn call_tool<'env>(
+        &self,
+        env: &'env Env,
+        name: String,
+        args: Value,
+        options: Option<CallOptions>,
+    ) -> napi::Result<PromiseRaw<'env, Value>> {
+        let ctx = trusted(options.and_then(|o| o.context));
+        self.call(env, move |r| async move {
+            Ok(r.call_tool(&name, args, &ctx).await)
+        })
+    }
+
+    /// Answer one MCP JSON-RPC message (or batch) under `context`; `null` for notifications.
+    /// Serve it from your own route: your auth decides the context, the message never can.
+    #[napi(
+        ts_args_type = "message: JsonValue, options?: McpOptions",
+        ts_return_type = "Promise<JsonValue | null>"
+    )]
+    pub fn mcp_handle<'env>(
+        &self,
+        env: &'env Env,
+        message: Value,
+        options: Option<McpOptions>,
+    ) -> napi::Result<PromiseRaw<'env, Value>> {
+        let (ctx, mode) = match options {
+            Some(o) => (trusted(o.context), o.alias_mode),
+            None => (TrustedContext::from_config(), None),
+        };
+        let endpoint = naming(mode.as_deref()).and_then(|n| Ok(McpEndpoint::new(self.get()?, n)));
+        spawn(env, async move {
+            Ok(endpoint?
+                .handle(&message, &ctx)
+                .await
+                .unwrap_or(Value::Null))
+        })
+    }
+
+    /// Register an in-process executor (an executor of type `in_process` in the config):
+    /// `(job, tx) => receipt`, sync or async. Registering the same name again replaces it.
+    #[napi(ts_args_type = "name: string, executor: Executor")]
+    pub fn executor(
+        &self,
+        env: &Env,
+        name: String,
+        executor: Function<'_, FnArgs<(Value, Transaction)>, Unknown<'static>>,
+    ) -> napi::Result<()> {
+        let runner = self.get().map_err(|f| f.into_js(env))?;
+        runner.register_executor(&name, JsExecutor::new(executor)?);
+        Ok(())
+    }
+
+    /// Release this handle. Calls made afterwards reject with `RUNNER_CLOSED`; calls already
+    /// running finish. Executors never keep the process alive.
+    #[napi]
+    pub fn close(&self) {
+        if let Ok(mut inner) = self.inner.lock() {
+            inner.take();
+        }
+    }
+
+    #[napi(getter)]
+    pub fn closed(&self) -> bool {
+        self.inner.lock().map(|r| r.is_none()).unwrap_or(true)
+    }
+}
+
+/// The core version this addon was built from.
+#[napi]
+pub fn version() -> String {
+    synapsor_runner::VERSION.to_string()
+}
