@@ -107,8 +107,8 @@ export interface ApplyResult {
 
 export interface Replay {
   proposal: StoredProposal
-  receipts: { status: string; receipt: Receipt; [key: string]: JsonValue }[]
-  [section: string]: JsonValue
+  receipts: { status: string; receipt: Receipt; [key: string]: unknown }[]
+  [section: string]: unknown
 }
 
 export interface ToolDefinition {
@@ -123,8 +123,8 @@ export interface ToolDefinition {
 /** The result envelope (v2) every tool call returns; failures are envelopes with `ok: false`. */
 export interface ToolEnvelope {
   ok: boolean
-  error?: { code: string; message: string; retryable?: boolean; [key: string]: JsonValue | undefined }
-  [key: string]: JsonValue | undefined
+  error?: { code: string; message: string; retryable?: boolean; [key: string]: unknown }
+  [key: string]: unknown
 }
 
 /** What an in-process executor receives. */

@@ -107,8 +107,8 @@ export interface ApplyResult {
 
 export interface Replay {
   proposal: StoredProposal
-  receipts: { status: string; receipt: Receipt; [key: string]: JsonValue }[]
-  [section: string]: JsonValue
+  receipts: { status: string; receipt: Receipt; [key: string]: unknown }[]
+  [section: string]: unknown
 }
 
 export interface ToolDefinition {
@@ -123,8 +123,8 @@ export interface ToolDefinition {
 /** The result envelope (v2) every tool call returns; failures are envelopes with `ok: false`. */
 export interface ToolEnvelope {
   ok: boolean
-  error?: { code: string; message: string; retryable?: boolean; [key: string]: JsonValue | undefined }
-  [key: string]: JsonValue | undefined
+  error?: { code: string; message: string; retryable?: boolean; [key: string]: unknown }
+  [key: string]: unknown
 }
 
 /** What an in-process executor receives. */
@@ -215,17 +215,17 @@ export declare class Runner {
  */
 export declare class Transaction {
   /** Run a statement; resolves to the number of affected rows. */
-  execute(sql: string, params?: Array<any> | undefined | null): Promise<number>
+  execute(sql: string, params?: JsonValue[]): Promise<number>
   /** Run a query; resolves to every row as a plain object. */
-  fetchAll(sql: string, params?: Array<any> | undefined | null): Promise<Row[]>
+  fetchAll(sql: string, params?: JsonValue[]): Promise<Row[]>
   /** Run a query; resolves to the first row, or `null`. */
-  fetchOne(sql: string, params?: Array<any> | undefined | null): Promise<Row | null>
+  fetchOne(sql: string, params?: JsonValue[]): Promise<Row | null>
   /** `execute` for synchronous executors: blocks the calling thread until the statement ends. */
-  executeSync(sql: string, params?: Array<any> | undefined | null): number
+  executeSync(sql: string, params?: JsonValue[]): number
   /** `fetchAll` for synchronous executors. */
-  fetchAllSync(sql: string, params?: Array<any> | undefined | null): Row[]
+  fetchAllSync(sql: string, params?: JsonValue[]): Row[]
   /** `fetchOne` for synchronous executors. */
-  fetchOneSync(sql: string, params?: Array<any> | undefined | null): Row | null
+  fetchOneSync(sql: string, params?: JsonValue[]): Row | null
 }
 
 export interface ApplyOptions {

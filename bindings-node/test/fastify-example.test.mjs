@@ -1,0 +1,84 @@
+// examples/fastify-billing end to end: the app on a loopback port, real HTTP, real PostgreSQL.
+import assert from 'node:assert/strict'
+import fs from 'node:fs'
+import path from 'node:path'
+import { test } from 'node:test'
+import { BillingDb, ROOT } from './support.mjs'
+
+const APP = path.join(ROOT, 'examples', 'fastify-billing', 'app.mjs')
+const USERS = {
+  'agent-key': { tenant_id: 'acme', principal: 'agent:claude' },
+  'lead-key': { tenant_id: 'acme', principal: 'lead_1', roles: ['billing_lead'] },
+  'globex-lead': { tenant_id: 'globex', principal: 'g_lead', roles: ['billing_lead'] },
+}
+
+test('fastify-billing: MCP under the app auth, reviewer routes, in-process credit executor', async (t) => {
+  assert.ok(fs.existsSync(path.join(ROOT, 'examples', 'fastify-billing', 'node_modules', 'fastify')), 'npm ci in examples/fastify-billing')
+  const db = new BillingDb(t)
+  process.env.BILLING_APP_READ_URL = process.env[db.readEnv]
+  process.env.BILLING_APP_WRITE_URL = process.env[db.writeEnv]
+  t.after(() => {
+    delete process.env.BILLING_APP_READ_URL
+    delete process.env.BILLING_APP_WRITE_URL
+  })
+  const { buildApp } = await import(APP)
+  const app = await buildApp({ ledger: path.join(db.dir, 'app-ledger.db'), users: USERS })
+  const base = await app.listen({ host: '127.0.0.1', port: 0 })
+  t.after(() => app.close())
+
+  const call = (method, url, key, body) =>
+    fetch(base + url, {
+      method,
+      headers: { ...(key ? { authorization: `Bearer ${key}` } : {}), ...(body ? { 'content-type': 'application/json' } : {}) },
+      body: body ? JSON.stringify(body) : undefined,
+    })
+  let id = 0
+  const rpc = async (key, method, params = {}) => (await call('POST', '/mcp', key, { jsonrpc: '2.0', id: ++id, method, params })).json()
+
+  assert.equal((await call('GET', '/healthz')).status, 200)
+  assert.equal((await call('POST', '/mcp', undefined, { jsonrpc: '2.0', id: 1, method: 'tools/list' })).status, 401)
+  assert.equal((await call('POST', '/mcp', 'stolen-key', { jsonrpc: '2.0', id: 1, method: 'tools/list' })).status, 401)
+  const init = await rpc('agent-key', 'initialize', { protocolVersion: '2025-06-18' })
+  assert.equal(init.result.serverInfo.name, 'synapsor-runner')
+  const notified = await call('POST', '/mcp', 'agent-key', { jsonrpc: '2.0', method: 'notifications/initialized' })
+  assert.equal(notified.status, 202)
+  const names = (await rpc('agent-key', 'tools/list')).result.tools.map((x) => x.name)
+  assert.deepEqual(names, ['billing.inspect_invoice', 'billing.propose_late_fee_waiver', 'billing.propose_account_credit'])
+  const read = await rpc('agent-key', 'tools/call', { name: 'billing.inspect_invoice', arguments: { invoice_id: 'INV-3001' } })
+  assert.equal(read.result.structuredContent.data.credited_cents, 0)
+  const spoof = await rpc('agent-key', 'tools/call', {
+    name: 'billing.inspect_invoice',
+    arguments: { invoice_id: 'INV-9001', tenant_id: 'globex' },
+  })
+  assert.equal(spoof.result.structuredContent.ok, false)
+  const prop = await rpc('agent-key', 'tools/call', {
+    name: 'billing.propose_account_credit',
+    arguments: { invoice_id: 'INV-3001', amount_cents: 2500, reason: 'goodwill' },
+  })
+  const pid = prop.result.structuredContent.proposal.id
+  assert.equal(db.sql('SELECT count(*) FROM account_credits'), '0', 'propose changes nothing')
+
+  const pending = await (await call('GET', '/reviews/proposals', 'lead-key')).json()
+  assert.deepEqual(
+    pending.map((p) => p.proposal_id),
+    [pid],
+  )
+  assert.deepEqual(await (await call('GET', '/reviews/proposals', 'globex-lead')).json(), [])
+  let r = await call('POST', `/reviews/proposals/${pid}/approve`, 'agent-key')
+  assert.equal(r.status, 403)
+  assert.equal((await r.json()).code, 'APPROVER_ROLE_MISSING')
+  assert.equal((await call('POST', `/reviews/proposals/${pid}/approve`, 'globex-lead')).status, 404)
+  assert.equal((await call('POST', `/reviews/proposals/${pid}/apply`, 'lead-key')).status, 403, 'not approved yet')
+  assert.equal((await (await call('POST', `/reviews/proposals/${pid}/approve`, 'lead-key')).json()).state, 'approved')
+  assert.equal((await call('POST', `/reviews/proposals/${pid}/apply`, 'globex-lead')).status, 404)
+  assert.equal((await call('POST', `/reviews/proposals/${pid}/apply`, 'agent-key')).status, 403)
+  r = await call('POST', `/reviews/proposals/${pid}/apply`, 'lead-key')
+  const applied = await r.json()
+  assert.equal(r.status, 200, JSON.stringify(applied))
+  assert.equal(applied.status, 'applied')
+  assert.equal(db.sql("SELECT count(*) || ':' || sum(amount_cents) FROM account_credits WHERE invoice_id = 'INV-3001'"), '1:2500')
+  assert.equal(db.sql("SELECT credited_cents FROM invoices WHERE id = 'INV-3001'"), '2500')
+  assert.equal(db.sql("SELECT created_by FROM account_credits"), 'agent:claude')
+  assert.equal((await (await call('POST', `/reviews/proposals/${pid}/apply`, 'lead-key')).json()).status, 'already_applied')
+  assert.equal(db.sql('SELECT count(*) FROM account_credits'), '1')
+})
