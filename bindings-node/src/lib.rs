@@ -7,7 +7,9 @@ mod executor;
 
 use errors::Failure;
 use executor::{JsExecutor, Transaction};
-use napi::bindgen_prelude::{Env, FnArgs, Function, PromiseRaw, ToNapiValue, Unknown};
+use napi::bindgen_prelude::{
+    Env, FnArgs, Function, JsValue, PromiseRaw, ToNapiValue, Unknown, within_runtime_if_available,
+};
 use napi_derive::napi;
 use serde_json::Value;
 use std::future::Future;
@@ -19,16 +21,23 @@ use synapsor_runner::{
 };
 use synapsor_runner_mcp::McpEndpoint;
 
-/// Run a future on the runtime; resolve with its value or reject with a coded error built on
-/// the JS thread.
+type Resolve<T> = Box<dyn FnOnce(Env) -> napi::Result<T> + Send>;
+
+/// Start a core call and hand JavaScript a promise of its result. The first poll runs right
+/// here on the JS thread (see `synapsor_runner::embed`), the rest on the runtime; the promise
+/// resolves with the value, or rejects with a coded error built on the JS thread.
 pub(crate) fn spawn<'env, T, F>(env: &'env Env, fut: F) -> napi::Result<PromiseRaw<'env, T>>
 where
     T: ToNapiValue + Send + 'static,
     F: Future<Output = Result<T, Failure>> + Send + 'static,
 {
-    env.spawn_future_with_callback(async move { Ok(fut.await) }, |env, out| {
-        out.map_err(|f| f.into_js(env))
-    })
+    let (deferred, promise) = env.create_deferred::<T, Resolve<T>>()?;
+    let runtime = within_runtime_if_available(tokio::runtime::Handle::current);
+    synapsor_runner::embed::start(&runtime, async move {
+        let out = fut.await;
+        deferred.resolve(Box::new(move |env| out.map_err(|f| f.into_js(&env))));
+    });
+    Ok(PromiseRaw::new(env.raw(), promise.raw()))
 }
 
 fn json<T: serde::Serialize>(v: T) -> Result<Value, Failure> {
