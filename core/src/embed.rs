@@ -12,7 +12,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Wake, Waker};
 use tokio::runtime::Handle;
 
 type Task = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
@@ -72,7 +72,7 @@ where
         let _runtime = handle.enter();
         task.as_mut().poll(&mut Context::from_waker(&waker))
     };
-    if let Poll::Pending = polled {
+    if polled.is_pending() {
         let mut slot = state.lock();
         match &*slot {
             Slot::Polling { woken: true } => {
