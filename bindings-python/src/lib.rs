@@ -36,16 +36,67 @@ fn check_fork() -> PyResult<()> {
     Ok(())
 }
 
-/// Run a core future on the runtime and hand Python an awaitable of its JSON result.
+/// Run a core future and hand Python an awaitable of its JSON result.
+///
+/// The first poll runs right here on the event-loop thread (`synapsor_runner::embed`), so a
+/// call that completes without waiting never leaves it; one that waits continues on the runtime
+/// and, when done, schedules the result onto the caller's loop with one `call_soon_threadsafe`.
+/// A cancelled awaitable does not stop the call: it runs to completion (its effects are
+/// recorded in the ledger) and the result is dropped.
 fn spawn<'py, F>(py: Python<'py>, fut: F) -> PyResult<Bound<'py, PyAny>>
 where
     F: Future<Output = Result<Value, PyErr>> + Send + 'static,
 {
     check_fork()?;
-    pyo3_async_runtimes::tokio::future_into_py(py, async move {
-        let value = fut.await?;
-        Python::attach(|py| to_py(py, &value).map(Bound::unbind))
-    })
+    let locals = pyo3_async_runtimes::tokio::get_current_locals(py)?;
+    let event_loop = locals.event_loop(py);
+    let py_fut = event_loop.call_method0(pyo3::intern!(py, "create_future"))?;
+    let (target, event_loop) = (py_fut.clone().unbind(), event_loop.unbind());
+    let caller = std::thread::current().id();
+    let runtime = pyo3_async_runtimes::tokio::get_runtime().handle();
+    let call = pyo3_async_runtimes::tokio::scope(locals, async move {
+        let out = fut.await;
+        Python::attach(|py| {
+            let (ok, value) = match out.and_then(|v| to_py(py, &v)) {
+                Ok(v) => (true, v),
+                Err(e) => (false, e.into_value(py).into_bound(py).into_any()),
+            };
+            let delivered = if std::thread::current().id() == caller {
+                deliver(target.bind(py), ok, &value)
+            } else {
+                wrap_pyfunction!(deliver, py).and_then(|cb| {
+                    event_loop
+                        .bind(py)
+                        .call_method1(
+                            pyo3::intern!(py, "call_soon_threadsafe"),
+                            (cb, target.bind(py), ok, value),
+                        )
+                        .map(drop)
+                })
+            };
+            if let Err(e) = delivered {
+                e.print(py); // the loop is closed: nobody is waiting any more
+            }
+        });
+    });
+    // The first poll does not need the GIL (other Python threads may run meanwhile).
+    py.detach(|| synapsor_runner::embed::start(runtime, call));
+    Ok(py_fut)
+}
+
+/// Set an awaitable's result or exception unless it was cancelled meanwhile (on its loop).
+#[pyfunction]
+fn deliver(fut: &Bound<'_, PyAny>, ok: bool, value: &Bound<'_, PyAny>) -> PyResult<()> {
+    let py = fut.py();
+    if fut.call_method0(pyo3::intern!(py, "done"))?.is_truthy()? {
+        return Ok(());
+    }
+    let method = if ok {
+        pyo3::intern!(py, "set_result")
+    } else {
+        pyo3::intern!(py, "set_exception")
+    };
+    fut.call_method1(method, (value,)).map(drop)
 }
 
 fn json<T: serde::Serialize>(v: T) -> Result<Value, PyErr> {

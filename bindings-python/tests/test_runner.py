@@ -280,3 +280,28 @@ else:
         out = subprocess.run([sys.executable, "-c", script, mode], capture_output=True, text=True, timeout=60, env=os.environ)
         assert out.returncode == 0, out.stderr
         assert json.loads(out.stdout.strip().splitlines()[-1]) == {"child": 0}, (mode, out.stdout, out.stderr)
+
+
+def test_cancelled_call_runs_to_completion_and_drops_its_result(billing_db):
+    """Decision: cancelling the awaitable does not abort a started call (its effects are
+    recorded in the ledger); the result is dropped without an error on the loop."""
+    async def main():
+        runner = await open_runner(billing_db)
+        errors = []
+        asyncio.get_running_loop().set_exception_handler(lambda loop, ctx: errors.append(ctx))
+        task = asyncio.ensure_future(runner.propose(
+            "billing.propose_late_fee_waiver", {"invoice_id": "INV-3001", "reason": "cancel me"}, context=ACME))
+        await asyncio.sleep(0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        for _ in range(200):
+            if await runner.proposals(state="pending_review"):
+                break
+            await asyncio.sleep(0.01)
+        assert len(await runner.proposals(state="pending_review")) == 1
+        await asyncio.sleep(0.05)
+        assert errors == []
+        await runner.close()
+
+    run(main())
