@@ -27,6 +27,13 @@ async function nodeBench(db, kind) {
     await runner.inspect('billing.inspect_invoice', args, CTX)
     ins.push(micros(t0))
   }
+  const refused = []
+  for (let i = 0; i < N; i++) {
+    const t0 = process.hrtime.bigint()
+    const env = await runner.callTool('billing.nope', {}, CTX)
+    refused.push(micros(t0))
+    if (env.ok !== false) throw new Error('expected a refusal')
+  }
   const app = []
   for (let i = 0; i < Math.min(N, 300); i++) {
     const p = await runner.propose(
@@ -41,7 +48,7 @@ async function nodeBench(db, kind) {
     if (out.receipt.status !== 'applied') throw new Error(JSON.stringify(out.receipt))
   }
   runner.close()
-  return [median(ins), median(app)]
+  return [median(ins), median(app), median(refused)]
 }
 
 async function fresh(fn) {
@@ -53,26 +60,27 @@ async function fresh(fn) {
   }
 }
 
+const ROUNDS = Number(process.env.ROUNDS ?? 5)
 const rows = { rust: [], sync: [], async: [] }
-for (let round = 0; round < 3; round++) {
+for (let round = 0; round < ROUNDS; round++) {
   rows.rust.push(
     await fresh(async (db) => {
       const out = execFileSync(RUST, [db.config, path.join(db.dir, 'rust.db'), String(N)], { encoding: 'utf8' })
       const r = JSON.parse(out)
-      return [r.inspect_us, r.apply_inproc_us]
+      return [r.inspect_us, r.apply_inproc_us, r.call_refused_us]
     }),
   )
   rows.sync.push(await fresh((db) => nodeBench(db, 'sync')))
   rows.async.push(await fresh((db) => nodeBench(db, 'async')))
 }
-const med = Object.fromEntries(Object.entries(rows).map(([k, v]) => [k, [median(v.map((x) => x[0])), median(v.map((x) => x[1]))]]))
-const [ri, ra] = med.rust
-const [si, sa] = med.sync
-const [ai, aa] = med.async
-const ni = Math.min(si, ai)
+// Per-round differences against the Rust run of the same round (the database server's latency
+// drifts between rounds on a shared VM), then the median over rounds.
+const diff = (kind, i) => median(rows[kind].map((r, k) => r[i] - rows.rust[k][i]))
+const abs = (kind, i) => median(rows[kind].map((r) => r[i]))
 const f = (x) => x.toFixed(1).padStart(7)
-console.log(`inspect (n=${N}, 3 rounds): Rust ${f(ri)} µs   Node ${f(ni)} µs   overhead ${f(ni - ri)} µs`)
+console.log(`Node binding overhead vs Rust, ${ROUNDS} rounds, median of per-round differences (absolute medians in brackets):`)
+console.log(`  refused call (no I/O, n=${N}): ${f(Math.min(diff('sync', 2), diff('async', 2)))} µs  [Rust ${f(abs('rust', 2))}]`)
+console.log(`  inspect (n=${N}):              ${f(Math.min(diff('sync', 0), diff('async', 0)))} µs  [Rust ${f(abs('rust', 0))}]`)
 console.log(
-  `apply through in_process no-op callback (n=${Math.min(N, 300)}): Rust ${f(ra)} µs   ` +
-    `Node function ${f(sa)} µs (overhead ${f(sa - ra)})   async function ${f(aa)} µs (overhead ${f(aa - ra)})`,
+  `  apply via no-op in_process executor (n=${Math.min(N, 300)}): function ${f(diff('sync', 1))} µs, async function ${f(diff('async', 1))} µs  [Rust ${f(abs('rust', 1))}]`,
 )

@@ -49,6 +49,14 @@ async fn bench() {
             .unwrap();
         inspect.push(t.elapsed().as_secs_f64() * 1e6);
     }
+    // A call the core refuses without I/O (unknown tool): the binding's own per-call cost.
+    let mut refused = Vec::new();
+    for _ in 0..n {
+        let t = Instant::now();
+        let env = runner.call_tool("billing.nope", json!({}), &ctx).await;
+        refused.push(t.elapsed().as_secs_f64() * 1e6);
+        assert_eq!(env["ok"], false);
+    }
     let lead = Approver::new("lead").role("billing_lead");
     let mut apply = Vec::new();
     let (mut before_cb, mut after_cb) = (Vec::new(), Vec::new());
@@ -72,6 +80,6 @@ async fn bench() {
     }
     println!(
         "{}",
-        json!({"inspect_us": median(inspect), "apply_inproc_us": median(apply), "to_callback_us": median(before_cb), "after_callback_us": median(after_cb)})
+        json!({"inspect_us": median(inspect), "call_refused_us": median(refused), "apply_inproc_us": median(apply), "to_callback_us": median(before_cb), "after_callback_us": median(after_cb)})
     );
 }
