@@ -6,88 +6,37 @@
 //! the call has done anything. [`start`] instead polls the future once on the calling thread,
 //! inside the runtime's context. A call that finishes without waiting (an MCP `ping`, a tools
 //! list, a refusal) never leaves the calling thread; one that waits (a database round trip)
-//! has already sent its request, and is handed to the runtime by whichever thread wakes it,
-//! usually a worker already awake in the I/O driver.
+//! has already sent its request when it is handed to the runtime.
 
 use std::future::Future;
-use std::pin::Pin;
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Wake, Waker};
+use std::task::{Context, Waker};
 use tokio::runtime::Handle;
-
-type Task = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
-
-enum Slot {
-    /// The first poll is running on the calling thread; `woken` if a wake-up already arrived.
-    Polling { woken: bool },
-    /// The first poll returned pending; the first wake-up hands the future to the runtime.
-    Parked(Task),
-    /// Owned by a runtime task, which registers its own wakers from now on.
-    Spawned,
-}
-
-struct FirstPoll {
-    slot: Mutex<Slot>,
-    handle: Handle,
-}
-
-impl FirstPoll {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Slot> {
-        self.slot.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-impl Wake for FirstPoll {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        let mut slot = self.lock();
-        match std::mem::replace(&mut *slot, Slot::Spawned) {
-            Slot::Polling { .. } => *slot = Slot::Polling { woken: true },
-            Slot::Parked(task) => {
-                drop(slot);
-                self.handle.spawn(task);
-            }
-            // Stale wake-up of a waker from the first poll: the runtime task has its own.
-            Slot::Spawned => {}
-        }
-    }
-}
 
 /// Run `fut` to completion: first poll here (within `handle`'s context), the rest on the
 /// runtime. The output is delivered by the future itself (for example by resolving a promise).
+///
+/// When the first poll is pending (a query was sent), the future is spawned right away, so the
+/// worker wakes up while the database works rather than after it answers; the worker's first
+/// poll registers the runtime's own wakers (the first poll used a no-op waker: every resource
+/// re-checks readiness when polled, so nothing that happened in between is lost).
 pub fn start<F>(handle: &Handle, fut: F)
 where
     F: Future<Output = ()> + Send + 'static,
 {
-    let mut task: Task = Box::pin(fut);
-    let state = Arc::new(FirstPoll {
-        slot: Mutex::new(Slot::Polling { woken: false }),
-        handle: handle.clone(),
-    });
-    let waker = Waker::from(state.clone());
+    let mut task = Box::pin(fut);
     let polled = {
         let _runtime = handle.enter();
-        task.as_mut().poll(&mut Context::from_waker(&waker))
+        task.as_mut().poll(&mut Context::from_waker(Waker::noop()))
     };
     if polled.is_pending() {
-        let mut slot = state.lock();
-        match &*slot {
-            Slot::Polling { woken: true } => {
-                *slot = Slot::Spawned;
-                drop(slot);
-                handle.spawn(task);
-            }
-            _ => *slot = Slot::Parked(task),
-        }
+        handle.spawn(task);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::Duration;
 
@@ -138,7 +87,7 @@ mod tests {
     }
 
     #[test]
-    fn a_wake_during_the_first_poll_is_not_lost() {
+    fn a_future_that_wakes_itself_during_the_first_poll_completes() {
         let rt = runtime();
         let done = Arc::new(AtomicUsize::new(0));
         for _ in 0..200 {
