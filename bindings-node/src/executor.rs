@@ -4,16 +4,16 @@
 
 use crate::errors::{Failure, JsCallbackError};
 use crate::spawn;
-use napi::bindgen_prelude::{Either, Env, FnArgs, Function, JsValue, Promise, PromiseRaw, Unknown};
+use napi::bindgen_prelude::{
+    Either, Env, FnArgs, Function, JsValue, Promise, PromiseRaw, Unknown, block_on,
+};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 use serde_json::Value;
-use std::future::Future;
 use std::sync::Arc;
 use synapsor_runner::apply::executor::{
-    BoxFuture, Executor, ExecutorFailure, ExecutorJob, GuardedTx,
+    BoxFuture, Executor, ExecutorFailure, ExecutorJob, GuardedTx, Statement, no_guarded_transaction,
 };
-use synapsor_runner::source::Row;
 
 /// What crosses to the JS thread for one call.
 pub struct Call {
@@ -104,23 +104,6 @@ impl Executor for JsExecutor {
     }
 }
 
-fn no_tx() -> Failure {
-    Failure::Binding {
-        family: synapsor_runner::ErrorFamily::Executor,
-        code: "NO_GUARDED_TRANSACTION",
-        message: "this executor has no guarded transaction (the source has no writer connection)"
-            .into(),
-    }
-}
-
-fn rows(rows: Vec<Row>) -> Value {
-    Value::Array(rows.into_iter().map(Value::Object).collect())
-}
-
-fn row(row: Option<Row>) -> Value {
-    row.map(Value::Object).unwrap_or(Value::Null)
-}
-
 /// The guarded transaction an executor runs in. Statements use the source's placeholder style
 /// (`$1` on PostgreSQL, `?` on MySQL) with bound parameters; commit and rollback belong to the
 /// runner.
@@ -130,27 +113,38 @@ pub struct Transaction {
 }
 
 impl Transaction {
-    fn run<'env, F, Fut>(&self, env: &'env Env, f: F) -> napi::Result<PromiseRaw<'env, Value>>
-    where
-        F: FnOnce(GuardedTx) -> Fut,
-        Fut: Future<Output = synapsor_runner::Result<Value>> + Send + 'static,
-    {
-        let fut = self.tx.clone().map(f);
+    fn guarded(&self) -> Result<GuardedTx, Failure> {
+        self.tx
+            .clone()
+            .ok_or_else(|| no_guarded_transaction().into())
+    }
+
+    fn run<'env>(
+        &self,
+        env: &'env Env,
+        statement: Statement,
+        sql: String,
+        params: Option<Vec<Value>>,
+    ) -> napi::Result<PromiseRaw<'env, Value>> {
+        let tx = self.guarded();
         spawn(env, async move {
-            match fut {
-                Some(fut) => Ok(fut.await?),
-                None => Err(no_tx()),
-            }
+            let p = params.unwrap_or_default();
+            Ok(tx?.run_json(statement, &sql, &p).await?)
         })
     }
 
-    fn run_sync<F, Fut>(&self, f: F) -> Result<Value, Failure>
-    where
-        F: FnOnce(GuardedTx) -> Fut,
-        Fut: Future<Output = synapsor_runner::Result<Value>>,
-    {
-        let tx = self.tx.clone().ok_or_else(no_tx)?;
-        Ok(napi::bindgen_prelude::block_on(f(tx))?)
+    fn run_sync(
+        &self,
+        env: &Env,
+        statement: Statement,
+        sql: String,
+        params: Option<Vec<Value>>,
+    ) -> napi::Result<Value> {
+        let run = || -> Result<Value, Failure> {
+            let (tx, p) = (self.guarded()?, params.unwrap_or_default());
+            Ok(block_on(tx.run_json(statement, &sql, &p))?)
+        };
+        run().map_err(|f| f.into_js(env))
     }
 }
 
@@ -167,10 +161,7 @@ impl Transaction {
         sql: String,
         params: Option<Vec<Value>>,
     ) -> napi::Result<PromiseRaw<'env, Value>> {
-        let p = params.unwrap_or_default();
-        self.run(env, move |tx| async move {
-            Ok(Value::from(tx.execute(&sql, &p).await?))
-        })
+        self.run(env, Statement::Execute, sql, params)
     }
 
     /// Run a query; resolves to every row as a plain object.
@@ -184,10 +175,7 @@ impl Transaction {
         sql: String,
         params: Option<Vec<Value>>,
     ) -> napi::Result<PromiseRaw<'env, Value>> {
-        let p = params.unwrap_or_default();
-        self.run(env, move |tx| async move {
-            Ok(rows(tx.fetch_all(&sql, &p).await?))
-        })
+        self.run(env, Statement::FetchAll, sql, params)
     }
 
     /// Run a query; resolves to the first row, or `null`.
@@ -201,10 +189,7 @@ impl Transaction {
         sql: String,
         params: Option<Vec<Value>>,
     ) -> napi::Result<PromiseRaw<'env, Value>> {
-        let p = params.unwrap_or_default();
-        self.run(env, move |tx| async move {
-            Ok(row(tx.fetch_one(&sql, &p).await?))
-        })
+        self.run(env, Statement::FetchOne, sql, params)
     }
 
     /// `execute` for synchronous executors: blocks the calling thread until the statement ends.
@@ -218,9 +203,7 @@ impl Transaction {
         sql: String,
         params: Option<Vec<Value>>,
     ) -> napi::Result<Value> {
-        let p = params.unwrap_or_default();
-        self.run_sync(move |tx| async move { Ok(Value::from(tx.execute(&sql, &p).await?)) })
-            .map_err(|f| f.into_js(env))
+        self.run_sync(env, Statement::Execute, sql, params)
     }
 
     /// `fetchAll` for synchronous executors.
@@ -234,9 +217,7 @@ impl Transaction {
         sql: String,
         params: Option<Vec<Value>>,
     ) -> napi::Result<Value> {
-        let p = params.unwrap_or_default();
-        self.run_sync(move |tx| async move { Ok(rows(tx.fetch_all(&sql, &p).await?)) })
-            .map_err(|f| f.into_js(env))
+        self.run_sync(env, Statement::FetchAll, sql, params)
     }
 
     /// `fetchOne` for synchronous executors.
@@ -250,8 +231,6 @@ impl Transaction {
         sql: String,
         params: Option<Vec<Value>>,
     ) -> napi::Result<Value> {
-        let p = params.unwrap_or_default();
-        self.run_sync(move |tx| async move { Ok(row(tx.fetch_one(&sql, &p).await?)) })
-            .map_err(|f| f.into_js(env))
+        self.run_sync(env, Statement::FetchOne, sql, params)
     }
 }

@@ -13,7 +13,7 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 use synapsor_runner::apply::executor::{
-    BoxFuture, Executor, ExecutorFailure, ExecutorJob, GuardedTx,
+    BoxFuture, Executor, ExecutorFailure, ExecutorJob, GuardedTx, Statement, no_guarded_transaction,
 };
 use synapsor_runner::{ApplyOptions, Approver, OpenOptions, Runner, ToolNaming, TrustedContext};
 use synapsor_runner_mcp::McpEndpoint;
@@ -396,12 +396,9 @@ impl Executor for PyExecutor {
     }
 }
 
-fn no_tx() -> PyErr {
-    coded(
-        errors::ExecutorError::new_err,
-        "NO_GUARDED_TRANSACTION",
-        "this executor has no guarded transaction (the source has no writer connection)".into(),
-    )
+fn guarded(tx: &Option<GuardedTx>) -> PyResult<GuardedTx> {
+    tx.clone()
+        .ok_or_else(|| to_py_err(no_guarded_transaction()))
 }
 
 fn params(p: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<Value>> {
@@ -414,18 +411,25 @@ fn params(p: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<Value>> {
     }
 }
 
-fn rows(rows: Vec<synapsor_runner::source::Row>) -> Value {
-    Value::Array(rows.into_iter().map(Value::Object).collect())
-}
-
-fn row(row: Option<synapsor_runner::source::Row>) -> Value {
-    row.map(Value::Object).unwrap_or(Value::Null)
-}
-
 /// The guarded transaction for `async def` executors: awaitable methods.
 #[pyclass(frozen, module = "synapsor_runner._native")]
 struct Transaction {
     tx: Option<GuardedTx>,
+}
+
+impl Transaction {
+    fn run<'py>(
+        &self,
+        py: Python<'py>,
+        statement: Statement,
+        sql: String,
+        params: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let (tx, p) = (guarded(&self.tx)?, self::params(params)?);
+        spawn(py, async move {
+            tx.run_json(statement, &sql, &p).await.map_err(to_py_err)
+        })
+    }
 }
 
 #[pymethods]
@@ -437,10 +441,7 @@ impl Transaction {
         sql: String,
         params: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let (tx, p) = (self.tx.clone().ok_or_else(no_tx)?, self::params(params)?);
-        spawn(py, async move {
-            Ok(Value::from(tx.execute(&sql, &p).await.map_err(to_py_err)?))
-        })
+        self.run(py, Statement::Execute, sql, params)
     }
 
     #[pyo3(signature = (sql, params=None))]
@@ -450,10 +451,7 @@ impl Transaction {
         sql: String,
         params: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let (tx, p) = (self.tx.clone().ok_or_else(no_tx)?, self::params(params)?);
-        spawn(py, async move {
-            Ok(rows(tx.fetch_all(&sql, &p).await.map_err(to_py_err)?))
-        })
+        self.run(py, Statement::FetchAll, sql, params)
     }
 
     #[pyo3(signature = (sql, params=None))]
@@ -463,10 +461,7 @@ impl Transaction {
         sql: String,
         params: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let (tx, p) = (self.tx.clone().ok_or_else(no_tx)?, self::params(params)?);
-        spawn(py, async move {
-            Ok(row(tx.fetch_one(&sql, &p).await.map_err(to_py_err)?))
-        })
+        self.run(py, Statement::FetchOne, sql, params)
     }
 }
 
@@ -478,15 +473,17 @@ struct SyncTransaction {
 }
 
 impl SyncTransaction {
-    fn run<'py, F, Fut>(&self, py: Python<'py>, f: F) -> PyResult<Bound<'py, PyAny>>
-    where
-        F: FnOnce(GuardedTx) -> Fut + Send,
-        Fut: Future<Output = synapsor_runner::Result<Value>> + Send,
-    {
-        let tx = self.tx.clone().ok_or_else(no_tx)?;
+    fn run<'py>(
+        &self,
+        py: Python<'py>,
+        statement: Statement,
+        sql: String,
+        params: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let (tx, p) = (guarded(&self.tx)?, self::params(params)?);
         let handle = pyo3_async_runtimes::tokio::get_runtime().handle().clone();
         let v = py
-            .detach(move || handle.block_on(f(tx)))
+            .detach(move || handle.block_on(tx.run_json(statement, &sql, &p)))
             .map_err(to_py_err)?;
         to_py(py, &v)
     }
@@ -501,10 +498,7 @@ impl SyncTransaction {
         sql: String,
         params: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let p = self::params(params)?;
-        self.run(py, move |tx| async move {
-            Ok(Value::from(tx.execute(&sql, &p).await?))
-        })
+        self.run(py, Statement::Execute, sql, params)
     }
 
     #[pyo3(signature = (sql, params=None))]
@@ -514,10 +508,7 @@ impl SyncTransaction {
         sql: String,
         params: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let p = self::params(params)?;
-        self.run(py, move |tx| async move {
-            Ok(rows(tx.fetch_all(&sql, &p).await?))
-        })
+        self.run(py, Statement::FetchAll, sql, params)
     }
 
     #[pyo3(signature = (sql, params=None))]
@@ -527,10 +518,7 @@ impl SyncTransaction {
         sql: String,
         params: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let p = self::params(params)?;
-        self.run(py, move |tx| async move {
-            Ok(row(tx.fetch_one(&sql, &p).await?))
-        })
+        self.run(py, Statement::FetchOne, sql, params)
     }
 }
 

@@ -159,4 +159,46 @@ impl GuardedTx {
     pub async fn fetch_one(&self, sql: &str, params: &[Value]) -> Result<Option<Row>> {
         Ok(self.fetch_all(sql, params).await?.into_iter().next())
     }
+
+    /// Run one statement and answer as JSON, the way the language bindings hand it back:
+    /// the affected-row count, every row, or the first row (`null` when none).
+    pub async fn run_json(
+        &self,
+        statement: Statement,
+        sql: &str,
+        params: &[Value],
+    ) -> Result<Value> {
+        Ok(match statement {
+            Statement::Execute => Value::from(self.execute(sql, params).await?),
+            Statement::FetchAll => Value::Array(
+                self.fetch_all(sql, params)
+                    .await?
+                    .into_iter()
+                    .map(Value::Object)
+                    .collect(),
+            ),
+            Statement::FetchOne => self
+                .fetch_one(sql, params)
+                .await?
+                .map(Value::Object)
+                .unwrap_or(Value::Null),
+        })
+    }
+}
+
+/// The three things an executor callback can do with its guarded transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Statement {
+    Execute,
+    FetchAll,
+    FetchOne,
+}
+
+/// The refusal when an executor's source has no writer connection, so no guarded transaction.
+pub fn no_guarded_transaction() -> Error {
+    Error::Executor {
+        code: "NO_GUARDED_TRANSACTION",
+        message: "this executor has no guarded transaction (the source has no writer connection)"
+            .into(),
+    }
 }
