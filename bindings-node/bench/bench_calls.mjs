@@ -18,7 +18,19 @@ const micros = (t0) => Number(process.hrtime.bigint() - t0) / 1e3
 
 async function nodeBench(db, kind) {
   const runner = await Runner.open(db.config, { ledger: path.join(db.dir, `node-${kind}.db`) })
-  runner.executor('billing_inproc', kind === 'sync' ? () => RECEIPT : async () => RECEIPT)
+  let entered = 0n
+  runner.executor(
+    'billing_inproc',
+    kind === 'sync'
+      ? () => {
+          entered = process.hrtime.bigint()
+          return RECEIPT
+        }
+      : async () => {
+          entered = process.hrtime.bigint()
+          return RECEIPT
+        },
+  )
   const args = { invoice_id: 'INV-3001' }
   for (let i = 0; i < 50; i++) await runner.inspect('billing.inspect_invoice', args, CTX)
   const ins = []
@@ -35,6 +47,7 @@ async function nodeBench(db, kind) {
     if (env.ok !== false) throw new Error('expected a refusal')
   }
   const app = []
+  const [toCb, afterCb] = [[], []]
   for (let i = 0; i < Math.min(N, 300); i++) {
     const p = await runner.propose(
       'billing.propose_account_credit',
@@ -44,11 +57,14 @@ async function nodeBench(db, kind) {
     await runner.approve(p.proposal_id, { approver: 'lead', roles: ['billing_lead'] })
     const t0 = process.hrtime.bigint()
     const out = await runner.apply(p.proposal_id)
-    app.push(micros(t0))
+    const end = process.hrtime.bigint()
+    app.push(Number(end - t0) / 1e3)
+    toCb.push(Number(entered - t0) / 1e3)
+    afterCb.push(Number(end - entered) / 1e3)
     if (out.receipt.status !== 'applied') throw new Error(JSON.stringify(out.receipt))
   }
   runner.close()
-  return [median(ins), median(app), median(refused)]
+  return [median(ins), median(app), median(refused), median(toCb), median(afterCb)]
 }
 
 async function fresh(fn) {
@@ -67,7 +83,7 @@ for (let round = 0; round < ROUNDS; round++) {
     await fresh(async (db) => {
       const out = execFileSync(RUST, [db.config, path.join(db.dir, 'rust.db'), String(N)], { encoding: 'utf8' })
       const r = JSON.parse(out)
-      return [r.inspect_us, r.apply_inproc_us, r.call_refused_us]
+      return [r.inspect_us, r.apply_inproc_us, r.call_refused_us, r.to_callback_us, r.after_callback_us]
     }),
   )
   rows.sync.push(await fresh((db) => nodeBench(db, 'sync')))
@@ -83,4 +99,7 @@ console.log(`  refused call (no I/O, n=${N}): ${f(Math.min(diff('sync', 2), diff
 console.log(`  inspect (n=${N}):              ${f(Math.min(diff('sync', 0), diff('async', 0)))} µs  [Rust ${f(abs('rust', 0))}]`)
 console.log(
   `  apply via no-op in_process executor (n=${Math.min(N, 300)}): function ${f(diff('sync', 1))} µs, async function ${f(diff('async', 1))} µs  [Rust ${f(abs('rust', 1))}]`,
+)
+console.log(
+  `    of which up to the callback: function ${f(diff('sync', 3))} µs, async function ${f(diff('async', 3))} µs; after it: function ${f(diff('sync', 4))} µs, async function ${f(diff('async', 4))} µs`,
 )

@@ -3,6 +3,7 @@
 //! timeout and records the receipt; this file only calls JavaScript and hands back its answer.
 
 use crate::errors::{Failure, JsCallbackError};
+use crate::json::Json;
 use crate::spawn;
 use napi::bindgen_prelude::{
     Either, Env, FnArgs, Function, JsValue, Promise, PromiseRaw, Unknown, block_on,
@@ -17,7 +18,7 @@ use synapsor_runner::apply::executor::{
 
 /// What crosses to the JS thread for one call.
 pub struct Call {
-    job: Value,
+    job: Json,
     tx: Option<GuardedTx>,
 }
 
@@ -25,7 +26,7 @@ pub struct Call {
 type Callback = ThreadsafeFunction<
     Call,
     Unknown<'static>,
-    FnArgs<(Value, Transaction)>,
+    FnArgs<(Json, Transaction)>,
     napi::Status,
     false,
     true,
@@ -37,7 +38,7 @@ pub struct JsExecutor {
 
 impl JsExecutor {
     pub fn new(
-        func: Function<'_, FnArgs<(Value, Transaction)>, Unknown<'static>>,
+        func: Function<'_, FnArgs<(Json, Transaction)>, Unknown<'static>>,
     ) -> napi::Result<Self> {
         let tsfn = func
             .build_threadsafe_function::<Call>()
@@ -66,7 +67,7 @@ impl Executor for JsExecutor {
         tx: Option<GuardedTx>,
     ) -> BoxFuture<'a, Result<Value, ExecutorFailure>> {
         let call = Call {
-            job: job.to_json(),
+            job: Json::value(&job.to_json()),
             tx,
         };
         let func = self.func.clone();
@@ -85,7 +86,11 @@ impl Executor for JsExecutor {
                             Ok(Either::B(unsafe { v.cast::<Value>() }?))
                         }
                     });
-                    let _ = send.send(out);
+                    // The apply carries on from here (it sends its next statement) rather
+                    // than waking a runtime worker to do it.
+                    synapsor_runner::embed::host_scope(|| {
+                        let _ = send.send(out);
+                    });
                     Ok(())
                 },
             );
@@ -125,11 +130,11 @@ impl Transaction {
         statement: Statement,
         sql: String,
         params: Option<Vec<Value>>,
-    ) -> napi::Result<PromiseRaw<'env, Value>> {
+    ) -> napi::Result<PromiseRaw<'env, Json>> {
         let tx = self.guarded();
         spawn(env, async move {
             let p = params.unwrap_or_default();
-            Ok(tx?.run_json(statement, &sql, &p).await?)
+            Json::of(&tx?.run_json(statement, &sql, &p).await?)
         })
     }
 
@@ -160,7 +165,7 @@ impl Transaction {
         env: &'env Env,
         sql: String,
         params: Option<Vec<Value>>,
-    ) -> napi::Result<PromiseRaw<'env, Value>> {
+    ) -> napi::Result<PromiseRaw<'env, Json>> {
         self.run(env, Statement::Execute, sql, params)
     }
 
@@ -174,7 +179,7 @@ impl Transaction {
         env: &'env Env,
         sql: String,
         params: Option<Vec<Value>>,
-    ) -> napi::Result<PromiseRaw<'env, Value>> {
+    ) -> napi::Result<PromiseRaw<'env, Json>> {
         self.run(env, Statement::FetchAll, sql, params)
     }
 
@@ -188,7 +193,7 @@ impl Transaction {
         env: &'env Env,
         sql: String,
         params: Option<Vec<Value>>,
-    ) -> napi::Result<PromiseRaw<'env, Value>> {
+    ) -> napi::Result<PromiseRaw<'env, Json>> {
         self.run(env, Statement::FetchOne, sql, params)
     }
 

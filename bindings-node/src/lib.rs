@@ -4,9 +4,11 @@
 
 mod errors;
 mod executor;
+mod json;
 
 use errors::Failure;
 use executor::{JsExecutor, Transaction};
+use json::Json;
 use napi::bindgen_prelude::{
     Env, FnArgs, Function, JsValue, PromiseRaw, ToNapiValue, Unknown, within_runtime_if_available,
 };
@@ -40,9 +42,8 @@ where
     Ok(PromiseRaw::new(env.raw(), promise.raw()))
 }
 
-fn json<T: serde::Serialize>(v: T) -> Result<Value, Failure> {
-    serde_json::to_value(v)
-        .map_err(|e| Failure::Core(synapsor_runner::Error::Internal(e.to_string())))
+fn json<T: serde::Serialize>(v: T) -> Result<Json, Failure> {
+    Json::of(&v)
 }
 
 /// Trusted context for one call, from the host application's own auth (provider `host`).
@@ -150,10 +151,10 @@ impl Runner {
     }
 
     /// Clone the handle now (so `close()` afterwards does not affect the call) and run `f`.
-    fn call<'env, F, Fut>(&self, env: &'env Env, f: F) -> napi::Result<PromiseRaw<'env, Value>>
+    fn call<'env, F, Fut>(&self, env: &'env Env, f: F) -> napi::Result<PromiseRaw<'env, Json>>
     where
         F: FnOnce(CoreRunner) -> Fut,
-        Fut: Future<Output = Result<Value, Failure>> + Send + 'static,
+        Fut: Future<Output = Result<Json, Failure>> + Send + 'static,
     {
         let fut = self.get().map(f);
         spawn(env, async move { fut?.await })
@@ -194,7 +195,7 @@ impl Runner {
         capability: String,
         args: Value,
         options: Option<CallOptions>,
-    ) -> napi::Result<PromiseRaw<'env, Value>> {
+    ) -> napi::Result<PromiseRaw<'env, Json>> {
         let ctx = trusted(options.and_then(|o| o.context));
         self.call(env, move |r| async move {
             json(r.inspect(&capability, args, &ctx).await?)
@@ -212,7 +213,7 @@ impl Runner {
         capability: String,
         args: Value,
         options: Option<CallOptions>,
-    ) -> napi::Result<PromiseRaw<'env, Value>> {
+    ) -> napi::Result<PromiseRaw<'env, Json>> {
         let ctx = trusted(options.and_then(|o| o.context));
         self.call(env, move |r| async move {
             json(r.propose(&capability, args, &ctx).await?)
@@ -226,7 +227,7 @@ impl Runner {
         env: &'env Env,
         proposal_id: String,
         options: ApproveOptions,
-    ) -> napi::Result<PromiseRaw<'env, Value>> {
+    ) -> napi::Result<PromiseRaw<'env, Json>> {
         let who = approver(options.approver, options.roles);
         self.call(env, move |r| async move {
             json(r.approve(&proposal_id, &who).await?)
@@ -240,7 +241,7 @@ impl Runner {
         env: &'env Env,
         proposal_id: String,
         options: RejectOptions,
-    ) -> napi::Result<PromiseRaw<'env, Value>> {
+    ) -> napi::Result<PromiseRaw<'env, Json>> {
         let who = approver(options.approver, options.roles);
         let reason = options.reason;
         self.call(env, move |r| async move {
@@ -256,7 +257,7 @@ impl Runner {
         env: &'env Env,
         proposal_id: String,
         options: Option<ApplyOptions>,
-    ) -> napi::Result<PromiseRaw<'env, Value>> {
+    ) -> napi::Result<PromiseRaw<'env, Json>> {
         let opts = CoreApplyOptions {
             dry_run: options.and_then(|o| o.dry_run).unwrap_or(false),
             ..CoreApplyOptions::default()
@@ -272,10 +273,10 @@ impl Runner {
         &self,
         env: &'env Env,
         proposal_id: String,
-    ) -> napi::Result<PromiseRaw<'env, Value>> {
+    ) -> napi::Result<PromiseRaw<'env, Json>> {
         self.call(
             env,
-            move |r| async move { Ok(r.replay(&proposal_id).await?) },
+            move |r| async move { json(r.replay(&proposal_id).await?) },
         )
     }
 
@@ -285,7 +286,7 @@ impl Runner {
         &self,
         env: &'env Env,
         query: Option<ProposalsQuery>,
-    ) -> napi::Result<PromiseRaw<'env, Value>> {
+    ) -> napi::Result<PromiseRaw<'env, Json>> {
         let q = query.unwrap_or(ProposalsQuery {
             state: None,
             tenant_id: None,
@@ -322,10 +323,10 @@ impl Runner {
         name: String,
         args: Value,
         options: Option<CallOptions>,
-    ) -> napi::Result<PromiseRaw<'env, Value>> {
+    ) -> napi::Result<PromiseRaw<'env, Json>> {
         let ctx = trusted(options.and_then(|o| o.context));
         self.call(env, move |r| async move {
-            Ok(r.call_tool(&name, args, &ctx).await)
+            json(r.call_tool(&name, args, &ctx).await)
         })
     }
 
@@ -340,18 +341,16 @@ impl Runner {
         env: &'env Env,
         message: Value,
         options: Option<McpOptions>,
-    ) -> napi::Result<PromiseRaw<'env, Value>> {
+    ) -> napi::Result<PromiseRaw<'env, Json>> {
         let (ctx, mode) = match options {
             Some(o) => (trusted(o.context), o.alias_mode),
             None => (TrustedContext::from_config(), None),
         };
         let endpoint = naming(mode.as_deref()).and_then(|n| Ok(McpEndpoint::new(self.get()?, n)));
-        spawn(env, async move {
-            Ok(endpoint?
-                .handle(&message, &ctx)
-                .await
-                .unwrap_or(Value::Null))
-        })
+        spawn(
+            env,
+            async move { json(endpoint?.handle(&message, &ctx).await) },
+        )
     }
 
     /// Register an in-process executor (an executor of type `in_process` in the config):
@@ -361,7 +360,7 @@ impl Runner {
         &self,
         env: &Env,
         name: String,
-        executor: Function<'_, FnArgs<(Value, Transaction)>, Unknown<'static>>,
+        executor: Function<'_, FnArgs<(Json, Transaction)>, Unknown<'static>>,
     ) -> napi::Result<()> {
         let runner = self.get().map_err(|f| f.into_js(env))?;
         runner.register_executor(&name, JsExecutor::new(executor)?);

@@ -4,9 +4,11 @@
 
 mod convert;
 mod errors;
+mod mailbox;
 
 use convert::{from_py, to_py};
 use errors::{PyCallbackError, RuntimeForkedError, SynapsorError, coded, to_py_err};
+use mailbox::Mailbox;
 use pyo3::prelude::*;
 use serde_json::Value;
 use std::future::Future;
@@ -40,7 +42,8 @@ fn check_fork() -> PyResult<()> {
 ///
 /// The first poll runs right here on the event-loop thread (`synapsor_runner::embed`), so a
 /// call that completes without waiting never leaves it; one that waits continues on the runtime
-/// and, when done, schedules the result onto the caller's loop with one `call_soon_threadsafe`.
+/// and, when done, posts the result to the caller's loop through its mailbox (`mailbox.rs`:
+/// one wake-up, no GIL on the worker), or with `call_soon_threadsafe` on loops without one.
 /// A cancelled awaitable does not stop the call: it runs to completion (its effects are
 /// recorded in the ledger) and the result is dropped.
 fn spawn<'py, F>(py: Python<'py>, fut: F) -> PyResult<Bound<'py, PyAny>>
@@ -51,11 +54,18 @@ where
     let locals = pyo3_async_runtimes::tokio::get_current_locals(py)?;
     let event_loop = locals.event_loop(py);
     let py_fut = event_loop.call_method0(pyo3::intern!(py, "create_future"))?;
+    let mailbox = Mailbox::of(&event_loop);
     let (target, event_loop) = (py_fut.clone().unbind(), event_loop.unbind());
     let caller = std::thread::current().id();
     let runtime = pyo3_async_runtimes::tokio::get_runtime().handle();
     let call = pyo3_async_runtimes::tokio::scope(locals, async move {
         let out = fut.await;
+        if let Some(mailbox) = mailbox
+            .as_ref()
+            .filter(|_| std::thread::current().id() != caller)
+        {
+            return mailbox.get().post(target, out);
+        }
         Python::attach(|py| {
             let (ok, value) = match out.and_then(|v| to_py(py, &v)) {
                 Ok(v) => (true, v),
@@ -86,7 +96,7 @@ where
 
 /// Set an awaitable's result or exception unless it was cancelled meanwhile (on its loop).
 #[pyfunction]
-fn deliver(fut: &Bound<'_, PyAny>, ok: bool, value: &Bound<'_, PyAny>) -> PyResult<()> {
+pub(crate) fn deliver(fut: &Bound<'_, PyAny>, ok: bool, value: &Bound<'_, PyAny>) -> PyResult<()> {
     let py = fut.py();
     if fut.call_method0(pyo3::intern!(py, "done"))?.is_truthy()? {
         return Ok(());
@@ -380,17 +390,24 @@ impl Executor for PyExecutor {
             })
         } else {
             Box::pin(async move {
-                // Sync callbacks run on a blocking thread, never on a runtime worker.
+                // Sync callbacks run on a blocking thread, never on a runtime worker. The
+                // answer is handed back inside a host scope, so the apply carries on from that
+                // thread (it sends its next statement) instead of waking a worker to do it.
+                let (send, answer) = tokio::sync::oneshot::channel();
                 tokio::task::spawn_blocking(move || {
-                    Python::attach(|py| {
+                    let out = Python::attach(|py| {
                         let txo = Py::new(py, SyncTransaction { tx })?;
                         let out = func.bind(py).call1((to_py(py, &job)?, txo))?;
                         from_py(&out)
-                    })
-                })
-                .await
-                .map_err(|_| ExecutorFailure::safe("HANDLER_PANICKED", false))?
-                .map_err(callback_failure)
+                    });
+                    synapsor_runner::embed::host_scope(|| {
+                        let _ = send.send(out);
+                    });
+                });
+                answer
+                    .await
+                    .map_err(|_| ExecutorFailure::safe("HANDLER_PANICKED", false))?
+                    .map_err(callback_failure)
             })
         }
     }

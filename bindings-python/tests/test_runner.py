@@ -228,6 +228,37 @@ def test_fifty_concurrent_inspects(billing_db):
     run(main())
 
 
+class LoopWithoutReaders(asyncio.SelectorEventLoop):
+    """A loop that cannot watch file descriptors (like the Windows proactor loop)."""
+
+    def add_reader(self, *args, **kwargs):
+        raise NotImplementedError
+
+
+@pytest.mark.parametrize("kind", ["selector", "no_readers"])
+def test_results_reach_the_loop_with_and_without_a_mailbox(billing_db, kind):
+    # Results come back through the loop's mailbox (a watched socket, no GIL on the worker);
+    # a loop that cannot watch sockets gets them with call_soon_threadsafe instead.
+    async def main():
+        runner = await open_runner(billing_db)
+        results = await asyncio.gather(*[
+            runner.inspect("billing.inspect_invoice", {"invoice_id": "INV-3001"}, context=ACME)
+            for _ in range(20)
+        ])
+        for _ in range(20):  # sequential: each result alone in the mailbox
+            results.append(await runner.inspect("billing.inspect_invoice", {"invoice_id": "INV-3001"}, context=ACME))
+        with pytest.raises(sr.NotFoundError):
+            await runner.inspect("billing.inspect_invoice", {"invoice_id": "INV-NOPE"}, context=ACME)
+        assert [r["object_id"] for r in results] == ["INV-3001"] * 40
+        return hasattr(asyncio.get_running_loop(), "_synapsor_runner_mailbox")
+
+    loop = asyncio.SelectorEventLoop() if kind == "selector" else LoopWithoutReaders()
+    try:
+        assert loop.run_until_complete(main()) is (kind == "selector")
+    finally:
+        loop.close()
+
+
 def test_mcp_handle_serves_mcp_under_the_apps_context(billing_db):
     async def main():
         runner = await open_runner(billing_db)

@@ -49,6 +49,29 @@ async fn bench() {
             .unwrap();
         inspect.push(t.elapsed().as_secs_f64() * 1e6);
     }
+    // The same call started from a thread outside the runtime, as a binding does (JS or Python
+    // thread): `embed::start` there, result handed back over a channel. The floor of any binding.
+    let foreign = {
+        let (runner, ctx, args) = (runner.clone(), ctx.clone(), args.clone());
+        let handle = tokio::runtime::Handle::current();
+        tokio::task::spawn_blocking(move || {
+            let mut v = Vec::new();
+            for _ in 0..n {
+                let (tx, rx) = std::sync::mpsc::sync_channel(1);
+                let (runner, ctx, args) = (runner.clone(), ctx.clone(), args.clone());
+                let t = Instant::now();
+                synapsor_runner::embed::start(&handle, async move {
+                    let r = runner.inspect("billing.inspect_invoice", args, &ctx).await;
+                    tx.send(r.is_ok()).unwrap();
+                });
+                assert!(rx.recv().unwrap());
+                v.push(t.elapsed().as_secs_f64() * 1e6);
+            }
+            median(v)
+        })
+        .await
+        .unwrap()
+    };
     // A call the core refuses without I/O (unknown tool): the binding's own per-call cost.
     let mut refused = Vec::new();
     for _ in 0..n {
@@ -80,6 +103,6 @@ async fn bench() {
     }
     println!(
         "{}",
-        json!({"inspect_us": median(inspect), "call_refused_us": median(refused), "apply_inproc_us": median(apply), "to_callback_us": median(before_cb), "after_callback_us": median(after_cb)})
+        json!({"inspect_us": median(inspect), "inspect_foreign_us": foreign, "call_refused_us": median(refused), "apply_inproc_us": median(apply), "to_callback_us": median(before_cb), "after_callback_us": median(after_cb)})
     );
 }

@@ -1,35 +1,179 @@
 //! Plumbing for hosts that drive the runner from another language's event loop (the Node and
 //! Python bindings).
 //!
-//! A plain `Handle::spawn` from a foreign thread puts the task on the runtime's shared queue and
-//! wakes a parked worker: a cross-thread wake-up that costs tens of microseconds on a VM, before
-//! the call has done anything. [`start`] instead polls the future once on the calling thread,
-//! inside the runtime's context. A call that finishes without waiting (an MCP `ping`, a tools
-//! list, a refusal) never leaves the calling thread; one that waits (a database round trip)
-//! has already sent its request when it is handed to the runtime.
+//! On a VM every cross-thread wake-up costs tens of microseconds, so a call started from a
+//! host thread should hop threads no more often than the work itself does. A plain
+//! `Handle::spawn` from the host thread hops before the call has done anything, and a callback
+//! answer sent back from the host thread hops again. [`start`] instead runs the future as a small
+//! task of its own that is polled wherever it is woken:
+//!
+//! - the first poll runs right here on the calling thread, inside the runtime's context: a call
+//!   that finishes without waiting (an MCP `ping`, a tools list, a refusal) never leaves it, and
+//!   one that waits has already sent its request;
+//! - a wake-up from a runtime worker (the I/O driver saw the database answer) polls it on that
+//!   worker, from its local queue: no other thread is woken, as for a native tokio task;
+//! - a wake-up inside [`host_scope`] on the host thread (a JavaScript or Python executor callback
+//!   handing back its receipt) polls it on the host thread when the scope ends, instead of
+//!   waking a worker to carry on: the task sends its next statement from there;
+//! - any other wake-up (another thread, or the task waking itself) hands it to the runtime.
 
+use std::cell::RefCell;
 use std::future::Future;
-use std::task::{Context, Waker};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Wake, Waker};
 use tokio::runtime::Handle;
 
-/// Run `fut` to completion: first poll here (within `handle`'s context), the rest on the
-/// runtime. The output is delivered by the future itself (for example by resolving a promise).
-///
-/// When the first poll is pending (a query was sent), the future is spawned right away, so the
-/// worker wakes up while the database works rather than after it answers; the worker's first
-/// poll registers the runtime's own wakers (the first poll used a no-op waker: every resource
-/// re-checks readiness when polled, so nothing that happened in between is lost).
+/// Run `fut` to completion: first poll here (within `handle`'s context), the rest where it is
+/// woken (see the module docs). The output is delivered by the future itself (for example by
+/// resolving a promise).
 pub fn start<F>(handle: &Handle, fut: F)
 where
     F: Future<Output = ()> + Send + 'static,
 {
-    let mut task = Box::pin(fut);
-    let polled = {
-        let _runtime = handle.enter();
-        task.as_mut().poll(&mut Context::from_waker(Waker::noop()))
-    };
-    if polled.is_pending() {
-        handle.spawn(task);
+    let task = Arc::new(Task {
+        state: AtomicU8::new(SCHEDULED),
+        fut: Mutex::new(Some(Box::pin(fut))),
+        handle: handle.clone(),
+    });
+    task.run();
+}
+
+/// Run `f` on a host thread; tasks it wakes are polled here when `f` returns, rather than on a
+/// runtime worker. Use it around the hand-back of a callback's answer. Nested scopes join the
+/// outer one.
+pub fn host_scope<R>(f: impl FnOnce() -> R) -> R {
+    let outer = SCOPE.with(|s| {
+        let mut s = s.borrow_mut();
+        let outer = s.is_some();
+        if !outer {
+            *s = Some(Vec::new());
+        }
+        outer
+    });
+    if outer {
+        return f();
+    }
+    // Close the scope before draining even if `f` panics, so a later wake-up never waits for a
+    // drain that will not come; a task polled in the drain that wakes again goes to the runtime.
+    struct Drain;
+    impl Drop for Drain {
+        fn drop(&mut self) {
+            let woken = SCOPE.with(|s| s.borrow_mut().take()).unwrap_or_default();
+            for task in woken {
+                task.run();
+            }
+        }
+    }
+    let _drain = Drain;
+    f()
+}
+
+thread_local! {
+    static SCOPE: RefCell<Option<Vec<Arc<Task>>>> = const { RefCell::new(None) };
+}
+
+const IDLE: u8 = 0;
+/// Someone is about to poll it (queued in a scope, or on the runtime).
+const SCHEDULED: u8 = 1;
+const RUNNING: u8 = 2;
+/// Woken while being polled: poll again afterwards.
+const NOTIFIED: u8 = 3;
+const DONE: u8 = 4;
+
+type BoxedFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+struct Task {
+    state: AtomicU8,
+    /// Locked only by the one poller the state machine admits, so never contended.
+    fut: Mutex<Option<BoxedFuture>>,
+    handle: Handle,
+}
+
+impl Task {
+    /// Poll once. Only called by whoever moved the state to `SCHEDULED`.
+    fn run(self: Arc<Self>) {
+        self.state.store(RUNNING, Ordering::Release);
+        let waker = Waker::from(self.clone());
+        let ready = {
+            let _runtime = self.handle.enter();
+            let mut slot = self.fut.lock().unwrap_or_else(|e| e.into_inner());
+            let Some(fut) = slot.as_mut() else { return };
+            let polled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                fut.as_mut().poll(&mut Context::from_waker(&waker))
+            }));
+            match polled {
+                Ok(p) => {
+                    if p.is_ready() {
+                        *slot = None;
+                    }
+                    p.is_ready()
+                }
+                Err(panic) => {
+                    *slot = None;
+                    self.state.store(DONE, Ordering::Release);
+                    drop(slot);
+                    std::panic::resume_unwind(panic);
+                }
+            }
+        };
+        if ready {
+            self.state.store(DONE, Ordering::Release);
+        } else if self
+            .state
+            .compare_exchange(RUNNING, IDLE, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            // Woken during the poll (a yield, or an answer that was already there).
+            self.state.store(SCHEDULED, Ordering::Release);
+            self.to_runtime();
+        }
+    }
+
+    fn dispatch(self: Arc<Self>) {
+        let queued = SCOPE.with(|s| match s.borrow_mut().as_mut() {
+            Some(woken) => {
+                woken.push(self.clone());
+                true
+            }
+            None => false,
+        });
+        if !queued {
+            self.to_runtime();
+        }
+    }
+
+    /// On a runtime worker this lands in the worker's own queue and runs next; from any other
+    /// thread it wakes a worker.
+    fn to_runtime(self: Arc<Self>) {
+        let handle = self.handle.clone();
+        handle.spawn(async move { self.run() });
+    }
+}
+
+impl Wake for Task {
+    fn wake(self: Arc<Self>) {
+        let mut state = self.state.load(Ordering::Acquire);
+        loop {
+            let next = match state {
+                IDLE => SCHEDULED,
+                RUNNING => NOTIFIED,
+                _ => return, // already scheduled, notified or done
+            };
+            match self
+                .state
+                .compare_exchange(state, next, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) if next == SCHEDULED => return self.dispatch(),
+                Ok(_) => return,
+                Err(now) => state = now,
+            }
+        }
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.clone().wake()
     }
 }
 
@@ -84,6 +228,126 @@ mod tests {
         assert_eq!(first, here);
         assert_ne!(last, here, "continued on a runtime worker");
         assert_eq!(&buf, b"ok");
+    }
+
+    #[test]
+    fn an_answer_handed_back_inside_a_host_scope_continues_on_the_host_thread() {
+        let rt = runtime();
+        let (answer_tx, answer_rx) = tokio::sync::oneshot::channel::<u32>();
+        let (out_tx, out_rx) = std::sync::mpsc::channel();
+        start(rt.handle(), async move {
+            let got = answer_rx.await.unwrap();
+            out_tx.send((got, std::thread::current().id())).unwrap();
+        });
+        let host = std::thread::spawn(move || {
+            host_scope(|| answer_tx.send(7).unwrap());
+            std::thread::current().id()
+        });
+        let host_id = host.join().unwrap();
+        let (got, ran_on) = out_rx.recv_timeout(Duration::from_secs(5)).unwrap();
+        assert_eq!(got, 7);
+        assert_eq!(ran_on, host_id, "polled where the answer was handed back");
+    }
+
+    #[test]
+    fn an_answer_from_another_thread_outside_a_scope_continues_on_the_runtime() {
+        let rt = runtime();
+        let (answer_tx, answer_rx) = tokio::sync::oneshot::channel::<u32>();
+        let (out_tx, out_rx) = std::sync::mpsc::channel();
+        start(rt.handle(), async move {
+            let got = answer_rx.await.unwrap();
+            out_tx.send((got, std::thread::current().id())).unwrap();
+        });
+        let sender = std::thread::spawn(move || {
+            answer_tx.send(9).unwrap();
+            std::thread::current().id()
+        });
+        let sender_id = sender.join().unwrap();
+        let (got, ran_on) = out_rx.recv_timeout(Duration::from_secs(5)).unwrap();
+        assert_eq!(got, 9);
+        assert_ne!(ran_on, sender_id);
+    }
+
+    #[test]
+    fn many_tasks_woken_from_everywhere_all_complete_exactly_once() {
+        let rt = runtime();
+        let done = Arc::new(AtomicUsize::new(0));
+        let n = 500;
+        let mut senders = Vec::new();
+        for i in 0..n {
+            let done = done.clone();
+            let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+            senders.push(tx);
+            start(rt.handle(), async move {
+                if i % 3 == 0 {
+                    tokio::task::yield_now().await;
+                }
+                let (a, mut b) = tokio::io::duplex(8);
+                let w = tokio::spawn(async move {
+                    use tokio::io::AsyncWriteExt;
+                    let mut a = a;
+                    a.write_all(b"x").await.unwrap();
+                });
+                let mut buf = [0u8; 1];
+                tokio::io::AsyncReadExt::read_exact(&mut b, &mut buf)
+                    .await
+                    .unwrap();
+                w.await.unwrap();
+                rx.await.unwrap();
+                tokio::time::sleep(Duration::from_micros(50)).await;
+                done.fetch_add(1, Ordering::SeqCst);
+            });
+        }
+        // Half the answers inside host scopes on two threads, half outside.
+        let halves: Vec<Vec<_>> = {
+            let second = senders.split_off(n / 2);
+            vec![senders, second]
+        };
+        let threads: Vec<_> = halves
+            .into_iter()
+            .enumerate()
+            .map(|(k, part)| {
+                std::thread::spawn(move || {
+                    for tx in part {
+                        if k == 0 {
+                            host_scope(|| tx.send(()).unwrap());
+                        } else {
+                            tx.send(()).unwrap();
+                        }
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while done.load(Ordering::SeqCst) < n && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!(done.load(Ordering::SeqCst), n);
+    }
+
+    #[test]
+    fn a_panic_in_the_first_poll_reaches_the_caller_and_drops_the_future() {
+        let rt = runtime();
+        struct Dropped(Arc<AtomicUsize>);
+        impl Drop for Dropped {
+            fn drop(&mut self) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let drops = Arc::new(AtomicUsize::new(0));
+        let guard = Dropped(drops.clone());
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            start(rt.handle(), async move {
+                let _guard = guard;
+                panic!("boom");
+            })
+        }));
+        assert!(caught.is_err());
+        assert_eq!(drops.load(Ordering::SeqCst), 1);
     }
 
     #[test]
