@@ -6,7 +6,7 @@ use crate::errors::{Failure, JsCallbackError};
 use crate::json::Json;
 use crate::spawn;
 use napi::bindgen_prelude::{
-    Either, Env, FnArgs, Function, JsValue, Promise, PromiseRaw, Unknown, block_on,
+    CallbackContext, Env, FnArgs, Function, JsValue, PromiseRaw, Unknown, block_on,
 };
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
@@ -73,39 +73,71 @@ impl Executor for JsExecutor {
         let func = self.func.clone();
         Box::pin(async move {
             let (send, recv) = tokio::sync::oneshot::channel();
-            // On the JS thread: a thrown error arrives as Err (the original value kept); a
-            // returned promise is awaited below, a plain value is the receipt.
             let status = func.call_with_return_value(
                 call,
                 ThreadsafeFunctionCallMode::NonBlocking,
                 move |ret: napi::Result<Unknown<'static>>, _env| {
-                    let out = ret.and_then(|v| {
-                        if v.is_promise()? {
-                            Ok(Either::A(unsafe { v.cast::<Promise<Value>>() }?))
-                        } else {
-                            Ok(Either::B(unsafe { v.cast::<Value>() }?))
-                        }
-                    });
-                    // The apply carries on from here (it sends its next statement) rather
-                    // than waking a runtime worker to do it.
-                    synapsor_runner::embed::host_scope(|| {
-                        let _ = send.send(out);
-                    });
+                    settle(ret, send);
                     Ok(())
                 },
             );
             if status != napi::Status::Ok {
                 return Err(ExecutorFailure::safe("HANDLER_UNAVAILABLE", true));
             }
-            let returned = recv
-                .await
+            recv.await
                 .map_err(|_| ExecutorFailure::safe("HANDLER_UNAVAILABLE", true))?
-                .map_err(thrown)?;
-            match returned {
-                Either::A(promise) => promise.await.map_err(thrown),
-                Either::B(value) => Ok(value),
-            }
+                .map_err(thrown)
         })
+    }
+}
+
+type Answer = tokio::sync::oneshot::Sender<napi::Result<Value>>;
+
+/// On the JS thread, with what the callback returned: hand back the receipt, or the thrown
+/// error (the original value kept, so `apply` rejects with it). A promise is followed with
+/// `then`/`catch` here rather than awaited from the runtime. Each hand-back runs in a host
+/// scope, so the apply carries on from the JS thread (it sends its next statement) instead of
+/// waking a runtime worker to do it.
+fn settle(ret: napi::Result<Unknown<'static>>, send: Answer) {
+    let answer = |send: Answer, out: napi::Result<Value>| {
+        synapsor_runner::embed::host_scope(|| {
+            let _ = send.send(out);
+        })
+    };
+    let value = match ret {
+        Ok(v) => v,
+        Err(e) => return answer(send, Err(e)),
+    };
+    match value.is_promise() {
+        Ok(true) => {}
+        Ok(false) => return answer(send, unsafe { value.cast::<Value>() }),
+        Err(e) => return answer(send, Err(e)),
+    }
+    // Whichever of the two handlers runs first answers (a receipt that does not convert makes
+    // the `then` handler throw, and `catch` sees that).
+    let slot = Arc::new(std::sync::Mutex::new(Some(send)));
+    let (on_ok, on_err, on_fail) = (slot.clone(), slot.clone(), slot);
+    let take =
+        |slot: &std::sync::Mutex<Option<Answer>>| slot.lock().ok().and_then(|mut s| s.take());
+    let followed = unsafe { value.cast::<PromiseRaw<'static, Value>>() }.and_then(|p| {
+        p.then(move |ctx| {
+            if let Some(send) = take(&on_ok) {
+                answer(send, Ok(ctx.value));
+            }
+            Ok(())
+        })?
+        .catch(move |ctx: CallbackContext<Unknown<'static>>| {
+            if let Some(send) = take(&on_err) {
+                answer(send, Err(napi::Error::from(ctx.value)));
+            }
+            Ok(())
+        })
+        .map(drop)
+    });
+    if let Err(e) = followed
+        && let Some(send) = take(&on_fail)
+    {
+        answer(send, Err(e));
     }
 }
 

@@ -377,6 +377,24 @@ impl Executor for PyExecutor {
         let func = self.func.clone();
         if self.is_async {
             Box::pin(async move {
+                // The coroutine runs on the event loop of the `apply` caller (task locals),
+                // started through that loop's mailbox and answering from a host scope.
+                let (locals, mailbox) = Python::attach(|py| {
+                    let locals = pyo3_async_runtimes::tokio::get_current_locals(py)?;
+                    let mailbox = Mailbox::existing(locals.event_loop(py).as_any());
+                    Ok::<_, PyErr>((locals, mailbox))
+                })
+                .map_err(callback_failure)?;
+                if let Some(mailbox) = mailbox {
+                    let (send, answer) = tokio::sync::oneshot::channel();
+                    mailbox
+                        .get()
+                        .post_call(move |py| start_coroutine(py, &func, job, tx, &locals, send));
+                    return answer
+                        .await
+                        .map_err(|_| ExecutorFailure::safe("HANDLER_UNAVAILABLE", true))?
+                        .map_err(callback_failure);
+                }
                 // The coroutine runs on the event loop of the `apply` caller (task locals).
                 let fut = Python::attach(|py| {
                     let locals = pyo3_async_runtimes::tokio::get_current_locals(py)?;
@@ -410,6 +428,65 @@ impl Executor for PyExecutor {
                     .map_err(callback_failure)
             })
         }
+    }
+}
+
+type Answer = tokio::sync::oneshot::Sender<PyResult<Value>>;
+
+/// On the loop thread: start an `async def` executor as a task in the caller's context and
+/// answer with its receipt (or its exception) when it is done. The answer is handed back in a
+/// host scope, so the apply carries on from the loop thread (without the GIL) rather than
+/// waking a runtime worker.
+fn start_coroutine(
+    py: Python<'_>,
+    func: &Py<PyAny>,
+    job: Value,
+    tx: Option<GuardedTx>,
+    locals: &pyo3_async_runtimes::TaskLocals,
+    send: Answer,
+) {
+    let answer = |py: Python<'_>, send: Answer, out: PyResult<Value>| {
+        py.detach(|| {
+            synapsor_runner::embed::host_scope(|| {
+                let _ = send.send(out);
+            })
+        })
+    };
+    let slot = Arc::new(Mutex::new(Some(send)));
+    let on_done = slot.clone();
+    let started = (|| -> PyResult<()> {
+        let txo = Py::new(py, Transaction { tx })?;
+        let coro = func.bind(py).call1((to_py(py, &job)?, txo))?;
+        let create_task = locals
+            .event_loop(py)
+            .getattr(pyo3::intern!(py, "create_task"))?;
+        // Context.run: the task copies the caller's context (works on 3.10, unlike `context=`).
+        let task = locals
+            .context(py)
+            .call_method1(pyo3::intern!(py, "run"), (create_task, coro))?;
+        let done = pyo3::types::PyCFunction::new_closure(
+            py,
+            None,
+            None,
+            move |args: &Bound<'_, pyo3::types::PyTuple>, _kwargs| -> PyResult<()> {
+                let py = args.py();
+                let out = args
+                    .get_item(0)?
+                    .call_method0(pyo3::intern!(py, "result"))
+                    .and_then(|r| from_py(&r));
+                if let Some(send) = on_done.lock().ok().and_then(|mut s| s.take()) {
+                    answer(py, send, out);
+                }
+                Ok(())
+            },
+        )?;
+        task.call_method1(pyo3::intern!(py, "add_done_callback"), (done,))?;
+        Ok(())
+    })();
+    if let Err(e) = started
+        && let Some(send) = slot.lock().ok().and_then(|mut s| s.take())
+    {
+        answer(py, send, Err(e));
     }
 }
 

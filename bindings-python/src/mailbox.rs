@@ -20,7 +20,12 @@ use std::os::unix::net::UnixStream;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-type Delivery = (Py<PyAny>, Result<Value, PyErr>);
+enum Delivery {
+    /// Settle an awaitable with a call's result.
+    Settle(Py<PyAny>, Result<Value, PyErr>),
+    /// Run something on the loop thread (start an executor coroutine).
+    Call(Box<dyn FnOnce(Python<'_>) + Send>),
+}
 
 #[pyclass(frozen, module = "synapsor_runner._native")]
 pub struct Mailbox {
@@ -66,19 +71,35 @@ impl Mailbox {
         Some(mailbox)
     }
 
+    /// The mailbox a call started from `event_loop` set up, if any (from any thread).
+    pub fn existing(event_loop: &Bound<'_, PyAny>) -> Option<Py<Mailbox>> {
+        let attr = pyo3::intern!(event_loop.py(), "_synapsor_runner_mailbox");
+        let found = event_loop.getattr(attr).ok()?;
+        found.cast_into::<Mailbox>().ok().map(Bound::unbind)
+    }
+
     /// From any thread, without the GIL: queue a result for `target` and wake the loop.
     pub fn post(&self, target: Py<PyAny>, out: Result<Value, PyErr>) {
+        self.push(Delivery::Settle(target, out));
+    }
+
+    /// From any thread, without the GIL: run `f` on the loop thread.
+    pub fn post_call(&self, f: impl FnOnce(Python<'_>) + Send + 'static) {
+        self.push(Delivery::Call(Box::new(f)));
+    }
+
+    fn push(&self, delivery: Delivery) {
         self.queue
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .push((target, out));
+            .push(delivery);
         if !self.armed.swap(true, Ordering::AcqRel) {
             let _ = (&self.wake_tx).write(&[1]);
         }
     }
 }
 
-/// On the loop thread: settle every queued future (skipping those cancelled meanwhile).
+/// On the loop thread: run every queued delivery; settle futures unless cancelled meanwhile.
 #[pyfunction]
 fn drain(mailbox: &Bound<'_, Mailbox>) {
     let py = mailbox.py();
@@ -94,7 +115,14 @@ fn drain(mailbox: &Bound<'_, Mailbox>) {
     // Disarm before taking the queue: a result posted after the take writes a new byte.
     m.armed.store(false, Ordering::Release);
     let batch = std::mem::take(&mut *m.queue.lock().unwrap_or_else(|e| e.into_inner()));
-    for (target, out) in batch {
+    for delivery in batch {
+        let (target, out) = match delivery {
+            Delivery::Settle(target, out) => (target, out),
+            Delivery::Call(f) => {
+                f(py);
+                continue;
+            }
+        };
         let (ok, value) = match out.and_then(|v| to_py(py, &v)) {
             Ok(v) => (true, v),
             Err(e) => (false, e.into_value(py).into_bound(py).into_any()),

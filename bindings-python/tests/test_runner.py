@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 import os
 
@@ -146,6 +147,9 @@ def test_sync_executor_writes_inside_the_guarded_transaction(billing_db):
     run(main())
 
 
+REQUEST_ID = contextvars.ContextVar("request_id", default=None)
+
+
 def test_async_executor_runs_on_the_callers_loop(billing_db):
     def register(runner):
         calls = []
@@ -153,7 +157,7 @@ def test_async_executor_runs_on_the_callers_loop(billing_db):
         @runner.executor("billing_inproc")
         async def credit(job, tx):
             assert isinstance(tx, sr.Transaction)
-            calls.append(asyncio.get_running_loop())
+            calls.append((asyncio.get_running_loop(), REQUEST_ID.get()))
             invoice, tenant, amount, reason = credit_sql(job)
             rows = await tx.fetch_all("SELECT customer_id FROM public.invoices WHERE id = $1 AND tenant_id = $2", [invoice, tenant])
             await asyncio.sleep(0)
@@ -167,9 +171,10 @@ def test_async_executor_runs_on_the_callers_loop(billing_db):
 
     async def main():
         runner, pid, calls = await credit_flow(billing_db, register)()
+        REQUEST_ID.set("req-42")  # the caller's context variables reach the coroutine
         out = await runner.apply(pid)
         assert out["receipt"]["status"] == "applied"
-        assert calls == [asyncio.get_running_loop()]
+        assert calls == [(asyncio.get_running_loop(), "req-42")]
         assert billing_db.sql("SELECT count(*) FROM account_credits") == "1"
 
     run(main())
@@ -336,3 +341,44 @@ def test_cancelled_call_runs_to_completion_and_drops_its_result(billing_db):
         await runner.close()
 
     run(main())
+
+
+@pytest.mark.parametrize("loop_kind", ["selector", "no_readers"])
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_executors_answer_with_and_without_a_mailbox(billing_db, loop_kind, kind):
+    # The receipt, and a failure, reach `apply` whichever way the loop is reached.
+    def register(runner):
+        seen = []
+
+        def receipt(job):
+            seen.append(job["proposal_id"])
+            if len(seen) > 1:
+                raise LedgerRejected(job["proposal_id"])
+            return {"status": "applied", "rows_affected": 0, "source_database_mutated": False}
+
+        if kind == "sync":
+            runner.executor("billing_inproc")(lambda job, tx: receipt(job))
+        else:
+            async def credit(job, tx):
+                await asyncio.sleep(0)
+                return receipt(job)
+
+            runner.executor("billing_inproc")(credit)
+        return seen
+
+    async def main():
+        runner, pid, seen = await credit_flow(billing_db, register)()
+        out = await runner.apply(pid)
+        assert out["receipt"]["status"] == "applied"
+        p = await runner.propose(
+            "billing.propose_account_credit", {"invoice_id": "INV-3001", "amount_cents": 2600, "reason": "again"}, context=ACME)
+        await runner.approve(p["proposal_id"], approver="lead", roles=["billing_lead"])
+        with pytest.raises(LedgerRejected):
+            await runner.apply(p["proposal_id"])
+        assert seen == [pid, p["proposal_id"]]
+
+    loop = asyncio.SelectorEventLoop() if loop_kind == "selector" else LoopWithoutReaders()
+    try:
+        loop.run_until_complete(main())
+    finally:
+        loop.close()
