@@ -67,10 +67,7 @@ where
             return mailbox.get().post(target, out);
         }
         Python::attach(|py| {
-            let (ok, value) = match out.and_then(|v| to_py(py, &v)) {
-                Ok(v) => (true, v),
-                Err(e) => (false, e.into_value(py).into_bound(py).into_any()),
-            };
+            let (ok, value) = outcome(py, out);
             let delivered = if std::thread::current().id() == caller {
                 deliver(target.bind(py), ok, &value)
             } else {
@@ -92,6 +89,14 @@ where
     // The first poll does not need the GIL (other Python threads may run meanwhile).
     py.detach(|| synapsor_runner::embed::start(runtime, call));
     Ok(py_fut)
+}
+
+/// A call's result as Python sees it: `(True, value)` or `(False, exception)`.
+pub(crate) fn outcome(py: Python<'_>, out: Result<Value, PyErr>) -> (bool, Bound<'_, PyAny>) {
+    match out.and_then(|v| to_py(py, &v)) {
+        Ok(v) => (true, v),
+        Err(e) => (false, e.into_value(py).into_bound(py).into_any()),
+    }
 }
 
 /// Set an awaitable's result or exception unless it was cancelled meanwhile (on its loop).

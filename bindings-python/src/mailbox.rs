@@ -11,7 +11,6 @@
 //! Loops that cannot take a reader (or an attribute to keep the mailbox on) keep the
 //! `call_soon_threadsafe` path.
 
-use crate::convert::to_py;
 use pyo3::prelude::*;
 use serde_json::Value;
 use std::io::{ErrorKind, Read, Write};
@@ -123,10 +122,7 @@ fn drain(mailbox: &Bound<'_, Mailbox>) {
                 continue;
             }
         };
-        let (ok, value) = match out.and_then(|v| to_py(py, &v)) {
-            Ok(v) => (true, v),
-            Err(e) => (false, e.into_value(py).into_bound(py).into_any()),
-        };
+        let (ok, value) = crate::outcome(py, out);
         if let Err(e) = crate::deliver(target.bind(py), ok, &value) {
             e.print(py);
         }
