@@ -3,10 +3,11 @@
 //! timeout and records the receipt; this file only calls JavaScript and hands back its answer.
 
 use crate::errors::{Failure, JsCallbackError};
-use crate::json::Json;
+use crate::json::{Json, from_js};
 use crate::spawn;
 use napi::bindgen_prelude::{
-    CallbackContext, Env, FnArgs, Function, JsValue, PromiseRaw, Unknown, block_on,
+    CallbackContext, Env, FnArgs, Function, JsObjectValue, JsValue, Object, PromiseRaw,
+    ToNapiValue, Unknown, block_on,
 };
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
@@ -26,7 +27,7 @@ pub struct Call {
 type Callback = ThreadsafeFunction<
     Call,
     Unknown<'static>,
-    FnArgs<(Json, Transaction)>,
+    FnArgs<(Unknown<'static>, Transaction)>,
     napi::Status,
     false,
     true,
@@ -38,7 +39,7 @@ pub struct JsExecutor {
 
 impl JsExecutor {
     pub fn new(
-        func: Function<'_, FnArgs<(Json, Transaction)>, Unknown<'static>>,
+        func: Function<'_, FnArgs<(Unknown<'static>, Transaction)>, Unknown<'static>>,
     ) -> napi::Result<Self> {
         let tsfn = func
             .build_threadsafe_function::<Call>()
@@ -46,7 +47,7 @@ impl JsExecutor {
             .weak::<true>()
             .build_callback(|ctx| {
                 Ok(FnArgs::from((
-                    ctx.value.job,
+                    job_object(&ctx.env, ctx.value.job)?,
                     Transaction { tx: ctx.value.tx },
                 )))
             })?;
@@ -54,6 +55,18 @@ impl JsExecutor {
             func: Arc::new(tsfn),
         })
     }
+}
+
+/// The job as JavaScript sees it. `change_set` is the same object as `request.change_set`
+/// (parsed once, not twice).
+fn job_object(env: &Env, job: Json) -> napi::Result<Unknown<'static>> {
+    let raw = unsafe { Json::to_napi_value(env.raw(), job)? };
+    let mut obj = Object::from_raw(env.raw(), raw);
+    let change_set: Unknown = obj
+        .get_named_property_unchecked::<Object>("request")?
+        .get_named_property_unchecked("change_set")?;
+    obj.set_named_property("change_set", change_set)?;
+    Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), raw) })
 }
 
 fn thrown(e: napi::Error) -> ExecutorFailure {
@@ -67,7 +80,7 @@ impl Executor for JsExecutor {
         tx: Option<GuardedTx>,
     ) -> BoxFuture<'a, Result<Value, ExecutorFailure>> {
         let call = Call {
-            job: Json::value(&job.to_json()),
+            job: Json::value(&job.to_json_without_change_set()),
             tx,
         };
         let func = self.func.clone();
@@ -76,8 +89,8 @@ impl Executor for JsExecutor {
             let status = func.call_with_return_value(
                 call,
                 ThreadsafeFunctionCallMode::NonBlocking,
-                move |ret: napi::Result<Unknown<'static>>, _env| {
-                    settle(ret, send);
+                move |ret: napi::Result<Unknown<'static>>, env| {
+                    settle(&env, ret, send);
                     Ok(())
                 },
             );
@@ -98,7 +111,7 @@ type Answer = tokio::sync::oneshot::Sender<napi::Result<Value>>;
 /// `then`/`catch` here rather than awaited from the runtime. Each hand-back runs in a host
 /// scope, so the apply carries on from the JS thread (it sends its next statement) instead of
 /// waking a runtime worker to do it.
-fn settle(ret: napi::Result<Unknown<'static>>, send: Answer) {
+fn settle(env: &Env, ret: napi::Result<Unknown<'static>>, send: Answer) {
     let answer = |send: Answer, out: napi::Result<Value>| {
         synapsor_runner::embed::host_scope(|| {
             let _ = send.send(out);
@@ -110,7 +123,7 @@ fn settle(ret: napi::Result<Unknown<'static>>, send: Answer) {
     };
     match value.is_promise() {
         Ok(true) => {}
-        Ok(false) => return answer(send, unsafe { value.cast::<Value>() }),
+        Ok(false) => return answer(send, from_js(env, value)),
         Err(e) => return answer(send, Err(e)),
     }
     // Whichever of the two handlers runs first answers (a receipt that does not convert makes
@@ -119,10 +132,11 @@ fn settle(ret: napi::Result<Unknown<'static>>, send: Answer) {
     let (on_ok, on_err, on_fail) = (slot.clone(), slot.clone(), slot);
     let take =
         |slot: &std::sync::Mutex<Option<Answer>>| slot.lock().ok().and_then(|mut s| s.take());
-    let followed = unsafe { value.cast::<PromiseRaw<'static, Value>>() }.and_then(|p| {
+    let followed = unsafe { value.cast::<PromiseRaw<'static, Unknown<'static>>>() }.and_then(|p| {
         p.then(move |ctx| {
+            let receipt = from_js(&ctx.env, ctx.value)?;
             if let Some(send) = take(&on_ok) {
-                answer(send, Ok(ctx.value));
+                answer(send, Ok(receipt));
             }
             Ok(())
         })?

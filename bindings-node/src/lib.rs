@@ -360,7 +360,7 @@ impl Runner {
         &self,
         env: &Env,
         name: String,
-        executor: Function<'_, FnArgs<(Json, Transaction)>, Unknown<'static>>,
+        executor: Function<'_, FnArgs<(Unknown<'static>, Transaction)>, Unknown<'static>>,
     ) -> napi::Result<()> {
         let runner = self.get().map_err(|f| f.into_js(env))?;
         runner.register_executor(&name, JsExecutor::new(executor)?);

@@ -15,6 +15,7 @@ const CUSTOMER = 'SELECT customer_id FROM public.invoices WHERE id = $1 AND tena
 
 function parts(job) {
   const cs = job.change_set
+  assert.equal(cs, job.request.change_set, 'change_set is the same object as request.change_set')
   return [cs.scope.object_id, cs.scope.tenant_id, cs.patch.credit_requested_cents, cs.patch.credit_reason]
 }
 
@@ -143,6 +144,36 @@ for (const kind of ['sync throw', 'async throw', 'rejected promise', 'thrown non
     assert.equal(proposal.source_database_mutated, false)
   })
 }
+
+test('a receipt is read as JSON: toJSON is honoured; a BigInt rejects apply and rolls back', async (t) => {
+  class Receipt {
+    toJSON() {
+      return { status: 'applied', rows_affected: 1, source_database_mutated: true }
+    }
+  }
+  const { runner, pid } = await approvedCredit(t, (runner) => {
+    runner.executor('billing_inproc', () => new Receipt())
+  })
+  const out = await runner.apply(pid)
+  assert.equal(out.receipt.status, 'applied')
+  assert.equal(out.receipt.rows_affected, 1)
+
+  const other = await approvedCredit(t, (runner) => {
+    runner.executor('billing_inproc', async (_job, tx) => {
+      await tx.execute("UPDATE public.invoices SET credited_cents = 999 WHERE id = 'INV-3001'")
+      return { status: 'applied', rows_affected: 1n, source_database_mutated: true }
+    })
+  })
+  const err = await other.runner.apply(other.pid).then(
+    () => assert.fail('apply resolved'),
+    (e) => e,
+  )
+  assert.ok(err instanceof Error, String(err))
+  assert.match(err.message, /serialize a BigInt/)
+  assert.equal(other.db.sql("SELECT credited_cents FROM invoices WHERE id = 'INV-3001'"), '0', 'rolled back')
+  const last = (await other.runner.replay(other.pid)).receipts.at(-1)
+  assert.equal(last.receipt.safe_error_code, 'HANDLER_EXCEPTION')
+})
 
 test('an executor returning a non-receipt fails safely and rolls back', async (t) => {
   const { db, runner, pid } = await approvedCredit(t, (runner) => {

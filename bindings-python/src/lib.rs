@@ -378,7 +378,7 @@ impl Executor for PyExecutor {
         job: &'a ExecutorJob,
         tx: Option<GuardedTx>,
     ) -> BoxFuture<'a, Result<Value, ExecutorFailure>> {
-        let job = job.to_json();
+        let job = job.to_json_without_change_set();
         let func = self.func.clone();
         if self.is_async {
             Box::pin(async move {
@@ -404,7 +404,7 @@ impl Executor for PyExecutor {
                 let fut = Python::attach(|py| {
                     let locals = pyo3_async_runtimes::tokio::get_current_locals(py)?;
                     let txo = Py::new(py, Transaction { tx })?;
-                    let coro = func.bind(py).call1((to_py(py, &job)?, txo))?;
+                    let coro = func.bind(py).call1((job_to_py(py, &job)?, txo))?;
                     pyo3_async_runtimes::into_future_with_locals(&locals, coro)
                 })
                 .map_err(callback_failure)?;
@@ -420,7 +420,7 @@ impl Executor for PyExecutor {
                 tokio::task::spawn_blocking(move || {
                     let out = Python::attach(|py| {
                         let txo = Py::new(py, SyncTransaction { tx })?;
-                        let out = func.bind(py).call1((to_py(py, &job)?, txo))?;
+                        let out = func.bind(py).call1((job_to_py(py, &job)?, txo))?;
                         from_py(&out)
                     });
                     synapsor_runner::embed::host_scope(|| {
@@ -434,6 +434,17 @@ impl Executor for PyExecutor {
             })
         }
     }
+}
+
+/// The job as Python sees it: `job["change_set"]` is the very dict `job["request"]["change_set"]`
+/// (converted once, not twice).
+fn job_to_py<'py>(py: Python<'py>, job: &Value) -> PyResult<Bound<'py, PyAny>> {
+    let obj = to_py(py, job)?;
+    let change_set = obj
+        .get_item(pyo3::intern!(py, "request"))?
+        .get_item(pyo3::intern!(py, "change_set"))?;
+    obj.set_item(pyo3::intern!(py, "change_set"), change_set)?;
+    Ok(obj)
 }
 
 type Answer = tokio::sync::oneshot::Sender<PyResult<Value>>;
@@ -461,7 +472,7 @@ fn start_coroutine(
     let on_done = slot.clone();
     let started = (|| -> PyResult<()> {
         let txo = Py::new(py, Transaction { tx })?;
-        let coro = func.bind(py).call1((to_py(py, &job)?, txo))?;
+        let coro = func.bind(py).call1((job_to_py(py, &job)?, txo))?;
         let create_task = locals
             .event_loop(py)
             .getattr(pyo3::intern!(py, "create_task"))?;

@@ -19,6 +19,7 @@ async def open_runner(db):
 
 def credit_sql(job):
     cs = job["change_set"]
+    assert cs is job["request"]["change_set"]
     return cs["scope"]["object_id"], cs["scope"]["tenant_id"], cs["patch"]["credit_requested_cents"], cs["patch"]["credit_reason"]
 
 

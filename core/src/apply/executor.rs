@@ -30,6 +30,19 @@ impl ExecutorJob {
     /// The job as bindings hand it to a callback: routing data, the request, and its
     /// `change_set` lifted to the top level for convenience.
     pub fn to_json(&self) -> Value {
+        let mut job = self.to_json_without_change_set();
+        let cs = self
+            .request
+            .get("change_set")
+            .cloned()
+            .unwrap_or(Value::Null);
+        job["change_set"] = cs;
+        job
+    }
+
+    /// `to_json` without the top-level `change_set`, for bindings that set it to the very same
+    /// object as `request.change_set` on their side instead of converting the diff twice.
+    pub fn to_json_without_change_set(&self) -> Value {
         serde_json::json!({
             "executor": self.executor,
             "proposal_id": self.proposal_id,
@@ -37,7 +50,6 @@ impl ExecutorJob {
             "idempotency_key": self.idempotency_key,
             "dry_run": self.dry_run,
             "request": self.request,
-            "change_set": self.request.get("change_set").cloned().unwrap_or(Value::Null),
         })
     }
 }
