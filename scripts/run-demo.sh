@@ -32,7 +32,12 @@ cleanup() {
 trap cleanup EXIT
 
 SYNAPSOR_SKIP_MARIADB=1 bash "$ROOT/scripts/services.sh"
-[[ -d "$EXAMPLE/node_modules/pg" ]] || (cd "$EXAMPLE" && npm install --no-audit --no-fund --silent)
+# One install at a time: concurrent demo runs (the test suite runs two) would otherwise both
+# install into the same node_modules, and a handler could start against a half-written one.
+(
+  flock 9
+  [[ -d "$EXAMPLE/node_modules/pg" ]] || (cd "$EXAMPLE" && npm install --no-audit --no-fund --silent)
+) 9>"${TMPDIR:-/tmp}/synapsor-billing-demo-npm.lock"
 
 source "$ROOT/scripts/lib/billing-db.sh"
 billing_db_create "$DB" "$EXAMPLE"
@@ -56,7 +61,8 @@ for _ in $(seq 1 50); do
   node -e "fetch('http://127.0.0.1:$PORT/healthz').then(r=>process.exit(r.ok?0:1)).catch(()=>process.exit(1))" 2>/dev/null && break
   sleep 0.2
 done
-node -e "fetch('http://127.0.0.1:$PORT/healthz').then(r=>process.exit(r.ok?0:1)).catch(()=>process.exit(1))"
+node -e "fetch('http://127.0.0.1:$PORT/healthz').then(r=>process.exit(r.ok?0:1)).catch(()=>process.exit(1))" \
+  || { echo "the app handler did not come up on port $PORT:" >&2; cat "$WORK/handler.log" >&2; exit 1; }
 
 "$BIN" config validate --config "$CONFIG" >/dev/null
 "$BIN" tools preview --config "$CONFIG" --store "$STORE" > "$WORK/tools.txt"
