@@ -24,10 +24,13 @@ import synapsor_runner as sr  # noqa: E402
 N = int(sys.argv[2]) if len(sys.argv) > 2 else 2000
 RUST = sys.argv[1]
 CTX = {"tenant_id": "acme", "principal": "bench"}
+#: Runner.open(busy_wait=...) in seconds (env BUSY_WAIT_US, default 0: the loop sleeps).
+BUSY_WAIT = int(os.environ.get("BUSY_WAIT_US", "0")) / 1e6
 
 
 async def py_bench(db, kind):
-    runner = await sr.Runner.open(db.config, ledger=pathlib.Path(tempfile.mkdtemp()) / f"py-{kind}.db")
+    runner = await sr.Runner.open(db.config, ledger=pathlib.Path(tempfile.mkdtemp()) / f"py-{kind}.db",
+                                  busy_wait=BUSY_WAIT)
     if kind == "sync":
         @runner.executor("billing_inproc")
         def noop(job, tx):

@@ -14,6 +14,7 @@ use serde_json::Value;
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 use synapsor_runner::apply::executor::{
     BoxFuture, Executor, ExecutorFailure, ExecutorJob, GuardedTx, Statement, no_guarded_transaction,
 };
@@ -46,7 +47,11 @@ fn check_fork() -> PyResult<()> {
 /// one wake-up, no GIL on the worker), or with `call_soon_threadsafe` on loops without one.
 /// A cancelled awaitable does not stop the call: it runs to completion (its effects are
 /// recorded in the ledger) and the result is dropped.
-fn spawn<'py, F>(py: Python<'py>, fut: F) -> PyResult<Bound<'py, PyAny>>
+///
+/// With a `busy_wait` budget, a call that did not finish on its first poll keeps the loop
+/// turning for up to that long (`Mailbox::keep_hot`), so its result is picked up without the
+/// loop thread having gone to sleep.
+fn spawn<'py, F>(py: Python<'py>, busy_wait: Duration, fut: F) -> PyResult<Bound<'py, PyAny>>
 where
     F: Future<Output = Result<Value, PyErr>> + Send + 'static,
 {
@@ -55,40 +60,71 @@ where
     let event_loop = locals.event_loop(py);
     let py_fut = event_loop.call_method0(pyo3::intern!(py, "create_future"))?;
     let mailbox = Mailbox::of(&event_loop);
-    let (target, event_loop) = (py_fut.clone().unbind(), event_loop.unbind());
+    // The mailbox counting this call while it is in flight (busy-wait only).
+    let counted = mailbox
+        .as_ref()
+        .filter(|_| !busy_wait.is_zero())
+        .map(|m| m.clone_ref(py));
+    if let Some(m) = &counted {
+        m.get().call_started();
+    }
+    let hot = counted.as_ref().map(|m| m.clone_ref(py));
+    let (target, loop_ref) = (py_fut.clone().unbind(), event_loop.clone().unbind());
     let caller = std::thread::current().id();
     let runtime = pyo3_async_runtimes::tokio::get_runtime().handle();
     let call = pyo3_async_runtimes::tokio::scope(locals, async move {
         let out = fut.await;
-        if let Some(mailbox) = mailbox
-            .as_ref()
-            .filter(|_| std::thread::current().id() != caller)
-        {
-            return mailbox.get().post(target, out);
+        settle(mailbox, caller, target, loop_ref, out);
+        if let Some(m) = counted {
+            m.get().call_finished();
         }
-        Python::attach(|py| {
-            let (ok, value) = outcome(py, out);
-            let delivered = if std::thread::current().id() == caller {
-                deliver(target.bind(py), ok, &value)
-            } else {
-                wrap_pyfunction!(deliver, py).and_then(|cb| {
-                    event_loop
-                        .bind(py)
-                        .call_method1(
-                            pyo3::intern!(py, "call_soon_threadsafe"),
-                            (cb, target.bind(py), ok, value),
-                        )
-                        .map(drop)
-                })
-            };
-            if let Err(e) = delivered {
-                e.print(py); // the loop is closed: nobody is waiting any more
-            }
-        });
     });
     // The first poll does not need the GIL (other Python threads may run meanwhile).
     py.detach(|| synapsor_runner::embed::start(runtime, call));
+    if let Some(m) = hot
+        && !py_fut
+            .call_method0(pyo3::intern!(py, "done"))?
+            .is_truthy()?
+    {
+        Mailbox::keep_hot(m.bind(py), &event_loop, busy_wait);
+    }
     Ok(py_fut)
+}
+
+/// Hand a finished call's result to its awaitable: through the mailbox from another thread,
+/// directly on the loop thread, or with `call_soon_threadsafe` on loops without a mailbox.
+fn settle(
+    mailbox: Option<Py<Mailbox>>,
+    caller: std::thread::ThreadId,
+    target: Py<PyAny>,
+    event_loop: Py<PyAny>,
+    out: Result<Value, PyErr>,
+) {
+    if let Some(mailbox) = mailbox
+        .as_ref()
+        .filter(|_| std::thread::current().id() != caller)
+    {
+        return mailbox.get().post(target, out);
+    }
+    Python::attach(|py| {
+        let (ok, value) = outcome(py, out);
+        let delivered = if std::thread::current().id() == caller {
+            deliver(target.bind(py), ok, &value)
+        } else {
+            wrap_pyfunction!(deliver, py).and_then(|cb| {
+                event_loop
+                    .bind(py)
+                    .call_method1(
+                        pyo3::intern!(py, "call_soon_threadsafe"),
+                        (cb, target.bind(py), ok, value),
+                    )
+                    .map(drop)
+            })
+        };
+        if let Err(e) = delivered {
+            e.print(py); // the loop is closed: nobody is waiting any more
+        }
+    });
 }
 
 /// A call's result as Python sees it: `(True, value)` or `(False, exception)`.
@@ -141,6 +177,19 @@ fn naming(alias_mode: &str) -> PyResult<ToolNaming> {
     })
 }
 
+/// The longest busy-wait accepted: past a few milliseconds the loop's own sleep costs nothing
+/// worth saving.
+const MAX_BUSY_WAIT_SECS: f64 = 0.1;
+
+fn busy_wait_budget(seconds: f64) -> PyResult<Duration> {
+    if !(0.0..=MAX_BUSY_WAIT_SECS).contains(&seconds) {
+        return Err(pyo3::exceptions::PyValueError::new_err(format!(
+            "busy_wait must be between 0 and {MAX_BUSY_WAIT_SECS} seconds (got {seconds})"
+        )));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
 fn approver(id: String, roles: Vec<String>) -> Approver {
     roles.into_iter().fold(Approver::new(id), Approver::role)
 }
@@ -149,6 +198,8 @@ fn approver(id: String, roles: Vec<String>) -> Approver {
 #[pyclass(frozen, module = "synapsor_runner._native")]
 struct NativeRunner {
     runner: Mutex<Option<Runner>>,
+    /// How long a pending call keeps its event loop turning (`mailbox.rs`); zero: not at all.
+    busy_wait: Duration,
 }
 
 impl NativeRunner {
@@ -170,13 +221,15 @@ impl NativeRunner {
 #[pymethods]
 impl NativeRunner {
     #[staticmethod]
-    #[pyo3(signature = (config_path, ledger=None))]
+    #[pyo3(signature = (config_path, ledger=None, busy_wait=0.0))]
     fn open(
         py: Python<'_>,
         config_path: PathBuf,
         ledger: Option<PathBuf>,
+        busy_wait: f64,
     ) -> PyResult<Bound<'_, PyAny>> {
         check_fork()?;
+        let busy_wait = busy_wait_budget(busy_wait)?;
         pyo3_async_runtimes::tokio::future_into_py(py, async move {
             let runner = Runner::open(OpenOptions {
                 config_path,
@@ -186,6 +239,7 @@ impl NativeRunner {
             .map_err(to_py_err)?;
             Ok(NativeRunner {
                 runner: Mutex::new(Some(runner)),
+                busy_wait,
             })
         })
     }
@@ -199,7 +253,7 @@ impl NativeRunner {
         context: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let (r, args, ctx) = (self.get()?, from_py(args)?, self::context(context)?);
-        spawn(py, async move {
+        spawn(py, self.busy_wait, async move {
             json(
                 r.inspect(&capability, args, &ctx)
                     .await
@@ -217,7 +271,7 @@ impl NativeRunner {
         context: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let (r, args, ctx) = (self.get()?, from_py(args)?, self::context(context)?);
-        spawn(py, async move {
+        spawn(py, self.busy_wait, async move {
             json(
                 r.propose(&capability, args, &ctx)
                     .await
@@ -235,7 +289,7 @@ impl NativeRunner {
         roles: Vec<String>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let (r, who) = (self.get()?, self::approver(approver, roles));
-        spawn(py, async move {
+        spawn(py, self.busy_wait, async move {
             json(r.approve(&proposal_id, &who).await.map_err(to_py_err)?)
         })
     }
@@ -250,7 +304,7 @@ impl NativeRunner {
         roles: Vec<String>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let (r, who) = (self.get()?, self::approver(approver, roles));
-        spawn(py, async move {
+        spawn(py, self.busy_wait, async move {
             json(
                 r.reject(&proposal_id, &who, &reason)
                     .await
@@ -271,14 +325,14 @@ impl NativeRunner {
             dry_run,
             ..ApplyOptions::default()
         };
-        spawn(py, async move {
+        spawn(py, self.busy_wait, async move {
             json(r.apply(&proposal_id, &opts).await.map_err(to_py_err)?)
         })
     }
 
     fn replay<'py>(&self, py: Python<'py>, proposal_id: String) -> PyResult<Bound<'py, PyAny>> {
         let r = self.get()?;
-        spawn(py, async move {
+        spawn(py, self.busy_wait, async move {
             r.replay(&proposal_id).await.map_err(to_py_err)
         })
     }
@@ -292,7 +346,7 @@ impl NativeRunner {
         limit: u32,
     ) -> PyResult<Bound<'py, PyAny>> {
         let r = self.get()?;
-        spawn(py, async move {
+        spawn(py, self.busy_wait, async move {
             json(
                 r.ledger()
                     .list_proposals(state.as_deref(), tenant_id.as_deref(), limit)
@@ -317,7 +371,9 @@ impl NativeRunner {
         context: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let (r, args, ctx) = (self.get()?, from_py(args)?, self::context(context)?);
-        spawn(py, async move { Ok(r.call_tool(&name, args, &ctx).await) })
+        spawn(py, self.busy_wait, async move {
+            Ok(r.call_tool(&name, args, &ctx).await)
+        })
     }
 
     #[pyo3(signature = (message, context=None, alias_mode="canonical"))]
@@ -330,7 +386,7 @@ impl NativeRunner {
     ) -> PyResult<Bound<'py, PyAny>> {
         let endpoint = McpEndpoint::new(self.get()?, naming(alias_mode)?);
         let (message, ctx) = (from_py(message)?, self::context(context)?);
-        spawn(py, async move {
+        spawn(py, self.busy_wait, async move {
             Ok(endpoint.handle(&message, &ctx).await.unwrap_or(Value::Null))
         })
     }
@@ -342,6 +398,7 @@ impl NativeRunner {
             PyExecutor {
                 func: Arc::new(func),
                 is_async,
+                busy_wait: self.busy_wait,
             },
         );
         Ok(())
@@ -370,6 +427,7 @@ fn callback_failure(e: PyErr) -> ExecutorFailure {
 struct PyExecutor {
     func: Arc<Py<PyAny>>,
     is_async: bool,
+    busy_wait: Duration,
 }
 
 impl Executor for PyExecutor {
@@ -379,7 +437,7 @@ impl Executor for PyExecutor {
         tx: Option<GuardedTx>,
     ) -> BoxFuture<'a, Result<Value, ExecutorFailure>> {
         let job = job.to_json_without_change_set();
-        let func = self.func.clone();
+        let (func, busy_wait) = (self.func.clone(), self.busy_wait);
         if self.is_async {
             Box::pin(async move {
                 // The coroutine runs on the event loop of the `apply` caller (task locals),
@@ -392,9 +450,10 @@ impl Executor for PyExecutor {
                 .map_err(callback_failure)?;
                 if let Some(mailbox) = mailbox {
                     let (send, answer) = tokio::sync::oneshot::channel();
-                    mailbox
-                        .get()
-                        .post_call(move |py| start_coroutine(py, &func, job, tx, &locals, send));
+                    mailbox.get().post_call(move |py| {
+                        let txo = Transaction { tx, busy_wait };
+                        start_coroutine(py, &func, job, txo, &locals, send)
+                    });
                     return answer
                         .await
                         .map_err(|_| ExecutorFailure::safe("HANDLER_UNAVAILABLE", true))?
@@ -403,7 +462,7 @@ impl Executor for PyExecutor {
                 // The coroutine runs on the event loop of the `apply` caller (task locals).
                 let fut = Python::attach(|py| {
                     let locals = pyo3_async_runtimes::tokio::get_current_locals(py)?;
-                    let txo = Py::new(py, Transaction { tx })?;
+                    let txo = Py::new(py, Transaction { tx, busy_wait })?;
                     let coro = func.bind(py).call1((job_to_py(py, &job)?, txo))?;
                     pyo3_async_runtimes::into_future_with_locals(&locals, coro)
                 })
@@ -457,7 +516,7 @@ fn start_coroutine(
     py: Python<'_>,
     func: &Py<PyAny>,
     job: Value,
-    tx: Option<GuardedTx>,
+    tx: Transaction,
     locals: &pyo3_async_runtimes::TaskLocals,
     send: Answer,
 ) {
@@ -471,7 +530,7 @@ fn start_coroutine(
     let slot = Arc::new(Mutex::new(Some(send)));
     let on_done = slot.clone();
     let started = (|| -> PyResult<()> {
-        let txo = Py::new(py, Transaction { tx })?;
+        let txo = Py::new(py, tx)?;
         let coro = func.bind(py).call1((job_to_py(py, &job)?, txo))?;
         let create_task = locals
             .event_loop(py)
@@ -525,6 +584,8 @@ fn params(p: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<Value>> {
 #[pyclass(frozen, module = "synapsor_runner._native")]
 struct Transaction {
     tx: Option<GuardedTx>,
+    /// The runner's busy-wait budget, for the statements' awaitables.
+    busy_wait: Duration,
 }
 
 impl Transaction {
@@ -536,7 +597,7 @@ impl Transaction {
         params: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let (tx, p) = (guarded(&self.tx)?, self::params(params)?);
-        spawn(py, async move {
+        spawn(py, self.busy_wait, async move {
             tx.run_json(statement, &sql, &p).await.map_err(to_py_err)
         })
     }

@@ -383,3 +383,105 @@ def test_executors_answer_with_and_without_a_mailbox(billing_db, loop_kind, kind
         loop.run_until_complete(main())
     finally:
         loop.close()
+
+
+class SleepCountingLoop(asyncio.SelectorEventLoop):
+    """Counts the selector calls that may put the loop thread to sleep (timeout None or > 0)."""
+
+    def __init__(self):
+        super().__init__()
+        self.selects = self.sleeps = 0
+        select = self._selector.select
+
+        def counting(timeout=None):
+            self.selects += 1
+            if timeout is None or timeout > 0:
+                self.sleeps += 1
+            return select(timeout)
+
+        self._selector.select = counting
+
+
+@pytest.mark.parametrize("busy_wait", [0.0, 0.1])
+def test_busy_wait_keeps_the_loop_turning_while_calls_are_in_flight_and_stops_after(billing_db, busy_wait):
+    async def main():
+        loop = asyncio.get_running_loop()
+        runner = await sr.Runner.open(billing_db.config, ledger=billing_db.ledger, busy_wait=busy_wait)
+        await runner.inspect("billing.inspect_invoice", {"invoice_id": "INV-3001"}, context=ACME)  # warm pools
+        pending = during = 0
+        for _ in range(200):  # until 20 calls did not finish on their first poll
+            before = loop.sleeps
+            fut = runner._native.inspect("billing.inspect_invoice", {"invoice_id": "INV-3001"}, dict(ACME))
+            if fut.done():  # finished on the loop thread already: nothing to wait for
+                assert fut.result()["data"]["late_fee_cents"] == 5500
+                continue
+            assert (await fut)["data"]["late_fee_cents"] == 5500
+            pending, during = pending + 1, during + loop.sleeps - before
+            if pending == 20:
+                break
+        selects = loop.selects
+        await asyncio.sleep(0.05)  # nothing in flight: the loop sleeps again, no ticking
+        after = loop.selects - selects
+        await runner.close()
+        return pending, during, after
+
+    loop = SleepCountingLoop()
+    try:
+        pending, during, after = loop.run_until_complete(main())
+    finally:
+        loop.close()
+    assert pending == 20
+    if busy_wait:
+        # Without it each of these calls sleeps at least once waiting for its result; allow a
+        # stray call slower than the 100 ms budget on a loaded machine.
+        assert during <= 2, during
+    else:
+        assert during >= 20, during
+    assert after <= 3, after
+
+
+def test_busy_wait_serves_concurrent_calls_and_both_executor_kinds(billing_db):
+    async def main():
+        runner = await sr.Runner.open(billing_db.config, ledger=billing_db.ledger, busy_wait=0.002)
+        results = await asyncio.gather(*[
+            runner.inspect("billing.inspect_invoice", {"invoice_id": "INV-3001" if i % 2 else "INV-9001"},
+                           context=ACME if i % 2 else GLOBEX)
+            for i in range(50)
+        ])
+        assert all(r["data"]["tenant_id"] == r["context"]["tenant_id"] for r in results)
+        seen = []
+
+        @runner.executor("billing_inproc")
+        async def credit(job, tx):
+            row = await tx.fetch_one("SELECT credited_cents FROM public.invoices WHERE id = $1 AND tenant_id = $2",
+                                     [job["change_set"]["scope"]["object_id"], job["change_set"]["scope"]["tenant_id"]])
+            seen.append(("async", row["credited_cents"]))
+            return {"status": "applied", "rows_affected": 0, "source_database_mutated": False}
+
+        for i, kind in enumerate(["async", "sync", "sync-raises"]):
+            if kind != "async":
+                @runner.executor("billing_inproc")
+                def credit_sync(job, tx, kind=kind):
+                    seen.append((kind, tx.fetch_one("SELECT 1 AS one")["one"]))
+                    if kind == "sync-raises":
+                        raise LedgerRejected(job["proposal_id"])
+                    return {"status": "applied", "rows_affected": 0, "source_database_mutated": False}
+            p = await runner.propose(
+                "billing.propose_account_credit", {"invoice_id": "INV-3001", "amount_cents": 100 + i, "reason": kind},
+                context=ACME)
+            await runner.approve(p["proposal_id"], approver="lead", roles=["billing_lead"])
+            if kind == "sync-raises":
+                with pytest.raises(LedgerRejected):
+                    await runner.apply(p["proposal_id"])
+            else:
+                assert (await runner.apply(p["proposal_id"]))["receipt"]["status"] == "applied"
+        assert seen == [("async", 0), ("sync", 1), ("sync-raises", 1)]
+        await runner.close()
+
+    run(main())
+
+
+@pytest.mark.parametrize("bad", [-0.001, 0.5, float("nan"), float("inf")])
+def test_busy_wait_out_of_range_is_refused(billing_db, bad):
+    with pytest.raises(ValueError, match="busy_wait must be between 0 and 0.1 seconds"):
+        run(sr.Runner.open(billing_db.config, ledger=billing_db.ledger, busy_wait=bad))

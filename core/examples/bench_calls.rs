@@ -2,6 +2,9 @@
 //! `bench_calls <config> <ledger> <n>`: n sequential `inspect`s, then n `apply`s through an
 //! `in_process` executor named `billing_inproc` whose callback only returns a receipt.
 //! Prints medians in microseconds as JSON. Measured on a runtime worker thread.
+//! With `BENCH_SPIN` set, a thread spins for the whole run: the baseline for bindings measured
+//! with busy-wait, which keep a core busy too (on a VM an idle core is slow to wake, so a busy
+//! one speeds up every wake-up, Rust's included).
 
 use serde_json::{Value, json};
 use std::time::Instant;
@@ -16,6 +19,13 @@ fn median(mut v: Vec<f64>) -> f64 {
 async fn main() {
     // On a runtime worker, as in a Rust service's request handler (the `main` future itself
     // runs on the main thread, where every I/O completion would cost a cross-thread wake-up).
+    if std::env::var_os("BENCH_SPIN").is_some() {
+        std::thread::spawn(|| {
+            loop {
+                std::hint::spin_loop();
+            }
+        });
+    }
     tokio::spawn(bench()).await.unwrap();
 }
 
