@@ -16,8 +16,11 @@ const RECEIPT = { status: 'applied', rows_affected: 0, source_database_mutated: 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 const micros = (t0) => Number(process.hrtime.bigint() - t0) / 1e3
 
+// Runner.open({ busyWaitMs }) from env BUSY_WAIT_US (default 0: the loop sleeps).
+const BUSY_WAIT_MS = Number(process.env.BUSY_WAIT_US ?? 0) / 1e3
+
 async function nodeBench(db, kind) {
-  const runner = await Runner.open(db.config, { ledger: path.join(db.dir, `node-${kind}.db`) })
+  const runner = await Runner.open(db.config, { ledger: path.join(db.dir, `node-${kind}.db`), busyWaitMs: BUSY_WAIT_MS })
   let entered = 0n
   runner.executor(
     'billing_inproc',

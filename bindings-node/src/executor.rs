@@ -4,7 +4,7 @@
 
 use crate::errors::{Failure, JsCallbackError};
 use crate::json::{Json, from_js};
-use crate::spawn;
+use crate::spawn_with;
 use napi::bindgen_prelude::{
     CallbackContext, Env, FnArgs, Function, JsObjectValue, JsValue, Object, PromiseRaw,
     ToNapiValue, Unknown, block_on,
@@ -37,18 +37,25 @@ pub struct JsExecutor {
     func: Arc<Callback>,
 }
 
+/// The runner's busy-wait budget, for the statements of the transaction handed to callbacks.
+type Budget = std::time::Duration;
+
 impl JsExecutor {
     pub fn new(
         func: Function<'_, FnArgs<(Unknown<'static>, Transaction)>, Unknown<'static>>,
+        busy_wait: Budget,
     ) -> napi::Result<Self> {
         let tsfn = func
             .build_threadsafe_function::<Call>()
             .callee_handled::<false>()
             .weak::<true>()
-            .build_callback(|ctx| {
+            .build_callback(move |ctx| {
                 Ok(FnArgs::from((
                     job_object(&ctx.env, ctx.value.job)?,
-                    Transaction { tx: ctx.value.tx },
+                    Transaction {
+                        tx: ctx.value.tx,
+                        busy_wait,
+                    },
                 )))
             })?;
         Ok(JsExecutor {
@@ -161,6 +168,7 @@ fn settle(env: &Env, ret: napi::Result<Unknown<'static>>, send: Answer) {
 #[napi]
 pub struct Transaction {
     tx: Option<GuardedTx>,
+    busy_wait: Budget,
 }
 
 impl Transaction {
@@ -178,7 +186,7 @@ impl Transaction {
         params: Option<Vec<Value>>,
     ) -> napi::Result<PromiseRaw<'env, Json>> {
         let tx = self.guarded();
-        spawn(env, async move {
+        spawn_with(env, self.busy_wait, async move {
             let p = params.unwrap_or_default();
             Json::of(&tx?.run_json(statement, &sql, &p).await?)
         })
