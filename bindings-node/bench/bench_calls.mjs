@@ -15,6 +15,11 @@ const RECEIPT = { status: 'applied', rows_affected: 0, source_database_mutated: 
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 const micros = (t0) => Number(process.hrtime.bigint() - t0) / 1e3
+// CPU time of the whole process (every thread) since `start`: work, as opposed to waiting.
+const cpuMicros = (start) => {
+  const d = process.cpuUsage(start)
+  return d.user + d.system
+}
 
 // Runner.open({ busyWaitMs }) from env BUSY_WAIT_US (default 0: the loop sleeps).
 const BUSY_WAIT_MS = Number(process.env.BUSY_WAIT_US ?? 0) / 1e3
@@ -37,11 +42,13 @@ async function nodeBench(db, kind) {
   const args = { invoice_id: 'INV-3001' }
   for (let i = 0; i < 50; i++) await runner.inspect('billing.inspect_invoice', args, CTX)
   const ins = []
+  const cpu0 = process.cpuUsage()
   for (let i = 0; i < N; i++) {
     const t0 = process.hrtime.bigint()
     await runner.inspect('billing.inspect_invoice', args, CTX)
     ins.push(micros(t0))
   }
+  const insCpu = cpuMicros(cpu0) / N
   const refused = []
   for (let i = 0; i < N; i++) {
     const t0 = process.hrtime.bigint()
@@ -50,7 +57,7 @@ async function nodeBench(db, kind) {
     if (env.ok !== false) throw new Error('expected a refusal')
   }
   const app = []
-  const [toCb, afterCb] = [[], []]
+  const [toCb, afterCb, appCpu] = [[], [], []]
   for (let i = 0; i < Math.min(N, 300); i++) {
     const p = await runner.propose(
       'billing.propose_account_credit',
@@ -58,8 +65,9 @@ async function nodeBench(db, kind) {
       CTX,
     )
     await runner.approve(p.proposal_id, { approver: 'lead', roles: ['billing_lead'] })
-    const t0 = process.hrtime.bigint()
+    const [t0, cpu] = [process.hrtime.bigint(), process.cpuUsage()]
     const out = await runner.apply(p.proposal_id)
+    appCpu.push(cpuMicros(cpu))
     const end = process.hrtime.bigint()
     app.push(Number(end - t0) / 1e3)
     toCb.push(Number(entered - t0) / 1e3)
@@ -67,7 +75,7 @@ async function nodeBench(db, kind) {
     if (out.receipt.status !== 'applied') throw new Error(JSON.stringify(out.receipt))
   }
   runner.close()
-  return [median(ins), median(app), median(refused), median(toCb), median(afterCb)]
+  return [median(ins), median(app), median(refused), median(toCb), median(afterCb), insCpu, median(appCpu)]
 }
 
 async function fresh(fn) {
@@ -86,7 +94,7 @@ for (let round = 0; round < ROUNDS; round++) {
     await fresh(async (db) => {
       const out = execFileSync(RUST, [db.config, path.join(db.dir, 'rust.db'), String(N)], { encoding: 'utf8' })
       const r = JSON.parse(out)
-      return [r.inspect_us, r.apply_inproc_us, r.call_refused_us, r.to_callback_us, r.after_callback_us]
+      return [r.inspect_us, r.apply_inproc_us, r.call_refused_us, r.to_callback_us, r.after_callback_us, r.inspect_cpu_us, r.apply_cpu_us]
     }),
   )
   rows.sync.push(await fresh((db) => nodeBench(db, 'sync')))
@@ -110,4 +118,7 @@ console.log(
 )
 console.log(
   `    measured from JS, up to the callback: function ${f(diff('sync', 3))} µs, async function ${f(diff('async', 3))} µs; after it: function ${f(diff('sync', 4))} µs, async function ${f(diff('async', 4))} µs`,
+)
+console.log(
+  `  CPU per call (process, all threads): inspect ${f(Math.min(diff('sync', 5), diff('async', 5)))} µs [Rust ${f(abs('rust', 5))}], apply function ${f(diff('sync', 6))} µs, async function ${f(diff('async', 6))} µs [Rust ${f(abs('rust', 6))}]`,
 )

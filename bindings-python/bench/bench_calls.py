@@ -31,39 +31,49 @@ BUSY_WAIT = int(os.environ.get("BUSY_WAIT_US", "0")) / 1e6
 async def py_bench(db, kind):
     runner = await sr.Runner.open(db.config, ledger=pathlib.Path(tempfile.mkdtemp()) / f"py-{kind}.db",
                                   busy_wait=BUSY_WAIT)
+    entered = [0.0]
     if kind == "sync":
         @runner.executor("billing_inproc")
         def noop(job, tx):
+            entered[0] = time.perf_counter()
             return {"status": "applied", "rows_affected": 0, "source_database_mutated": False}
     else:
         @runner.executor("billing_inproc")
         async def noop(job, tx):
+            entered[0] = time.perf_counter()
             return {"status": "applied", "rows_affected": 0, "source_database_mutated": False}
     args = {"invoice_id": "INV-3001"}
     for _ in range(50):
         await runner.inspect("billing.inspect_invoice", args, context=CTX)
     ins = []
+    cpu = time.process_time()
     for _ in range(N):
         t = time.perf_counter()
         await runner.inspect("billing.inspect_invoice", args, context=CTX)
         ins.append((time.perf_counter() - t) * 1e6)
+    ins_cpu = (time.process_time() - cpu) / N * 1e6
     refused = []
     for _ in range(N):
         t = time.perf_counter()
         env = await runner.call_tool("billing.nope", {}, context=CTX)
         refused.append((time.perf_counter() - t) * 1e6)
         assert env["ok"] is False
-    app = []
+    app, to_cb, after_cb, app_cpu = [], [], [], []
     for i in range(min(N, 300)):
         p = await runner.propose("billing.propose_account_credit",
                                  {"invoice_id": "INV-3001", "amount_cents": 1 + i % 9000, "reason": f"bench {i}"}, context=CTX)
         await runner.approve(p["proposal_id"], approver="lead", roles=["billing_lead"])
-        t = time.perf_counter()
+        t, cpu = time.perf_counter(), time.process_time()
         out = await runner.apply(p["proposal_id"])
-        app.append((time.perf_counter() - t) * 1e6)
+        end = time.perf_counter()
+        app_cpu.append((time.process_time() - cpu) * 1e6)
+        app.append((end - t) * 1e6)
+        to_cb.append((entered[0] - t) * 1e6)
+        after_cb.append((end - entered[0]) * 1e6)
         assert out["receipt"]["status"] == "applied"
     await runner.close()
-    return statistics.median(ins), statistics.median(app), statistics.median(refused)
+    return (statistics.median(ins), statistics.median(app), statistics.median(refused),
+            statistics.median(to_cb), statistics.median(after_cb), ins_cpu, statistics.median(app_cpu))
 
 
 def fresh(fn):
@@ -83,7 +93,8 @@ def main():
     for _ in range(rounds):  # interleaved rounds
         r = fresh(lambda db, tmp: json.loads(subprocess.run(
             [RUST, str(db.config), str(tmp / "rust.db"), str(N)], check=True, capture_output=True, text=True).stdout))
-        rows["rust"].append((r["inspect_us"], r["apply_inproc_us"], r["call_refused_us"]))
+        rows["rust"].append((r["inspect_us"], r["apply_inproc_us"], r["call_refused_us"],
+                             r["to_callback_us"], r["after_callback_us"], r["inspect_cpu_us"], r["apply_cpu_us"]))
         rows["sync"].append(fresh(lambda db, tmp: asyncio.run(py_bench(db, "sync"))))
         rows["async"].append(fresh(lambda db, tmp: asyncio.run(py_bench(db, "async"))))
 
@@ -104,6 +115,13 @@ def main():
     # the inspect line) plus the round trip into the callback and back.
     print(f"    of which the callback round trip (minus the inspect overhead of the same run): "
           f"def {diff('sync', 1) - diff('sync', 0):7.1f} µs, async def {diff('async', 1) - diff('async', 0):7.1f} µs")
+    print(f"    measured from Python, up to the callback: def {diff('sync', 3):7.1f} µs, async def {diff('async', 3):7.1f} µs; "
+          f"after it: def {diff('sync', 4):7.1f} µs, async def {diff('async', 4):7.1f} µs  "
+          f"[Rust {rust(3):7.1f} / {rust(4):7.1f}]")
+    # CPU time of the whole process per call (every thread): work, as opposed to waiting.
+    print(f"  CPU per call (process, all threads): inspect {min(diff('sync', 5), diff('async', 5)):7.1f} µs "
+          f"[Rust {rust(5):7.1f}], apply def {diff('sync', 6):7.1f} µs, async def {diff('async', 6):7.1f} µs "
+          f"[Rust {rust(6):7.1f}]")
 
 
 main()

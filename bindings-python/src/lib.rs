@@ -3,6 +3,7 @@
 //! public, typed API is the Python facade in `python/synapsor_runner/`.
 
 mod convert;
+mod def_threads;
 mod errors;
 mod mailbox;
 
@@ -69,11 +70,17 @@ where
         m.get().call_started();
     }
     let hot = counted.as_ref().map(|m| m.clone_ref(py));
+    let caller_loop = mailbox.as_ref().map(|m| {
+        Arc::new(CallerLoop {
+            locals: locals.clone(),
+            mailbox: m.clone_ref(py),
+        })
+    });
     let (target, loop_ref) = (py_fut.clone().unbind(), event_loop.clone().unbind());
     let caller = std::thread::current().id();
     let runtime = pyo3_async_runtimes::tokio::get_runtime().handle();
     let call = pyo3_async_runtimes::tokio::scope(locals, async move {
-        let out = fut.await;
+        let out = CALLER_LOOP.scope(caller_loop, fut).await;
         settle(mailbox, caller, target, loop_ref, out);
         if let Some(m) = counted {
             m.get().call_finished();
@@ -89,6 +96,19 @@ where
         Mailbox::keep_hot(m.bind(py), &event_loop, busy_wait);
     }
     Ok(py_fut)
+}
+
+/// The event loop a call was started from, readable on a runtime worker without the GIL.
+struct CallerLoop {
+    locals: pyo3_async_runtimes::TaskLocals,
+    mailbox: Py<Mailbox>,
+}
+
+tokio::task_local! {
+    /// Set for the duration of a call whose loop has a mailbox: an `async def` executor starts
+    /// its coroutine there without the worker taking the GIL (which on a thread that is not
+    /// Python's also creates and destroys a Python thread state each time).
+    static CALLER_LOOP: Option<Arc<CallerLoop>>;
 }
 
 /// Hand a finished call's result to its awaitable: through the mailbox from another thread,
@@ -440,26 +460,22 @@ impl Executor for PyExecutor {
         let (func, busy_wait) = (self.func.clone(), self.busy_wait);
         if self.is_async {
             Box::pin(async move {
-                // The coroutine runs on the event loop of the `apply` caller (task locals),
-                // started through that loop's mailbox and answering from a host scope.
-                let (locals, mailbox) = Python::attach(|py| {
-                    let locals = pyo3_async_runtimes::tokio::get_current_locals(py)?;
-                    let mailbox = Mailbox::existing(locals.event_loop(py).as_any());
-                    Ok::<_, PyErr>((locals, mailbox))
-                })
-                .map_err(callback_failure)?;
-                if let Some(mailbox) = mailbox {
+                // The coroutine runs on the event loop of the `apply` caller, started through
+                // that loop's mailbox and answering from a host scope.
+                if let Some(caller) = CALLER_LOOP.try_with(Option::clone).ok().flatten() {
                     let (send, answer) = tokio::sync::oneshot::channel();
-                    mailbox.get().post_call(move |py| {
+                    let mailbox = caller.mailbox.get();
+                    let caller = caller.clone();
+                    mailbox.post_call(move |py| {
                         let txo = Transaction { tx, busy_wait };
-                        start_coroutine(py, &func, job, txo, &locals, send)
+                        start_coroutine(py, &func, job, txo, &caller.locals, send)
                     });
                     return answer
                         .await
                         .map_err(|_| ExecutorFailure::safe("HANDLER_UNAVAILABLE", true))?
                         .map_err(callback_failure);
                 }
-                // The coroutine runs on the event loop of the `apply` caller (task locals).
+                // A loop without a mailbox: the coroutine runs there through its task locals.
                 let fut = Python::attach(|py| {
                     let locals = pyo3_async_runtimes::tokio::get_current_locals(py)?;
                     let txo = Py::new(py, Transaction { tx, busy_wait })?;
@@ -472,18 +488,21 @@ impl Executor for PyExecutor {
             })
         } else {
             Box::pin(async move {
-                // Sync callbacks run on a blocking thread, never on a runtime worker. The
-                // answer is handed back inside a host scope, so the apply carries on from that
-                // thread (it sends its next statement) instead of waking a worker to do it.
+                // Sync callbacks run on the binding's own threads (`def_threads`), never on a
+                // runtime worker. The answer is handed back inside a host scope, without the
+                // GIL, so the apply carries on from that thread (it sends its next statement)
+                // instead of waking a worker to do it.
                 let (send, answer) = tokio::sync::oneshot::channel();
-                tokio::task::spawn_blocking(move || {
-                    let out = Python::attach(|py| {
+                def_threads::run(move |py| {
+                    let out = (|| {
                         let txo = Py::new(py, SyncTransaction { tx })?;
                         let out = func.bind(py).call1((job_to_py(py, &job)?, txo))?;
                         from_py(&out)
-                    });
-                    synapsor_runner::embed::host_scope(|| {
-                        let _ = send.send(out);
+                    })();
+                    py.detach(|| {
+                        synapsor_runner::embed::host_scope(|| {
+                            let _ = send.send(out);
+                        })
                     });
                 });
                 answer

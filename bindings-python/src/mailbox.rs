@@ -89,13 +89,6 @@ impl Mailbox {
         Some(mailbox)
     }
 
-    /// The mailbox a call started from `event_loop` set up, if any (from any thread).
-    pub fn existing(event_loop: &Bound<'_, PyAny>) -> Option<Py<Mailbox>> {
-        let attr = pyo3::intern!(event_loop.py(), "_synapsor_runner_mailbox");
-        let found = event_loop.getattr(attr).ok()?;
-        found.cast_into::<Mailbox>().ok().map(Bound::unbind)
-    }
-
     /// From any thread, without the GIL: queue a result for `target` and wake the loop.
     pub fn post(&self, target: Py<PyAny>, out: Result<Value, PyErr>) {
         self.push(Delivery::Settle(target, out));

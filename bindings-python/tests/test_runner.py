@@ -6,6 +6,8 @@ import asyncio
 import contextvars
 import json
 import os
+import pathlib
+import threading
 
 import pytest
 
@@ -146,6 +148,89 @@ def test_sync_executor_writes_inside_the_guarded_transaction(billing_db):
         assert again["receipt"]["status"] == "already_applied" and calls == [1]
 
     run(main())
+
+
+def thread_name():
+    """The operating system's name of the calling thread (Python names foreign threads Dummy-N)."""
+    return pathlib.Path(f"/proc/self/task/{threading.get_native_id()}/comm").read_text().strip()
+
+
+def copy_invoices(db, ids):
+    db.sql("INSERT INTO invoices SELECT (jsonb_populate_record(NULL::invoices, to_jsonb(i) || jsonb_build_object('id', n))).* "
+           f"FROM invoices i, unnest(ARRAY{list(ids)}) AS n WHERE i.id = 'INV-3001'")
+
+
+def test_blocking_def_executors_run_side_by_side_on_their_own_threads(billing_db):
+    """Four `def` callbacks block at once (more than the runtime has workers) while inspects
+    still complete: they run on the binding's own threads, which the pool adds as needed."""
+    ids = [f"INV-310{i}" for i in range(4)]
+    copy_invoices(billing_db, ids)
+    together = threading.Barrier(len(ids), timeout=30)
+    release = threading.Event()
+    names = []
+
+    async def main():
+        runner = await open_runner(billing_db)
+
+        @runner.executor("billing_inproc")
+        def credit(job, tx):
+            names.append(thread_name())
+            tx.fetch_one("SELECT 1 AS one")
+            together.wait()  # BrokenBarrierError unless all four are in a callback at once
+            assert release.wait(30)
+            return {"status": "applied", "rows_affected": 0, "source_database_mutated": False}
+
+        pids = []
+        for invoice in ids:
+            p = await runner.propose("billing.propose_account_credit",
+                                     {"invoice_id": invoice, "amount_cents": 10, "reason": "side by side"}, context=ACME)
+            await runner.approve(p["proposal_id"], approver="lead", roles=["billing_lead"])
+            pids.append(p["proposal_id"])
+        applies = [asyncio.ensure_future(runner.apply(pid)) for pid in pids]
+        while len(names) < len(ids):
+            await asyncio.sleep(0.01)
+        # Every callback is blocked: other calls are still served.
+        reads = await asyncio.wait_for(asyncio.gather(*(
+            runner.inspect("billing.inspect_invoice", {"invoice_id": "INV-3001"}, context=ACME) for _ in range(10))), 20)
+        assert all(not a.done() for a in applies)
+        release.set()
+        outs = await asyncio.wait_for(asyncio.gather(*applies), 30)
+        assert [o["receipt"]["status"] for o in outs] == ["applied"] * len(ids)
+        assert len(reads) == 10 and all(r["object_id"] == "INV-3001" for r in reads)
+        assert names == ["synapsor-def"] * len(ids), names
+        await runner.close()
+
+    run(main())
+
+
+def test_def_executor_threads_keep_their_python_thread_state(billing_db):
+    """A `def` callback's thread keeps its Python thread state between callbacks, so the app's
+    thread-local state (a per-thread session, say) survives: each thread's counter goes up."""
+    local = threading.local()
+    seen = []
+
+    async def main():
+        runner = await open_runner(billing_db)
+
+        @runner.executor("billing_inproc")
+        def credit(job, tx):
+            local.calls = getattr(local, "calls", 0) + 1
+            seen.append((threading.get_native_id(), local.calls))
+            return {"status": "applied", "rows_affected": 0, "source_database_mutated": False}
+
+        for i in range(12):
+            p = await runner.propose("billing.propose_account_credit",
+                                     {"invoice_id": "INV-3001", "amount_cents": 1 + i, "reason": "again"}, context=ACME)
+            await runner.approve(p["proposal_id"], approver="lead", roles=["billing_lead"])
+            assert (await runner.apply(p["proposal_id"]))["receipt"]["status"] == "applied"
+        await runner.close()
+
+    run(main())
+    per_thread = {}
+    for tid, calls in seen:
+        per_thread[tid] = per_thread.get(tid, 0) + 1
+        assert calls == per_thread[tid], seen
+    assert len(per_thread) < len(seen), "some thread ran more than one callback"
 
 
 REQUEST_ID = contextvars.ContextVar("request_id", default=None)

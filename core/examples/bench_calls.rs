@@ -10,6 +10,38 @@ use serde_json::{Value, json};
 use std::time::Instant;
 use synapsor_runner::{ApplyOptions, Approver, OpenOptions, Runner, TrustedContext};
 
+/// CPU time of the whole process (every thread), in microseconds: the work a call costs, as
+/// opposed to its latency (which includes waiting for the database and for threads to wake).
+fn cpu_us() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as f64 * 1e6 + ts.tv_nsec as f64 / 1e3
+}
+
+/// Context switches of every thread of the process so far (voluntary and not): each one is a
+/// thread going to sleep or being woken, which costs CPU time in the kernel on a VM.
+fn switches() -> f64 {
+    let mut n = 0u64;
+    for task in std::fs::read_dir("/proc/self/task")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let status = std::fs::read_to_string(task.path().join("status")).unwrap_or_default();
+        for line in status.lines().filter(|l| l.contains("ctxt_switches")) {
+            n += line
+                .split_whitespace()
+                .nth(1)
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+        }
+    }
+    n as f64
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
     v[v.len() / 2]
@@ -51,6 +83,7 @@ async fn bench() {
             .unwrap();
     }
     let mut inspect = Vec::new();
+    let cpu = cpu_us();
     for _ in 0..n {
         let t = Instant::now();
         runner
@@ -59,6 +92,7 @@ async fn bench() {
             .unwrap();
         inspect.push(t.elapsed().as_secs_f64() * 1e6);
     }
+    let inspect_cpu = (cpu_us() - cpu) / n as f64;
     // The same call started from a thread outside the runtime, as a binding does (JS or Python
     // thread): `embed::start` there, result handed back over a channel. The floor of any binding.
     let foreign = {
@@ -92,19 +126,23 @@ async fn bench() {
     }
     let lead = Approver::new("lead").role("billing_lead");
     let mut apply = Vec::new();
-    let (mut before_cb, mut after_cb) = (Vec::new(), Vec::new());
+    let (mut before_cb, mut after_cb, mut apply_cpu) = (Vec::new(), Vec::new(), Vec::new());
+    let mut apply_switches = 0.0;
     for i in 0..n.min(300) {
         let p = runner
             .propose("billing.propose_account_credit", json!({"invoice_id": "INV-3001", "amount_cents": 1 + (i % 9000), "reason": format!("bench {i}")}), &ctx)
             .await
             .unwrap();
         runner.approve(&p.proposal_id, &lead).await.unwrap();
-        let t = Instant::now();
+        let sw = switches();
+        let (t, cpu) = (Instant::now(), cpu_us());
         let out = runner
             .apply(&p.proposal_id, &ApplyOptions::default())
             .await
             .unwrap();
         let end = Instant::now();
+        apply_cpu.push(cpu_us() - cpu);
+        apply_switches += switches() - sw;
         let entered = ENTERED.lock().unwrap().take().unwrap();
         apply.push((end - t).as_secs_f64() * 1e6);
         before_cb.push((entered - t).as_secs_f64() * 1e6);
@@ -113,6 +151,6 @@ async fn bench() {
     }
     println!(
         "{}",
-        json!({"inspect_us": median(inspect), "inspect_foreign_us": foreign, "call_refused_us": median(refused), "apply_inproc_us": median(apply), "to_callback_us": median(before_cb), "after_callback_us": median(after_cb)})
+        json!({"inspect_us": median(inspect), "inspect_foreign_us": foreign, "call_refused_us": median(refused), "apply_inproc_us": median(apply), "to_callback_us": median(before_cb), "after_callback_us": median(after_cb), "inspect_cpu_us": inspect_cpu, "apply_cpu_us": median(apply_cpu), "apply_switches": apply_switches / n.min(300) as f64})
     );
 }
