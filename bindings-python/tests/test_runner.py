@@ -8,6 +8,7 @@ import json
 import os
 import pathlib
 import threading
+import time
 
 import pytest
 
@@ -231,6 +232,53 @@ def test_def_executor_threads_keep_their_python_thread_state(billing_db):
         per_thread[tid] = per_thread.get(tid, 0) + 1
         assert calls == per_thread[tid], seen
     assert len(per_thread) < len(seen), "some thread ran more than one callback"
+
+
+def test_def_executor_past_its_timeout_fails_the_apply_and_rolls_back(billing_db, tmp_path):
+    """The timeout holds for `def` callbacks too: the apply answers at the timeout (rolled back,
+    HANDLER_TIMEOUT), the late callback's statements cannot reach the closed transaction, and
+    the next apply works."""
+    config = json.loads(pathlib.Path(billing_db.config).read_text())
+    config["executors"]["billing_inproc"]["timeout_ms"] = 300
+    short = tmp_path / "short-timeout.json"
+    short.write_text(json.dumps(config))
+    late = threading.Event()
+    late_error = []
+
+    async def main():
+        runner = await sr.Runner.open(short, ledger=billing_db.ledger)
+        slow = [True]
+
+        @runner.executor("billing_inproc")
+        def credit(job, tx):
+            tx.execute("UPDATE public.invoices SET credited_cents = 777 WHERE id = 'INV-3001'")
+            if slow[0]:
+                time.sleep(1.0)
+                try:
+                    tx.execute("UPDATE public.invoices SET credited_cents = 888 WHERE id = 'INV-3001'")
+                except sr.SynapsorError as e:
+                    late_error.append(e.code)
+                late.set()
+            return {"status": "applied", "rows_affected": 1, "source_database_mutated": True}
+
+        p = await runner.propose("billing.propose_account_credit",
+                                 {"invoice_id": "INV-3001", "amount_cents": 5, "reason": "slow"}, context=ACME)
+        await runner.approve(p["proposal_id"], approver="lead", roles=["billing_lead"])
+        started = time.monotonic()
+        out = await runner.apply(p["proposal_id"])
+        assert time.monotonic() - started < 0.9, "answered at the timeout, not when the callback returned"
+        assert out["receipt"]["status"] == "failed" and out["receipt"]["safe_error_code"] == "HANDLER_TIMEOUT", out
+        assert billing_db.sql("SELECT credited_cents FROM invoices WHERE id = 'INV-3001'") == "0"
+        assert await asyncio.to_thread(late.wait, 10)
+        assert late_error, "the late statement was refused"
+        assert billing_db.sql("SELECT credited_cents FROM invoices WHERE id = 'INV-3001'") == "0"
+        slow[0] = False
+        again = await runner.apply(p["proposal_id"])
+        assert again["receipt"]["status"] == "applied", again
+        assert billing_db.sql("SELECT credited_cents FROM invoices WHERE id = 'INV-3001'") == "777"
+        await runner.close()
+
+    run(main())
 
 
 REQUEST_ID = contextvars.ContextVar("request_id", default=None)
