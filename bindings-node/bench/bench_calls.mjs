@@ -26,16 +26,20 @@ const BUSY_WAIT_MS = Number(process.env.BUSY_WAIT_US ?? 0) / 1e3
 
 async function nodeBench(db, kind) {
   const runner = await Runner.open(db.config, { ledger: path.join(db.dir, `node-${kind}.db`), busyWaitMs: BUSY_WAIT_MS })
-  let entered = 0n
+  const entered = { at: 0n }
+  // The executor runs one statement (tx.fetchOne) before answering.
+  let statement = false
   runner.executor(
     'billing_inproc',
     kind === 'sync'
-      ? () => {
-          entered = process.hrtime.bigint()
+      ? (job, tx) => {
+          entered.at = process.hrtime.bigint()
+          if (statement && tx.fetchOneSync('SELECT 1 AS one').one !== 1) throw new Error('bad row')
           return RECEIPT
         }
-      : async () => {
-          entered = process.hrtime.bigint()
+      : async (job, tx) => {
+          entered.at = process.hrtime.bigint()
+          if (statement && (await tx.fetchOne('SELECT 1 AS one')).one !== 1) throw new Error('bad row')
           return RECEIPT
         },
   )
@@ -56,9 +60,17 @@ async function nodeBench(db, kind) {
     refused.push(micros(t0))
     if (env.ok !== false) throw new Error('expected a refusal')
   }
-  const app = []
-  const [toCb, afterCb, appCpu] = [[], [], []]
-  for (let i = 0; i < Math.min(N, 300); i++) {
+  const [app, toCb, afterCb, appCpu] = await applies(runner, entered, Math.min(N, 300), 0)
+  statement = true
+  const [stmt, , , stmtCpu] = await applies(runner, entered, Math.min(N, 300), N)
+  runner.close()
+  return [median(ins), median(app), median(refused), median(toCb), median(afterCb), insCpu, median(appCpu), median(stmt), median(stmtCpu)]
+}
+
+// n applies of fresh approved proposals: latency, to and after the callback, CPU (µs).
+async function applies(runner, entered, n, first) {
+  const [app, toCb, afterCb, appCpu] = [[], [], [], []]
+  for (let i = first; i < first + n; i++) {
     const p = await runner.propose(
       'billing.propose_account_credit',
       { invoice_id: 'INV-3001', amount_cents: 1 + (i % 9000), reason: `bench ${i}` },
@@ -70,12 +82,11 @@ async function nodeBench(db, kind) {
     appCpu.push(cpuMicros(cpu))
     const end = process.hrtime.bigint()
     app.push(Number(end - t0) / 1e3)
-    toCb.push(Number(entered - t0) / 1e3)
-    afterCb.push(Number(end - entered) / 1e3)
+    toCb.push(Number(entered.at - t0) / 1e3)
+    afterCb.push(Number(end - entered.at) / 1e3)
     if (out.receipt.status !== 'applied') throw new Error(JSON.stringify(out.receipt))
   }
-  runner.close()
-  return [median(ins), median(app), median(refused), median(toCb), median(afterCb), insCpu, median(appCpu)]
+  return [app, toCb, afterCb, appCpu]
 }
 
 async function fresh(fn) {
@@ -94,7 +105,7 @@ for (let round = 0; round < ROUNDS; round++) {
     await fresh(async (db) => {
       const out = execFileSync(RUST, [db.config, path.join(db.dir, 'rust.db'), String(N)], { encoding: 'utf8' })
       const r = JSON.parse(out)
-      return [r.inspect_us, r.apply_inproc_us, r.call_refused_us, r.to_callback_us, r.after_callback_us, r.inspect_cpu_us, r.apply_cpu_us]
+      return [r.inspect_us, r.apply_inproc_us, r.call_refused_us, r.to_callback_us, r.after_callback_us, r.inspect_cpu_us, r.apply_cpu_us, r.apply_stmt_us, r.apply_stmt_cpu_us]
     }),
   )
   rows.sync.push(await fresh((db) => nodeBench(db, 'sync')))
@@ -120,5 +131,11 @@ console.log(
   `    measured from JS, up to the callback: function ${f(diff('sync', 3))} µs, async function ${f(diff('async', 3))} µs; after it: function ${f(diff('sync', 4))} µs, async function ${f(diff('async', 4))} µs`,
 )
 console.log(
-  `  CPU per call (process, all threads): inspect ${f(Math.min(diff('sync', 5), diff('async', 5)))} µs [Rust ${f(abs('rust', 5))}], apply function ${f(diff('sync', 6))} µs, async function ${f(diff('async', 6))} µs [Rust ${f(abs('rust', 6))}]`,
+  `  apply via an executor running one statement (tx.fetchOne, n=${Math.min(N, 300)}): function ${f(diff('sync', 7))} µs, async function ${f(diff('async', 7))} µs  [Rust ${f(abs('rust', 7))}]`,
+)
+console.log(
+  `    of which the statement (minus the no-op apply of the same run): function ${f(diff('sync', 7) - diff('sync', 1))} µs, async function ${f(diff('async', 7) - diff('async', 1))} µs`,
+)
+console.log(
+  `  CPU per call (process, all threads): inspect ${f(Math.min(diff('sync', 5), diff('async', 5)))} µs [Rust ${f(abs('rust', 5))}], apply function ${f(diff('sync', 6))} µs, async function ${f(diff('async', 6))} µs [Rust ${f(abs('rust', 6))}]; apply with a statement function ${f(diff('sync', 8))} µs, async function ${f(diff('async', 8))} µs [Rust ${f(abs('rust', 8))}]`,
 )

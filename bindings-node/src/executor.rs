@@ -7,7 +7,7 @@ use crate::json::{Json, from_js};
 use crate::spawn_with;
 use napi::bindgen_prelude::{
     CallbackContext, Env, FnArgs, Function, JsObjectValue, JsValue, Object, PromiseRaw,
-    ToNapiValue, Unknown, block_on,
+    ToNapiValue, Unknown, within_runtime_if_available,
 };
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
@@ -201,7 +201,8 @@ impl Transaction {
     ) -> napi::Result<Value> {
         let run = || -> Result<Value, Failure> {
             let (tx, p) = (self.guarded()?, params.unwrap_or_default());
-            Ok(block_on(tx.run_json(statement, &sql, &p))?)
+            let runtime = within_runtime_if_available(tokio::runtime::Handle::current);
+            Ok(tx.run_json_blocking(&runtime, statement, sql, p)?)
         };
         run().map_err(|f| f.into_js(env))
     }

@@ -32,15 +32,20 @@ async def py_bench(db, kind):
     runner = await sr.Runner.open(db.config, ledger=pathlib.Path(tempfile.mkdtemp()) / f"py-{kind}.db",
                                   busy_wait=BUSY_WAIT)
     entered = [0.0]
+    statement = False  # the executor runs one statement (tx.fetch_one) before answering
     if kind == "sync":
         @runner.executor("billing_inproc")
         def noop(job, tx):
             entered[0] = time.perf_counter()
+            if statement:
+                assert tx.fetch_one("SELECT 1 AS one") == {"one": 1}
             return {"status": "applied", "rows_affected": 0, "source_database_mutated": False}
     else:
         @runner.executor("billing_inproc")
         async def noop(job, tx):
             entered[0] = time.perf_counter()
+            if statement:
+                assert await tx.fetch_one("SELECT 1 AS one") == {"one": 1}
             return {"status": "applied", "rows_affected": 0, "source_database_mutated": False}
     args = {"invoice_id": "INV-3001"}
     for _ in range(50):
@@ -58,8 +63,19 @@ async def py_bench(db, kind):
         env = await runner.call_tool("billing.nope", {}, context=CTX)
         refused.append((time.perf_counter() - t) * 1e6)
         assert env["ok"] is False
+    app, to_cb, after_cb, app_cpu = await applies(runner, entered, min(N, 300), 0)
+    statement = True
+    stmt, _, _, stmt_cpu = await applies(runner, entered, min(N, 300), N)
+    await runner.close()
+    return (statistics.median(ins), statistics.median(app), statistics.median(refused),
+            statistics.median(to_cb), statistics.median(after_cb), ins_cpu, statistics.median(app_cpu),
+            statistics.median(stmt), statistics.median(stmt_cpu))
+
+
+async def applies(runner, entered, n, first):
+    """n applies of fresh approved proposals: latency, to and after the callback, CPU (µs)."""
     app, to_cb, after_cb, app_cpu = [], [], [], []
-    for i in range(min(N, 300)):
+    for i in range(first, first + n):
         p = await runner.propose("billing.propose_account_credit",
                                  {"invoice_id": "INV-3001", "amount_cents": 1 + i % 9000, "reason": f"bench {i}"}, context=CTX)
         await runner.approve(p["proposal_id"], approver="lead", roles=["billing_lead"])
@@ -71,9 +87,7 @@ async def py_bench(db, kind):
         to_cb.append((entered[0] - t) * 1e6)
         after_cb.append((end - entered[0]) * 1e6)
         assert out["receipt"]["status"] == "applied"
-    await runner.close()
-    return (statistics.median(ins), statistics.median(app), statistics.median(refused),
-            statistics.median(to_cb), statistics.median(after_cb), ins_cpu, statistics.median(app_cpu))
+    return app, to_cb, after_cb, app_cpu
 
 
 def fresh(fn):
@@ -94,7 +108,8 @@ def main():
         r = fresh(lambda db, tmp: json.loads(subprocess.run(
             [RUST, str(db.config), str(tmp / "rust.db"), str(N)], check=True, capture_output=True, text=True).stdout))
         rows["rust"].append((r["inspect_us"], r["apply_inproc_us"], r["call_refused_us"],
-                             r["to_callback_us"], r["after_callback_us"], r["inspect_cpu_us"], r["apply_cpu_us"]))
+                             r["to_callback_us"], r["after_callback_us"], r["inspect_cpu_us"], r["apply_cpu_us"],
+                             r["apply_stmt_us"], r["apply_stmt_cpu_us"]))
         rows["sync"].append(fresh(lambda db, tmp: asyncio.run(py_bench(db, "sync"))))
         rows["async"].append(fresh(lambda db, tmp: asyncio.run(py_bench(db, "async"))))
 
@@ -118,10 +133,15 @@ def main():
     print(f"    measured from Python, up to the callback: def {diff('sync', 3):7.1f} µs, async def {diff('async', 3):7.1f} µs; "
           f"after it: def {diff('sync', 4):7.1f} µs, async def {diff('async', 4):7.1f} µs  "
           f"[Rust {rust(3):7.1f} / {rust(4):7.1f}]")
+    print(f"  apply via an executor running one statement (tx.fetch_one, n={min(N, 300)}): def {diff('sync', 7):7.1f} µs, "
+          f"async def {diff('async', 7):7.1f} µs  [Rust {rust(7):7.1f}]")
+    print(f"    of which the statement (minus the no-op apply of the same run): "
+          f"def {diff('sync', 7) - diff('sync', 1):7.1f} µs, async def {diff('async', 7) - diff('async', 1):7.1f} µs")
     # CPU time of the whole process per call (every thread): work, as opposed to waiting.
     print(f"  CPU per call (process, all threads): inspect {min(diff('sync', 5), diff('async', 5)):7.1f} µs "
           f"[Rust {rust(5):7.1f}], apply def {diff('sync', 6):7.1f} µs, async def {diff('async', 6):7.1f} µs "
-          f"[Rust {rust(6):7.1f}]")
+          f"[Rust {rust(6):7.1f}]; apply with a statement def {diff('sync', 8):7.1f} µs, async def {diff('async', 8):7.1f} µs "
+          f"[Rust {rust(8):7.1f}]")
 
 
 main()

@@ -8,6 +8,7 @@
 
 use serde_json::{Value, json};
 use std::time::Instant;
+use synapsor_runner::apply::executor::GuardedTx;
 use synapsor_runner::{ApplyOptions, Approver, OpenOptions, Runner, TrustedContext};
 
 /// CPU time of the whole process (every thread), in microseconds: the work a call costs, as
@@ -67,9 +68,12 @@ async fn bench() {
     let runner = Runner::open(OpenOptions::config_path(&a[0]).ledger(&a[1]))
         .await
         .unwrap();
-    static ENTERED: std::sync::Mutex<Option<Instant>> = std::sync::Mutex::new(None);
-    runner.register_executor("billing_inproc", |_job, _tx| async move {
+    runner.register_executor("billing_inproc", |_job, tx: Option<GuardedTx>| async move {
         *ENTERED.lock().unwrap() = Some(Instant::now());
+        if STATEMENT.load(std::sync::atomic::Ordering::Relaxed) {
+            let row = tx.unwrap().fetch_one("SELECT 1 AS one", &[]).await.unwrap();
+            assert!(row.is_some());
+        }
         Ok::<Value, synapsor_runner::apply::executor::ExecutorFailure>(
             json!({"status": "applied", "rows_affected": 0, "source_database_mutated": false}),
         )
@@ -125,15 +129,46 @@ async fn bench() {
         assert_eq!(env["ok"], false);
     }
     let lead = Approver::new("lead").role("billing_lead");
-    let mut apply = Vec::new();
-    let (mut before_cb, mut after_cb, mut apply_cpu) = (Vec::new(), Vec::new(), Vec::new());
-    let mut apply_switches = 0.0;
-    for i in 0..n.min(300) {
+    let noop = applies(&runner, &ctx, &lead, n.min(300), 0).await;
+    // The same executor running one statement in its guarded transaction (`tx.fetch_one`).
+    STATEMENT.store(true, std::sync::atomic::Ordering::Relaxed);
+    let stmt = applies(&runner, &ctx, &lead, n.min(300), n).await;
+    println!(
+        "{}",
+        json!({"inspect_us": median(inspect), "inspect_foreign_us": foreign, "call_refused_us": median(refused), "apply_inproc_us": noop.apply, "to_callback_us": noop.to_callback, "after_callback_us": noop.after_callback, "inspect_cpu_us": inspect_cpu, "apply_cpu_us": noop.cpu, "apply_switches": noop.switches, "apply_stmt_us": stmt.apply, "apply_stmt_cpu_us": stmt.cpu})
+    );
+}
+
+static ENTERED: std::sync::Mutex<Option<Instant>> = std::sync::Mutex::new(None);
+/// The executor runs one statement (`tx.fetch_one`) before answering.
+static STATEMENT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Medians over applies through the in-process executor.
+struct Applies {
+    apply: f64,
+    to_callback: f64,
+    after_callback: f64,
+    cpu: f64,
+    /// Context switches per apply (mean).
+    switches: f64,
+}
+
+/// `n` applies of fresh approved proposals (amounts offset by `first` so runs do not collide).
+async fn applies(
+    runner: &Runner,
+    ctx: &TrustedContext,
+    lead: &Approver,
+    n: usize,
+    first: usize,
+) -> Applies {
+    let (mut apply, mut before_cb, mut after_cb, mut cpu_v) = (vec![], vec![], vec![], vec![]);
+    let mut sw_total = 0.0;
+    for i in first..first + n {
         let p = runner
-            .propose("billing.propose_account_credit", json!({"invoice_id": "INV-3001", "amount_cents": 1 + (i % 9000), "reason": format!("bench {i}")}), &ctx)
+            .propose("billing.propose_account_credit", json!({"invoice_id": "INV-3001", "amount_cents": 1 + (i % 9000), "reason": format!("bench {i}")}), ctx)
             .await
             .unwrap();
-        runner.approve(&p.proposal_id, &lead).await.unwrap();
+        runner.approve(&p.proposal_id, lead).await.unwrap();
         let sw = switches();
         let (t, cpu) = (Instant::now(), cpu_us());
         let out = runner
@@ -141,16 +176,19 @@ async fn bench() {
             .await
             .unwrap();
         let end = Instant::now();
-        apply_cpu.push(cpu_us() - cpu);
-        apply_switches += switches() - sw;
+        cpu_v.push(cpu_us() - cpu);
+        sw_total += switches() - sw;
         let entered = ENTERED.lock().unwrap().take().unwrap();
         apply.push((end - t).as_secs_f64() * 1e6);
         before_cb.push((entered - t).as_secs_f64() * 1e6);
         after_cb.push((end - entered).as_secs_f64() * 1e6);
         assert_eq!(out.receipt.status, "applied");
     }
-    println!(
-        "{}",
-        json!({"inspect_us": median(inspect), "inspect_foreign_us": foreign, "call_refused_us": median(refused), "apply_inproc_us": median(apply), "to_callback_us": median(before_cb), "after_callback_us": median(after_cb), "inspect_cpu_us": inspect_cpu, "apply_cpu_us": median(apply_cpu), "apply_switches": apply_switches / n.min(300) as f64})
-    );
+    Applies {
+        apply: median(apply),
+        to_callback: median(before_cb),
+        after_callback: median(after_cb),
+        cpu: median(cpu_v),
+        switches: sw_total / n as f64,
+    }
 }

@@ -15,7 +15,13 @@
 //! - a wake-up inside [`host_scope`] on the host thread (a JavaScript or Python executor callback
 //!   handing back its receipt) polls it on the host thread when the scope ends, instead of
 //!   waking a worker to carry on: the task sends its next statement from there;
+//! - the first poll is such a scope too: a call that wakes another task as it starts (an
+//!   executor callback's `tx.execute` handing its statement to the apply waiting for it) has
+//!   that task polled here next, so the apply sends the statement from this thread;
 //! - any other wake-up (another thread, or the task waking itself) hands it to the runtime.
+//!
+//! [`run_blocking`] is [`start`] for a thread that then waits for the answer (a synchronous
+//! callback's statements).
 
 use std::cell::RefCell;
 use std::future::Future;
@@ -37,7 +43,35 @@ where
         fut: Mutex::new(Some(Box::pin(fut))),
         handle: handle.clone(),
     });
-    task.run();
+    host_scope(|| task.run());
+}
+
+/// Run `fut` as [`start`] does and block this thread (not a runtime worker) until it is done;
+/// `None` if it panicked (or the runtime dropped it) before finishing. Only what its first poll
+/// wakes runs here; the thread then sleeps until the answer, so the first poll gets a scope of
+/// its own even inside an outer one, whose tasks would otherwise wait for the outer scope to
+/// end while this thread waits for them.
+pub fn run_blocking<F>(handle: &Handle, fut: F) -> Option<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    /// Puts the outer scope back, even if the first poll panics.
+    struct Restore(Option<Vec<Arc<Task>>>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let outer = self.0.take();
+            SCOPE.with(|s| *s.borrow_mut() = outer);
+        }
+    }
+    let (done, answer) = std::sync::mpsc::sync_channel(1);
+    {
+        let _outer = Restore(SCOPE.with(|s| s.borrow_mut().take()));
+        start(handle, async move {
+            let _ = done.send(fut.await);
+        });
+    }
+    answer.recv().ok()
 }
 
 /// Run `f` on a host thread; tasks it wakes are polled here when `f` returns, rather than on a
@@ -264,6 +298,75 @@ mod tests {
     #[test]
     fn an_answer_from_another_thread_outside_a_scope_continues_on_the_runtime() {
         assert!(!answered_from_another_thread(false));
+    }
+
+    /// An apply waiting for a callback's statement, as in `source::*`: serves each request
+    /// after a real I/O wait and reports the thread that took the request.
+    fn statement_server(
+        rt: &tokio::runtime::Runtime,
+    ) -> (
+        tokio::sync::mpsc::Sender<tokio::sync::oneshot::Sender<u32>>,
+        std::sync::mpsc::Receiver<std::thread::ThreadId>,
+    ) {
+        let (requests, mut rx) = tokio::sync::mpsc::channel::<tokio::sync::oneshot::Sender<u32>>(8);
+        let (served_on, served) = std::sync::mpsc::channel();
+        start(rt.handle(), async move {
+            while let Some(reply) = rx.recv().await {
+                served_on.send(std::thread::current().id()).unwrap();
+                let _ = through_a_pipe(*b"q").await;
+                let _ = reply.send(42);
+            }
+        });
+        (requests, served)
+    }
+
+    async fn ask(requests: tokio::sync::mpsc::Sender<tokio::sync::oneshot::Sender<u32>>) -> u32 {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        requests.send(reply).await.unwrap();
+        answer.await.unwrap()
+    }
+
+    #[test]
+    fn a_task_woken_by_the_first_poll_of_a_call_is_polled_on_the_calling_thread() {
+        let rt = runtime();
+        let (requests, served) = statement_server(&rt);
+        let (out_tx, out_rx) = std::sync::mpsc::channel();
+        let handle = rt.handle().clone();
+        let caller = std::thread::spawn(move || {
+            start(&handle, async move {
+                out_tx.send(ask(requests).await).unwrap();
+            });
+            std::thread::current().id()
+        });
+        let here = caller.join().unwrap();
+        assert_eq!(served.recv_timeout(Duration::from_secs(5)).unwrap(), here);
+        assert_eq!(out_rx.recv_timeout(Duration::from_secs(5)).unwrap(), 42);
+    }
+
+    #[test]
+    fn run_blocking_sends_from_the_calling_thread_and_returns_the_answer() {
+        let rt = runtime();
+        let (requests, served) = statement_server(&rt);
+        let here = std::thread::current().id();
+        assert_eq!(run_blocking(rt.handle(), ask(requests.clone())), Some(42));
+        assert_eq!(served.recv().unwrap(), here);
+        // Inside an outer scope (whose queued tasks wait for it to end) it still completes.
+        let got = host_scope(|| run_blocking(rt.handle(), ask(requests)));
+        assert_eq!(got, Some(42));
+        assert_eq!(served.recv().unwrap(), here);
+    }
+
+    #[test]
+    fn run_blocking_answers_none_when_the_future_panics_after_waiting() {
+        let rt = runtime();
+        let got = run_blocking(rt.handle(), async {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+            if std::hint::black_box(true) {
+                panic!("statement server died");
+            }
+            1
+        });
+        assert_eq!(got, None);
     }
 
     #[test]

@@ -198,6 +198,26 @@ impl GuardedTx {
     }
 }
 
+impl GuardedTx {
+    /// [`run_json`](Self::run_json) for a synchronous callback's own thread (not a runtime
+    /// worker), which it blocks until the statement is done. The apply waiting for the statement
+    /// is polled on this thread and sends it from here ([`crate::embed::run_blocking`]) instead
+    /// of a runtime worker being woken to do it.
+    pub fn run_json_blocking(
+        &self,
+        handle: &tokio::runtime::Handle,
+        statement: Statement,
+        sql: String,
+        params: Vec<Value>,
+    ) -> Result<Value> {
+        let tx = self.clone();
+        crate::embed::run_blocking(handle, async move {
+            tx.run_json(statement, &sql, &params).await
+        })
+        .unwrap_or_else(|| Err(closed()))
+    }
+}
+
 /// The three things an executor callback can do with its guarded transaction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Statement {
