@@ -29,8 +29,7 @@ async function nodeBench(db, kind) {
   const entered = { at: 0n }
   // The executor runs one statement (tx.fetchOne) before answering.
   let statement = false
-  runner.executor(
-    'billing_inproc',
+  const callback =
     kind === 'sync'
       ? (job, tx) => {
           entered.at = process.hrtime.bigint()
@@ -41,8 +40,8 @@ async function nodeBench(db, kind) {
           entered.at = process.hrtime.bigint()
           if (statement && (await tx.fetchOne('SELECT 1 AS one')).one !== 1) throw new Error('bad row')
           return RECEIPT
-        },
-  )
+        }
+  runner.executor('billing_inproc', callback)
   const args = { invoice_id: 'INV-3001' }
   for (let i = 0; i < 50; i++) await runner.inspect('billing.inspect_invoice', args, CTX)
   const ins = []
@@ -63,8 +62,25 @@ async function nodeBench(db, kind) {
   const [app, toCb, afterCb, appCpu] = await applies(runner, entered, Math.min(N, 300), 0)
   statement = true
   const [stmt, , , stmtCpu] = await applies(runner, entered, Math.min(N, 300), N)
+  // The callback round trip alone: this runner alternates the callback with a Rust executor that
+  // answers at once (registered under the same name), one apply each, order alternating; each
+  // pair's difference is what crossing into JavaScript and back costs, on the same loop,
+  // database and ledger, a millisecond apart.
+  statement = false
+  const [pairs, cpuPairs] = [[], []]
+  for (let i = 0; i < Math.min(N, 300); i++) {
+    const timed = {}
+    for (const who of i % 2 === 0 ? ['rust', 'js'] : ['js', 'rust']) {
+      if (who === 'rust') runner._registerBenchExecutor('billing_inproc')
+      else runner.executor('billing_inproc', callback)
+      const [[lat], , , [cpu]] = await applies(runner, entered, 1, 2 * N + 2 * i + (who === 'js' ? 1 : 0))
+      timed[who] = [lat, cpu]
+    }
+    pairs.push(timed.js[0] - timed.rust[0])
+    cpuPairs.push(timed.js[1] - timed.rust[1])
+  }
   runner.close()
-  return [median(ins), median(app), median(refused), median(toCb), median(afterCb), insCpu, median(appCpu), median(stmt), median(stmtCpu)]
+  return [median(ins), median(app), median(refused), median(toCb), median(afterCb), insCpu, median(appCpu), median(stmt), median(stmtCpu), median(pairs), median(cpuPairs)]
 }
 
 // n applies of fresh approved proposals: latency, to and after the callback, CPU (µs).
@@ -129,6 +145,9 @@ console.log(
 )
 console.log(
   `    measured from JS, up to the callback: function ${f(diff('sync', 3))} µs, async function ${f(diff('async', 3))} µs; after it: function ${f(diff('sync', 4))} µs, async function ${f(diff('async', 4))} µs`,
+)
+console.log(
+  `    the callback round trip alone (same runner, alternating with a Rust executor that answers at once, median of paired differences, n=${Math.min(N, 300)}): function ${f(abs('sync', 9))} µs, async function ${f(abs('async', 9))} µs; CPU function ${f(abs('sync', 10))} µs, async function ${f(abs('async', 10))} µs`,
 )
 console.log(
   `  apply via an executor running one statement (tx.fetchOne, n=${Math.min(N, 300)}): function ${f(diff('sync', 7))} µs, async function ${f(diff('async', 7))} µs  [Rust ${f(abs('rust', 7))}]`,

@@ -66,10 +66,28 @@ async def py_bench(db, kind):
     app, to_cb, after_cb, app_cpu = await applies(runner, entered, min(N, 300), 0)
     statement = True
     stmt, _, _, stmt_cpu = await applies(runner, entered, min(N, 300), N)
+    # The callback round trip alone: this runner alternates the callback with a Rust executor
+    # that answers at once (registered under the same name), one apply each, order alternating;
+    # each pair's difference is what crossing into Python and back costs, on the same loop,
+    # database and ledger, a millisecond apart.
+    statement = False
+    pairs, cpu_pairs = [], []
+    for i in range(min(N, 300)):
+        timed = {}
+        for who in (("rust", "py") if i % 2 == 0 else ("py", "rust")):
+            if who == "rust":
+                runner._native._register_bench_executor("billing_inproc")
+            else:
+                runner.executor("billing_inproc")(noop)
+            lat, _, _, cpu = await applies(runner, entered, 1, 2 * N + 2 * i + (who == "py"))
+            timed[who] = (lat[0], cpu[0])
+        pairs.append(timed["py"][0] - timed["rust"][0])
+        cpu_pairs.append(timed["py"][1] - timed["rust"][1])
     await runner.close()
     return (statistics.median(ins), statistics.median(app), statistics.median(refused),
             statistics.median(to_cb), statistics.median(after_cb), ins_cpu, statistics.median(app_cpu),
-            statistics.median(stmt), statistics.median(stmt_cpu))
+            statistics.median(stmt), statistics.median(stmt_cpu),
+            statistics.median(pairs), statistics.median(cpu_pairs))
 
 
 async def applies(runner, entered, n, first):
@@ -133,6 +151,12 @@ def main():
     print(f"    measured from Python, up to the callback: def {diff('sync', 3):7.1f} µs, async def {diff('async', 3):7.1f} µs; "
           f"after it: def {diff('sync', 4):7.1f} µs, async def {diff('async', 4):7.1f} µs  "
           f"[Rust {rust(3):7.1f} / {rust(4):7.1f}]")
+    def own(kind, i):
+        return statistics.median(r[i] for r in rows[kind])
+
+    print(f"    the callback round trip alone (same runner, alternating with a Rust executor that answers at once, "
+          f"median of paired differences, n={min(N, 300)}): def {own('sync', 9):7.1f} µs, async def {own('async', 9):7.1f} µs; "
+          f"CPU def {own('sync', 10):7.1f} µs, async def {own('async', 10):7.1f} µs")
     print(f"  apply via an executor running one statement (tx.fetch_one, n={min(N, 300)}): def {diff('sync', 7):7.1f} µs, "
           f"async def {diff('async', 7):7.1f} µs  [Rust {rust(7):7.1f}]")
     print(f"    of which the statement (minus the no-op apply of the same run): "

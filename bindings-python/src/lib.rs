@@ -424,6 +424,15 @@ impl NativeRunner {
         Ok(())
     }
 
+    /// Benchmarks only: register a Rust executor that answers at once (the baseline that
+    /// `bench/bench_calls.py` alternates with a Python callback under the same name).
+    #[pyo3(name = "_register_bench_executor")]
+    fn register_bench_executor(&self, name: &str) -> PyResult<()> {
+        self.get()?
+            .register_executor(name, synapsor_runner::apply::executor::BaselineExecutor);
+        Ok(())
+    }
+
     fn close(&self) -> PyResult<()> {
         self.runner
             .lock()

@@ -97,6 +97,24 @@ where
     }
 }
 
+/// An executor that answers at once without touching the database (`applied`, no rows, source
+/// not mutated). The bindings' benchmarks alternate it with a Python or JavaScript callback on
+/// the same runner, so the difference is the callback's round trip alone. Not for configs.
+#[doc(hidden)]
+pub struct BaselineExecutor;
+
+impl Executor for BaselineExecutor {
+    fn execute<'a>(
+        &'a self,
+        _job: &'a ExecutorJob,
+        _tx: Option<GuardedTx>,
+    ) -> BoxFuture<'a, std::result::Result<Value, ExecutorFailure>> {
+        Box::pin(std::future::ready(Ok(serde_json::json!({
+            "status": "applied", "rows_affected": 0, "source_database_mutated": false
+        }))))
+    }
+}
+
 /// A statement the callback wants to run inside the guarded transaction.
 pub(crate) enum TxRequest {
     Execute {
