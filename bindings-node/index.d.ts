@@ -201,6 +201,12 @@ export declare class Runner {
    */
   executor(name: string, executor: Executor): void
   /**
+   * @internal Benchmarks only: register a Rust executor that answers at once, without
+   * touching the database (the baseline `bench/bench_calls.mjs` alternates with a JavaScript
+   * callback under the same name). Not for applications.
+   */
+  _registerBenchExecutor(name: string): void
+  /**
    * Release this handle. Calls made afterwards reject with `RUNNER_CLOSED`; calls already
    * running finish. Executors never keep the process alive.
    */

@@ -395,9 +395,10 @@ impl Runner {
         Ok(())
     }
 
-    /// Benchmarks only: register a Rust executor that answers at once (the baseline that
-    /// `bench/bench_calls.mjs` alternates with a JavaScript callback under the same name).
-    #[napi(js_name = "_registerBenchExecutor", skip_typescript)]
+    /// @internal Benchmarks only: register a Rust executor that answers at once, without
+    /// touching the database (the baseline `bench/bench_calls.mjs` alternates with a JavaScript
+    /// callback under the same name). Not for applications.
+    #[napi(js_name = "_registerBenchExecutor")]
     pub fn register_bench_executor(&self, env: &Env, name: String) -> napi::Result<()> {
         let runner = self.get().map_err(|f| f.into_js(env))?;
         runner.register_executor(&name, synapsor_runner::apply::executor::BaselineExecutor);
