@@ -1,8 +1,9 @@
 // Per-call cost from Node minus the same calls from Rust (run by scripts/bench-bindings).
 //
-// inspect: n sequential awaits of runner.inspect. apply: n applies through an in_process
-// executor whose callback only returns a receipt (plain function and async function), minus
-// Rust's closure executor. Each measurement gets a fresh database; 3 interleaved rounds, medians.
+// inspect: n sequential awaits of runner.inspect, minus the Rust process; and paired on one
+// runner with the same call run by Rust on a runtime worker. apply: n applies through an
+// in_process executor whose callback only returns a receipt (plain function and async function),
+// minus Rust's closure executor; and paired on one runner with a Rust answer given at once. Each measurement gets a fresh database; 3 interleaved rounds, medians.
 import { execFileSync } from 'node:child_process'
 import path from 'node:path'
 import { Runner } from '../index.js'
@@ -52,6 +53,22 @@ async function nodeBench(db, kind) {
     ins.push(micros(t0))
   }
   const insCpu = cpuMicros(cpu0) / N
+  // inspect paired on this runner: the same call run by Rust in a task on a runtime worker
+  // (timed there), alternating with the call from JavaScript; each pair's difference is the
+  // binding's overhead alone, on the same database and ledger, a millisecond apart.
+  const insPairs = []
+  for (let i = 0; i < N; i++) {
+    const timed = {}
+    for (const who of i % 2 === 0 ? ['rust', 'js'] : ['js', 'rust']) {
+      if (who === 'rust') timed.rust = await runner._benchInspectOnWorker('billing.inspect_invoice', args, CTX)
+      else {
+        const t0 = process.hrtime.bigint()
+        await runner.inspect('billing.inspect_invoice', args, CTX)
+        timed.js = micros(t0)
+      }
+    }
+    insPairs.push(timed.js - timed.rust)
+  }
   const refused = []
   for (let i = 0; i < N; i++) {
     const t0 = process.hrtime.bigint()
@@ -62,17 +79,16 @@ async function nodeBench(db, kind) {
   const [app, toCb, afterCb, appCpu] = await applies(runner, entered, Math.min(N, 300), 0)
   statement = true
   const [stmt, , , stmtCpu] = await applies(runner, entered, Math.min(N, 300), N)
-  // The callback round trip alone: this runner alternates the callback with a Rust executor that
-  // answers at once (registered under the same name), one apply each, order alternating; each
-  // pair's difference is what crossing into JavaScript and back costs, on the same loop,
-  // database and ledger, a millisecond apart.
+  // The callback round trip alone: this runner alternates the callback with a Rust answer given
+  // at once (a switch on the registered executor, nothing re-registered), one apply each, order
+  // alternating; each pair's difference is what crossing into JavaScript and back costs, on the
+  // same loop, database and ledger, a millisecond apart.
   statement = false
   const [pairs, cpuPairs] = [[], []]
   for (let i = 0; i < Math.min(N, 300); i++) {
     const timed = {}
     for (const who of i % 2 === 0 ? ['rust', 'js'] : ['js', 'rust']) {
-      if (who === 'rust') runner._registerBenchExecutor('billing_inproc')
-      else runner.executor('billing_inproc', callback)
+      if (!runner._benchBaseline('billing_inproc', who === 'rust')) throw new Error('no executor to switch')
       const [[lat], , , [cpu]] = await applies(runner, entered, 1, 2 * N + 2 * i + (who === 'js' ? 1 : 0))
       timed[who] = [lat, cpu]
     }
@@ -80,7 +96,7 @@ async function nodeBench(db, kind) {
     cpuPairs.push(timed.js[1] - timed.rust[1])
   }
   runner.close()
-  return [median(ins), median(app), median(refused), median(toCb), median(afterCb), insCpu, median(appCpu), median(stmt), median(stmtCpu), median(pairs), median(cpuPairs)]
+  return [median(ins), median(app), median(refused), median(toCb), median(afterCb), insCpu, median(appCpu), median(stmt), median(stmtCpu), median(pairs), median(cpuPairs), median(insPairs)]
 }
 
 // n applies of fresh approved proposals: latency, to and after the callback, CPU (µs).
@@ -135,6 +151,9 @@ const f = (x) => x.toFixed(1).padStart(7)
 console.log(`Node binding overhead vs Rust, ${ROUNDS} rounds, median of per-round differences (absolute medians in brackets):`)
 console.log(`  refused call (no I/O, n=${N}): ${f(Math.min(diff('sync', 2), diff('async', 2)))} µs  [Rust ${f(abs('rust', 2))}]`)
 console.log(`  inspect (n=${N}):              ${f(Math.min(diff('sync', 0), diff('async', 0)))} µs  [Rust ${f(abs('rust', 0))}]`)
+console.log(
+  `    paired on one runner (alternating with the same call run by Rust on a runtime worker, median of paired differences, n=${N}): ${f(Math.min(abs('sync', 11), abs('async', 11)))} µs`,
+)
 console.log(
   `  apply via no-op in_process executor (n=${Math.min(N, 300)}): function ${f(diff('sync', 1))} µs, async function ${f(diff('async', 1))} µs  [Rust ${f(abs('rust', 1))}]`,
 )

@@ -86,12 +86,12 @@ impl Executor for JsExecutor {
         job: &'a ExecutorJob,
         tx: Option<GuardedTx>,
     ) -> BoxFuture<'a, Result<Value, ExecutorFailure>> {
-        let call = Call {
-            job: Json::value(&job.to_json_without_change_set()),
-            tx,
-        };
         let func = self.func.clone();
         Box::pin(async move {
+            // Serialised straight from the job (a Value and strings: it cannot fail).
+            let job = Json::of(&job.without_change_set())
+                .map_err(|_| ExecutorFailure::safe("HANDLER_UNAVAILABLE", false))?;
+            let call = Call { job, tx };
             let (send, recv) = tokio::sync::oneshot::channel();
             let status = func.call_with_return_value(
                 call,

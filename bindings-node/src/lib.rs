@@ -395,14 +395,35 @@ impl Runner {
         Ok(())
     }
 
-    /// @internal Benchmarks only: register a Rust executor that answers at once, without
-    /// touching the database (the baseline `bench/bench_calls.mjs` alternates with a JavaScript
-    /// callback under the same name). Not for applications.
-    #[napi(js_name = "_registerBenchExecutor")]
-    pub fn register_bench_executor(&self, env: &Env, name: String) -> napi::Result<()> {
+    /// @internal Benchmarks only: switch the executor registered under `name` between the
+    /// JavaScript callback and a Rust answer given at once without touching the database (the
+    /// baseline `bench/bench_calls.mjs` alternates with the callback); `false` if nothing is
+    /// registered under `name`. Not for applications.
+    #[napi(js_name = "_benchBaseline")]
+    pub fn bench_baseline(&self, env: &Env, name: String, baseline: bool) -> napi::Result<bool> {
         let runner = self.get().map_err(|f| f.into_js(env))?;
-        runner.register_executor(&name, synapsor_runner::apply::executor::BaselineExecutor);
-        Ok(())
+        Ok(runner.bench_baseline(&name, baseline))
+    }
+
+    /// @internal Benchmarks only: the same `inspect` run by Rust in a task of its own on a
+    /// runtime worker; resolves with how long it took there, in microseconds (the baseline
+    /// `bench/bench_calls.mjs` alternates with `inspect`). Not for applications.
+    #[napi(
+        js_name = "_benchInspectOnWorker",
+        ts_args_type = "capability: string, args: JsonObject, options?: CallOptions",
+        ts_return_type = "Promise<number>"
+    )]
+    pub fn bench_inspect_on_worker<'env>(
+        &self,
+        env: &'env Env,
+        capability: String,
+        args: Value,
+        options: Option<CallOptions>,
+    ) -> napi::Result<PromiseRaw<'env, Json>> {
+        let ctx = trusted(options.and_then(|o| o.context));
+        self.call(env, move |r| async move {
+            json(r.bench_inspect_on_worker(capability, args, ctx).await?)
+        })
     }
 
     /// Release this handle. Calls made afterwards reject with `RUNNER_CLOSED`; calls already

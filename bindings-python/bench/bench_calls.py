@@ -1,7 +1,9 @@
 """Per-call cost from Python minus the same calls from Rust (run by scripts/bench-bindings).
 
-inspect: n sequential awaits of runner.inspect. apply: n applies through an in_process executor
-whose callback only returns a receipt (sync def and async def), minus Rust's closure executor.
+inspect: n sequential awaits of runner.inspect, minus the Rust process; and paired on one runner
+with the same call run by Rust on a runtime worker. apply: n applies through an in_process
+executor whose callback only returns a receipt (sync def and async def), minus Rust's closure
+executor; and paired on one runner with a Rust answer given at once (the round trip alone).
 """
 
 from __future__ import annotations
@@ -57,6 +59,20 @@ async def py_bench(db, kind):
         await runner.inspect("billing.inspect_invoice", args, context=CTX)
         ins.append((time.perf_counter() - t) * 1e6)
     ins_cpu = (time.process_time() - cpu) / N * 1e6
+    # inspect paired on this runner: the same call run by Rust in a task on a runtime worker
+    # (timed there), alternating with the call from Python; each pair's difference is the
+    # binding's overhead alone, on the same database and ledger, a millisecond apart.
+    ins_pairs = []
+    for i in range(N):
+        timed = {}
+        for who in (("rust", "py") if i % 2 == 0 else ("py", "rust")):
+            if who == "rust":
+                timed[who] = await runner._native._bench_inspect_on_worker("billing.inspect_invoice", args, CTX)
+            else:
+                t = time.perf_counter()
+                await runner.inspect("billing.inspect_invoice", args, context=CTX)
+                timed[who] = (time.perf_counter() - t) * 1e6
+        ins_pairs.append(timed["py"] - timed["rust"])
     refused = []
     for _ in range(N):
         t = time.perf_counter()
@@ -66,19 +82,16 @@ async def py_bench(db, kind):
     app, to_cb, after_cb, app_cpu = await applies(runner, entered, min(N, 300), 0)
     statement = True
     stmt, _, _, stmt_cpu = await applies(runner, entered, min(N, 300), N)
-    # The callback round trip alone: this runner alternates the callback with a Rust executor
-    # that answers at once (registered under the same name), one apply each, order alternating;
-    # each pair's difference is what crossing into Python and back costs, on the same loop,
-    # database and ledger, a millisecond apart.
+    # The callback round trip alone: this runner alternates the callback with a Rust answer given
+    # at once (a switch on the registered executor, nothing re-registered), one apply each, order
+    # alternating; each pair's difference is what crossing into Python and back costs, on the
+    # same loop, database and ledger, a millisecond apart.
     statement = False
     pairs, cpu_pairs = [], []
     for i in range(min(N, 300)):
         timed = {}
         for who in (("rust", "py") if i % 2 == 0 else ("py", "rust")):
-            if who == "rust":
-                runner._native._register_bench_executor("billing_inproc")
-            else:
-                runner.executor("billing_inproc")(noop)
+            assert runner._native._bench_baseline("billing_inproc", who == "rust")
             lat, _, _, cpu = await applies(runner, entered, 1, 2 * N + 2 * i + (who == "py"))
             timed[who] = (lat[0], cpu[0])
         pairs.append(timed["py"][0] - timed["rust"][0])
@@ -87,7 +100,7 @@ async def py_bench(db, kind):
     return (statistics.median(ins), statistics.median(app), statistics.median(refused),
             statistics.median(to_cb), statistics.median(after_cb), ins_cpu, statistics.median(app_cpu),
             statistics.median(stmt), statistics.median(stmt_cpu),
-            statistics.median(pairs), statistics.median(cpu_pairs))
+            statistics.median(pairs), statistics.median(cpu_pairs), statistics.median(ins_pairs))
 
 
 async def applies(runner, entered, n, first):
@@ -139,9 +152,14 @@ def main():
     def rust(i):
         return statistics.median(r[i] for r in rows["rust"])
 
+    def own(kind, i):
+        return statistics.median(r[i] for r in rows[kind])
+
     print(f"Python binding overhead vs Rust, {rounds} rounds, median of per-round differences (absolute medians in brackets):")
     print(f"  refused call (no I/O, n={N}): {min(diff('sync', 2), diff('async', 2)):7.1f} µs  [Rust {rust(2):7.1f}]")
     print(f"  inspect (n={N}):              {min(diff('sync', 0), diff('async', 0)):7.1f} µs  [Rust {rust(0):7.1f}]")
+    print(f"    paired on one runner (alternating with the same call run by Rust on a runtime worker, "
+          f"median of paired differences, n={N}): {min(own('sync', 11), own('async', 11)):7.1f} µs")
     print(f"  apply via no-op in_process executor (n={min(N, 300)}): def {diff('sync', 1):7.1f} µs, "
           f"async def {diff('async', 1):7.1f} µs  [Rust {rust(1):7.1f}]")
     # An apply pays what every call pays (one wake-up of the loop for the result, its conversion;
@@ -151,9 +169,6 @@ def main():
     print(f"    measured from Python, up to the callback: def {diff('sync', 3):7.1f} µs, async def {diff('async', 3):7.1f} µs; "
           f"after it: def {diff('sync', 4):7.1f} µs, async def {diff('async', 4):7.1f} µs  "
           f"[Rust {rust(3):7.1f} / {rust(4):7.1f}]")
-    def own(kind, i):
-        return statistics.median(r[i] for r in rows[kind])
-
     print(f"    the callback round trip alone (same runner, alternating with a Rust executor that answers at once, "
           f"median of paired differences, n={min(N, 300)}): def {own('sync', 9):7.1f} µs, async def {own('async', 9):7.1f} µs; "
           f"CPU def {own('sync', 10):7.1f} µs, async def {own('async', 10):7.1f} µs")

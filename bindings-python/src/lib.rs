@@ -424,13 +424,34 @@ impl NativeRunner {
         Ok(())
     }
 
-    /// Benchmarks only: register a Rust executor that answers at once (the baseline that
-    /// `bench/bench_calls.py` alternates with a Python callback under the same name).
-    #[pyo3(name = "_register_bench_executor")]
-    fn register_bench_executor(&self, name: &str) -> PyResult<()> {
-        self.get()?
-            .register_executor(name, synapsor_runner::apply::executor::BaselineExecutor);
-        Ok(())
+    /// Benchmarks only: switch the executor registered under `name` between the Python callback
+    /// and a Rust answer given at once without touching the database (the baseline
+    /// `bench/bench_calls.py` alternates with the callback); `False` if nothing is registered
+    /// under `name`.
+    #[pyo3(name = "_bench_baseline")]
+    fn bench_baseline(&self, name: &str, baseline: bool) -> PyResult<bool> {
+        Ok(self.get()?.bench_baseline(name, baseline))
+    }
+
+    /// Benchmarks only: the same `inspect` run by Rust in a task of its own on a runtime worker;
+    /// answers how long it took there, in microseconds (the baseline `bench/bench_calls.py`
+    /// alternates with `inspect`).
+    #[pyo3(name = "_bench_inspect_on_worker", signature = (capability, args, context=None))]
+    fn bench_inspect_on_worker<'py>(
+        &self,
+        py: Python<'py>,
+        capability: String,
+        args: &Bound<'py, PyAny>,
+        context: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let (r, args, ctx) = (self.get()?, from_py(args)?, self::context(context)?);
+        spawn(py, self.busy_wait, async move {
+            json(
+                r.bench_inspect_on_worker(capability, args, ctx)
+                    .await
+                    .map_err(to_py_err)?,
+            )
+        })
     }
 
     fn close(&self) -> PyResult<()> {

@@ -182,6 +182,47 @@ impl Runner {
             .insert(name.to_string(), executor);
     }
 
+    /// Benchmarks only: switch the executor registered under `name` between itself and an
+    /// answer given at once without touching the database (the first call wraps it in a
+    /// [`BenchSwitch`](crate::apply::executor::BenchSwitch); registering again removes the
+    /// switch). `false` if nothing is registered under `name`. Not for applications.
+    #[doc(hidden)]
+    pub fn bench_baseline(&self, name: &str, baseline: bool) -> bool {
+        let mut executors = self.inner.executors.write().expect("executor registry");
+        let Some(current) = executors.get(name).cloned() else {
+            return false;
+        };
+        match current.bench_switch() {
+            Some(switch) => switch.set(baseline),
+            None => {
+                let switch = crate::apply::executor::BenchSwitch::new(current, baseline);
+                executors.insert(name.to_string(), Arc::new(switch));
+            }
+        }
+        true
+    }
+
+    /// Benchmarks only: run [`inspect`](Self::inspect) as a Rust service would, in a task of its
+    /// own on a runtime worker, and answer how long it took there in microseconds. The
+    /// bindings' benchmarks alternate it with the same call made from Python or JavaScript on
+    /// the same runner, so the difference is the binding's overhead alone. Not for applications.
+    #[doc(hidden)]
+    pub async fn bench_inspect_on_worker(
+        &self,
+        name: String,
+        args: Value,
+        ctx: TrustedContext,
+    ) -> Result<f64> {
+        let runner = self.clone();
+        tokio::spawn(async move {
+            let started = std::time::Instant::now();
+            runner.inspect(&name, args, &ctx).await?;
+            Ok(started.elapsed().as_secs_f64() * 1e6)
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("benchmark task failed: {e}")))?
+    }
+
     /// Run a read capability: one scoped row, evidence and query audit recorded.
     pub async fn inspect(
         &self,

@@ -737,3 +737,29 @@ async fn in_process_without_a_write_connection_gets_the_job_alone() {
     );
     assert_eq!(*got_tx.lock().unwrap(), Some(false));
 }
+
+#[tokio::test]
+async fn bench_baseline_switches_a_registered_executor_without_re_registering_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let runner = demo_with_executor(dir.path(), json!({"type": "in_process"})).await;
+    let calls = Arc::new(AtomicUsize::new(0));
+    runner.register_executor("app", counting_sqlite_callback(calls.clone()));
+    assert!(
+        !runner.bench_baseline("not_registered", true),
+        "nothing to switch"
+    );
+    for (baseline, expected_calls) in [(true, 0), (false, 1), (true, 1)] {
+        assert!(runner.bench_baseline("app", baseline));
+        let id = approved(&runner).await;
+        let out = runner.apply(&id, &ApplyOptions::default()).await.unwrap();
+        assert_eq!(out.receipt.status, "applied", "{:?}", out.receipt);
+        assert_eq!(out.receipt.source_database_mutated, !baseline);
+        assert_eq!(calls.load(Ordering::SeqCst), expected_calls);
+    }
+    // Registering again replaces the switch: the callback runs even though the last switch said
+    // baseline.
+    runner.register_executor("app", counting_sqlite_callback(calls.clone()));
+    let id = approved(&runner).await;
+    runner.apply(&id, &ApplyOptions::default()).await.unwrap();
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+}

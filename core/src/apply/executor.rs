@@ -43,14 +43,29 @@ impl ExecutorJob {
     /// `to_json` without the top-level `change_set`, for bindings that set it to the very same
     /// object as `request.change_set` on their side instead of converting the diff twice.
     pub fn to_json_without_change_set(&self) -> Value {
-        serde_json::json!({
-            "executor": self.executor,
-            "proposal_id": self.proposal_id,
-            "writeback_job_id": self.writeback_job_id,
-            "idempotency_key": self.idempotency_key,
-            "dry_run": self.dry_run,
-            "request": self.request,
-        })
+        serde_json::to_value(self.without_change_set()).expect("a job serialises")
+    }
+
+    /// [`to_json_without_change_set`](Self::to_json_without_change_set) borrowed rather than
+    /// built: serialising it writes the same JSON without copying the request first.
+    pub fn without_change_set(&self) -> impl serde::Serialize + '_ {
+        #[derive(serde::Serialize)]
+        struct Job<'a> {
+            executor: &'a str,
+            proposal_id: &'a str,
+            writeback_job_id: &'a str,
+            idempotency_key: &'a str,
+            dry_run: bool,
+            request: &'a Value,
+        }
+        Job {
+            executor: &self.executor,
+            proposal_id: &self.proposal_id,
+            writeback_job_id: &self.writeback_job_id,
+            idempotency_key: &self.idempotency_key,
+            dry_run: self.dry_run,
+            request: &self.request,
+        }
     }
 }
 
@@ -80,6 +95,12 @@ pub trait Executor: Send + Sync {
         job: &'a ExecutorJob,
         tx: Option<GuardedTx>,
     ) -> BoxFuture<'a, std::result::Result<Value, ExecutorFailure>>;
+
+    /// Benchmarks only: this executor as a [`BenchSwitch`], if it is one.
+    #[doc(hidden)]
+    fn bench_switch(&self) -> Option<&BenchSwitch> {
+        None
+    }
 }
 
 /// Any `Fn(job, tx) -> future` closure is an executor (the Rust way to register a callback).
@@ -97,21 +118,47 @@ where
     }
 }
 
-/// An executor that answers at once without touching the database (`applied`, no rows, source
-/// not mutated). The bindings' benchmarks alternate it with a Python or JavaScript callback on
-/// the same runner, so the difference is the callback's round trip alone. Not for configs.
+/// Benchmarks only: a registered executor (a Python or JavaScript callback) that can be switched
+/// to answering at once without touching the database (`applied`, no rows, source not mutated).
+/// The bindings' benchmarks alternate the two on one runner, so the difference is the callback's
+/// round trip alone, with nothing re-registered between applies. See
+/// [`Runner::bench_baseline`](crate::Runner::bench_baseline). Not for applications.
 #[doc(hidden)]
-pub struct BaselineExecutor;
+pub struct BenchSwitch {
+    inner: Arc<dyn Executor>,
+    baseline: std::sync::atomic::AtomicBool,
+}
 
-impl Executor for BaselineExecutor {
+impl BenchSwitch {
+    pub(crate) fn new(inner: Arc<dyn Executor>, baseline: bool) -> Self {
+        BenchSwitch {
+            inner,
+            baseline: baseline.into(),
+        }
+    }
+
+    pub(crate) fn set(&self, baseline: bool) {
+        self.baseline
+            .store(baseline, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl Executor for BenchSwitch {
     fn execute<'a>(
         &'a self,
-        _job: &'a ExecutorJob,
-        _tx: Option<GuardedTx>,
+        job: &'a ExecutorJob,
+        tx: Option<GuardedTx>,
     ) -> BoxFuture<'a, std::result::Result<Value, ExecutorFailure>> {
+        if !self.baseline.load(std::sync::atomic::Ordering::Relaxed) {
+            return self.inner.execute(job, tx);
+        }
         Box::pin(std::future::ready(Ok(serde_json::json!({
             "status": "applied", "rows_affected": 0, "source_database_mutated": false
         }))))
+    }
+
+    fn bench_switch(&self) -> Option<&BenchSwitch> {
+        Some(self)
     }
 }
 
