@@ -763,3 +763,27 @@ async fn bench_baseline_switches_a_registered_executor_without_re_registering_it
     runner.apply(&id, &ApplyOptions::default()).await.unwrap();
     assert_eq!(calls.load(Ordering::SeqCst), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_inspect_on_worker_runs_the_real_inspect_and_times_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let runner = demo_with_executor(dir.path(), json!({"type": "in_process"})).await;
+    let ctx = TrustedContext::from_config();
+    let args = json!({"invoice_id": "INV-3001"});
+    let us = runner
+        .bench_inspect_on_worker("billing.inspect_invoice".into(), args.clone(), ctx.clone())
+        .await
+        .unwrap();
+    assert!(us > 0.0 && us < 60e6, "{us}");
+    assert_eq!(
+        runner.ledger().count("evidence_bundles").unwrap(),
+        1,
+        "it is the real inspect: evidence recorded"
+    );
+    // The same refusals as inspect itself.
+    let e = runner
+        .bench_inspect_on_worker("billing.nope".into(), args, ctx)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "CAPABILITY_NOT_FOUND");
+}
