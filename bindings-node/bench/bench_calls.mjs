@@ -3,7 +3,8 @@
 // inspect: n sequential awaits of runner.inspect, minus the Rust process; and paired on one
 // runner with the same call run by Rust on a runtime worker. apply: n applies through an
 // in_process executor whose callback only returns a receipt (plain function and async function),
-// minus Rust's closure executor; and paired on one runner with a Rust answer given at once. Each measurement gets a fresh database; 3 interleaved rounds, medians.
+// minus Rust's closure executor; and paired on one runner with a Rust answer given at once.
+// Each measurement gets a fresh database; ROUNDS (default 5) interleaved rounds, medians.
 import { execFileSync } from 'node:child_process'
 import path from 'node:path'
 import { Runner } from '../index.js'
