@@ -495,3 +495,35 @@ async fn writeback_probe_reports_permissions_without_writing() {
         "a writer without INSERT on the receipt table fails the probe"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_connection_the_server_killed_is_replaced_without_failing_the_read() {
+    let db = MyDb::orders();
+    let runner = db.runner();
+    let ctx = acme();
+    let read = || runner.inspect(INSPECT, json!({"order_id": "O-1001"}), &ctx);
+    let readers = || {
+        db.sql(&format!(
+            "SELECT GROUP_CONCAT(ID ORDER BY ID) FROM information_schema.PROCESSLIST WHERE USER = 'synapsor_reader' AND DB = '{}'",
+            db.name
+        ))
+    };
+    for _ in 0..5 {
+        read().await.unwrap();
+    }
+    let before = readers();
+    assert!(
+        !before.is_empty() && !before.contains(','),
+        "sequential reads share one connection: {before}"
+    );
+    db.sql(&format!("KILL CONNECTION {before}"));
+    let r = read()
+        .await
+        .expect("the read starts again on a new connection");
+    assert_eq!(r.data["status"], json!("paid"));
+    let after = readers();
+    assert!(
+        !after.is_empty() && after != before,
+        "{before} then {after}"
+    );
+}

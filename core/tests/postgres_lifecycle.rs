@@ -838,3 +838,70 @@ async fn writeback_probe_proves_the_writer_and_rolls_back() {
         "permission denied is reported: {e}"
     );
 }
+
+/// The reader's backends for this test's database: (all, idle in a transaction, pids).
+fn reader_backends(db: &PgDb) -> (usize, usize, String) {
+    let out = db.sql(
+        "SELECT count(*) || '|' || count(*) FILTER (WHERE state LIKE 'idle in transaction%') || '|' || coalesce(string_agg(pid::text, ',' ORDER BY pid), '') FROM pg_stat_activity WHERE datname = current_database() AND usename = 'synapsor_reader'",
+    );
+    let mut parts = out.split('|');
+    let mut n = || parts.next().unwrap_or_default().to_string();
+    (n().parse().unwrap(), n().parse().unwrap(), n())
+}
+
+/// The reader's backends once reads are done: how many, and their pids. None of them is left in
+/// a transaction: a read commits before it answers.
+fn reads_settled(db: &PgDb) -> (usize, String) {
+    let (all, in_tx, pids) = reader_backends(db);
+    assert!(
+        all > 0 && in_tx == 0,
+        "{all} reader backends, {in_tx} in a transaction"
+    );
+    (all, pids)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_commit_before_answering_and_reuse_one_connection() {
+    let db = PgDb::billing();
+    let runner = db.runner();
+    for _ in 0..30 {
+        let r = runner
+            .inspect(INSPECT, json!({"invoice_id": "INV-3001"}), &acme())
+            .await
+            .unwrap();
+        assert_eq!(r.data["late_fee_cents"], json!(5500));
+    }
+    // Every read's transaction has ended (no backend left idle in one), and sequential reads
+    // share one connection.
+    let (all, _) = reads_settled(&db);
+    assert_eq!(
+        all, 1,
+        "30 sequential reads opened {all} reader connections"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_connection_the_server_dropped_is_replaced_without_failing_the_read() {
+    let db = PgDb::billing();
+    let runner = db.runner();
+    let ctx = acme();
+    let read = || runner.inspect(INSPECT, json!({"invoice_id": "INV-3001"}), &ctx);
+    read().await.unwrap();
+    let (_, before) = reads_settled(&db);
+    db.sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND usename = 'synapsor_reader'");
+    let r = read()
+        .await
+        .expect("the read starts again on a new connection");
+    assert_eq!(r.data["late_fee_cents"], json!(5500));
+    let (_, after) = reads_settled(&db);
+    assert!(
+        before
+            .split(',')
+            .all(|pid| !after.split(',').any(|p| p == pid)),
+        "the dropped connection is not reused: {before} then {after}"
+    );
+    // A server that refuses the statement itself is not retried: the error reaches the caller.
+    db.sql("REVOKE SELECT ON invoices FROM synapsor_reader");
+    let e = read().await.unwrap_err();
+    assert!(e.to_string().contains("42501"), "{e}");
+}

@@ -2,6 +2,7 @@
 
 mod mysql;
 mod postgres;
+mod readers;
 mod sqlite;
 
 pub use mysql::MySource;
@@ -10,6 +11,7 @@ pub use sqlite::SqliteSource;
 
 use crate::config::{Engine, LoadedConfig, SourceConfig};
 use crate::error::{Error, Result};
+use readers::Readers;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -370,63 +372,89 @@ pub(crate) fn callback_outcome(
     }
 }
 
-/// Reader and writer pools of a server source, created on first use from the env vars the
-/// config names (so a missing writer only fails the calls that write).
+/// Reader connections and writer pool of a server source, created on first use from the env
+/// vars the config names (so a missing writer only fails the calls that write).
 pub(crate) struct LazyPools<DB: sqlx::Database> {
     name: String,
     read_env: Option<String>,
     write_env: Option<String>,
-    reader: tokio::sync::OnceCell<sqlx::Pool<DB>>,
+    readers: tokio::sync::OnceCell<Readers<DB::Connection>>,
     writer: tokio::sync::OnceCell<sqlx::Pool<DB>>,
 }
 
-impl<DB: sqlx::Database> LazyPools<DB> {
+impl<DB: sqlx::Database> LazyPools<DB>
+where
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+{
     pub(crate) fn new(name: &str, cfg: &SourceConfig) -> Self {
         LazyPools {
             name: name.to_string(),
             read_env: cfg.read_url_env.clone(),
             write_env: cfg.write_url_env.clone(),
-            reader: Default::default(),
+            readers: Default::default(),
             writer: Default::default(),
         }
     }
 
-    pub(crate) async fn get(&self, write: bool) -> Result<&sqlx::Pool<DB>> {
-        let (cell, env) = if write {
-            (&self.writer, &self.write_env)
+    /// The reader connections (see `readers.rs`).
+    pub(crate) async fn readers(&self) -> Result<&Readers<DB::Connection>> {
+        self.readers
+            .get_or_try_init(|| async {
+                let (env, url) = self.url(false)?;
+                let options = url.parse().map_err(|_| unusable::<DB>(&env))?;
+                Ok(Readers::new(options))
+            })
+            .await
+    }
+
+    /// The writer pool.
+    pub(crate) async fn writer(&self) -> Result<&sqlx::Pool<DB>> {
+        self.writer
+            .get_or_try_init(|| async {
+                let (env, url) = self.url(true)?;
+                sqlx::pool::PoolOptions::<DB>::new()
+                    .max_connections(16)
+                    .acquire_timeout(std::time::Duration::from_secs(5))
+                    .connect_lazy(&url)
+                    .map_err(|_| unusable::<DB>(&env))
+            })
+            .await
+    }
+
+    /// The env var naming the reader's or writer's URL, and its value.
+    fn url(&self, write: bool) -> Result<(String, String)> {
+        let env = if write {
+            &self.write_env
         } else {
-            (&self.reader, &self.read_env)
+            &self.read_env
         };
-        cell.get_or_try_init(|| async {
-            let env = env.as_deref().ok_or_else(|| Error::SourceUnavailable {
-                code: if write {
-                    "WRITEBACK_DISABLED"
-                } else {
-                    "SOURCE_CREDENTIAL_MISSING"
-                },
-                message: format!(
-                    "source {} has no {} connection configured",
-                    self.name,
-                    if write { "write" } else { "read" }
-                ),
+        let env = env.as_deref().ok_or_else(|| Error::SourceUnavailable {
+            code: if write {
+                "WRITEBACK_DISABLED"
+            } else {
+                "SOURCE_CREDENTIAL_MISSING"
+            },
+            message: format!(
+                "source {} has no {} connection configured",
+                self.name,
+                if write { "write" } else { "read" }
+            ),
+        })?;
+        let url = std::env::var(env)
+            .ok()
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| Error::SourceUnavailable {
+                code: "SOURCE_CREDENTIAL_MISSING",
+                message: format!("{env} is not set."),
             })?;
-            let url = std::env::var(env)
-                .ok()
-                .filter(|v| !v.is_empty())
-                .ok_or_else(|| Error::SourceUnavailable {
-                    code: "SOURCE_CREDENTIAL_MISSING",
-                    message: format!("{env} is not set."),
-                })?;
-            sqlx::pool::PoolOptions::<DB>::new()
-                .max_connections(if write { 16 } else { 8 })
-                .acquire_timeout(std::time::Duration::from_secs(5))
-                .connect_lazy(&url)
-                .map_err(|_| Error::SourceUnavailable {
-                    code: "SOURCE_UNAVAILABLE",
-                    message: format!("{env} is not a usable {} URL", DB::NAME),
-                })
-        })
-        .await
+        Ok((env.to_string(), url))
+    }
+}
+
+fn unusable<DB: sqlx::Database>(env: &str) -> Error {
+    Error::SourceUnavailable {
+        code: "SOURCE_UNAVAILABLE",
+        message: format!("{env} is not a usable {} URL", DB::NAME),
     }
 }
 

@@ -105,15 +105,20 @@ impl MySource {
     }
 
     pub async fn read(&self, req: &ReadRequest<'_>) -> Result<Vec<Row>> {
-        let mut conn = self
+        let mut lease = self
             .pools
-            .get(false)
+            .readers()
             .await?
-            .acquire()
+            .begin(&sqlx::SqlStr::from_static("START TRANSACTION READ ONLY"))
             .await
             .map_err(map_err)?;
+        // The timeout is a session setting: once per connection, from inside its first read.
+        if lease.fresh() {
+            self.set_timeout(lease.conn()).await?;
+        }
+        let conn = lease.conn();
         let cols = self
-            .columns(&mut conn, req.schema, req.table, req.columns)
+            .columns(conn, req.schema, req.table, req.columns)
             .await?;
         let stmt = dialect::select_row(
             req.schema,
@@ -124,17 +129,12 @@ impl MySource {
             req.limit,
             false,
         )?;
-        self.set_timeout(&mut conn).await?;
-        let mut tx = conn
-            .begin_with("START TRANSACTION READ ONLY")
-            .await
-            .map_err(map_err)?;
         let mut q = stmt.query().bind(value_text(req.key_value));
         if let Some((_, tenant)) = req.tenant {
             q = q.bind(tenant.to_string());
         }
-        let rows = q.fetch_all(&mut *tx).await.map_err(map_err)?;
-        tx.commit().await.map_err(map_err)?;
+        let rows = q.fetch_all(&mut *conn).await.map_err(map_err)?;
+        lease.commit().await.map_err(map_err)?;
         rows.iter().map(|r| decode_row(r, &cols)).collect()
     }
 
@@ -143,7 +143,7 @@ impl MySource {
     pub async fn probe_writeback(&self) -> Result<String> {
         let mut conn = self
             .pools
-            .get(true)
+            .writer()
             .await?
             .acquire()
             .await
@@ -174,7 +174,7 @@ impl MySource {
     ) -> Result<UpdateOutcome> {
         let mut conn = self
             .pools
-            .get(true)
+            .writer()
             .await?
             .acquire()
             .await

@@ -73,15 +73,16 @@ impl PgSource {
 
     pub async fn read(&self, req: &ReadRequest<'_>) -> Result<Vec<Row>> {
         // One connection for type discovery and the read: a one-shot CLI call opens exactly one.
-        let mut conn = self
+        let mut lease = self
             .pools
-            .get(false)
+            .readers()
             .await?
-            .acquire()
+            .begin(&dialect::begin(true, self.timeout_ms))
             .await
             .map_err(map_err)?;
+        let conn = lease.conn();
         let cols = self
-            .columns(&mut conn, req.schema, req.table, req.columns)
+            .columns(conn, req.schema, req.table, req.columns)
             .await?;
         let stmt = dialect::select_row(
             req.schema,
@@ -92,16 +93,12 @@ impl PgSource {
             req.limit,
             false,
         )?;
-        let mut tx = conn
-            .begin_with(dialect::begin(true, self.timeout_ms))
-            .await
-            .map_err(map_err)?;
         let mut q = stmt.query().bind(value_text(req.key_value));
         if let Some((_, tenant)) = req.tenant {
             q = q.bind(tenant.to_string());
         }
-        let rows = q.fetch_all(&mut *tx).await.map_err(map_err)?;
-        tx.commit().await.map_err(map_err)?;
+        let rows = q.fetch_all(&mut *conn).await.map_err(map_err)?;
+        lease.commit().await.map_err(map_err)?;
         rows.iter().map(|r| decode_row(r, &cols)).collect()
     }
 
@@ -109,7 +106,7 @@ impl PgSource {
     pub async fn probe_writeback(&self) -> Result<String> {
         let mut conn = self
             .pools
-            .get(true)
+            .writer()
             .await?
             .acquire()
             .await
@@ -148,7 +145,7 @@ impl PgSource {
     ) -> Result<UpdateOutcome> {
         let mut conn = self
             .pools
-            .get(true)
+            .writer()
             .await?
             .acquire()
             .await
