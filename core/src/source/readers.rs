@@ -17,8 +17,8 @@
 //!   task runs, which on a current-thread runtime whose caller then blocks is never; a migration's
 //!   `ALTER TABLE` would wait behind it, and every query behind that.
 //!
-//! At most [`MAX_READERS`] connections are open or committing at once; a read waits up to
-//! [`ACQUIRE_TIMEOUT`] for one, as it did for the pool.
+//! At most [`MAX_READERS`] reads hold a connection at once; a read waits up to
+//! [`ACQUIRE_TIMEOUT`] for its turn, as it did for the pool.
 
 use sqlx::{ConnectOptions, Connection, Executor, SqlStr};
 use std::sync::{Arc, Mutex};
