@@ -1,5 +1,6 @@
 // In-process executors: sync and async callbacks inside the guarded transaction, idempotent
 // retries, rollback on throw or rejection (the caller gets the very same error), bad receipts.
+import fs from 'node:fs'
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { Runner } from '../index.js'
@@ -211,4 +212,38 @@ test('tx parameters stay bound values; a failing statement rejects with a coded 
   assert.notEqual(out?.receipt?.status, 'applied', JSON.stringify(out))
   assert.equal(db.sql('SELECT count(*) FROM synapsor_writeback_receipts'), '0')
   assert.equal(db.sql("SELECT count(*) FROM invoices WHERE id = 'INV-3001'"), '1')
+})
+
+test('an async executor settling after its timeout fails the apply and rolls back; its late answer is ignored', async (t) => {
+  const db = new BillingDb(t)
+  const cfg = JSON.parse(fs.readFileSync(db.config, 'utf8'))
+  cfg.executors.billing_inproc.timeout_ms = 300
+  fs.writeFileSync(db.config, JSON.stringify(cfg))
+  const runner = await Runner.open(db.config, { ledger: db.ledger })
+  t.after(() => runner.close())
+  let late = true
+  let settledLate
+  runner.executor('billing_inproc', async (_job, tx) => {
+    await tx.execute("UPDATE public.invoices SET credited_cents = 999 WHERE id = 'INV-3001'")
+    if (!late) return { status: 'applied', rows_affected: 1, source_database_mutated: true }
+    await new Promise((resolve) => setTimeout(resolve, 600))
+    settledLate = true
+    return { status: 'applied', rows_affected: 1, source_database_mutated: true }
+  })
+  const p = await runner.propose(
+    'billing.propose_account_credit',
+    { invoice_id: 'INV-3001', amount_cents: 2500, reason: 'goodwill' },
+    { context: ACME },
+  )
+  await runner.approve(p.proposal_id, { approver: 'lead', roles: ['billing_lead'] })
+  const first = await runner.apply(p.proposal_id)
+  assert.equal(first.receipt.status, 'failed')
+  assert.equal(first.receipt.safe_error_code, 'HANDLER_TIMEOUT')
+  assert.equal(db.sql("SELECT credited_cents FROM invoices WHERE id = 'INV-3001'"), '0', 'rolled back')
+  await new Promise((resolve) => setTimeout(resolve, 700))
+  assert.ok(settledLate, 'the late promise settled (and its answer went nowhere)')
+  late = false
+  const second = await runner.apply(p.proposal_id)
+  assert.equal(second.receipt.status, 'applied', JSON.stringify(second.receipt))
+  assert.equal(db.sql("SELECT credited_cents FROM invoices WHERE id = 'INV-3001'"), '999')
 })
