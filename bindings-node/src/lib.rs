@@ -6,12 +6,13 @@ mod busy;
 mod errors;
 mod executor;
 mod json;
+mod results;
 
 use errors::Failure;
 use executor::{JsExecutor, Transaction};
 use json::Json;
 use napi::bindgen_prelude::{
-    Env, FnArgs, Function, JsValue, PromiseRaw, ToNapiValue, Unknown, within_runtime_if_available,
+    Env, FnArgs, Function, PromiseRaw, ToNapiValue, Unknown, within_runtime_if_available,
 };
 use napi_derive::napi;
 use serde_json::Value;
@@ -24,8 +25,6 @@ use synapsor_runner::{
     Runner as CoreRunner, ToolNaming, TrustedContext,
 };
 use synapsor_runner_mcp::McpEndpoint;
-
-type Resolve<T> = Box<dyn FnOnce(Env) -> napi::Result<T> + Send>;
 
 /// Start a core call and hand JavaScript a promise of its result. The first poll runs right
 /// here on the JS thread (see `synapsor_runner::embed`), the rest on the runtime; the promise
@@ -49,15 +48,15 @@ where
     T: ToNapiValue + Send + 'static,
     F: Future<Output = Result<T, Failure>> + Send + 'static,
 {
-    let (deferred, promise) = env.create_deferred::<T, Resolve<T>>()?;
+    let (deferred, promise) = results::deferred(env)?;
     let runtime = within_runtime_if_available(tokio::runtime::Handle::current);
     let in_flight = (!busy_wait.is_zero()).then(|| busy::call_started(env, busy_wait));
     synapsor_runner::embed::start(&runtime, async move {
         let out = fut.await;
-        deferred.resolve(Box::new(move |env| out.map_err(|f| f.into_js(&env))));
+        deferred.settle(move |env| out.map_err(|f| f.into_js(env)));
         drop(in_flight);
     });
-    Ok(PromiseRaw::new(env.raw(), promise.raw()))
+    Ok(PromiseRaw::new(env.raw(), promise))
 }
 
 fn json<T: serde::Serialize>(v: T) -> Result<Json, Failure> {
