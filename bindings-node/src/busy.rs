@@ -55,20 +55,47 @@ pub fn budget(ms: Option<f64>) -> Result<Duration, String> {
     }
 }
 
+/// How a pending call waits for its result on the JS thread.
+#[derive(Clone, Copy, Default)]
+pub struct Wait {
+    /// Keep the loop turning from the start of the call for up to this long; zero: not at all.
+    pub busy: Duration,
+    /// Wake the loop when the call has only local work left, and turn until the result.
+    pub prewake: bool,
+}
+
+/// How long a loop woken ahead of a result keeps turning for it at most.
+pub const PREWAKE_BUDGET: Duration = Duration::from_millis(1);
+
 /// On the JS thread, before starting a call with a budget: count it, and keep the loop turning
 /// for up to `budget` (or as long as an earlier call asked for). The returned guard stops
 /// counting the call when dropped, on whichever thread settles it.
 pub fn call_started(env: &Env, budget: Duration) -> InFlight {
     TICKER.with(|t| {
         t.in_flight.fetch_add(1, Ordering::AcqRel);
-        let wanted = Instant::now() + budget;
-        t.until
-            .set(Some(t.until.get().map_or(wanted, |u| u.max(wanted))));
-        if !t.ticking.replace(true) && schedule(env, t).is_err() {
-            t.ticking.set(false);
-        }
+        keep_hot_on(env, t, budget);
         InFlight(t.in_flight.clone())
     })
+}
+
+/// On the JS thread: keep the loop turning for up to `budget` while counted calls are in flight.
+pub fn keep_hot(env: &Env, budget: Duration) {
+    TICKER.with(|t| keep_hot_on(env, t, budget));
+}
+
+fn keep_hot_on(env: &Env, t: &Ticker, budget: Duration) {
+    let wanted = Instant::now() + budget;
+    t.until
+        .set(Some(t.until.get().map_or(wanted, |u| u.max(wanted))));
+    if !t.ticking.replace(true) && schedule(env, t).is_err() {
+        t.ticking.set(false);
+    }
+}
+
+/// On the JS thread: this thread's count of calls in flight that keep its loop turning, for a
+/// call that will count itself from another thread (a pre-wake).
+pub fn counter() -> Arc<AtomicUsize> {
+    TICKER.with(|t| t.in_flight.clone())
 }
 
 /// Counts one call as in flight until dropped.

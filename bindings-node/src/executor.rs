@@ -40,8 +40,8 @@ pub struct JsExecutor {
     func: Arc<Callback>,
 }
 
-/// The runner's busy-wait budget, for the statements of the transaction handed to callbacks.
-type Budget = std::time::Duration;
+/// The runner's way of waiting, for the statements of the transaction handed to callbacks.
+type Budget = crate::busy::Wait;
 
 impl JsExecutor {
     pub fn new(
@@ -262,7 +262,13 @@ impl Transaction {
         params: Option<Vec<Value>>,
     ) -> napi::Result<PromiseRaw<'env, Json>> {
         let tx = self.guarded();
-        spawn_with(env, self.busy_wait, async move {
+        // A statement's answer is waited for as the runner's calls are, without a pre-wake: the
+        // core has no local work after it to overlap the wake-up with.
+        let wait = crate::busy::Wait {
+            prewake: false,
+            ..self.busy_wait
+        };
+        spawn_with(env, wait, async move {
             let p = params.unwrap_or_default();
             Json::of(&tx?.run_json(statement, &sql, &p).await?)
         })

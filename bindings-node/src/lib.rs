@@ -18,8 +18,8 @@ use napi_derive::napi;
 use serde_json::Value;
 use std::future::Future;
 use std::path::PathBuf;
-use std::sync::Mutex;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use synapsor_runner::{
     ApplyOptions as CoreApplyOptions, Approver, OpenOptions as CoreOpenOptions,
     Runner as CoreRunner, ToolNaming, TrustedContext,
@@ -34,14 +34,16 @@ where
     T: ToNapiValue + Send + 'static,
     F: Future<Output = Result<T, Failure>> + Send + 'static,
 {
-    spawn_with(env, Duration::ZERO, fut)
+    spawn_with(env, busy::Wait::default(), fut)
 }
 
-/// [`spawn`], keeping the event loop turning while the call is in flight for up to `busy_wait`
-/// (`busy.rs`; zero: the loop sleeps until the result arrives).
+/// [`spawn`], keeping the event loop turning while the call is in flight for up to `wait.busy`
+/// (`busy.rs`). Without that, and with `wait.prewake`, the loop sleeps while the database works
+/// and is woken when the core says the call has only local work left (`embed::finishing`: its
+/// ledger write); it turns from then until the result, at most `busy::PREWAKE_BUDGET`.
 pub(crate) fn spawn_with<'env, T, F>(
     env: &'env Env,
-    busy_wait: Duration,
+    wait: busy::Wait,
     fut: F,
 ) -> napi::Result<PromiseRaw<'env, T>>
 where
@@ -50,13 +52,64 @@ where
 {
     let (deferred, promise) = results::deferred(env)?;
     let runtime = within_runtime_if_available(tokio::runtime::Handle::current);
-    let in_flight = (!busy_wait.is_zero()).then(|| busy::call_started(env, busy_wait));
+    let in_flight = (!wait.busy.is_zero()).then(|| busy::call_started(env, wait.busy));
+    let prewake = (in_flight.is_none() && wait.prewake)
+        .then(|| deferred.js_thread())
+        .flatten()
+        .map(|js| Arc::new(Prewake::new(js)));
     synapsor_runner::embed::start(&runtime, async move {
-        let out = fut.await;
+        let out = match &prewake {
+            Some(p) => {
+                let p = p.clone();
+                let hint = synapsor_runner::embed::FinishingHint::new(move || p.fire());
+                synapsor_runner::embed::with_finishing_hint(hint, fut).await
+            }
+            None => fut.await,
+        };
         deferred.settle(move |env| out.map_err(|f| f.into_js(env)));
         drop(in_flight);
+        if let Some(p) = prewake {
+            p.settled();
+        }
     });
     Ok(PromiseRaw::new(env.raw(), promise))
+}
+
+/// One call's pre-wake: told on a runtime worker that only local work is left, it counts the
+/// call as keeping the loop turning and asks the JS thread to turn, until the call settles.
+struct Prewake {
+    js: results::JsThread,
+    counter: Arc<AtomicUsize>,
+    js_thread: std::thread::ThreadId,
+    fired: AtomicBool,
+}
+
+impl Prewake {
+    /// On the JS thread.
+    fn new(js: results::JsThread) -> Self {
+        Prewake {
+            js,
+            counter: busy::counter(),
+            js_thread: std::thread::current().id(),
+            fired: AtomicBool::new(false),
+        }
+    }
+
+    /// From the core (`embed::finishing`). On the JS thread itself nothing is asleep to wake.
+    fn fire(&self) {
+        if std::thread::current().id() != self.js_thread && !self.fired.swap(true, Ordering::AcqRel)
+        {
+            self.counter.fetch_add(1, Ordering::AcqRel);
+            self.js.run(|env| busy::keep_hot(env, busy::PREWAKE_BUDGET));
+        }
+    }
+
+    /// After the call's result is queued for the JS thread.
+    fn settled(&self) {
+        if self.fired.load(Ordering::Acquire) {
+            self.counter.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
 }
 
 fn json<T: serde::Serialize>(v: T) -> Result<Json, Failure> {
@@ -89,6 +142,11 @@ pub struct OpenOptions {
     /// the OS wake-up of the JS thread (tens of microseconds per call on a VM) for the JS
     /// thread's CPU time; see docs/node.md#busy-wait.
     pub busy_wait_ms: Option<f64>,
+    /// Default true (ignored with `busyWaitMs`): the event loop sleeps while the database works
+    /// and is woken as soon as a call has only its ledger write left, then keeps turning until
+    /// the result (at most 1 ms), so the result does not wait for the JS thread to wake. Costs
+    /// the JS thread's CPU for that stretch; see docs/node.md#pre-wake.
+    pub prewake: Option<bool>,
 }
 
 #[napi(object)]
@@ -161,7 +219,7 @@ fn approver(id: String, roles: Option<Vec<String>>) -> Approver {
 #[napi]
 pub struct Runner {
     inner: Mutex<Option<CoreRunner>>,
-    busy_wait: Duration,
+    wait: busy::Wait,
 }
 
 impl Runner {
@@ -180,7 +238,7 @@ impl Runner {
         Fut: Future<Output = Result<Json, Failure>> + Send + 'static,
     {
         let fut = self.get().map(f);
-        spawn_with(env, self.busy_wait, async move { fut?.await })
+        spawn_with(env, self.wait, async move { fut?.await })
     }
 }
 
@@ -194,11 +252,16 @@ impl Runner {
         config_path: String,
         options: Option<OpenOptions>,
     ) -> napi::Result<PromiseRaw<'env, Runner>> {
-        let (ledger, busy_wait) = options.map_or((None, None), |o| (o.ledger, o.busy_wait_ms));
+        let (ledger, busy_wait, prewake) = options.map_or((None, None, None), |o| {
+            (o.ledger, o.busy_wait_ms, o.prewake)
+        });
         let ledger_path = ledger.map(PathBuf::from);
         let busy_wait = busy::budget(busy_wait);
         spawn(env, async move {
-            let busy_wait = busy_wait.map_err(|m| Failure::invalid("INVALID_BUSY_WAIT", m))?;
+            let wait = busy::Wait {
+                busy: busy_wait.map_err(|m| Failure::invalid("INVALID_BUSY_WAIT", m))?,
+                prewake: prewake.unwrap_or(true),
+            };
             let runner = CoreRunner::open(CoreOpenOptions {
                 config_path: PathBuf::from(config_path),
                 ledger_path,
@@ -206,7 +269,7 @@ impl Runner {
             .await?;
             Ok(Runner {
                 inner: Mutex::new(Some(runner)),
-                busy_wait,
+                wait,
             })
         })
     }
@@ -390,7 +453,7 @@ impl Runner {
         executor: Function<'_, FnArgs<(Unknown<'static>, Transaction)>, Unknown<'static>>,
     ) -> napi::Result<()> {
         let runner = self.get().map_err(|f| f.into_js(env))?;
-        runner.register_executor(&name, JsExecutor::new(executor, self.busy_wait)?);
+        runner.register_executor(&name, JsExecutor::new(executor, self.wait)?);
         Ok(())
     }
 

@@ -81,6 +81,12 @@ impl Deferred {
         }
     }
 
+    /// A handle that runs work on this promise's JS thread (while the call is in flight, the
+    /// thread's lane is referenced).
+    pub fn js_thread(&self) -> Option<JsThread> {
+        self.lane.clone().map(JsThread)
+    }
+
     fn take_raw(&mut self) -> RawDeferred {
         RawDeferred(std::mem::replace(&mut self.raw.0, std::ptr::null_mut()))
     }
@@ -93,6 +99,18 @@ impl Drop for Deferred {
                 Err(napi::Error::from_reason("the call ended without a result"))
             });
         }
+    }
+}
+
+/// Runs work on one JS thread, from any thread.
+pub struct JsThread(Arc<Lane>);
+
+impl JsThread {
+    /// Queue `f` on the JS thread; dropped if the environment is going away.
+    pub fn run(&self, f: impl FnOnce(&Env) + Send + 'static) {
+        let _ = self
+            .0
+            .call(Box::new(f), ThreadsafeFunctionCallMode::NonBlocking);
     }
 }
 

@@ -13,7 +13,7 @@ const RECEIPT = { status: 'applied', rows_affected: 0, source_database_mutated: 
 for (const busyWaitMs of [0, 100]) {
   test(`busyWaitMs ${busyWaitMs}: the loop ${busyWaitMs ? 'keeps turning' : 'sleeps'} while calls are in flight, and sleeps after`, async (t) => {
     const db = new BillingDb(t)
-    const runner = await Runner.open(db.config, { ledger: db.ledger, busyWaitMs })
+    const runner = await Runner.open(db.config, { ledger: db.ledger, busyWaitMs, prewake: false })
     await runner.inspect('billing.inspect_invoice', { invoice_id: 'INV-3001' }, { context: ACME }) // warm pools
     const start = performance.eventLoopUtilization()
     for (let i = 0; i < 30; i++) {

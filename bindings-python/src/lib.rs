@@ -51,8 +51,10 @@ fn check_fork() -> PyResult<()> {
 ///
 /// With a `busy_wait` budget, a call that did not finish on its first poll keeps the loop
 /// turning for up to that long (`Mailbox::keep_hot`), so its result is picked up without the
-/// loop thread having gone to sleep.
-fn spawn<'py, F>(py: Python<'py>, busy_wait: Duration, fut: F) -> PyResult<Bound<'py, PyAny>>
+/// loop thread having gone to sleep. Without one, and unless `prewake` is off, the loop is woken
+/// when the core says the call has only local work left (`embed::finishing`: its ledger write)
+/// and turns from then until the result (at most `mailbox::PREWAKE_BUDGET`).
+fn spawn<'py, F>(py: Python<'py>, wait: Wait, fut: F) -> PyResult<Bound<'py, PyAny>>
 where
     F: Future<Output = Result<Value, PyErr>> + Send + 'static,
 {
@@ -64,12 +66,31 @@ where
     // The mailbox counting this call while it is in flight (busy-wait only).
     let counted = mailbox
         .as_ref()
-        .filter(|_| !busy_wait.is_zero())
+        .filter(|_| !wait.busy.is_zero())
         .map(|m| m.clone_ref(py));
     if let Some(m) = &counted {
         m.get().call_started();
     }
     let hot = counted.as_ref().map(|m| m.clone_ref(py));
+    let caller = std::thread::current().id();
+    // Pre-wake: told by the core when only local work is left, on a worker, the loop is woken
+    // then and turns until the result (counted in flight from then until it is posted).
+    let prewoken = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let hint = mailbox
+        .as_ref()
+        .filter(|_| counted.is_none() && wait.prewake)
+        .map(|m| {
+            let (m, prewoken) = (m.clone_ref(py), prewoken.clone());
+            synapsor_runner::embed::FinishingHint::new(move || {
+                if std::thread::current().id() != caller
+                    && !prewoken.swap(true, std::sync::atomic::Ordering::AcqRel)
+                {
+                    m.get().call_started();
+                    m.get().prewake();
+                }
+            })
+        });
+    let prewake_box = hint.as_ref().and(mailbox.as_ref()).map(|m| m.clone_ref(py));
     let caller_loop = mailbox.as_ref().map(|m| {
         Arc::new(CallerLoop {
             locals: locals.clone(),
@@ -77,12 +98,20 @@ where
         })
     });
     let (target, loop_ref) = (py_fut.clone().unbind(), event_loop.clone().unbind());
-    let caller = std::thread::current().id();
     let runtime = pyo3_async_runtimes::tokio::get_runtime().handle();
     let call = pyo3_async_runtimes::tokio::scope(locals, async move {
-        let out = CALLER_LOOP.scope(caller_loop, fut).await;
+        let fut = CALLER_LOOP.scope(caller_loop, fut);
+        let out = match hint {
+            Some(h) => synapsor_runner::embed::with_finishing_hint(h, fut).await,
+            None => fut.await,
+        };
         settle(mailbox, caller, target, loop_ref, out);
         if let Some(m) = counted {
+            m.get().call_finished();
+        }
+        if let Some(m) = prewake_box
+            && prewoken.load(std::sync::atomic::Ordering::Acquire)
+        {
             m.get().call_finished();
         }
     });
@@ -93,7 +122,7 @@ where
             .call_method0(pyo3::intern!(py, "done"))?
             .is_truthy()?
     {
-        Mailbox::keep_hot(m.bind(py), &event_loop, busy_wait);
+        Mailbox::keep_hot(m.bind(py), &event_loop, wait.busy);
     }
     Ok(py_fut)
 }
@@ -201,6 +230,15 @@ fn naming(alias_mode: &str) -> PyResult<ToolNaming> {
 /// worth saving.
 const MAX_BUSY_WAIT_SECS: f64 = 0.1;
 
+/// How a pending call waits for its result on the caller's loop (see [`spawn`]).
+#[derive(Clone, Copy)]
+struct Wait {
+    /// Keep the loop turning from the start of the call for up to this long; zero: not at all.
+    busy: Duration,
+    /// Wake the loop when only the call's local work is left, and turn until the result.
+    prewake: bool,
+}
+
 fn busy_wait_budget(seconds: f64) -> PyResult<Duration> {
     if !(0.0..=MAX_BUSY_WAIT_SECS).contains(&seconds) {
         return Err(pyo3::exceptions::PyValueError::new_err(format!(
@@ -219,7 +257,7 @@ fn approver(id: String, roles: Vec<String>) -> Approver {
 struct NativeRunner {
     runner: Mutex<Option<Runner>>,
     /// How long a pending call keeps its event loop turning (`mailbox.rs`); zero: not at all.
-    busy_wait: Duration,
+    wait: Wait,
 }
 
 impl NativeRunner {
@@ -241,15 +279,19 @@ impl NativeRunner {
 #[pymethods]
 impl NativeRunner {
     #[staticmethod]
-    #[pyo3(signature = (config_path, ledger=None, busy_wait=0.0))]
+    #[pyo3(signature = (config_path, ledger=None, busy_wait=0.0, prewake=true))]
     fn open(
         py: Python<'_>,
         config_path: PathBuf,
         ledger: Option<PathBuf>,
         busy_wait: f64,
+        prewake: bool,
     ) -> PyResult<Bound<'_, PyAny>> {
         check_fork()?;
-        let busy_wait = busy_wait_budget(busy_wait)?;
+        let wait = Wait {
+            busy: busy_wait_budget(busy_wait)?,
+            prewake,
+        };
         pyo3_async_runtimes::tokio::future_into_py(py, async move {
             let runner = Runner::open(OpenOptions {
                 config_path,
@@ -259,7 +301,7 @@ impl NativeRunner {
             .map_err(to_py_err)?;
             Ok(NativeRunner {
                 runner: Mutex::new(Some(runner)),
-                busy_wait,
+                wait,
             })
         })
     }
@@ -273,7 +315,7 @@ impl NativeRunner {
         context: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let (r, args, ctx) = (self.get()?, from_py(args)?, self::context(context)?);
-        spawn(py, self.busy_wait, async move {
+        spawn(py, self.wait, async move {
             json(
                 r.inspect(&capability, args, &ctx)
                     .await
@@ -291,7 +333,7 @@ impl NativeRunner {
         context: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let (r, args, ctx) = (self.get()?, from_py(args)?, self::context(context)?);
-        spawn(py, self.busy_wait, async move {
+        spawn(py, self.wait, async move {
             json(
                 r.propose(&capability, args, &ctx)
                     .await
@@ -309,7 +351,7 @@ impl NativeRunner {
         roles: Vec<String>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let (r, who) = (self.get()?, self::approver(approver, roles));
-        spawn(py, self.busy_wait, async move {
+        spawn(py, self.wait, async move {
             json(r.approve(&proposal_id, &who).await.map_err(to_py_err)?)
         })
     }
@@ -324,7 +366,7 @@ impl NativeRunner {
         roles: Vec<String>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let (r, who) = (self.get()?, self::approver(approver, roles));
-        spawn(py, self.busy_wait, async move {
+        spawn(py, self.wait, async move {
             json(
                 r.reject(&proposal_id, &who, &reason)
                     .await
@@ -345,14 +387,14 @@ impl NativeRunner {
             dry_run,
             ..ApplyOptions::default()
         };
-        spawn(py, self.busy_wait, async move {
+        spawn(py, self.wait, async move {
             json(r.apply(&proposal_id, &opts).await.map_err(to_py_err)?)
         })
     }
 
     fn replay<'py>(&self, py: Python<'py>, proposal_id: String) -> PyResult<Bound<'py, PyAny>> {
         let r = self.get()?;
-        spawn(py, self.busy_wait, async move {
+        spawn(py, self.wait, async move {
             r.replay(&proposal_id).await.map_err(to_py_err)
         })
     }
@@ -366,7 +408,7 @@ impl NativeRunner {
         limit: u32,
     ) -> PyResult<Bound<'py, PyAny>> {
         let r = self.get()?;
-        spawn(py, self.busy_wait, async move {
+        spawn(py, self.wait, async move {
             json(
                 r.ledger()
                     .list_proposals(state.as_deref(), tenant_id.as_deref(), limit)
@@ -391,7 +433,7 @@ impl NativeRunner {
         context: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let (r, args, ctx) = (self.get()?, from_py(args)?, self::context(context)?);
-        spawn(py, self.busy_wait, async move {
+        spawn(py, self.wait, async move {
             Ok(r.call_tool(&name, args, &ctx).await)
         })
     }
@@ -406,7 +448,7 @@ impl NativeRunner {
     ) -> PyResult<Bound<'py, PyAny>> {
         let endpoint = McpEndpoint::new(self.get()?, naming(alias_mode)?);
         let (message, ctx) = (from_py(message)?, self::context(context)?);
-        spawn(py, self.busy_wait, async move {
+        spawn(py, self.wait, async move {
             Ok(endpoint.handle(&message, &ctx).await.unwrap_or(Value::Null))
         })
     }
@@ -418,7 +460,7 @@ impl NativeRunner {
             PyExecutor {
                 func: Arc::new(func),
                 is_async,
-                busy_wait: self.busy_wait,
+                wait: self.wait,
             },
         );
         Ok(())
@@ -445,7 +487,7 @@ impl NativeRunner {
         context: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let (r, args, ctx) = (self.get()?, from_py(args)?, self::context(context)?);
-        spawn(py, self.busy_wait, async move {
+        spawn(py, self.wait, async move {
             json(
                 r.bench_inspect_on_worker(capability, args, ctx)
                     .await
@@ -477,7 +519,7 @@ fn callback_failure(e: PyErr) -> ExecutorFailure {
 struct PyExecutor {
     func: Arc<Py<PyAny>>,
     is_async: bool,
-    busy_wait: Duration,
+    wait: Wait,
 }
 
 impl Executor for PyExecutor {
@@ -487,7 +529,7 @@ impl Executor for PyExecutor {
         tx: Option<GuardedTx>,
     ) -> BoxFuture<'a, Result<Value, ExecutorFailure>> {
         let job = job.to_json_without_change_set();
-        let (func, busy_wait) = (self.func.clone(), self.busy_wait);
+        let (func, wait) = (self.func.clone(), self.wait);
         if self.is_async {
             Box::pin(async move {
                 // The coroutine runs on the event loop of the `apply` caller, started through
@@ -497,7 +539,7 @@ impl Executor for PyExecutor {
                     let mailbox = caller.mailbox.get();
                     let caller = caller.clone();
                     mailbox.post_call(move |py| {
-                        let txo = Transaction { tx, busy_wait };
+                        let txo = Transaction { tx, wait };
                         start_coroutine(py, &func, job, txo, &caller.locals, send)
                     });
                     return answer
@@ -508,7 +550,7 @@ impl Executor for PyExecutor {
                 // A loop without a mailbox: the coroutine runs there through its task locals.
                 let fut = Python::attach(|py| {
                     let locals = pyo3_async_runtimes::tokio::get_current_locals(py)?;
-                    let txo = Py::new(py, Transaction { tx, busy_wait })?;
+                    let txo = Py::new(py, Transaction { tx, wait })?;
                     let coro = func.bind(py).call1((job_to_py(py, &job)?, txo))?;
                     pyo3_async_runtimes::into_future_with_locals(&locals, coro)
                 })
@@ -633,8 +675,8 @@ fn params(p: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<Value>> {
 #[pyclass(frozen, module = "synapsor_runner._native")]
 struct Transaction {
     tx: Option<GuardedTx>,
-    /// The runner's busy-wait budget, for the statements' awaitables.
-    busy_wait: Duration,
+    /// The runner's way of waiting, for the statements' awaitables.
+    wait: Wait,
 }
 
 impl Transaction {
@@ -646,7 +688,12 @@ impl Transaction {
         params: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let (tx, p) = (guarded(&self.tx)?, self::params(params)?);
-        spawn(py, self.busy_wait, async move {
+        // No pre-wake: the core has no local work after a statement to overlap a wake-up with.
+        let wait = Wait {
+            prewake: false,
+            ..self.wait
+        };
+        spawn(py, wait, async move {
             tx.run_json(statement, &sql, &p).await.map_err(to_py_err)
         })
     }

@@ -31,7 +31,12 @@ enum Delivery {
     Settle(Py<PyAny>, Result<Value, PyErr>),
     /// Run something on the loop thread (start an executor coroutine).
     Call(Box<dyn FnOnce(Python<'_>) + Send>),
+    /// A call is about to finish: keep the loop turning until it does (or the budget ends).
+    Prewake,
 }
+
+/// How long a loop woken ahead of a result keeps turning for it at most.
+const PREWAKE_BUDGET: Duration = Duration::from_millis(1);
 
 #[pyclass(frozen, module = "synapsor_runner._native")]
 pub struct Mailbox {
@@ -99,6 +104,11 @@ impl Mailbox {
         self.push(Delivery::Call(Box::new(f)));
     }
 
+    /// From a runtime worker, without the GIL: a call of this loop has only local work left.
+    pub fn prewake(&self) {
+        self.push(Delivery::Prewake);
+    }
+
     /// Before starting a call with a busy-wait budget (any thread).
     pub fn call_started(&self) {
         self.in_flight.fetch_add(1, Ordering::AcqRel);
@@ -153,7 +163,7 @@ fn drain(mailbox: &Bound<'_, Mailbox>) {
     }
     // Disarm before taking the queue: a result posted after the take writes a new byte.
     m.armed.store(false, Ordering::Release);
-    run(py, m.take_batch());
+    run(py, Some(mailbox), m.take_batch());
 }
 
 /// One turn of a busy-waiting loop: deliver what has arrived, and come back next turn while
@@ -165,7 +175,7 @@ fn tick(mailbox: &Bound<'_, Mailbox>, event_loop: &Bound<'_, PyAny>) {
     // Read before taking the queue: a call posts its result before it stops counting, so once
     // this reads zero, every result is already in the batch below.
     let busy = m.in_flight.load(Ordering::Acquire) > 0;
-    run(mailbox.py(), m.take_batch());
+    run(mailbox.py(), Some(mailbox), m.take_batch());
     let until = *m.hot_until.lock().unwrap_or_else(|e| e.into_inner());
     let hot = busy && until.is_some_and(|u| Instant::now() < u);
     if !(hot && schedule_tick(mailbox, event_loop).is_ok()) {
@@ -189,12 +199,20 @@ fn schedule_tick(mailbox: &Bound<'_, Mailbox>, event_loop: &Bound<'_, PyAny>) ->
 }
 
 /// On the loop thread: run deliveries; settle futures unless cancelled meanwhile.
-fn run(py: Python<'_>, batch: Vec<Delivery>) {
+fn run(py: Python<'_>, mailbox: Option<&Bound<'_, Mailbox>>, batch: Vec<Delivery>) {
     for delivery in batch {
         let (target, out) = match delivery {
             Delivery::Settle(target, out) => (target, out),
             Delivery::Call(f) => {
                 f(py);
+                continue;
+            }
+            Delivery::Prewake => {
+                if let Some(m) = mailbox
+                    && let Ok(lp) = pyo3_async_runtimes::get_running_loop(py)
+                {
+                    Mailbox::keep_hot(m, &lp, PREWAKE_BUDGET);
+                }
                 continue;
             }
         };

@@ -459,3 +459,30 @@ mod tests {
         assert_eq!(done.load(Ordering::SeqCst), 200);
     }
 }
+
+tokio::task_local! {
+    /// Set by a host around a call: told once when the call has nothing left to wait for.
+    static FINISHING: FinishingHint;
+}
+
+/// A host's hook for [`finishing`], told at most once per call.
+#[derive(Clone)]
+pub struct FinishingHint(Arc<dyn Fn() + Send + Sync>);
+
+impl FinishingHint {
+    pub fn new(hook: impl Fn() + Send + Sync + 'static) -> Self {
+        FinishingHint(Arc::new(hook))
+    }
+}
+
+/// Run `fut` with `hint` told when the call reaches [`finishing`].
+pub async fn with_finishing_hint<F: Future>(hint: FinishingHint, fut: F) -> F::Output {
+    FINISHING.scope(hint, fut).await
+}
+
+/// Called by the core where a call has only local work left before its result (its ledger
+/// write, say): no more waits on a database or a callback. A host waiting for the result can
+/// use it to be awake when it arrives. A no-op outside [`with_finishing_hint`].
+pub fn finishing() {
+    let _ = FINISHING.try_with(|h| (h.0)());
+}

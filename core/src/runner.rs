@@ -231,6 +231,7 @@ impl Runner {
         ctx: &TrustedContext,
     ) -> Result<ReadResult> {
         let (read, _) = self.read(name, &args, ctx, CapabilityKind::Read).await?;
+        crate::embed::finishing();
         self.ledger().record_read(&read.evidence, &read.audit)?;
         let cap = self.config().capability(name).expect("checked");
         Ok(ReadResult {
@@ -253,6 +254,7 @@ impl Runner {
         let (read, args) = self
             .read(name, &args, ctx, CapabilityKind::Proposal)
             .await?;
+        crate::embed::finishing();
         let config = self.config();
         let cap = config.capability(name).expect("checked");
         let patch = capability::build_patch(cap, &args, &read.row)?;
@@ -385,6 +387,7 @@ impl Runner {
         retryable: bool,
         opts: &ApplyOptions,
     ) -> Result<ApplyOutcome> {
+        crate::embed::finishing();
         let recorded = if opts.dry_run {
             self.ledger().record_event(
                 &p.proposal_id,

@@ -296,3 +296,81 @@ fn only_the_sql_module_asserts_sql_safety() {
         "AssertSqlSafe outside core/src/sql: {offenders:?}"
     );
 }
+
+#[tokio::test]
+async fn the_finishing_hint_is_told_once_the_call_has_only_local_work_left() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use synapsor_runner::embed::{FinishingHint, with_finishing_hint};
+    let dir = tempfile::tempdir().unwrap();
+    let runner = demo_runner(dir.path()).await;
+    let ctx = TrustedContext::from_config();
+    let told = Arc::new(AtomicUsize::new(0));
+    // The hook also sees whether the ledger already holds the call's record when it is told.
+    let ledger = dir.path().join("local.db");
+    let bundles = move || {
+        rusqlite::Connection::open(&ledger)
+            .unwrap()
+            .query_row("SELECT count(*) FROM evidence_bundles", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .unwrap()
+    };
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let hint = {
+        let (told, seen, bundles) = (told.clone(), seen.clone(), bundles.clone());
+        FinishingHint::new(move || {
+            told.fetch_add(1, Ordering::SeqCst);
+            seen.lock().unwrap().push(bundles());
+        })
+    };
+    let args = json!({"invoice_id": "INV-3001"});
+    let before = bundles();
+    with_finishing_hint(
+        hint.clone(),
+        runner.inspect("billing.inspect_invoice", args.clone(), &ctx),
+    )
+    .await
+    .unwrap();
+    assert_eq!(told.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        *seen.lock().unwrap(),
+        vec![before],
+        "told before the evidence is written"
+    );
+    assert_eq!(bundles(), before + 1);
+
+    let p = with_finishing_hint(
+        hint.clone(),
+        runner.propose(
+            "billing.propose_late_fee_waiver",
+            json!({"invoice_id": "INV-3001", "reason": "grace"}),
+            &ctx,
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(told.load(Ordering::SeqCst), 2);
+    runner.approve(&p.proposal_id, &lead()).await.unwrap();
+    let out = with_finishing_hint(
+        hint.clone(),
+        runner.apply(&p.proposal_id, &ApplyOptions::default()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.receipt.status, "applied");
+    assert_eq!(told.load(Ordering::SeqCst), 3);
+
+    // A refusal never gets that far; and outside the scope nothing is told.
+    let refused = with_finishing_hint(
+        hint,
+        runner.inspect("billing.inspect_invoice", json!({"invoice_id": 7}), &ctx),
+    )
+    .await;
+    assert!(refused.is_err());
+    runner
+        .inspect("billing.inspect_invoice", args, &ctx)
+        .await
+        .unwrap();
+    assert_eq!(told.load(Ordering::SeqCst), 3);
+}

@@ -77,7 +77,12 @@ class Runner:
 
     @classmethod
     async def open(
-        cls, config_path: PathLike, *, ledger: PathLike | None = None, busy_wait: float = 0.0
+        cls,
+        config_path: PathLike,
+        *,
+        ledger: PathLike | None = None,
+        busy_wait: float = 0.0,
+        prewake: bool = True,
     ) -> "Runner":
         """Load and validate the config (every problem listed in ``ConfigError.issues``) and open the ledger.
 
@@ -86,9 +91,15 @@ class Runner:
         Other tasks and I/O still run on every turn. It saves the operating system's wake-up of
         the loop thread (tens of microseconds per call on a VM) for the loop thread's CPU time;
         see docs/python.md#busy-wait.
+
+        ``prewake`` (default on; ignored with ``busy_wait``): the loop sleeps while the database
+        works and is woken as soon as a call has only its ledger write left, then keeps turning
+        until the result (at most 1 ms), so the result does not wait for the loop thread to wake.
+        It costs the loop thread's CPU for that stretch; ``prewake=False`` lets the loop sleep
+        until the result instead. See docs/python.md#pre-wake.
         """
         native = await _native.NativeRunner.open(
-            os.fspath(config_path), None if ledger is None else os.fspath(ledger), busy_wait
+            os.fspath(config_path), None if ledger is None else os.fspath(ledger), busy_wait, prewake
         )
         return cls(native)
 
