@@ -22,6 +22,9 @@
 //!
 //! [`run_blocking`] is [`start`] for a thread that then waits for the answer (a synchronous
 //! callback's statements).
+//!
+//! [`finishing`] is where the core says a call has only local work left (its ledger write), so a
+//! host sleeping until the result can wake up while that work runs ([`with_finishing_hint`]).
 
 use std::cell::RefCell;
 use std::future::Future;
