@@ -73,8 +73,8 @@ where
     }
     let hot = counted.as_ref().map(|m| m.clone_ref(py));
     let caller = std::thread::current().id();
-    // Pre-wake: told by the core when only local work is left, on a worker, the loop is woken
-    // then and turns until the result (counted in flight from then until it is posted).
+    // Pre-wake: when the core says (on a worker) that only local work is left, the call counts
+    // itself in flight and wakes the loop, which turns until the result is posted.
     let prewoken = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let hint = mailbox
         .as_ref()
@@ -256,7 +256,7 @@ fn approver(id: String, roles: Vec<String>) -> Approver {
 #[pyclass(frozen, module = "synapsor_runner._native")]
 struct NativeRunner {
     runner: Mutex<Option<Runner>>,
-    /// How long a pending call keeps its event loop turning (`mailbox.rs`); zero: not at all.
+    /// How a pending call waits on its event loop: busy-wait or pre-wake (`mailbox.rs`).
     wait: Wait,
 }
 
