@@ -73,24 +73,10 @@ where
     }
     let hot = counted.as_ref().map(|m| m.clone_ref(py));
     let caller = std::thread::current().id();
-    // Pre-wake: when the core says (on a worker) that only local work is left, the call counts
-    // itself in flight and wakes the loop, which turns until the result is posted.
-    let prewoken = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let hint = mailbox
+    let prewake = mailbox
         .as_ref()
         .filter(|_| counted.is_none() && wait.prewake)
-        .map(|m| {
-            let (m, prewoken) = (m.clone_ref(py), prewoken.clone());
-            synapsor_runner::embed::FinishingHint::new(move || {
-                if std::thread::current().id() != caller
-                    && !prewoken.swap(true, std::sync::atomic::Ordering::AcqRel)
-                {
-                    m.get().call_started();
-                    m.get().prewake();
-                }
-            })
-        });
-    let prewake_box = hint.as_ref().and(mailbox.as_ref()).map(|m| m.clone_ref(py));
+        .map(|m| Arc::new(Prewake::new(m.clone_ref(py), caller)));
     let caller_loop = mailbox.as_ref().map(|m| {
         Arc::new(CallerLoop {
             locals: locals.clone(),
@@ -101,18 +87,20 @@ where
     let runtime = pyo3_async_runtimes::tokio::get_runtime().handle();
     let call = pyo3_async_runtimes::tokio::scope(locals, async move {
         let fut = CALLER_LOOP.scope(caller_loop, fut);
-        let out = match hint {
-            Some(h) => synapsor_runner::embed::with_finishing_hint(h, fut).await,
+        let out = match &prewake {
+            Some(p) => {
+                let p = p.clone();
+                let hint = synapsor_runner::embed::FinishingHint::new(move || p.fire());
+                synapsor_runner::embed::with_finishing_hint(hint, fut).await
+            }
             None => fut.await,
         };
         settle(mailbox, caller, target, loop_ref, out);
         if let Some(m) = counted {
             m.get().call_finished();
         }
-        if let Some(m) = prewake_box
-            && prewoken.load(std::sync::atomic::Ordering::Acquire)
-        {
-            m.get().call_finished();
+        if let Some(p) = prewake {
+            p.settled();
         }
     });
     // The first poll does not need the GIL (other Python threads may run meanwhile).
@@ -125,6 +113,41 @@ where
         Mailbox::keep_hot(m.bind(py), &event_loop, wait.busy);
     }
     Ok(py_fut)
+}
+
+/// One call's pre-wake: when the core says (on a worker) that only local work is left, the call
+/// counts itself in flight and wakes the loop, which turns until the result is posted.
+struct Prewake {
+    mailbox: Py<Mailbox>,
+    caller: std::thread::ThreadId,
+    fired: std::sync::atomic::AtomicBool,
+}
+
+impl Prewake {
+    fn new(mailbox: Py<Mailbox>, caller: std::thread::ThreadId) -> Self {
+        Prewake {
+            mailbox,
+            caller,
+            fired: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    /// From the core (`embed::finishing`). On the loop thread itself nothing is asleep to wake.
+    fn fire(&self) {
+        if std::thread::current().id() != self.caller
+            && !self.fired.swap(true, std::sync::atomic::Ordering::AcqRel)
+        {
+            self.mailbox.get().call_started();
+            self.mailbox.get().prewake();
+        }
+    }
+
+    /// After the call's result is posted.
+    fn settled(&self) {
+        if self.fired.load(std::sync::atomic::Ordering::Acquire) {
+            self.mailbox.get().call_finished();
+        }
+    }
 }
 
 /// The event loop a call was started from, readable on a runtime worker without the GIL.
