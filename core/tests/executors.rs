@@ -787,3 +787,53 @@ async fn bench_inspect_on_worker_runs_the_real_inspect_and_times_it() {
         .unwrap_err();
     assert_eq!(e.code(), "CAPABILITY_NOT_FOUND");
 }
+
+/// `warm_up` comes once, before `execute`, when the apply reaches the row lock: not for a
+/// retry the receipt answers, nor for the benchmark baseline; alone when the lock finds a
+/// conflict.
+#[tokio::test]
+async fn an_in_process_executor_is_warmed_up_once_before_the_row_lock_on_postgres_and_sqlite() {
+    let db = common::PgDb::billing();
+    let pg = pg_inproc(&db);
+    let dir = tempfile::tempdir().unwrap();
+    let lite = demo_with_executor(dir.path(), json!({"type": "in_process"})).await;
+    for (runner, name) in [(&pg, "billing_inproc"), (&lite, "app")] {
+        let seen = common::Recording::default();
+        runner.register_executor(name, seen.clone());
+        let id = if name == "app" {
+            approved(runner).await
+        } else {
+            approved_credit(runner).await
+        };
+        let out = runner.apply(&id, &ApplyOptions::default()).await.unwrap();
+        assert_eq!(out.receipt.status, "applied", "{:?}", out.receipt);
+        assert_eq!(seen.take(), ["warm_up", "execute"], "{name}");
+        let retry = runner.apply(&id, &ApplyOptions::default()).await.unwrap();
+        assert_eq!(retry.receipt.status, "already_applied");
+        assert!(seen.take().is_empty(), "{name}: the receipt answered first");
+
+        assert!(runner.bench_baseline(name, true));
+        let id = if name == "app" {
+            approved(runner).await
+        } else {
+            approved_credit(runner).await
+        };
+        runner.apply(&id, &ApplyOptions::default()).await.unwrap();
+        assert!(seen.take().is_empty(), "{name}: the baseline answers alone");
+        assert!(runner.bench_baseline(name, false));
+
+        let id = if name == "app" {
+            approved(runner).await
+        } else {
+            approved_credit(runner).await
+        };
+        if name == "app" {
+            synapsor_runner::demo::simulate_concurrent_edit(dir.path(), "INV-3001").unwrap();
+        } else {
+            db.sql("UPDATE invoices SET updated_at = updated_at + interval '1 microsecond' WHERE id = 'INV-3001'");
+        }
+        let out = runner.apply(&id, &ApplyOptions::default()).await.unwrap();
+        assert_eq!(out.receipt.status, "conflict");
+        assert_eq!(seen.take(), ["warm_up"], "{name}: told, then never called");
+    }
+}

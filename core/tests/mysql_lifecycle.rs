@@ -466,6 +466,13 @@ async fn in_process_callback_runs_in_the_guarded_mariadb_transaction() {
                 (reason.as_str(), receipts.as_str()),
                 ("refund reviewed in app", "1")
             );
+            // Told one round trip ahead (before the row lock), then called.
+            let seen = common::Recording::default();
+            runner.register_executor("orders_inproc", seen.clone());
+            let id = approved(&runner, "warmed up").await;
+            let out = runner.apply(&id, &ApplyOptions::default()).await.unwrap();
+            assert_eq!(out.receipt.status, "applied", "{:?}", out.receipt);
+            assert_eq!(seen.take(), ["warm_up", "execute"]);
         }
     }
 }

@@ -96,6 +96,13 @@ pub trait Executor: Send + Sync {
         tx: Option<GuardedTx>,
     ) -> BoxFuture<'a, std::result::Result<Value, ExecutorFailure>>;
 
+    /// Called by the core one database round trip before [`execute`](Executor::execute) (as it
+    /// sends the row-lock statement of the guarded transaction), on the thread driving the
+    /// apply. A host whose callback runs on a thread that may be asleep (an event loop) can
+    /// wake it now, so the job does not wait for the wake-up. `execute` need not follow: the
+    /// lock can find a conflict. Must not block. The default does nothing.
+    fn warm_up(&self) {}
+
     /// Benchmarks only: this executor as a [`BenchSwitch`], if it is one.
     #[doc(hidden)]
     fn bench_switch(&self) -> Option<&BenchSwitch> {
@@ -155,6 +162,13 @@ impl Executor for BenchSwitch {
         Box::pin(std::future::ready(Ok(serde_json::json!({
             "status": "applied", "rows_affected": 0, "source_database_mutated": false
         }))))
+    }
+
+    /// The baseline answers on the spot: nothing to warm up.
+    fn warm_up(&self) {
+        if !self.baseline.load(std::sync::atomic::Ordering::Relaxed) {
+            self.inner.warm_up();
+        }
     }
 
     fn bench_switch(&self) -> Option<&BenchSwitch> {

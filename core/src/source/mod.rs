@@ -109,6 +109,16 @@ pub enum WriteStep<'a> {
     },
 }
 
+impl WriteStep<'_> {
+    /// Right before the row-lock statement: tell a callback executor it is next, one database
+    /// round trip ahead ([`Executor::warm_up`](crate::apply::executor::Executor::warm_up)).
+    pub(crate) fn warm_up(&self) {
+        if let WriteStep::Callback { executor, .. } = self {
+            executor.warm_up();
+        }
+    }
+}
+
 /// What the source transaction did.
 #[derive(Debug, Clone)]
 pub struct UpdateOutcome {

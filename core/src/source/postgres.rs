@@ -251,6 +251,7 @@ impl PgSource {
                 ));
             }
 
+            step.warm_up();
             let mut q = lock.query().bind(value_text(&plan.key_value));
             if let Some((_, t)) = &plan.tenant {
                 q = q.bind(t.clone());

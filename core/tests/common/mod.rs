@@ -208,3 +208,35 @@ impl Drop for PgDb {
             .output();
     }
 }
+
+/// An in-process executor that logs what the core tells it (`warm_up`, `execute`) and answers
+/// at once, without a statement.
+#[derive(Clone, Default)]
+pub struct Recording(pub std::sync::Arc<std::sync::Mutex<Vec<&'static str>>>);
+
+impl Recording {
+    pub fn take(&self) -> Vec<&'static str> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
+impl synapsor_runner::apply::executor::Executor for Recording {
+    fn execute<'a>(
+        &'a self,
+        _job: &'a synapsor_runner::apply::executor::ExecutorJob,
+        tx: Option<synapsor_runner::apply::executor::GuardedTx>,
+    ) -> synapsor_runner::apply::executor::BoxFuture<
+        'a,
+        Result<Value, synapsor_runner::apply::executor::ExecutorFailure>,
+    > {
+        self.0.lock().unwrap().push("execute");
+        assert!(tx.is_some(), "runs in the guarded transaction");
+        Box::pin(async {
+            Ok(json!({"status": "applied", "rows_affected": 0, "source_database_mutated": false}))
+        })
+    }
+
+    fn warm_up(&self) {
+        self.0.lock().unwrap().push("warm_up");
+    }
+}
