@@ -96,10 +96,14 @@ impl Executor for JsExecutor {
                 .map_err(|_| ExecutorFailure::safe("HANDLER_UNAVAILABLE", false))?;
             let call = Call { job, tx };
             let (send, recv) = tokio::sync::oneshot::channel();
+            let prewake = crate::call_prewake();
             let status = func.call_with_return_value(
                 call,
                 ThreadsafeFunctionCallMode::NonBlocking,
                 move |ret: napi::Result<Unknown<'static>>, env| {
+                    if let Some(p) = prewake {
+                        p.settled();
+                    }
                     settle(&env, ret, send);
                     Ok(())
                 },
@@ -111,6 +115,14 @@ impl Executor for JsExecutor {
                 .map_err(|_| ExecutorFailure::safe("HANDLER_UNAVAILABLE", true))?
                 .map_err(thrown)
         })
+    }
+
+    /// Wake the JS thread while the row lock is taken, so it is turning when the job arrives
+    /// (the call's pre-wake, if it has one).
+    fn warm_up(&self) {
+        if let Some(p) = crate::call_prewake() {
+            p.warm_up();
+        }
     }
 }
 

@@ -60,9 +60,12 @@ where
     synapsor_runner::embed::start(&runtime, async move {
         let out = match &prewake {
             Some(p) => {
-                let p = p.clone();
-                let hint = synapsor_runner::embed::FinishingHint::new(move || p.fire());
-                synapsor_runner::embed::with_finishing_hint(hint, fut).await
+                let hint = {
+                    let p = p.clone();
+                    synapsor_runner::embed::FinishingHint::new(move || p.fire())
+                };
+                let fut = synapsor_runner::embed::with_finishing_hint(hint, fut);
+                CALL_PREWAKE.scope(p.clone(), fut).await
             }
             None => fut.await,
         };
@@ -75,13 +78,28 @@ where
     Ok(PromiseRaw::new(env.raw(), promise))
 }
 
-/// One call's pre-wake: told on a runtime worker that only local work is left, it counts the
-/// call as keeping the loop turning and asks the JS thread to turn, until the call settles.
-struct Prewake {
+/// One call's pre-wake: told on a runtime worker that the JS thread will be needed soon, it
+/// counts the call as keeping the loop turning and asks the JS thread to turn, until it is
+/// settled. That is the case twice: when only local work is left before the result
+/// (`embed::finishing`; settled once the result is queued), and one database round trip before
+/// an executor's job is handed to JavaScript (`Executor::warm_up`; settled when the callback
+/// has returned, or with the result if the lock found a conflict).
+pub(crate) struct Prewake {
     js: results::JsThread,
     counter: Arc<AtomicUsize>,
     js_thread: std::thread::ThreadId,
-    fired: AtomicBool,
+    /// Counted in the ticker's counter now.
+    counted: AtomicBool,
+}
+
+tokio::task_local! {
+    /// The pre-wake of the call being run, for its executor (`JsExecutor::warm_up`).
+    static CALL_PREWAKE: Arc<Prewake>;
+}
+
+/// The pre-wake of the call running on this task, if it has one.
+pub(crate) fn call_prewake() -> Option<Arc<Prewake>> {
+    CALL_PREWAKE.try_with(Arc::clone).ok()
 }
 
 impl Prewake {
@@ -91,22 +109,30 @@ impl Prewake {
             js,
             counter: busy::counter(),
             js_thread: std::thread::current().id(),
-            fired: AtomicBool::new(false),
+            counted: AtomicBool::new(false),
         }
     }
 
-    /// From the core (`embed::finishing`). On the JS thread itself nothing is asleep to wake.
+    /// From the core (`embed::finishing`). On the JS thread itself nothing is asleep to wake:
+    /// the result follows in the same poll.
     fn fire(&self) {
-        if std::thread::current().id() != self.js_thread && !self.fired.swap(true, Ordering::AcqRel)
-        {
+        if std::thread::current().id() != self.js_thread {
+            self.warm_up();
+        }
+    }
+
+    /// From an executor's `warm_up`. Even on the JS thread (a first poll that got this far
+    /// without waiting): the loop would otherwise go to sleep before the job arrives.
+    pub(crate) fn warm_up(&self) {
+        if !self.counted.swap(true, Ordering::AcqRel) {
             self.counter.fetch_add(1, Ordering::AcqRel);
             self.js.run(|env| busy::keep_hot(env, busy::PREWAKE_BUDGET));
         }
     }
 
-    /// After the call's result is queued for the JS thread.
-    fn settled(&self) {
-        if self.fired.load(Ordering::Acquire) {
+    /// The JS thread has what it was woken for (the executor's job, or the result).
+    pub(crate) fn settled(&self) {
+        if self.counted.swap(false, Ordering::AcqRel) {
             self.counter.fetch_sub(1, Ordering::AcqRel);
         }
     }

@@ -4,6 +4,7 @@
 // The ticker's setImmediate is looked up once per thread, so it is counted by wrapping the
 // global before any runner starts one.
 import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { test } from 'node:test'
 import { Runner } from '../index.js'
@@ -39,4 +40,74 @@ for (const prewake of [true, false]) {
     else assert.equal(turned, 0)
     assert.equal(ticks, settled, 'the loop kept turning with nothing in flight')
   })
+}
+
+/** Another session holding `FOR UPDATE` on one invoice until `release()` (an open psql). */
+async function rowLock(url, invoice) {
+  const proc = spawn('psql', [url, '-q', '-At', '-v', 'ON_ERROR_STOP=1'], { stdio: ['pipe', 'pipe', 'inherit'] })
+  const held = new Promise((resolve, reject) => {
+    let out = ''
+    proc.stdout.on('data', (d) => {
+      out += d
+      if (out.includes(invoice)) resolve()
+    })
+    proc.on('exit', (code) => reject(new Error(`psql exited ${code} before the lock was held`)))
+  })
+  proc.stdin.write(`BEGIN;\nSELECT id FROM public.invoices WHERE id = '${invoice}' FOR UPDATE;\n`)
+  await held
+  const exited = new Promise((resolve) => proc.on('exit', resolve))
+  return {
+    release() {
+      if (proc.stdin.writable) proc.stdin.end('COMMIT;\n')
+      return exited
+    },
+  }
+}
+
+// One database round trip before an executor's job (as the row lock is taken), the core warms
+// the executor up: the loop is turning while the lock is waited for, not woken by the job.
+for (const prewake of [true, false]) {
+  for (const kind of ['function', 'async function']) {
+    test(`prewake ${prewake}: a ${kind} executor finds the loop ${prewake ? 'turning' : 'asleep'} before its job arrives`, async (t) => {
+      const db = new BillingDb(t)
+      const runner = await Runner.open(db.config, { ledger: db.ledger, prewake })
+      const ticksAtEntry = []
+      const receipt = { status: 'applied', rows_affected: 0, source_database_mutated: false }
+      runner.executor(
+        'billing_inproc',
+        kind === 'function'
+          ? () => (ticksAtEntry.push(ticks), receipt)
+          : async () => (ticksAtEntry.push(ticks), receipt),
+      )
+      const turned = []
+      for (let i = 0; i < 5; i++) {
+        const p = await runner.propose(
+          'billing.propose_account_credit',
+          { invoice_id: 'INV-3001', amount_cents: 10 + i, reason: `r${i}` },
+          { context: ACME },
+        )
+        await runner.approve(p.proposal_id, { approver: 'lead', roles: ['billing_lead'] })
+        // The apply's row lock waits for this session: its job comes 30 ms later.
+        const lock = await rowLock(db.url, 'INV-3001')
+        const timer = setTimeout(() => lock.release(), 30)
+        const start = ticks
+        try {
+          const out = await runner.apply(p.proposal_id)
+          assert.equal(out.receipt.status, 'applied')
+        } finally {
+          clearTimeout(timer)
+          await lock.release()
+        }
+        turned.push(ticksAtEntry.at(-1) - start)
+      }
+      await sleep(5)
+      const settled = ticks
+      await sleep(100)
+      runner.close()
+      t.diagnostic(`ticks before each callback: ${turned}`)
+      if (prewake) assert.ok(turned.every((n) => n > 0), `${turned}`)
+      else assert.deepEqual(turned, [0, 0, 0, 0, 0])
+      assert.equal(ticks, settled, 'the loop kept turning with nothing in flight')
+    })
+  }
 }

@@ -81,6 +81,7 @@ where
         Arc::new(CallerLoop {
             locals: locals.clone(),
             mailbox: m.clone_ref(py),
+            prewake: prewake.clone(),
         })
     });
     let (target, loop_ref) = (py_fut.clone().unbind(), event_loop.clone().unbind());
@@ -115,12 +116,17 @@ where
     Ok(py_fut)
 }
 
-/// One call's pre-wake: when the core says (on a worker) that only local work is left, the call
-/// counts itself in flight and wakes the loop, which turns until the result is posted.
+/// One call's pre-wake: when the core says (on a worker) that the loop will be needed soon,
+/// the call counts itself in flight and wakes the loop, which turns until it is uncounted. That
+/// is the case twice: when only local work is left before the result (`embed::finishing`;
+/// uncounted once the result is posted), and one database round trip before an `async def`
+/// executor's job is handed to the loop (`Executor::warm_up`; uncounted when the loop starts
+/// the coroutine, or with the result if the lock found a conflict).
 struct Prewake {
     mailbox: Py<Mailbox>,
     caller: std::thread::ThreadId,
-    fired: std::sync::atomic::AtomicBool,
+    /// Counted in the mailbox's `in_flight` now.
+    counted: std::sync::atomic::AtomicBool,
 }
 
 impl Prewake {
@@ -128,23 +134,33 @@ impl Prewake {
         Prewake {
             mailbox,
             caller,
-            fired: std::sync::atomic::AtomicBool::new(false),
+            counted: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
-    /// From the core (`embed::finishing`). On the loop thread itself nothing is asleep to wake.
+    /// From the core (`embed::finishing`). On the loop thread itself nothing is asleep to
+    /// wake: the result follows in the same poll.
     fn fire(&self) {
-        if std::thread::current().id() != self.caller
-            && !self.fired.swap(true, std::sync::atomic::Ordering::AcqRel)
-        {
+        if std::thread::current().id() != self.caller {
+            self.warm_up();
+        }
+    }
+
+    /// From an executor's `warm_up`. Even on the loop thread (a first poll that got this far
+    /// without waiting): the loop would otherwise go to sleep before the job arrives.
+    fn warm_up(&self) {
+        if !self.counted.swap(true, std::sync::atomic::Ordering::AcqRel) {
             self.mailbox.get().call_started();
             self.mailbox.get().prewake();
         }
     }
 
-    /// After the call's result is posted.
+    /// The loop has what it was woken for (the executor's job, or the result).
     fn settled(&self) {
-        if self.fired.load(std::sync::atomic::Ordering::Acquire) {
+        if self
+            .counted
+            .swap(false, std::sync::atomic::Ordering::AcqRel)
+        {
             self.mailbox.get().call_finished();
         }
     }
@@ -154,6 +170,8 @@ impl Prewake {
 struct CallerLoop {
     locals: pyo3_async_runtimes::TaskLocals,
     mailbox: Py<Mailbox>,
+    /// The call's pre-wake, if it has one.
+    prewake: Option<Arc<Prewake>>,
 }
 
 tokio::task_local! {
@@ -562,6 +580,9 @@ impl Executor for PyExecutor {
                     let mailbox = caller.mailbox.get();
                     let caller = caller.clone();
                     mailbox.post_call(move |py| {
+                        if let Some(p) = &caller.prewake {
+                            p.settled();
+                        }
                         let txo = Transaction { tx, wait };
                         start_coroutine(py, &func, job, txo, &caller.locals, send)
                     });
@@ -605,6 +626,21 @@ impl Executor for PyExecutor {
                     .map_err(|_| ExecutorFailure::safe("HANDLER_PANICKED", false))?
                     .map_err(callback_failure)
             })
+        }
+    }
+
+    /// While the row lock is taken, wake what will run the callback, so it is awake when the
+    /// job arrives: the caller's loop for an `async def` (the call's pre-wake, if it has one),
+    /// a pool thread for a `def` (unless `prewake` is off).
+    fn warm_up(&self) {
+        if !self.is_async {
+            if self.wait.prewake {
+                def_threads::expect();
+            }
+        } else if let Ok(Some(caller)) = CALLER_LOOP.try_with(Option::clone)
+            && let Some(p) = &caller.prewake
+        {
+            p.warm_up();
         }
     }
 }
@@ -812,8 +848,15 @@ impl SyncTransaction {
     }
 }
 
+/// Tests only: how many `def` executor jobs a warmed-up pool thread took without being woken.
+#[pyfunction]
+fn _def_jobs_taken_polling() -> usize {
+    def_threads::taken_polling()
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(_def_jobs_taken_polling, m)?)?;
     m.add_class::<NativeRunner>()?;
     m.add_class::<Transaction>()?;
     m.add_class::<SyncTransaction>()?;

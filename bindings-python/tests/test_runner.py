@@ -7,6 +7,7 @@ import contextvars
 import json
 import os
 import pathlib
+import subprocess
 import threading
 import time
 
@@ -579,6 +580,98 @@ def test_prewake_wakes_the_loop_before_the_ledger_write_ends_and_stops_turning_a
         assert turned >= 3, turned
     else:
         assert turned == 0, turned
+    assert after <= 3, after
+
+
+class RowLock:
+    """Another session holding `FOR UPDATE` on one invoice until released (an open psql)."""
+
+    def __init__(self, url, invoice):
+        self.proc = subprocess.Popen(["psql", url, "-q", "-At", "-v", "ON_ERROR_STOP=1"], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True)
+        self.proc.stdin.write(f"BEGIN;\nSELECT id FROM public.invoices WHERE id = '{invoice}' FOR UPDATE;\n")
+        self.proc.stdin.flush()
+        assert self.proc.stdout.readline().strip() == invoice  # held from here
+
+    def release(self):
+        if self.proc.stdin.closed:
+            return
+        self.proc.stdin.write("COMMIT;\n")
+        self.proc.stdin.close()
+        self.proc.wait(timeout=10)
+
+
+@pytest.mark.parametrize("prewake", [True, False])
+def test_warm_up_has_the_callback_awake_before_its_job_arrives(billing_db, prewake):
+    """One database round trip before an executor's job (as the row lock is taken), the core
+    warms the executor up: an `async def` finds the loop already turning (zero-timeout selects
+    while the row lock is waited for), a `def` finds a pool thread polling for it."""
+    from synapsor_runner import _native
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        runner = await sr.Runner.open(billing_db.config, ledger=billing_db.ledger, prewake=prewake)
+        turns_at_entry = []
+
+        @runner.executor("billing_inproc")
+        async def credit(job, tx):
+            turns_at_entry.append(loop.turns)
+            return {"status": "applied", "rows_affected": 0, "source_database_mutated": False}
+
+        async def apply_one(i, hold=None):
+            p = await runner.propose("billing.propose_account_credit",
+                                     {"invoice_id": "INV-3001", "amount_cents": 10 + i, "reason": f"r{i}"}, context=ACME)
+            await runner.approve(p["proposal_id"], approver="lead", roles=["billing_lead"])
+            lock = None
+            if hold:
+                # The apply's row lock waits for this session: its job comes `hold` seconds later.
+                lock = RowLock(billing_db.url, "INV-3001")
+                loop.call_later(hold, lock.release)
+            try:
+                fut = runner._native.apply(p["proposal_id"], False)
+                loop.watch, start = fut, loop.turns
+                out = await fut
+            finally:
+                loop.watch = None
+                if lock:
+                    lock.release()
+            assert out["receipt"]["status"] == "applied"
+            return start
+
+        turned = []
+        for i in range(5):
+            start = await apply_one(i, hold=0.03)
+            # The loop turns once anyway between starting the coroutine's task and its first
+            # step; one woken ahead has also turned while the lock was waited for.
+            turned.append(turns_at_entry[-1] - start)
+
+        @runner.executor("billing_inproc")
+        def credit_def(job, tx):
+            return {"status": "applied", "rows_affected": 0, "source_database_mutated": False}
+
+        await apply_one(5)  # the pool's first thread starts here
+        polled = _native._def_jobs_taken_polling()
+        for i in range(6, 26):
+            await apply_one(i)
+        polled = _native._def_jobs_taken_polling() - polled
+        selects = loop.selects
+        await asyncio.sleep(0.05)  # nothing in flight: no ticking
+        after = loop.selects - selects
+        await runner.close()
+        return turned, polled, after
+
+    loop = SleepCountingLoop()
+    try:
+        turned, polled, after = loop.run_until_complete(main())
+    finally:
+        loop.close()
+    if prewake:
+        assert all(t > 1 for t in turned), turned
+        # A thread woken ahead polls for at most 1 ms; on a loaded machine a job can come later.
+        assert polled >= 3, polled
+    else:
+        assert turned == [1] * 5, turned
+        assert polled == 0, polled
     assert after <= 3, after
 
 
