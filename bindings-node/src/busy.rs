@@ -132,6 +132,10 @@ fn tick(ctx: FunctionCallContext<'_>) -> napi::Result<()> {
             && t.until.get().is_some_and(|u| Instant::now() < u);
         if !(hot && schedule(ctx.env, t).is_ok()) {
             t.ticking.set(false);
+        } else {
+            // Give the core up between turns: on a small machine the thread that will answer
+            // (a runtime worker woken by the database) may be queued behind this one.
+            std::thread::yield_now();
         }
     });
     Ok(())

@@ -179,7 +179,11 @@ fn tick(mailbox: &Bound<'_, Mailbox>, event_loop: &Bound<'_, PyAny>) {
     // Read before taking the queue: a call posts its result before it stops counting, so once
     // this reads zero, every result is already in the batch below.
     let busy = m.in_flight.load(Ordering::Acquire) > 0;
-    run(mailbox.py(), Some(mailbox), m.take_batch());
+    let batch = m.take_batch();
+    if batch.is_empty() {
+        mailbox.py().detach(std::thread::yield_now);
+    }
+    run(mailbox.py(), Some(mailbox), batch);
     let until = *m.hot_until.lock().unwrap_or_else(|e| e.into_inner());
     let hot = busy && until.is_some_and(|u| Instant::now() < u);
     if !(hot && schedule_tick(mailbox, event_loop).is_ok()) {
