@@ -539,6 +539,15 @@ class SleepCountingLoop(asyncio.SelectorEventLoop):
         self._selector.select = counting
 
 
+def on_counting_loop(main):
+    """Run `main()` to completion on a fresh SleepCountingLoop."""
+    loop = SleepCountingLoop()
+    try:
+        return loop.run_until_complete(main())
+    finally:
+        loop.close()
+
+
 @pytest.mark.parametrize("prewake", [True, False])
 def test_prewake_wakes_the_loop_before_the_ledger_write_ends_and_stops_turning_after(billing_db, prewake):
     """By default the loop sleeps while the database works, is woken when the core says only the
@@ -567,11 +576,7 @@ def test_prewake_wakes_the_loop_before_the_ledger_write_ends_and_stops_turning_a
         await runner.close()
         return pending, slept, turned, after
 
-    loop = SleepCountingLoop()
-    try:
-        pending, slept, turned, after = loop.run_until_complete(main())
-    finally:
-        loop.close()
+    pending, slept, turned, after = on_counting_loop(main)
     assert pending == 20
     assert slept == 20  # the database's answer is waited for asleep either way
     if prewake:
@@ -660,11 +665,7 @@ def test_warm_up_has_the_callback_awake_before_its_job_arrives(billing_db, prewa
         await runner.close()
         return turned, polled, after
 
-    loop = SleepCountingLoop()
-    try:
-        turned, polled, after = loop.run_until_complete(main())
-    finally:
-        loop.close()
+    turned, polled, after = on_counting_loop(main)
     if prewake:
         assert all(t > 1 for t in turned), turned
         # A thread woken ahead polls for at most 1 ms; on a loaded machine a job can come later.
@@ -699,11 +700,7 @@ def test_busy_wait_keeps_the_loop_turning_while_calls_are_in_flight_and_stops_af
         await runner.close()
         return pending, during, after
 
-    loop = SleepCountingLoop()
-    try:
-        pending, during, after = loop.run_until_complete(main())
-    finally:
-        loop.close()
+    pending, during, after = on_counting_loop(main)
     assert pending == 20
     if busy_wait:
         # Without it each of these calls sleeps at least once waiting for its result; allow a

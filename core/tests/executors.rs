@@ -788,6 +788,16 @@ async fn bench_inspect_on_worker_runs_the_real_inspect_and_times_it() {
     assert_eq!(e.code(), "CAPABILITY_NOT_FOUND");
 }
 
+/// An approved proposal for the executor `name`: the SQLite demo's (`app`) or the PostgreSQL
+/// billing credit.
+async fn approved_for(runner: &Runner, name: &str) -> String {
+    if name == "app" {
+        approved(runner).await
+    } else {
+        approved_credit(runner).await
+    }
+}
+
 /// `warm_up` comes once, before `execute`, when the apply reaches the row lock: not for a
 /// retry the receipt answers, nor for the benchmark baseline; alone when the lock finds a
 /// conflict.
@@ -800,11 +810,7 @@ async fn an_in_process_executor_is_warmed_up_once_before_the_row_lock_on_postgre
     for (runner, name) in [(&pg, "billing_inproc"), (&lite, "app")] {
         let seen = common::Recording::default();
         runner.register_executor(name, seen.clone());
-        let id = if name == "app" {
-            approved(runner).await
-        } else {
-            approved_credit(runner).await
-        };
+        let id = approved_for(runner, name).await;
         let out = runner.apply(&id, &ApplyOptions::default()).await.unwrap();
         assert_eq!(out.receipt.status, "applied", "{:?}", out.receipt);
         assert_eq!(seen.take(), ["warm_up", "execute"], "{name}");
@@ -813,20 +819,12 @@ async fn an_in_process_executor_is_warmed_up_once_before_the_row_lock_on_postgre
         assert!(seen.take().is_empty(), "{name}: the receipt answered first");
 
         assert!(runner.bench_baseline(name, true));
-        let id = if name == "app" {
-            approved(runner).await
-        } else {
-            approved_credit(runner).await
-        };
+        let id = approved_for(runner, name).await;
         runner.apply(&id, &ApplyOptions::default()).await.unwrap();
         assert!(seen.take().is_empty(), "{name}: the baseline answers alone");
         assert!(runner.bench_baseline(name, false));
 
-        let id = if name == "app" {
-            approved(runner).await
-        } else {
-            approved_credit(runner).await
-        };
+        let id = approved_for(runner, name).await;
         if name == "app" {
             synapsor_runner::demo::simulate_concurrent_edit(dir.path(), "INV-3001").unwrap();
         } else {
