@@ -117,8 +117,8 @@ impl Executor for JsExecutor {
         })
     }
 
-    /// Wake the JS thread while the row lock is taken, so it is turning when the job arrives
-    /// (the call's pre-wake, if it has one).
+    /// Wake the JS thread while the receipt is claimed and the row locked, so it is turning when
+    /// the job arrives (the call's pre-wake, if it has one).
     fn warm_up(&self) {
         if let Some(p) = crate::call_prewake() {
             p.warm_up();

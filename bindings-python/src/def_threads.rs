@@ -13,7 +13,7 @@
 //! objects. After `fork()` the child has none of them, but every call there is refused first
 //! (`RUNTIME_FORKED`).
 //!
-//! Warm-up ([`expect`], from `Executor::warm_up`, one database round trip before the job):
+//! Warm-up ([`expect`], from `Executor::warm_up`, two database round trips before the job):
 //! one idle thread is woken and polls for the job, yielding its core between looks, for at
 //! most [`SPIN_BUDGET`], so the job is taken without a wake-up when it comes.
 

@@ -629,9 +629,9 @@ impl Executor for PyExecutor {
         }
     }
 
-    /// While the row lock is taken, wake what will run the callback, so it is awake when the
-    /// job arrives: the caller's loop for an `async def` (the call's pre-wake, if it has one),
-    /// a pool thread for a `def` (unless `prewake` is off).
+    /// While the receipt is claimed and the row locked, wake what will run the callback, so it
+    /// is awake when the job arrives: the caller's loop for an `async def` (the call's pre-wake,
+    /// if it has one), a pool thread for a `def` (unless `prewake` is off).
     fn warm_up(&self) {
         if !self.is_async {
             if self.wait.prewake {

@@ -798,11 +798,12 @@ async fn approved_for(runner: &Runner, name: &str) -> String {
     }
 }
 
-/// `warm_up` comes once, before `execute`, when the apply reaches the row lock: not for a
-/// retry the receipt answers, nor for the benchmark baseline; alone when the lock finds a
-/// conflict.
+/// `warm_up` comes once, before `execute`, when the apply claims its receipt (two round trips
+/// ahead of the job): alone for a retry the earlier receipt answers and when the lock finds a
+/// conflict; never for the benchmark baseline.
 #[tokio::test]
-async fn an_in_process_executor_is_warmed_up_once_before_the_row_lock_on_postgres_and_sqlite() {
+async fn an_in_process_executor_is_warmed_up_once_as_the_receipt_is_claimed_on_postgres_and_sqlite()
+{
     let db = common::PgDb::billing();
     let pg = pg_inproc(&db);
     let dir = tempfile::tempdir().unwrap();
@@ -816,7 +817,11 @@ async fn an_in_process_executor_is_warmed_up_once_before_the_row_lock_on_postgre
         assert_eq!(seen.take(), ["warm_up", "execute"], "{name}");
         let retry = runner.apply(&id, &ApplyOptions::default()).await.unwrap();
         assert_eq!(retry.receipt.status, "already_applied");
-        assert!(seen.take().is_empty(), "{name}: the receipt answered first");
+        assert_eq!(
+            seen.take(),
+            ["warm_up"],
+            "{name}: the receipt answered, no job"
+        );
 
         assert!(runner.bench_baseline(name, true));
         let id = approved_for(runner, name).await;

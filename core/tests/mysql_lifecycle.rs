@@ -466,7 +466,7 @@ async fn in_process_callback_runs_in_the_guarded_mariadb_transaction() {
                 (reason.as_str(), receipts.as_str()),
                 ("refund reviewed in app", "1")
             );
-            // Told one round trip ahead (before the row lock), then called.
+            // Told two round trips ahead (as the receipt is claimed), then called.
             let seen = common::Recording::default();
             runner.register_executor("orders_inproc", seen.clone());
             let id = approved(&runner, "warmed up").await;

@@ -96,11 +96,13 @@ pub trait Executor: Send + Sync {
         tx: Option<GuardedTx>,
     ) -> BoxFuture<'a, std::result::Result<Value, ExecutorFailure>>;
 
-    /// Called by the core one database round trip before [`execute`](Executor::execute) (as it
-    /// sends the row-lock statement of the guarded transaction), on the thread driving the
-    /// apply. A host whose callback runs on a thread that may be asleep (an event loop) can
-    /// wake it now, so the job does not wait for the wake-up. `execute` need not follow: the
-    /// lock can find a conflict. Must not block. The default does nothing.
+    /// Called by the core two database round trips before [`execute`](Executor::execute) (as it
+    /// sends the receipt claim of the guarded transaction; the row lock follows), on the thread
+    /// driving the apply. A host whose callback runs on a thread that may be asleep (an event
+    /// loop) can wake it now, so the job does not wait for the wake-up: on a VM a wake-up can
+    /// take longer than one round trip to a local database. `execute` need not follow: the
+    /// claim can find the receipt of an earlier try, or the lock a conflict. Must not block.
+    /// The default does nothing.
     fn warm_up(&self) {}
 
     /// Benchmarks only: this executor as a [`BenchSwitch`], if it is one.

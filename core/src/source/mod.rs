@@ -110,8 +110,8 @@ pub enum WriteStep<'a> {
 }
 
 impl WriteStep<'_> {
-    /// Right before the row-lock statement: tell a callback executor it is next, one database
-    /// round trip ahead ([`Executor::warm_up`](crate::apply::executor::Executor::warm_up)).
+    /// Right before the receipt claim: tell a callback executor it is next, two database round
+    /// trips ahead ([`Executor::warm_up`](crate::apply::executor::Executor::warm_up)).
     pub(crate) fn warm_up(&self) {
         if let WriteStep::Callback { executor, .. } = self {
             executor.warm_up();

@@ -238,6 +238,7 @@ impl MySource {
         self.set_timeout(&mut conn).await?;
 
         let mut tx = conn.begin().await.map_err(map_err)?;
+        step.warm_up();
         let claim = if has_intent {
             dialect::fixed(dialect::RECEIPT_CLAIM)
                 .bind(plan.idempotency_key.clone())
@@ -284,7 +285,6 @@ impl MySource {
                 &plan.intent_hash,
             ));
         }
-        step.warm_up();
         let mut q = lock.query().bind(value_text(&plan.key_value));
         if let Some((_, t)) = &plan.tenant {
             q = q.bind(t.clone());

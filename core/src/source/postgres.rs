@@ -192,6 +192,9 @@ impl PgSource {
                 .begin_with(dialect::begin(false, self.timeout_ms))
                 .await
                 .map_err(map_err)?;
+            if !receipts_created {
+                step.warm_up();
+            }
             let claimed = dialect::fixed(dialect::RECEIPT_CLAIM)
                 .bind(plan.idempotency_key.clone())
                 .bind(plan.job_id.clone())
@@ -251,7 +254,6 @@ impl PgSource {
                 ));
             }
 
-            step.warm_up();
             let mut q = lock.query().bind(value_text(&plan.key_value));
             if let Some((_, t)) = &plan.tenant {
                 q = q.bind(t.clone());

@@ -171,6 +171,7 @@ impl SqliteSource {
                 true,
             ));
         }
+        step.warm_up();
         let claimed = match c.execute(
             dialect::RECEIPT_CLAIM,
             rusqlite::params![
@@ -213,7 +214,6 @@ impl SqliteSource {
         if let Some((_, t)) = &plan.tenant {
             params.push(SqlValue::Text(t.clone()));
         }
-        step.warm_up();
         let rows = query_rows(c, &lock, &params, &plan.lock_columns).map_err(db_err)?;
         if rows.len() > 1 {
             return Ok(UpdateOutcome::failed(
