@@ -658,10 +658,43 @@ fn job_to_py<'py>(py: Python<'py>, job: &Value) -> PyResult<Bound<'py, PyAny>> {
 
 type Answer = tokio::sync::oneshot::Sender<PyResult<Value>>;
 
+/// The task's own coroutine around an `async def` executor's: it hands back the receipt (or the
+/// exception) as the executor's coroutine ends, within the same step of the task, rather than
+/// from a done callback the loop runs one iteration later. An exception is handed back and not
+/// raised again (`apply` raises it), except those that are not `Exception`s (cancellation,
+/// `KeyboardInterrupt`, `SystemExit`), which end the task as they would have.
+const DRIVE: &std::ffi::CStr = c"
+async def drive(coro, answer):
+    try:
+        result = await coro
+    except BaseException as e:
+        answer(None, e)
+        if not isinstance(e, Exception):
+            raise
+    else:
+        answer(result, None)
+";
+
+static DRIVE_FN: pyo3::sync::PyOnceLock<Py<PyAny>> = pyo3::sync::PyOnceLock::new();
+
+fn drive(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
+    DRIVE_FN
+        .get_or_try_init(py, || {
+            let module = PyModule::from_code(
+                py,
+                DRIVE,
+                c"synapsor_runner/_drive.py",
+                c"synapsor_runner._drive",
+            )?;
+            Ok::<_, PyErr>(module.getattr("drive")?.unbind())
+        })
+        .map(|f| f.bind(py))
+}
+
 /// On the loop thread: start an `async def` executor as a task in the caller's context and
-/// answer with its receipt (or its exception) when it is done. The answer is handed back in a
-/// host scope, so the apply carries on from the loop thread (without the GIL) rather than
-/// waking a runtime worker.
+/// answer with its receipt (or its exception) when its coroutine ends ([`DRIVE`]). The answer
+/// is handed back in a host scope, so the apply carries on from the loop thread (without the
+/// GIL) rather than waking a runtime worker.
 fn start_coroutine(
     py: Python<'_>,
     func: &Py<PyAny>,
@@ -678,17 +711,38 @@ fn start_coroutine(
         })
     };
     let slot = Arc::new(Mutex::new(Some(send)));
-    let on_done = slot.clone();
+    let (on_end, on_done) = (slot.clone(), slot.clone());
     let started = (|| -> PyResult<()> {
         let txo = Py::new(py, tx)?;
         let coro = func.bind(py).call1((job_to_py(py, &job)?, txo))?;
+        let ended = pyo3::types::PyCFunction::new_closure(
+            py,
+            None,
+            None,
+            move |args: &Bound<'_, pyo3::types::PyTuple>, _kwargs| -> PyResult<()> {
+                let py = args.py();
+                let exception = args.get_item(1)?;
+                let out = if exception.is_none() {
+                    from_py(&args.get_item(0)?)
+                } else {
+                    Err(PyErr::from_value(exception))
+                };
+                if let Some(send) = on_end.lock().ok().and_then(|mut s| s.take()) {
+                    answer(py, send, out);
+                }
+                Ok(())
+            },
+        )?;
         let create_task = locals
             .event_loop(py)
             .getattr(pyo3::intern!(py, "create_task"))?;
         // Context.run: the task copies the caller's context (works on 3.10, unlike `context=`).
-        let task = locals
-            .context(py)
-            .call_method1(pyo3::intern!(py, "run"), (create_task, coro))?;
+        let task = locals.context(py).call_method1(
+            pyo3::intern!(py, "run"),
+            (create_task, drive(py)?.call1((coro, ended))?),
+        )?;
+        // Only for a task that never ran its coroutine (cancelled before its first step, or its
+        // loop closed): everything else has answered by the time this runs.
         let done = pyo3::types::PyCFunction::new_closure(
             py,
             None,

@@ -353,6 +353,66 @@ def test_exception_in_executor_rolls_back_and_propagates_itself(billing_db, kind
     run(main())
 
 
+def test_async_executor_is_its_own_task_and_its_outcome_is_taken_once(billing_db):
+    """An async def executor runs as the current task (so asyncio.timeout and current_task work
+    in it). Its receipt or exception is handed back as its coroutine ends. A raised exception
+    reaches apply and leaves nothing for the loop's exception handler. A cancellation inside the
+    executor rolls back and reaches apply as CancelledError."""
+    import gc
+
+    def register(runner):
+        seen = []
+
+        @runner.executor("billing_inproc")
+        async def credit(job, tx):
+            task = asyncio.current_task()
+            seen.append(task is not None)
+            await tx.execute("UPDATE public.invoices SET credited_cents = 999 WHERE id = 'INV-3001'")
+            behaviour = job["change_set"]["patch"]["credit_reason"]
+            if behaviour == "raise":
+                raise LedgerRejected(job["proposal_id"])
+            if behaviour == "cancel":
+                task.cancel()
+                await asyncio.sleep(0)
+            return {"status": "applied", "rows_affected": 1, "source_database_mutated": True}
+
+        return seen
+
+    async def approved(runner, reason):
+        p = await runner.propose(
+            "billing.propose_account_credit", {"invoice_id": "INV-3001", "amount_cents": 2500, "reason": reason}, context=ACME)
+        await runner.approve(p["proposal_id"], approver="lead", roles=["billing_lead"])
+        return p["proposal_id"]
+
+    async def main():
+        errors = []
+        asyncio.get_running_loop().set_exception_handler(lambda loop, ctx: errors.append(ctx))
+        runner, pid, seen = await credit_flow(billing_db, register)()
+        out = await runner.apply(pid)
+        assert out["receipt"]["status"] == "applied"
+        assert billing_db.sql("SELECT credited_cents FROM invoices WHERE id = 'INV-3001'") == "999"
+        billing_db.sql("UPDATE invoices SET credited_cents = 0 WHERE id = 'INV-3001'")
+
+        raising = await approved(runner, "raise")
+        with pytest.raises(LedgerRejected) as e:
+            await runner.apply(raising)
+        assert raising in str(e.value)
+        cancelled = await approved(runner, "cancel")
+        with pytest.raises(asyncio.CancelledError):
+            await runner.apply(cancelled)
+        for failed in (raising, cancelled):
+            receipts = (await runner.replay(failed))["receipts"]
+            assert receipts and receipts[-1]["receipt"]["safe_error_code"] == "HANDLER_EXCEPTION", receipts
+        assert billing_db.sql("SELECT credited_cents FROM invoices WHERE id = 'INV-3001'") == "0", "rolled back"
+        assert seen == [True, True, True]
+        gc.collect()
+        await asyncio.sleep(0.05)
+        assert errors == []
+        await runner.close()
+
+    run(main())
+
+
 def test_fifty_concurrent_inspects(billing_db):
     async def main():
         runner = await open_runner(billing_db)
