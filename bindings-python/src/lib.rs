@@ -691,10 +691,44 @@ fn drive(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
         .map(|f| f.bind(py))
 }
 
+/// An `async def` executor's answer, given once by whichever comes first (the coroutine's end,
+/// the task's done callback, or a failure to start), in a host scope: the apply carries on from
+/// the loop thread (without the GIL) rather than waking a runtime worker.
+#[derive(Clone)]
+struct OnceAnswer(Arc<Mutex<Option<Answer>>>);
+
+impl OnceAnswer {
+    fn give(&self, py: Python<'_>, out: PyResult<Value>) {
+        if let Some(send) = self.0.lock().ok().and_then(|mut s| s.take()) {
+            py.detach(|| {
+                synapsor_runner::embed::host_scope(|| {
+                    let _ = send.send(out);
+                })
+            })
+        }
+    }
+
+    /// A Python callable that gives the answer `outcome` makes of its arguments.
+    fn callback<'py>(
+        &self,
+        py: Python<'py>,
+        outcome: impl Fn(&Bound<'_, pyo3::types::PyTuple>) -> PyResult<Value> + Send + Sync + 'static,
+    ) -> PyResult<Bound<'py, pyo3::types::PyCFunction>> {
+        let once = self.clone();
+        pyo3::types::PyCFunction::new_closure(
+            py,
+            None,
+            None,
+            move |args: &Bound<'_, pyo3::types::PyTuple>, _kwargs| -> PyResult<()> {
+                once.give(args.py(), outcome(args));
+                Ok(())
+            },
+        )
+    }
+}
+
 /// On the loop thread: start an `async def` executor as a task in the caller's context and
-/// answer with its receipt (or its exception) when its coroutine ends ([`DRIVE`]). The answer
-/// is handed back in a host scope, so the apply carries on from the loop thread (without the
-/// GIL) rather than waking a runtime worker.
+/// answer with its receipt (or its exception) when its coroutine ends ([`DRIVE`]).
 fn start_coroutine(
     py: Python<'_>,
     func: &Py<PyAny>,
@@ -703,36 +737,19 @@ fn start_coroutine(
     locals: &pyo3_async_runtimes::TaskLocals,
     send: Answer,
 ) {
-    let answer = |py: Python<'_>, send: Answer, out: PyResult<Value>| {
-        py.detach(|| {
-            synapsor_runner::embed::host_scope(|| {
-                let _ = send.send(out);
-            })
-        })
-    };
-    let slot = Arc::new(Mutex::new(Some(send)));
-    let (on_end, on_done) = (slot.clone(), slot.clone());
+    let once = OnceAnswer(Arc::new(Mutex::new(Some(send))));
     let started = (|| -> PyResult<()> {
         let txo = Py::new(py, tx)?;
         let coro = func.bind(py).call1((job_to_py(py, &job)?, txo))?;
-        let ended = pyo3::types::PyCFunction::new_closure(
-            py,
-            None,
-            None,
-            move |args: &Bound<'_, pyo3::types::PyTuple>, _kwargs| -> PyResult<()> {
-                let py = args.py();
-                let exception = args.get_item(1)?;
-                let out = if exception.is_none() {
-                    from_py(&args.get_item(0)?)
-                } else {
-                    Err(PyErr::from_value(exception))
-                };
-                if let Some(send) = on_end.lock().ok().and_then(|mut s| s.take()) {
-                    answer(py, send, out);
-                }
-                Ok(())
-            },
-        )?;
+        // drive(coro, ended) calls ended(result, None) or ended(None, exception).
+        let ended = once.callback(py, |args| {
+            let exception = args.get_item(1)?;
+            if exception.is_none() {
+                from_py(&args.get_item(0)?)
+            } else {
+                Err(PyErr::from_value(exception))
+            }
+        })?;
         let create_task = locals
             .event_loop(py)
             .getattr(pyo3::intern!(py, "create_task"))?;
@@ -743,29 +760,17 @@ fn start_coroutine(
         )?;
         // Only for a task that never ran its coroutine (cancelled before its first step, or its
         // loop closed): everything else has answered by the time this runs.
-        let done = pyo3::types::PyCFunction::new_closure(
-            py,
-            None,
-            None,
-            move |args: &Bound<'_, pyo3::types::PyTuple>, _kwargs| -> PyResult<()> {
-                let py = args.py();
-                let out = args
-                    .get_item(0)?
-                    .call_method0(pyo3::intern!(py, "result"))
-                    .and_then(|r| from_py(&r));
-                if let Some(send) = on_done.lock().ok().and_then(|mut s| s.take()) {
-                    answer(py, send, out);
-                }
-                Ok(())
-            },
-        )?;
+        let done = once.callback(py, |args| {
+            let result = args
+                .get_item(0)?
+                .call_method0(pyo3::intern!(args.py(), "result"))?;
+            from_py(&result)
+        })?;
         task.call_method1(pyo3::intern!(py, "add_done_callback"), (done,))?;
         Ok(())
     })();
-    if let Err(e) = started
-        && let Some(send) = slot.lock().ok().and_then(|mut s| s.take())
-    {
-        answer(py, send, Err(e));
+    if let Err(e) = started {
+        once.give(py, Err(e));
     }
 }
 
