@@ -413,6 +413,48 @@ def test_async_executor_is_its_own_task_and_its_outcome_is_taken_once(billing_db
     run(main())
 
 
+class CancelsExecutorTasks(asyncio.SelectorEventLoop):
+    """Cancels an async def executor's task as it is created, before its first step."""
+
+    def create_task(self, coro, **kwargs):
+        task = super().create_task(coro, **kwargs)
+        if getattr(coro, "__qualname__", "") == "drive":
+            task.cancel()
+        return task
+
+
+@pytest.mark.filterwarnings("ignore:coroutine .* was never awaited")
+def test_async_executor_task_cancelled_before_it_runs_still_answers_apply(billing_db):
+    """A task that never ran the executor is answered from its done callback: apply gets the
+    cancellation (not a lost answer), nothing was written, the receipt says HANDLER_EXCEPTION."""
+    def register(runner):
+        ran = []
+
+        @runner.executor("billing_inproc")
+        async def credit(job, tx):
+            ran.append(job["proposal_id"])
+            await tx.execute("UPDATE public.invoices SET credited_cents = 999 WHERE id = 'INV-3001'")
+            return {"status": "applied", "rows_affected": 1, "source_database_mutated": True}
+
+        return ran
+
+    async def main():
+        runner, pid, ran = await credit_flow(billing_db, register)()
+        with pytest.raises(asyncio.CancelledError):
+            await runner.apply(pid)
+        assert ran == []
+        assert billing_db.sql("SELECT credited_cents FROM invoices WHERE id = 'INV-3001'") == "0"
+        receipts = (await runner.replay(pid))["receipts"]
+        assert receipts and receipts[-1]["receipt"]["safe_error_code"] == "HANDLER_EXCEPTION", receipts
+        await runner.close()
+
+    loop = CancelsExecutorTasks()
+    try:
+        loop.run_until_complete(main())
+    finally:
+        loop.close()
+
+
 def test_fifty_concurrent_inspects(billing_db):
     async def main():
         runner = await open_runner(billing_db)
