@@ -473,6 +473,10 @@ async fn in_process_callback_runs_in_the_guarded_mariadb_transaction() {
             let out = runner.apply(&id, &ApplyOptions::default()).await.unwrap();
             assert_eq!(out.receipt.status, "applied", "{:?}", out.receipt);
             assert_eq!(seen.take(), ["warm_up", "execute"]);
+            // A retry: the claim finds the receipt, so it is told and never called.
+            let retry = runner.apply(&id, &ApplyOptions::default()).await.unwrap();
+            assert_eq!(retry.receipt.status, "already_applied");
+            assert_eq!(seen.take(), ["warm_up"]);
         }
     }
 }
