@@ -1,5 +1,5 @@
 //! The billing app-owned writeback demo (scripts/run-demo.sh) against local PostgreSQL, with our
-//! handler and, for compatibility, with the reference's own handler extracted from shared/seed.
+//! handler and, for compatibility, with the reference's own handler (fixtures/, copied from the seed).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -39,53 +39,23 @@ fn billing_app_handler_demo_passes_with_our_handler() {
     );
 }
 
-/// The seed file is a rendered diff: `@@ …` opens a file, then each source line appears as its
-/// line number followed by `+ <text>` (or a bare `+` for an empty line).
-fn extract_seed_handler(seed: &str) -> Option<String> {
-    let lines: Vec<&str> = seed.lines().collect();
-    for (i, l) in lines.iter().enumerate() {
-        if !l.starts_with("@@ -0,0 +1,") {
-            continue;
-        }
-        let mut code = Vec::new();
-        let mut j = i + 1;
-        while j + 1 < lines.len()
-            && lines[j].trim().parse::<u32>().is_ok()
-            && lines[j + 1].starts_with('+')
-        {
-            let text = lines[j + 1];
-            code.push(
-                text.strip_prefix("+ ")
-                    .unwrap_or(text.strip_prefix('+').unwrap_or(text)),
-            );
-            j += 2;
-        }
-        let text = code.join("\n");
-        if text.starts_with("#!/usr/bin/env node") && text.contains("applyAccountCredit") {
-            return Some(text + "\n");
-        }
-    }
-    None
-}
-
+/// The reference's own handler (copied from the seed into fixtures/, so a clone needs nothing
+/// beside it) against our runner: the job and receipt protocol stay compatible.
 #[test]
 fn billing_demo_is_compatible_with_the_reference_handler() {
-    let seed_dir = root().parent().unwrap().join("shared/seed");
-    let seed = std::fs::read_dir(&seed_dir)
-        .unwrap_or_else(|e| {
-            panic!(
-                "the compatibility test needs the reference seed in {}: {e}",
-                seed_dir.display()
-            )
-        })
-        .filter_map(|e| e.ok())
-        .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
-        .find(|text| text.contains("applyAccountCredit"))
-        .expect("a seed file with the reference app handler");
-    let handler = extract_seed_handler(&seed).expect("the reference app-handler.mjs in the seed");
+    let handler =
+        root().join("fixtures/examples/mcp-postgres-billing-app-handler/reference-app-handler.mjs");
+    let text = std::fs::read_to_string(&handler).expect("the reference handler fixture");
+    assert!(
+        text.starts_with("#!/usr/bin/env node") && text.contains("applyAccountCredit"),
+        "{} is the reference's app handler",
+        handler.display()
+    );
+    // run-demo.sh links the example's node_modules beside a handler it did not ship, so run a
+    // copy outside the checkout.
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("app-handler.mjs");
-    std::fs::write(&path, handler).unwrap();
+    std::fs::write(&path, text).unwrap();
     let (ok, out) = run_demo(Some(&path));
     assert!(ok, "{out}");
     assert!(
