@@ -659,7 +659,11 @@ def test_prewake_wakes_the_loop_before_the_ledger_write_ends_and_stops_turning_a
         runner = await sr.Runner.open(billing_db.config, ledger=billing_db.ledger, prewake=prewake)
         await runner.inspect("billing.inspect_invoice", {"invoice_id": "INV-3001"}, context=ACME)  # warm pools
         pending = slept = turned = 0
-        for _ in range(200):  # until 20 calls did not finish on their first poll
+        # Calls that did not finish on their first poll: 20, and with pre-wake more (for up to
+        # 5 s) until 3 have turned the loop. A call whose result is already queued when the loop
+        # reads the pre-wake needs no turn; in CI (debug build) only 1 of 20 turned once.
+        deadline = time.monotonic() + 5
+        for _ in range(100_000):
             sleeps, turns = loop.sleeps, loop.turns
             fut = runner._native.inspect("billing.inspect_invoice", {"invoice_id": "INV-3001"}, dict(ACME))
             if fut.done():
@@ -670,7 +674,7 @@ def test_prewake_wakes_the_loop_before_the_ledger_write_ends_and_stops_turning_a
             pending += 1
             slept += loop.sleeps > sleeps
             turned += loop.turns > turns
-            if pending == 20:
+            if pending >= 20 and (not prewake or turned >= 3 or time.monotonic() > deadline):
                 break
         selects = loop.selects
         await asyncio.sleep(0.05)  # nothing in flight: no ticking
@@ -679,12 +683,11 @@ def test_prewake_wakes_the_loop_before_the_ledger_write_ends_and_stops_turning_a
         return pending, slept, turned, after
 
     pending, slept, turned, after = on_counting_loop(main)
-    assert pending == 20
-    assert slept == 20  # the database's answer is waited for asleep either way
+    assert pending >= 20
+    assert slept == pending  # the database's answer is waited for asleep either way
     if prewake:
-        # Turns while the result is still on its way; a result already queued when the
-        # pre-wake is read needs none (fewer calls turn on a slow, loaded build).
-        assert turned >= 3, turned
+        # Turns while the result is still on its way.
+        assert turned >= 3, (turned, pending)
     else:
         assert turned == 0, turned
     assert after <= 3, after
