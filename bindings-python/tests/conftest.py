@@ -29,6 +29,14 @@ def run(coro):
     return asyncio.run(coro)
 
 
+def on_loop(loop, main):
+    """Run `main()` to completion on `loop` (a custom event loop), then close it."""
+    try:
+        return loop.run_until_complete(main())
+    finally:
+        loop.close()
+
+
 class BillingDb:
     def __init__(self, tmp: pathlib.Path):
         self.name = f"synpy_{uuid.uuid4().hex[:12]}"

@@ -14,7 +14,7 @@ import time
 import pytest
 
 import synapsor_runner as sr
-from conftest import ACME, GLOBEX, run
+from conftest import ACME, GLOBEX, on_loop, run
 
 
 async def open_runner(db):
@@ -448,11 +448,7 @@ def test_async_executor_task_cancelled_before_it_runs_still_answers_apply(billin
         assert receipts and receipts[-1]["receipt"]["safe_error_code"] == "HANDLER_EXCEPTION", receipts
         await runner.close()
 
-    loop = CancelsExecutorTasks()
-    try:
-        loop.run_until_complete(main())
-    finally:
-        loop.close()
+    on_loop(CancelsExecutorTasks(), main)
 
 
 def test_fifty_concurrent_inspects(billing_db):
@@ -495,10 +491,7 @@ def test_results_reach_the_loop_with_and_without_a_mailbox(billing_db, kind):
         return hasattr(asyncio.get_running_loop(), "_synapsor_runner_mailbox")
 
     loop = asyncio.SelectorEventLoop() if kind == "selector" else LoopWithoutReaders()
-    try:
-        assert loop.run_until_complete(main()) is (kind == "selector")
-    finally:
-        loop.close()
+    assert on_loop(loop, main) is (kind == "selector")
 
 
 def test_mcp_handle_serves_mcp_under_the_apps_context(billing_db):
@@ -614,11 +607,7 @@ def test_executors_answer_with_and_without_a_mailbox(billing_db, loop_kind, kind
             await runner.apply(p["proposal_id"])
         assert seen == [pid, p["proposal_id"]]
 
-    loop = asyncio.SelectorEventLoop() if loop_kind == "selector" else LoopWithoutReaders()
-    try:
-        loop.run_until_complete(main())
-    finally:
-        loop.close()
+    on_loop(asyncio.SelectorEventLoop() if loop_kind == "selector" else LoopWithoutReaders(), main)
 
 
 class SleepCountingLoop(asyncio.SelectorEventLoop):
@@ -643,11 +632,7 @@ class SleepCountingLoop(asyncio.SelectorEventLoop):
 
 def on_counting_loop(main):
     """Run `main()` to completion on a fresh SleepCountingLoop."""
-    loop = SleepCountingLoop()
-    try:
-        return loop.run_until_complete(main())
-    finally:
-        loop.close()
+    return on_loop(SleepCountingLoop(), main)
 
 
 @pytest.mark.parametrize("prewake", [True, False])
