@@ -630,11 +630,6 @@ class SleepCountingLoop(asyncio.SelectorEventLoop):
         self._selector.select = counting
 
 
-def on_counting_loop(main):
-    """Run `main()` to completion on a fresh SleepCountingLoop."""
-    return on_loop(SleepCountingLoop(), main)
-
-
 @pytest.mark.parametrize("prewake", [True, False])
 def test_prewake_wakes_the_loop_before_the_ledger_write_ends_and_stops_turning_after(billing_db, prewake):
     """By default the loop sleeps while the database works, is woken when the core says only the
@@ -667,7 +662,7 @@ def test_prewake_wakes_the_loop_before_the_ledger_write_ends_and_stops_turning_a
         await runner.close()
         return pending, slept, turned, after
 
-    pending, slept, turned, after = on_counting_loop(main)
+    pending, slept, turned, after = on_loop(SleepCountingLoop(), main)
     assert pending >= 20
     assert slept == pending  # the database's answer is waited for asleep either way
     if prewake:
@@ -755,7 +750,7 @@ def test_warm_up_has_the_callback_awake_before_its_job_arrives(billing_db, prewa
         await runner.close()
         return turned, polled, after
 
-    turned, polled, after = on_counting_loop(main)
+    turned, polled, after = on_loop(SleepCountingLoop(), main)
     if prewake:
         assert all(t > 1 for t in turned), turned
         # A thread woken ahead polls for at most 1 ms; on a loaded machine a job can come later.
@@ -790,7 +785,7 @@ def test_busy_wait_keeps_the_loop_turning_while_calls_are_in_flight_and_stops_af
         await runner.close()
         return pending, during, after
 
-    pending, during, after = on_counting_loop(main)
+    pending, during, after = on_loop(SleepCountingLoop(), main)
     assert pending == 20
     if busy_wait:
         # Without it each of these calls sleeps at least once waiting for its result; allow a
