@@ -209,10 +209,11 @@ export declare class Runner {
   _benchBaseline(name: string, baseline: boolean): boolean
   /**
    * @internal Benchmarks only: the same `inspect` run by Rust in a task of its own on a
-   * runtime worker; resolves with how long it took there, in microseconds (the baseline
-   * `bench/bench_calls.mjs` alternates with `inspect`). Not for applications.
+   * runtime worker, `times` times (default 1); resolves with how long that took there, in
+   * microseconds (the baseline `bench/bench_calls.mjs` alternates with `inspect`, and
+   * `bench/count_calls.mjs` counts). Not for applications.
    */
-  _benchInspectOnWorker(capability: string, args: JsonObject, options?: CallOptions): Promise<number>
+  _benchInspectOnWorker(capability: string, args: JsonObject, options?: CallOptions, times?: number): Promise<number>
   /**
    * Release this handle. Calls made afterwards reject with `RUNNER_CLOSED`; calls already
    * running finish. Executors never keep the process alive.

@@ -494,11 +494,12 @@ impl Runner {
     }
 
     /// @internal Benchmarks only: the same `inspect` run by Rust in a task of its own on a
-    /// runtime worker; resolves with how long it took there, in microseconds (the baseline
-    /// `bench/bench_calls.mjs` alternates with `inspect`). Not for applications.
+    /// runtime worker, `times` times (default 1); resolves with how long that took there, in
+    /// microseconds (the baseline `bench/bench_calls.mjs` alternates with `inspect`, and
+    /// `bench/count_calls.mjs` counts). Not for applications.
     #[napi(
         js_name = "_benchInspectOnWorker",
-        ts_args_type = "capability: string, args: JsonObject, options?: CallOptions",
+        ts_args_type = "capability: string, args: JsonObject, options?: CallOptions, times?: number",
         ts_return_type = "Promise<number>"
     )]
     pub fn bench_inspect_on_worker<'env>(
@@ -507,10 +508,11 @@ impl Runner {
         capability: String,
         args: Value,
         options: Option<CallOptions>,
+        times: Option<u32>,
     ) -> napi::Result<PromiseRaw<'env, Json>> {
         let ctx = trusted(options.and_then(|o| o.context));
         self.call(env, move |r| async move {
-            json(r.bench_inspect_on_worker(capability, args, ctx).await?)
+            json(r.bench_inspect_on_worker(capability, args, ctx, times.unwrap_or(1)).await?)
         })
     }
 

@@ -516,21 +516,22 @@ impl NativeRunner {
         Ok(self.get()?.bench_baseline(name, baseline))
     }
 
-    /// Benchmarks only: the same `inspect` run by Rust in a task of its own on a runtime worker;
-    /// answers how long it took there, in microseconds (the baseline `bench/bench_calls.py`
-    /// alternates with `inspect`).
-    #[pyo3(name = "_bench_inspect_on_worker", signature = (capability, args, context=None))]
+    /// Benchmarks only: the same `inspect` run by Rust in a task of its own on a runtime worker,
+    /// `times` times; answers how long that took there, in microseconds (the baseline
+    /// `bench/bench_calls.py` alternates with `inspect`, and `bench/count_calls.py` counts).
+    #[pyo3(name = "_bench_inspect_on_worker", signature = (capability, args, context=None, times=1))]
     fn bench_inspect_on_worker<'py>(
         &self,
         py: Python<'py>,
         capability: String,
         args: &Bound<'py, PyAny>,
         context: Option<&Bound<'py, PyAny>>,
+        times: u32,
     ) -> PyResult<Bound<'py, PyAny>> {
         let (r, args, ctx) = (self.get()?, from_py(args)?, self::context(context)?);
         spawn(py, self.wait, async move {
             json(
-                r.bench_inspect_on_worker(capability, args, ctx)
+                r.bench_inspect_on_worker(capability, args, ctx, times)
                     .await
                     .map_err(to_py_err)?,
             )

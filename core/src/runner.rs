@@ -203,20 +203,25 @@ impl Runner {
     }
 
     /// Benchmarks only: run [`inspect`](Self::inspect) as a Rust service would, in a task of its
-    /// own on a runtime worker, and answer how long it took there in microseconds. The
-    /// bindings' benchmarks alternate it with the same call made from Python or JavaScript on
-    /// the same runner, so the difference is the binding's overhead alone. Not for applications.
+    /// own on a runtime worker, `times` times one after another, and answer how long that took
+    /// there in microseconds. The bindings' timed benchmarks alternate one such call with the
+    /// same call made from Python or JavaScript on the same runner, so the difference is the
+    /// binding's overhead alone; their instruction counts run many in one crossing. Not for
+    /// applications.
     #[doc(hidden)]
     pub async fn bench_inspect_on_worker(
         &self,
         name: String,
         args: Value,
         ctx: TrustedContext,
+        times: u32,
     ) -> Result<f64> {
         let runner = self.clone();
         tokio::spawn(async move {
             let started = std::time::Instant::now();
-            runner.inspect(&name, args, &ctx).await?;
+            for _ in 0..times {
+                runner.inspect(&name, args.clone(), &ctx).await?;
+            }
             Ok(started.elapsed().as_secs_f64() * 1e6)
         })
         .await
