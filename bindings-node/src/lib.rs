@@ -512,7 +512,10 @@ impl Runner {
     ) -> napi::Result<PromiseRaw<'env, Json>> {
         let ctx = trusted(options.and_then(|o| o.context));
         self.call(env, move |r| async move {
-            json(r.bench_inspect_on_worker(capability, args, ctx, times.unwrap_or(1)).await?)
+            json(
+                r.bench_inspect_on_worker(capability, args, ctx, times.unwrap_or(1))
+                    .await?,
+            )
         })
     }
 

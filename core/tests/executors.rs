@@ -771,7 +771,12 @@ async fn bench_inspect_on_worker_runs_the_real_inspect_and_times_it() {
     let ctx = TrustedContext::from_config();
     let args = json!({"invoice_id": "INV-3001"});
     let us = runner
-        .bench_inspect_on_worker("billing.inspect_invoice".into(), args.clone(), ctx.clone(), 1)
+        .bench_inspect_on_worker(
+            "billing.inspect_invoice".into(),
+            args.clone(),
+            ctx.clone(),
+            1,
+        )
         .await
         .unwrap();
     assert!(us > 0.0 && us < 60e6, "{us}");
@@ -782,7 +787,12 @@ async fn bench_inspect_on_worker_runs_the_real_inspect_and_times_it() {
     );
     // `times` runs it that many times in the one task.
     runner
-        .bench_inspect_on_worker("billing.inspect_invoice".into(), args.clone(), ctx.clone(), 3)
+        .bench_inspect_on_worker(
+            "billing.inspect_invoice".into(),
+            args.clone(),
+            ctx.clone(),
+            3,
+        )
         .await
         .unwrap();
     assert_eq!(runner.ledger().count("evidence_bundles").unwrap(), 4);
