@@ -770,15 +770,10 @@ async fn bench_inspect_on_worker_runs_the_real_inspect_and_times_it() {
     let runner = demo_with_executor(dir.path(), json!({"type": "in_process"})).await;
     let ctx = TrustedContext::from_config();
     let args = json!({"invoice_id": "INV-3001"});
-    let us = runner
-        .bench_inspect_on_worker(
-            "billing.inspect_invoice".into(),
-            args.clone(),
-            ctx.clone(),
-            1,
-        )
-        .await
-        .unwrap();
+    let run = |capability: &str, times| {
+        runner.bench_inspect_on_worker(capability.into(), args.clone(), ctx.clone(), times)
+    };
+    let us = run("billing.inspect_invoice", 1).await.unwrap();
     assert!(us > 0.0 && us < 60e6, "{us}");
     assert_eq!(
         runner.ledger().count("evidence_bundles").unwrap(),
@@ -786,21 +781,10 @@ async fn bench_inspect_on_worker_runs_the_real_inspect_and_times_it() {
         "it is the real inspect: evidence recorded"
     );
     // `times` runs it that many times in the one task.
-    runner
-        .bench_inspect_on_worker(
-            "billing.inspect_invoice".into(),
-            args.clone(),
-            ctx.clone(),
-            3,
-        )
-        .await
-        .unwrap();
+    run("billing.inspect_invoice", 3).await.unwrap();
     assert_eq!(runner.ledger().count("evidence_bundles").unwrap(), 4);
     // The same refusals as inspect itself.
-    let e = runner
-        .bench_inspect_on_worker("billing.nope".into(), args, ctx, 1)
-        .await
-        .unwrap_err();
+    let e = run("billing.nope", 1).await.unwrap_err();
     assert_eq!(e.code(), "CAPABILITY_NOT_FOUND");
 }
 
