@@ -75,10 +75,9 @@ async function child(who, n, config, ledger) {
       await apply(false)
     }
   }
-  const call = { node: () => inspect(false), 'rust-apply': () => apply(true) }[who] ?? (() => apply(false))
   const start = process.cpuUsage()
   if (who === 'rust') await runner._benchInspectOnWorker('billing.inspect_invoice', ARGS, CTX, n)
-  else for (let i = 0; i < n; i++) await call()
+  else for (let i = 0; i < n; i++) await (who === 'node' ? inspect(false) : apply(who === 'rust-apply'))
   const used = process.cpuUsage(start)
   console.log(JSON.stringify({ user_us: used.user, system_us: used.system }))
   await runner.close()

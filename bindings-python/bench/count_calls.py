@@ -81,13 +81,12 @@ async def child(who: str, n: int, config: str, ledger: str) -> None:
         await inspect(False)
         await apply(True)
         await apply(False)
-    call = {"py": lambda: inspect(False), "rust-apply": lambda: apply(True)}.get(who, lambda: apply(False))
     t0 = resource.getrusage(resource.RUSAGE_SELF)
     if who == "rust":
         await runner._native._bench_inspect_on_worker("billing.inspect_invoice", ARGS, CTX, n)
     else:
         for _ in range(n):
-            await call()
+            await (inspect(False) if who == "py" else apply(who == "rust-apply"))
     t1 = resource.getrusage(resource.RUSAGE_SELF)
     print(json.dumps({"user_us": (t1.ru_utime - t0.ru_utime) * 1e6, "system_us": (t1.ru_stime - t0.ru_stime) * 1e6}))
     await runner.close()
