@@ -86,6 +86,10 @@ where
     });
     let (target, loop_ref) = (py_fut.clone().unbind(), event_loop.clone().unbind());
     let runtime = pyo3_async_runtimes::tokio::get_runtime().handle();
+    // A core call's future is a few KB (`inspect`'s about 3 KB), and each wrapper below would
+    // hold it again: unboxed, the task came to some 19 KB, copied whole on every call. Boxed
+    // here, the wrappers hold a pointer.
+    let fut = Box::pin(fut);
     let call = pyo3_async_runtimes::tokio::scope(locals, async move {
         let fut = CALLER_LOOP.scope(caller_loop, fut);
         let out = match &prewake {
@@ -357,11 +361,10 @@ impl NativeRunner {
     ) -> PyResult<Bound<'py, PyAny>> {
         let (r, args, ctx) = (self.get()?, from_py(args)?, self::context(context)?);
         spawn(py, self.wait, async move {
-            json(
-                r.inspect(&capability, args, &ctx)
-                    .await
-                    .map_err(to_py_err)?,
-            )
+            Ok(r.inspect(&capability, args, &ctx)
+                .await
+                .map_err(to_py_err)?
+                .into_json())
         })
     }
 

@@ -67,6 +67,17 @@ pub struct ReadResult {
     pub context: ResolvedContext,
 }
 
+impl ReadResult {
+    /// The result as JSON, the same value `serde_json::to_value` gives, with the row moved
+    /// into it rather than copied (the bindings hand every result over as JSON).
+    pub fn into_json(mut self) -> Value {
+        let data = std::mem::take(&mut self.data);
+        let mut v = serde_json::to_value(&self).expect("a ReadResult serialises");
+        v["data"] = Value::Object(data);
+        v
+    }
+}
+
 /// A created (or duplicate) proposal.
 #[derive(Debug, Clone, Serialize)]
 pub struct ProposalResult {

@@ -203,6 +203,26 @@ async fn sqlite_source_runs_the_whole_lifecycle() {
 }
 
 #[tokio::test]
+async fn a_read_result_as_json_is_what_serde_gives() {
+    let dir = tempfile::tempdir().unwrap();
+    let runner = demo_runner(dir.path()).await;
+    let read = runner
+        .inspect(
+            "billing.inspect_invoice",
+            json!({"invoice_id": "INV-3001"}),
+            &TrustedContext::from_config(),
+        )
+        .await
+        .unwrap();
+    let by_serde = serde_json::to_value(&read).unwrap();
+    assert!(!read.data.is_empty());
+    let moved = read.into_json();
+    assert_eq!(moved, by_serde);
+    // The same keys in the same order, so the JSON text is the same too.
+    assert_eq!(moved.to_string(), by_serde.to_string());
+}
+
+#[tokio::test]
 async fn ledger_state_survives_reopening() {
     let dir = tempfile::tempdir().unwrap();
     let id = {
