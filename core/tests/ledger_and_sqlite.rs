@@ -16,6 +16,21 @@ async fn demo_runner(dir: &std::path::Path) -> Runner {
     .unwrap()
 }
 
+/// The demo's `billing.inspect_invoice` for one invoice.
+async fn inspect_invoice(
+    runner: &Runner,
+    invoice_id: &str,
+    ctx: &TrustedContext,
+) -> synapsor_runner::Result<synapsor_runner::ReadResult> {
+    runner
+        .inspect(
+            "billing.inspect_invoice",
+            json!({ "invoice_id": invoice_id }),
+            ctx,
+        )
+        .await
+}
+
 fn lead() -> Approver {
     Approver::new("lead").role("billing_lead")
 }
@@ -113,12 +128,7 @@ async fn secret_material_never_reaches_the_ledger() {
         Runner::open(OpenOptions::config_path(&cfg_path).ledger(dir.path().join("local.db")))
             .await
             .unwrap();
-    let e = runner
-        .inspect(
-            "billing.inspect_invoice",
-            json!({"invoice_id": "INV-3001"}),
-            &TrustedContext::from_config(),
-        )
+    let e = inspect_invoice(&runner, "INV-3001", &TrustedContext::from_config())
         .await
         .unwrap_err();
     assert_eq!(e.code(), "SECRET_MATERIAL_REJECTED");
@@ -191,12 +201,7 @@ async fn sqlite_source_runs_the_whole_lifecycle() {
     assert_eq!(c.receipt.status, "conflict");
     assert_eq!(invoice_row(dir.path(), "INV-3002").unwrap(), before);
 
-    let foreign = runner
-        .inspect(
-            "billing.inspect_invoice",
-            json!({"invoice_id": "INV-9001"}),
-            &ctx,
-        )
+    let foreign = inspect_invoice(&runner, "INV-9001", &ctx)
         .await
         .unwrap_err();
     assert_eq!(foreign.code(), "NOT_FOUND_IN_TENANT");
@@ -206,12 +211,7 @@ async fn sqlite_source_runs_the_whole_lifecycle() {
 async fn a_read_result_as_json_is_what_serde_gives() {
     let dir = tempfile::tempdir().unwrap();
     let runner = demo_runner(dir.path()).await;
-    let read = runner
-        .inspect(
-            "billing.inspect_invoice",
-            json!({"invoice_id": "INV-3001"}),
-            &TrustedContext::from_config(),
-        )
+    let read = inspect_invoice(&runner, "INV-3001", &TrustedContext::from_config())
         .await
         .unwrap();
     let by_serde = serde_json::to_value(&read).unwrap();
