@@ -4,9 +4,24 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 use serde_json::{Map, Number, Value};
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex};
 
 /// A Python object (dict, list, str, int, float, bool, None) for a JSON value.
 pub fn to_py<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny>> {
+    match KEYS.try_lock() {
+        Ok(mut keys) => to_py_with(py, v, Some(&mut keys)),
+        // Held by a conversion this one interrupted: the collector ran a finaliser (which may
+        // also let another thread run) while that conversion was allocating. No cache this time.
+        Err(_) => to_py_with(py, v, None),
+    }
+}
+
+fn to_py_with<'py>(
+    py: Python<'py>,
+    v: &Value,
+    mut keys: Option<&mut Keys>,
+) -> PyResult<Bound<'py, PyAny>> {
     Ok(match v {
         Value::Null => py.None().into_bound(py),
         Value::Bool(b) => PyBool::new(py, *b).to_owned().into_any(),
@@ -23,18 +38,47 @@ pub fn to_py<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny>> {
         Value::Array(items) => {
             let list = PyList::empty(py);
             for item in items {
-                list.append(to_py(py, item)?)?;
+                list.append(to_py_with(py, item, keys.as_deref_mut())?)?;
             }
             list.into_any()
         }
         Value::Object(map) => {
             let dict = PyDict::new(py);
             for (k, v) in map {
-                dict.set_item(k, to_py(py, v)?)?;
+                let key = match keys.as_deref_mut() {
+                    Some(keys) => keys.get(py, k),
+                    None => PyString::new(py, k),
+                };
+                dict.set_item(key, to_py_with(py, v, keys.as_deref_mut())?)?;
             }
             dict.into_any()
         }
     })
+}
+
+/// Dict keys met before, kept as Python strings. Results and jobs repeat the same few keys
+/// (protocol fields, column names), and a kept key needs neither a new string nor to be hashed
+/// again by the dict. Bounded: past [`Keys::MAX`] keys (or for long keys) a new string is made.
+struct Keys(HashMap<Box<str>, Py<PyString>, foldhash::fast::RandomState>);
+
+// foldhash: seeded, and short keys hash in a few instructions, where SipHash would cost much of
+// what the cache saves.
+static KEYS: LazyLock<Mutex<Keys>> = LazyLock::new(|| Mutex::new(Keys(HashMap::default())));
+
+impl Keys {
+    const MAX: usize = 4096;
+    const MAX_LEN: usize = 64;
+
+    fn get<'py>(&mut self, py: Python<'py>, key: &str) -> Bound<'py, PyString> {
+        if let Some(k) = self.0.get(key) {
+            return k.bind(py).clone();
+        }
+        let k = PyString::new(py, key);
+        if key.len() <= Self::MAX_LEN && self.0.len() < Self::MAX {
+            self.0.insert(key.into(), k.clone().unbind());
+        }
+        k
+    }
 }
 
 /// A JSON value from a plain Python object; anything else is a `TypeError` naming the type.

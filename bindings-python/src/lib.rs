@@ -11,6 +11,7 @@ use convert::{from_py, to_py};
 use errors::{PyCallbackError, RuntimeForkedError, SynapsorError, coded, to_py_err};
 use mailbox::Mailbox;
 use pyo3::prelude::*;
+use pyo3::types::PyDict;
 use serde_json::Value;
 use std::future::Future;
 use std::path::PathBuf;
@@ -573,7 +574,8 @@ impl Executor for PyExecutor {
         job: &'a ExecutorJob,
         tx: Option<GuardedTx>,
     ) -> BoxFuture<'a, Result<Value, ExecutorFailure>> {
-        let job = job.to_json_without_change_set();
+        // Four short strings and a pointer: the request itself is shared, not copied.
+        let job = job.clone();
         let (func, wait) = (self.func.clone(), self.wait);
         if self.is_async {
             Box::pin(async move {
@@ -649,15 +651,27 @@ impl Executor for PyExecutor {
     }
 }
 
-/// The job as Python sees it: `job["change_set"]` is the very dict `job["request"]["change_set"]`
-/// (converted once, not twice).
-fn job_to_py<'py>(py: Python<'py>, job: &Value) -> PyResult<Bound<'py, PyAny>> {
-    let obj = to_py(py, job)?;
-    let change_set = obj
-        .get_item(pyo3::intern!(py, "request"))?
-        .get_item(pyo3::intern!(py, "change_set"))?;
-    obj.set_item(pyo3::intern!(py, "change_set"), change_set)?;
-    Ok(obj)
+/// The job as Python sees it: the routing fields, the request, and `job["change_set"]`, the very
+/// dict `job["request"]["change_set"]` (converted once, not twice). The same keys in the same
+/// order as the core's `ExecutorJob::to_json`, built straight from the shared request.
+fn job_to_py<'py>(py: Python<'py>, job: &ExecutorJob) -> PyResult<Bound<'py, PyAny>> {
+    let obj = PyDict::new(py);
+    obj.set_item(pyo3::intern!(py, "executor"), &job.executor)?;
+    obj.set_item(pyo3::intern!(py, "proposal_id"), &job.proposal_id)?;
+    obj.set_item(pyo3::intern!(py, "writeback_job_id"), &job.writeback_job_id)?;
+    obj.set_item(pyo3::intern!(py, "idempotency_key"), &job.idempotency_key)?;
+    obj.set_item(pyo3::intern!(py, "dry_run"), job.dry_run)?;
+    let request = to_py(py, &job.request)?;
+    obj.set_item(pyo3::intern!(py, "request"), &request)?;
+    let change_set = match request.cast::<PyDict>() {
+        Ok(d) => d.get_item(pyo3::intern!(py, "change_set"))?,
+        Err(_) => None,
+    };
+    obj.set_item(
+        pyo3::intern!(py, "change_set"),
+        change_set.unwrap_or_else(|| py.None().into_bound(py)),
+    )?;
+    Ok(obj.into_any())
 }
 
 type Answer = tokio::sync::oneshot::Sender<PyResult<Value>>;
@@ -736,7 +750,7 @@ impl OnceAnswer {
 fn start_coroutine(
     py: Python<'_>,
     func: &Py<PyAny>,
-    job: Value,
+    job: ExecutorJob,
     tx: Transaction,
     locals: &pyo3_async_runtimes::TaskLocals,
     send: Answer,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import gc
 import json
 import os
 import pathlib
@@ -21,9 +22,17 @@ async def open_runner(db):
     return await sr.Runner.open(db.config, ledger=db.ledger)
 
 
+JOB_KEYS = ["executor", "proposal_id", "writeback_job_id", "idempotency_key", "dry_run", "request", "change_set"]
+
+
 def credit_sql(job):
+    """The job's shape (the core's `ExecutorJob::to_json`), then the credit's values from it."""
+    assert list(job) == JOB_KEYS
+    request = job["request"]
+    assert request["schema_version"] == "synapsor.handler-writeback.v1"
+    assert [job[k] for k in JOB_KEYS[:5]] == [request[k] for k in JOB_KEYS[:5]]
     cs = job["change_set"]
-    assert cs is job["request"]["change_set"]
+    assert cs is request["change_set"]
     return cs["scope"]["object_id"], cs["scope"]["tenant_id"], cs["patch"]["credit_requested_cents"], cs["patch"]["credit_reason"]
 
 
@@ -462,6 +471,37 @@ def test_fifty_concurrent_inspects(billing_db):
         assert len(results) == 50
         assert {r["context"]["tenant_id"] for r in results} == {"acme", "globex"}
         assert all(r["data"]["tenant_id"] == r["context"]["tenant_id"] for r in results)
+
+    run(main())
+
+
+def test_a_conversion_interrupted_by_the_collector_converting_too(billing_db):
+    """Python 3.11 collects garbage as soon as an allocation crosses the threshold, so while the
+    binding builds a result's dicts, a collector callback (or a finaliser) may run code that
+    converts a value of its own (here `tools()`). The dict-key cache is then in use: the inner
+    conversion goes without it rather than waiting for it forever, and both come out whole."""
+    async def main():
+        async with await open_runner(billing_db) as runner:
+            expected_tools = runner.tools()
+            expected = await runner.inspect("billing.inspect_invoice", {"invoice_id": "INV-3001"}, context=ACME)
+            inner = []
+
+            def during_collection(phase, info):
+                if phase == "start":
+                    inner.append(runner.tools())
+
+            threshold = gc.get_threshold()
+            gc.callbacks.append(during_collection)
+            gc.set_threshold(1)
+            try:
+                reads = [await runner.inspect("billing.inspect_invoice", {"invoice_id": "INV-3001"}, context=ACME)
+                         for _ in range(20)]
+            finally:
+                gc.set_threshold(*threshold)
+                gc.callbacks.remove(during_collection)
+            assert len(inner) > 20 and all(t == expected_tools for t in inner)
+            assert all({k: v for k, v in r.items() if k != "evidence_bundle_id"}
+                       == {k: v for k, v in expected.items() if k != "evidence_bundle_id"} for r in reads)
 
     run(main())
 

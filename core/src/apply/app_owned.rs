@@ -31,7 +31,7 @@ pub fn executor_job(
         writeback_job_id: job.writeback_job_id.clone(),
         idempotency_key: job.idempotency_key.clone(),
         dry_run,
-        request,
+        request: Arc::new(request),
     }
 }
 

@@ -75,7 +75,7 @@ impl CommandHandler {
             .kill_on_drop(true)
             .spawn()
             .map_err(|_| ExecutorFailure::safe("HANDLER_REQUEST_FAILED", false))?;
-        let mut input = serde_json::to_vec(&job.request)
+        let mut input = serde_json::to_vec(job.request.as_ref())
             .map_err(|_| ExecutorFailure::safe("HANDLER_REQUEST_FAILED", false))?;
         input.push(b'\n');
         let mut stdin = child.stdin.take().expect("piped stdin");

@@ -23,7 +23,9 @@ pub struct ExecutorJob {
     pub idempotency_key: String,
     pub dry_run: bool,
     /// `synapsor.handler-writeback.v1` request: `change_set` with scope, principal, patch, guards, evidence.
-    pub request: Value,
+    /// Shared, so an executor that hands the job to another thread (the bindings do) clones a
+    /// pointer, not the request.
+    pub request: Arc<Value>,
 }
 
 impl ExecutorJob {
@@ -64,7 +66,7 @@ impl ExecutorJob {
             writeback_job_id: &self.writeback_job_id,
             idempotency_key: &self.idempotency_key,
             dry_run: self.dry_run,
-            request: &self.request,
+            request: self.request.as_ref(),
         }
     }
 }

@@ -39,7 +39,7 @@ impl HttpHandler {
         let url = env(&self.url_env)?;
         let token = self.token_env.as_deref().map(env).transpose()?;
         let secret = self.signing_secret_env.as_deref().map(env).transpose()?;
-        let body = serde_json::to_vec(&job.request)
+        let body = serde_json::to_vec(job.request.as_ref())
             .map_err(|_| ExecutorFailure::safe("HANDLER_REQUEST_FAILED", false))?;
         let issued_at = job.request["issued_at"]
             .as_str()
