@@ -42,8 +42,8 @@ impl ExecutorJob {
         job
     }
 
-    /// `to_json` without the top-level `change_set`, for bindings that set it to the very same
-    /// object as `request.change_set` on their side instead of converting the diff twice.
+    /// `to_json` without the top-level `change_set` (a binding sets it to the very same object
+    /// as `request.change_set` on its side instead of converting the diff twice).
     pub fn to_json_without_change_set(&self) -> Value {
         serde_json::to_value(self.without_change_set()).expect("a job serialises")
     }
