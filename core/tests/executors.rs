@@ -437,6 +437,9 @@ fn credit_callback(
         Box::pin(async move {
             calls.fetch_add(1, Ordering::SeqCst);
             let tx = tx.expect("a write connection gives a guarded transaction");
+            // The shared request serialises as the document inside it (serde's `rc`).
+            let request = serde_json::to_value(&job.request).unwrap();
+            assert_eq!(request["schema_version"], "synapsor.handler-writeback.v1");
             let cs = &job.request["change_set"];
             let invoice = cs["scope"]["object_id"].as_str().unwrap().to_string();
             let tenant = cs["scope"]["tenant_id"].as_str().unwrap().to_string();
