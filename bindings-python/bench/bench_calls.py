@@ -28,11 +28,13 @@ RUST = sys.argv[1]
 CTX = {"tenant_id": "acme", "principal": "bench"}
 #: Runner.open(busy_wait=...) in seconds (env BUSY_WAIT_US, default 0: the loop sleeps).
 BUSY_WAIT = int(os.environ.get("BUSY_WAIT_US", "0")) / 1e6
+#: Runner.open(prewake=...) (env PREWAKE, default 1; 0 turns pre-wake and the executor warm-up off).
+PREWAKE = os.environ.get("PREWAKE", "1") != "0"
 
 
 async def py_bench(db, kind):
     runner = await sr.Runner.open(db.config, ledger=pathlib.Path(tempfile.mkdtemp()) / f"py-{kind}.db",
-                                  busy_wait=BUSY_WAIT)
+                                  busy_wait=BUSY_WAIT, prewake=PREWAKE)
     entered = [0.0]
     statement = False  # the executor runs one statement (tx.fetch_one) before answering
     if kind == "sync":

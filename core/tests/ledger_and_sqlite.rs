@@ -394,3 +394,75 @@ async fn the_finishing_hint_is_told_once_the_call_has_only_local_work_left() {
         .unwrap();
     assert_eq!(told.load(Ordering::SeqCst), 3);
 }
+
+/// A stored change set is read straight into its typed form; what it reads is what parsing the
+/// stored JSON as a tree gives, and a damaged row still fails with the precise error.
+#[tokio::test]
+async fn a_stored_change_set_reads_back_as_stored_and_damage_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let runner = demo_runner(dir.path()).await;
+    let p = runner
+        .propose(
+            "billing.propose_late_fee_waiver",
+            json!({"invoice_id": "INV-3001", "reason": "r"}),
+            &TrustedContext::from_config(),
+        )
+        .await
+        .unwrap();
+    let id = p.proposal_id.clone();
+    let stored: String = runner
+        .ledger()
+        .raw(|c| {
+            c.query_row(
+                "SELECT change_set_json FROM proposals WHERE proposal_id = ?1",
+                [&id],
+                |r| r.get(0),
+            )
+        })
+        .unwrap();
+    let tree: serde_json::Value = serde_json::from_str(&stored).unwrap();
+    let read = runner.ledger().proposal(&id).unwrap().change_set;
+    assert_eq!(
+        read,
+        synapsor_runner::protocol::ChangeSet::parse(&tree).unwrap()
+    );
+    assert_eq!(read.to_value(), tree);
+
+    let damage = |json: &str| {
+        runner
+            .ledger()
+            .raw(|c| {
+                c.execute(
+                    "UPDATE proposals SET change_set_json = ?1 WHERE proposal_id = ?2",
+                    [json, id.as_str()],
+                )
+            })
+            .unwrap();
+        runner.ledger().proposal(&id).unwrap_err()
+    };
+    let not_json = damage("{not json");
+    assert!(
+        not_json
+            .to_string()
+            .contains("stored change set is not JSON"),
+        "{not_json}"
+    );
+    let mut wrong = tree.clone();
+    wrong["schema_version"] = json!("synapsor.change-set.v0");
+    assert_eq!(damage(&wrong.to_string()).code(), "PROTOCOL_INVALID");
+    let mut unknown = tree.clone();
+    unknown["surprise"] = json!(1);
+    assert_eq!(damage(&unknown.to_string()).code(), "PROTOCOL_INVALID");
+    // A key written twice: the typed reader refuses it, the tree keeps the last one, as before.
+    let twice = format!("{{\"mode\":\"other\",{}", &stored[1..]);
+    runner
+        .ledger()
+        .raw(|c| {
+            c.execute(
+                "UPDATE proposals SET change_set_json = ?1 WHERE proposal_id = ?2",
+                [twice.as_str(), id.as_str()],
+            )
+        })
+        .unwrap();
+    assert_eq!(runner.ledger().proposal(&id).unwrap().change_set, read);
+}

@@ -50,7 +50,7 @@ pub struct RunnerConfig {
 impl RunnerConfig {
     /// Convert validated JSON into the typed model.
     pub fn from_value(value: &Value) -> Result<Self> {
-        serde_json::from_value(value.clone())
+        Self::deserialize(value)
             .map_err(|e| Error::Internal(format!("validated config did not map to the model: {e}")))
     }
 

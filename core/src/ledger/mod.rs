@@ -603,7 +603,7 @@ fn migrate(conn: &mut Connection) -> Result<()> {
 
 fn check_bundle(bundle: &EvidenceBundle) -> Result<()> {
     assert_no_secret_material(&bundle.payload, "evidence_bundle.payload")?;
-    assert_no_secret_material(&Value::Array(bundle.items.clone()), "evidence_bundle.items")
+    secrets::assert_no_secret_material_in_list(&bundle.items, "evidence_bundle.items")
 }
 
 fn mode_gate(p: &StoredProposal, operation: &str) -> Result<()> {
@@ -782,9 +782,19 @@ fn get_proposal_tx(c: &Connection, id: &str) -> Result<Option<StoredProposal>> {
     else {
         return Ok(None);
     };
-    let cs_value: Value = serde_json::from_str(&cs_json)
-        .map_err(|e| Error::LedgerStorage(format!("stored change set is not JSON: {e}")))?;
-    let change_set = ChangeSet::parse(&cs_value)?;
+    let change_set = match serde_json::from_str::<ChangeSet>(&cs_json) {
+        // Read straight into the typed change set: no JSON tree built, copied and dropped.
+        Ok(cs) => {
+            cs.validate()?;
+            cs
+        }
+        // The precise error: not JSON, or JSON that is not a change set.
+        Err(_) => {
+            let cs_value: Value = serde_json::from_str(&cs_json)
+                .map_err(|e| Error::LedgerStorage(format!("stored change set is not JSON: {e}")))?;
+            ChangeSet::parse(&cs_value)?
+        }
+    };
     Ok(Some(StoredProposal {
         proposal_id,
         proposal_version,

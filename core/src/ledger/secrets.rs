@@ -13,7 +13,7 @@ static VALUE_RE: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 /// Substrings (ASCII lowercase) that every match of `KEY_RE` contains.
-const KEY_HINTS: &[&str] = &[
+const KEY_HINTS: Hints = Hints::new(&[
     "passw",
     "secret",
     "token",
@@ -22,9 +22,9 @@ const KEY_HINTS: &[&str] = &[
     "credential",
     "connection",
     "url",
-];
+]);
 /// Substrings (ASCII lowercase) that every match of `VALUE_RE` contains.
-const VALUE_HINTS: &[&str] = &["://", "bearer", "syn_wbr_", "-----begin"];
+const VALUE_HINTS: Hints = Hints::new(&["://", "bearer", "syn_wbr_", "-----begin"]);
 
 /// Walk `value`; fail with `SECRET_MATERIAL_REJECTED` at the first secret-like key or value.
 ///
@@ -33,9 +33,20 @@ const VALUE_HINTS: &[&str] = &["://", "bearer", "syn_wbr_", "-----begin"];
 /// ASCII-case-insensitive, so text without any of those parts, compared in ASCII lowercase,
 /// cannot match. Paths are only spelled out for the error.
 pub fn assert_no_secret_material(value: &Value, root: &str) -> Result<()> {
+    check(root, |path| walk(value, path))
+}
+
+/// [`assert_no_secret_material`] for a list of values, checked (and spelled) as one array.
+pub fn assert_no_secret_material_in_list(items: &[Value], root: &str) -> Result<()> {
+    check(root, |path| walk_items(items, path))
+}
+
+fn check<'a>(
+    root: &str,
+    walk: impl FnOnce(&mut Vec<Seg<'a>>) -> Option<&'static str>,
+) -> Result<()> {
     let mut path = Vec::new();
-    let mut lower = String::new();
-    match walk(value, &mut path, &mut lower) {
+    match walk(&mut path) {
         None => Ok(()),
         Some(what) => Err(Error::SecretMaterial {
             what,
@@ -63,50 +74,95 @@ fn spell(root: &str, path: &[Seg<'_>]) -> String {
     out
 }
 
-/// `text` may match a regex whose literal parts are `hints` (`lower` is scratch space).
-fn might_match(text: &str, hints: &[&str], lower: &mut String) -> bool {
-    lower.clear();
-    lower.extend(text.chars().map(|c| c.to_ascii_lowercase()));
-    hints.iter().any(|h| lower.contains(h))
+/// Up to 8 non-empty ASCII-lowercase substrings, found in one pass over a text compared in
+/// ASCII lowercase. `first[b]` has bit `i` set when hint `i` starts with byte `b` (either case),
+/// so most bytes of a text cost one table lookup.
+struct Hints {
+    hints: &'static [&'static str],
+    first: [u8; 256],
 }
 
-fn is_secret_key(k: &str, lower: &mut String) -> bool {
-    might_match(k, KEY_HINTS, lower) && KEY_RE.is_match(k)
+impl Hints {
+    const fn new(hints: &'static [&'static str]) -> Hints {
+        assert!(hints.len() <= 8);
+        let mut first = [0u8; 256];
+        let mut i = 0;
+        while i < hints.len() {
+            let h = hints[i].as_bytes();
+            assert!(!h.is_empty());
+            let mut j = 0;
+            while j < h.len() {
+                assert!(h[j].is_ascii() && !h[j].is_ascii_uppercase());
+                j += 1;
+            }
+            first[h[0] as usize] |= 1 << i;
+            first[h[0].to_ascii_uppercase() as usize] |= 1 << i;
+            i += 1;
+        }
+        Hints { hints, first }
+    }
+
+    /// `text`, in ASCII lowercase, contains one of the hints. Bytes of a multi-byte UTF-8
+    /// character are never ASCII, so they match no hint byte, as they would not after
+    /// lowercasing the text's ASCII characters.
+    fn found_in(&self, text: &str) -> bool {
+        let bytes = text.as_bytes();
+        for (at, &b) in bytes.iter().enumerate() {
+            let mut starting = self.first[b as usize];
+            while starting != 0 {
+                let hint = self.hints[starting.trailing_zeros() as usize].as_bytes();
+                starting &= starting - 1;
+                if bytes[at..]
+                    .get(..hint.len())
+                    .is_some_and(|t| t.eq_ignore_ascii_case(hint))
+                {
+                    return true;
+                }
+            }
+        }
+        false
+    }
 }
 
-fn is_secret_value(s: &str, lower: &mut String) -> bool {
-    might_match(s, VALUE_HINTS, lower) && VALUE_RE.is_match(s)
+fn is_secret_key(k: &str) -> bool {
+    KEY_HINTS.found_in(k) && KEY_RE.is_match(k)
+}
+
+fn is_secret_value(s: &str) -> bool {
+    VALUE_HINTS.found_in(s) && VALUE_RE.is_match(s)
 }
 
 /// The first secret-like field or value (`path` is left pointing at it).
-fn walk<'a>(value: &'a Value, path: &mut Vec<Seg<'a>>, lower: &mut String) -> Option<&'static str> {
+fn walk<'a>(value: &'a Value, path: &mut Vec<Seg<'a>>) -> Option<&'static str> {
     match value {
         Value::Object(map) => {
             for (k, v) in map {
                 path.push(Seg::Key(k));
-                if is_secret_key(k, lower) {
+                if is_secret_key(k) {
                     return Some("field");
                 }
-                if let Some(what) = walk(v, path, lower) {
+                if let Some(what) = walk(v, path) {
                     return Some(what);
                 }
                 path.pop();
             }
             None
         }
-        Value::Array(items) => {
-            for (i, v) in items.iter().enumerate() {
-                path.push(Seg::Index(i));
-                if let Some(what) = walk(v, path, lower) {
-                    return Some(what);
-                }
-                path.pop();
-            }
-            None
-        }
-        Value::String(s) if is_secret_value(s, lower) => Some("value"),
+        Value::Array(items) => walk_items(items, path),
+        Value::String(s) if is_secret_value(s) => Some("value"),
         _ => None,
     }
+}
+
+fn walk_items<'a>(items: &'a [Value], path: &mut Vec<Seg<'a>>) -> Option<&'static str> {
+    for (i, v) in items.iter().enumerate() {
+        path.push(Seg::Index(i));
+        if let Some(what) = walk(v, path) {
+            return Some(what);
+        }
+        path.pop();
+    }
+    None
 }
 
 #[cfg(test)]
@@ -205,20 +261,11 @@ mod tests {
             "postgres:/x",
             "ключ://",
         ];
-        let mut lower = String::new();
         for k in keys {
-            assert_eq!(
-                is_secret_key(k, &mut lower),
-                KEY_RE.is_match(k),
-                "key {k:?}"
-            );
+            assert_eq!(is_secret_key(k), KEY_RE.is_match(k), "key {k:?}");
         }
         for v in values {
-            assert_eq!(
-                is_secret_value(v, &mut lower),
-                VALUE_RE.is_match(v),
-                "value {v:?}"
-            );
+            assert_eq!(is_secret_value(v), VALUE_RE.is_match(v), "value {v:?}");
         }
         // And the samples do exercise both answers.
         assert!(
@@ -228,6 +275,67 @@ mod tests {
             values.iter().any(|v| VALUE_RE.is_match(v))
                 && values.iter().any(|v| !VALUE_RE.is_match(v))
         );
+    }
+
+    /// The one-pass search finds a hint exactly when the text, in ASCII lowercase, contains it:
+    /// every text of up to three pieces (hints, their halves, other case, non-ASCII letters).
+    #[test]
+    fn hints_are_found_as_a_lowercase_substring_search_finds_them() {
+        let pieces = [
+            "",
+            "x",
+            "_",
+            "PASS",
+            "w",
+            "Url",
+            "ur",
+            ":/",
+            "/",
+            "BEAR",
+            "er",
+            "-----",
+            "Begin",
+            "syn_",
+            "WBR_",
+            "k\u{e4}",
+            "\u{41a}ey",
+            "token",
+            "\u{212A}",
+        ];
+        let naive = |text: &str, hints: &Hints| {
+            let lower = text.to_ascii_lowercase();
+            hints.hints.iter().any(|h| lower.contains(h))
+        };
+        let (mut texts, mut found) = (0, 0);
+        for a in pieces {
+            for b in pieces {
+                for c in pieces {
+                    let text = format!("{a}{b}{c}");
+                    for hints in [&KEY_HINTS, &VALUE_HINTS] {
+                        let expected = naive(&text, hints);
+                        assert_eq!(hints.found_in(&text), expected, "{text:?}");
+                        texts += 1;
+                        found += usize::from(expected);
+                    }
+                }
+            }
+        }
+        // Both answers are exercised, for both lists.
+        assert!(found > 100 && texts - found > 100, "{found} of {texts}");
+    }
+
+    #[test]
+    fn a_list_is_checked_and_spelled_as_one_array() {
+        let items = [json!({"ok": 1}), json!(["fine", "Bearer abc"])];
+        match assert_no_secret_material_in_list(&items, "evidence_bundle.items").unwrap_err() {
+            Error::SecretMaterial { what, path } => assert_eq!(
+                (what, path.as_str()),
+                ("value", "evidence_bundle.items[1][1]")
+            ),
+            e => panic!("{e:?}"),
+        }
+        assert!(assert_no_secret_material_in_list(&items[..1], "x").is_ok());
+        assert!(assert_no_secret_material_in_list(&[], "x").is_ok());
     }
 
     #[test]

@@ -177,7 +177,7 @@ fn check_patch_authority(
 impl ChangeSet {
     /// Parse and check every rule of the v1 object.
     pub fn parse(value: &Value) -> Result<Self> {
-        let cs: ChangeSet = serde_json::from_value(value.clone())
+        let cs = ChangeSet::deserialize(value)
             .map_err(|e| Error::protocol("PROTOCOL_INVALID", format!("change set: {e}")))?;
         cs.validate()?;
         Ok(cs)
@@ -308,7 +308,7 @@ impl WritebackJob {
                 "writeback job requires proposal_hash (approval_id)",
             ));
         }
-        let job: WritebackJob = serde_json::from_value(value.clone())
+        let job = WritebackJob::deserialize(value)
             .map_err(|e| Error::protocol("PROTOCOL_INVALID", format!("writeback job: {e}")))?;
         job.validate()?;
         Ok(job)
@@ -380,7 +380,7 @@ pub struct ExecutionReceipt {
 
 impl ExecutionReceipt {
     pub fn parse(value: &Value) -> Result<Self> {
-        let r: ExecutionReceipt = serde_json::from_value(value.clone())
+        let r = ExecutionReceipt::deserialize(value)
             .map_err(|e| Error::protocol("PROTOCOL_INVALID", format!("execution receipt: {e}")))?;
         if r.schema_version != EXECUTION_RECEIPT_V1 {
             return Err(Error::protocol(
@@ -445,7 +445,7 @@ pub struct RegistrationScope {
 
 impl RunnerRegistration {
     pub fn parse(value: &Value) -> Result<Self> {
-        let r: RunnerRegistration = serde_json::from_value(value.clone()).map_err(|e| {
+        let r = RunnerRegistration::deserialize(value).map_err(|e| {
             Error::protocol("PROTOCOL_INVALID", format!("runner registration: {e}"))
         })?;
         if r.schema_version != RUNNER_REGISTRATION_V1
@@ -481,7 +481,7 @@ pub struct HandlerReceipt {
 
 impl HandlerReceipt {
     pub fn parse(value: &Value) -> Result<Self> {
-        let r: HandlerReceipt = serde_json::from_value(value.clone()).map_err(|e| {
+        let r = HandlerReceipt::deserialize(value).map_err(|e| {
             Error::protocol("HANDLER_RECEIPT_INVALID", format!("handler receipt: {e}"))
         })?;
         if !["applied", "already_applied", "conflict", "failed"].contains(&r.status.as_str()) {
