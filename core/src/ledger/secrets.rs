@@ -12,12 +12,16 @@ static VALUE_RE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?i)(postgres(?:ql)?://|mysql://|Bearer\s+[A-Za-z0-9._~+/=-]+|syn_wbr_[A-Za-z0-9._~+/=-]+|-----BEGIN [A-Z ]*PRIVATE KEY-----)").unwrap()
 });
 
-/// Substrings (ASCII lowercase) that every match of `KEY_RE` contains.
+/// Substrings (ASCII lowercase) that every match of `KEY_RE` contains. The `*key` names are
+/// found by their first word, not by `key`, which the protocol's own `primary_key` and
+/// `idempotency_key` contain.
 const KEY_HINTS: Hints = Hints::new(&[
     "passw",
     "secret",
     "token",
-    "key",
+    "api",
+    "access",
+    "private",
     "cookie",
     "credential",
     "connection",
@@ -74,18 +78,37 @@ fn spell(root: &str, path: &[Seg<'_>]) -> String {
     out
 }
 
-/// Up to 8 non-empty ASCII-lowercase substrings, found in one pass over a text compared in
-/// ASCII lowercase. `first[b]` has bit `i` set when hint `i` starts with byte `b` (either case),
-/// so most bytes of a text cost one table lookup.
+/// Up to 16 non-empty ASCII-lowercase substrings, found in one pass over a text compared in
+/// ASCII lowercase. Each hint is looked for at its rarest byte (its anchor, by English letter
+/// frequency): `anchored[b]` has bit `i` set when hint `i`'s anchor is byte `b` (either case),
+/// so most bytes of a text cost one table lookup and few lead to a comparison.
 struct Hints {
     hints: &'static [&'static str],
-    first: [u8; 256],
+    /// Where each hint's anchor is in it.
+    anchor_at: [usize; 16],
+    anchored: [u16; 256],
+}
+
+/// Separators, then letters from the most to the least frequent in English text; other bytes
+/// (`:`, `/`, digits) count as rarer than any of these.
+const COMMON_FIRST: &[u8] = b"_-etaoinshrdlcumwfgypbvkjxqz";
+
+const fn rarity(b: u8) -> usize {
+    let mut i = 0;
+    while i < COMMON_FIRST.len() {
+        if COMMON_FIRST[i] == b {
+            return i;
+        }
+        i += 1;
+    }
+    COMMON_FIRST.len()
 }
 
 impl Hints {
     const fn new(hints: &'static [&'static str]) -> Hints {
-        assert!(hints.len() <= 8);
-        let mut first = [0u8; 256];
+        assert!(hints.len() <= 16);
+        let mut anchored = [0u16; 256];
+        let mut anchor_at = [0usize; 16];
         let mut i = 0;
         while i < hints.len() {
             let h = hints[i].as_bytes();
@@ -93,13 +116,21 @@ impl Hints {
             let mut j = 0;
             while j < h.len() {
                 assert!(h[j].is_ascii() && !h[j].is_ascii_uppercase());
+                if rarity(h[j]) > rarity(h[anchor_at[i]]) {
+                    anchor_at[i] = j;
+                }
                 j += 1;
             }
-            first[h[0] as usize] |= 1 << i;
-            first[h[0].to_ascii_uppercase() as usize] |= 1 << i;
+            let b = h[anchor_at[i]];
+            anchored[b as usize] |= 1 << i;
+            anchored[b.to_ascii_uppercase() as usize] |= 1 << i;
             i += 1;
         }
-        Hints { hints, first }
+        Hints {
+            hints,
+            anchor_at,
+            anchored,
+        }
     }
 
     /// `text`, in ASCII lowercase, contains one of the hints. Bytes of a multi-byte UTF-8
@@ -108,14 +139,16 @@ impl Hints {
     fn found_in(&self, text: &str) -> bool {
         let bytes = text.as_bytes();
         for (at, &b) in bytes.iter().enumerate() {
-            let mut starting = self.first[b as usize];
-            while starting != 0 {
-                let hint = self.hints[starting.trailing_zeros() as usize].as_bytes();
-                starting &= starting - 1;
-                if bytes[at..]
-                    .get(..hint.len())
-                    .is_some_and(|t| t.eq_ignore_ascii_case(hint))
-                {
+            let mut hits = self.anchored[b as usize];
+            while hits != 0 {
+                let i = hits.trailing_zeros() as usize;
+                hits &= hits - 1;
+                let hint = self.hints[i].as_bytes();
+                let found = at
+                    .checked_sub(self.anchor_at[i])
+                    .and_then(|start| bytes.get(start..start + hint.len()))
+                    .is_some_and(|t| t.eq_ignore_ascii_case(hint));
+                if found {
                     return true;
                 }
             }
@@ -232,6 +265,10 @@ mod tests {
             "monkey",
             "key",
             "a_key_b",
+            "primary_key",
+            "idempotency_key",
+            "x-Access-Key",
+            "rapid_key",
             "passwordHash",
             "pass_word",
             "ТОКЕН",
