@@ -338,6 +338,11 @@ mod tests {
             "\u{41a}ey",
             "token",
             "\u{212A}",
+            "aPi",
+            "acc",
+            "Ess",
+            "PRIV",
+            "ate",
         ];
         let naive = |text: &str, hints: &Hints| {
             let lower = text.to_ascii_lowercase();
