@@ -30,6 +30,18 @@ CTX = {"tenant_id": "acme", "principal": "bench"}
 BUSY_WAIT = int(os.environ.get("BUSY_WAIT_US", "0")) / 1e6
 #: Runner.open(prewake=...) (env PREWAKE, default 1; 0 turns pre-wake and the executor warm-up off).
 PREWAKE = os.environ.get("PREWAKE", "1") != "0"
+#: The event loop (env LOOP: "asyncio", the default, or "uvloop", which uvicorn[standard] uses).
+LOOP = os.environ.get("LOOP", "asyncio")
+
+
+def run(coro):
+    if LOOP == "uvloop":
+        import uvloop
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as r:
+            return r.run(coro)
+    if LOOP != "asyncio":
+        raise SystemExit(f"LOOP must be asyncio or uvloop, not {LOOP!r}")
+    return asyncio.run(coro)
 
 
 async def py_bench(db, kind):
@@ -143,8 +155,8 @@ def main():
         rows["rust"].append((r["inspect_us"], r["apply_inproc_us"], r["call_refused_us"],
                              r["to_callback_us"], r["after_callback_us"], r["inspect_cpu_us"], r["apply_cpu_us"],
                              r["apply_stmt_us"], r["apply_stmt_cpu_us"]))
-        rows["sync"].append(fresh(lambda db, tmp: asyncio.run(py_bench(db, "sync"))))
-        rows["async"].append(fresh(lambda db, tmp: asyncio.run(py_bench(db, "async"))))
+        rows["sync"].append(fresh(lambda db, tmp: run(py_bench(db, "sync"))))
+        rows["async"].append(fresh(lambda db, tmp: run(py_bench(db, "async"))))
 
     # Per-round differences against the Rust run of the same round (the database server's
     # latency drifts between rounds on a shared VM), then the median over rounds.

@@ -22,8 +22,9 @@ USERS = {
 }
 
 
-@pytest.fixture
-def app_url(billing_db, tmp_path):
+@pytest.fixture(params=["asyncio", "uvloop"])
+def app_url(request, billing_db, tmp_path):
+    """The example under uvicorn on each of its event loops (uvicorn[standard] picks uvloop)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -36,7 +37,7 @@ def app_url(billing_db, tmp_path):
     })
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "app:app", "--app-dir", str(APP_DIR), "--host", "127.0.0.1",
-         "--port", str(port), "--log-level", "warning"],
+         "--port", str(port), "--loop", request.param, "--log-level", "warning"],
         env=env, stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}"
     try:

@@ -513,10 +513,20 @@ class LoopWithoutReaders(asyncio.SelectorEventLoop):
         raise NotImplementedError
 
 
-@pytest.mark.parametrize("kind", ["selector", "no_readers"])
+def new_loop(kind):
+    """An event loop of the kind a host app runs: asyncio's own, uvloop's (what uvicorn[standard]
+    runs), or one that cannot watch sockets."""
+    if kind == "uvloop":
+        import uvloop
+        return uvloop.new_event_loop()
+    return asyncio.SelectorEventLoop() if kind == "selector" else LoopWithoutReaders()
+
+
+@pytest.mark.parametrize("kind", ["selector", "uvloop", "no_readers"])
 def test_results_reach_the_loop_with_and_without_a_mailbox(billing_db, kind):
     # Results come back through the loop's mailbox (a watched socket, no GIL on the worker);
-    # a loop that cannot watch sockets gets them with call_soon_threadsafe instead.
+    # a loop that cannot watch sockets gets them with call_soon_threadsafe instead. uvloop
+    # watches the mailbox like asyncio's own loop does.
     async def main():
         runner = await open_runner(billing_db)
         results = await asyncio.gather(*[
@@ -530,8 +540,7 @@ def test_results_reach_the_loop_with_and_without_a_mailbox(billing_db, kind):
         assert [r["object_id"] for r in results] == ["INV-3001"] * 40
         return hasattr(asyncio.get_running_loop(), "_synapsor_runner_mailbox")
 
-    loop = asyncio.SelectorEventLoop() if kind == "selector" else LoopWithoutReaders()
-    assert on_loop(loop, main) is (kind == "selector")
+    assert on_loop(new_loop(kind), main) is (kind != "no_readers")
 
 
 def test_mcp_handle_serves_mcp_under_the_apps_context(billing_db):
@@ -613,7 +622,7 @@ def test_cancelled_call_runs_to_completion_and_drops_its_result(billing_db):
     run(main())
 
 
-@pytest.mark.parametrize("loop_kind", ["selector", "no_readers"])
+@pytest.mark.parametrize("loop_kind", ["selector", "uvloop", "no_readers"])
 @pytest.mark.parametrize("kind", ["sync", "async"])
 def test_executors_answer_with_and_without_a_mailbox(billing_db, loop_kind, kind):
     # The receipt, and a failure, reach `apply` whichever way the loop is reached.
@@ -647,7 +656,7 @@ def test_executors_answer_with_and_without_a_mailbox(billing_db, loop_kind, kind
             await runner.apply(p["proposal_id"])
         assert seen == [pid, p["proposal_id"]]
 
-    on_loop(asyncio.SelectorEventLoop() if loop_kind == "selector" else LoopWithoutReaders(), main)
+    on_loop(new_loop(loop_kind), main)
 
 
 class SleepCountingLoop(asyncio.SelectorEventLoop):
