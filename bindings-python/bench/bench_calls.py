@@ -32,6 +32,8 @@ BUSY_WAIT = int(os.environ.get("BUSY_WAIT_US", "0")) / 1e6
 PREWAKE = os.environ.get("PREWAKE", "1") != "0"
 #: The event loop (env LOOP: "asyncio", the default, or "uvloop", which uvicorn[standard] uses).
 LOOP = os.environ.get("LOOP", "asyncio")
+if LOOP not in ("asyncio", "uvloop"):
+    raise SystemExit(f"LOOP must be asyncio or uvloop, not {LOOP!r}")
 
 
 def run(coro):
@@ -39,8 +41,6 @@ def run(coro):
         import uvloop
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as r:
             return r.run(coro)
-    if LOOP != "asyncio":
-        raise SystemExit(f"LOOP must be asyncio or uvloop, not {LOOP!r}")
     return asyncio.run(coro)
 
 

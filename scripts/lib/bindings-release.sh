@@ -3,8 +3,8 @@
 SYNAPSOR_SKIP_MARIADB=1 bash scripts/services.sh
 export SYNAPSOR_TEST_PG_URL="${SYNAPSOR_TEST_PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 VENV="$PWD/target/py-binding-venv"
-[[ -x "$VENV/bin/python" ]] || python3 -m venv "$VENV"
-"$VENV/bin/python" -c 'import maturin, uvloop' 2>/dev/null || "$VENV/bin/pip" install --quiet 'maturin>=1.5,<2' pytest httpx fastapi uvicorn uvloop
+source scripts/lib/py-venv.sh
+py_venv "$VENV"
 WHEELS="$PWD/target/wheels/python-release"; rm -rf "$WHEELS"
 (cd bindings-python && "$VENV/bin/maturin" build --quiet --release --interpreter "$VENV/bin/python" -o "$WHEELS")
 "$VENV/bin/pip" install --quiet --force-reinstall --no-deps "$WHEELS"/synapsor_runner-*.whl
