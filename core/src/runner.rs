@@ -274,6 +274,14 @@ impl Runner {
         let config = self.config();
         let cap = config.capability(name).expect("checked");
         let patch = capability::build_patch(cap, &args, &read.row)?;
+        let columns: Vec<String> = patch.keys().cloned().collect();
+        let kinds = self
+            .inner
+            .sources
+            .get(&cap.source)?
+            .column_kinds(&cap.target.schema, &cap.target.table, &columns)
+            .await?;
+        capability::check_patch_types(cap, &patch, &kinds)?;
         let cs = capability::build_change_set(config, cap, &read, patch)?;
         let mut bundle = read.evidence.clone();
         bundle.payload["proposal_id"] = Value::String(cs.proposal_id.clone());
@@ -385,11 +393,11 @@ impl Runner {
         }
         let source = self.inner.sources.get(&cap.source)?;
         let before_columns: Vec<String> = p.change_set.before.keys().cloned().collect();
+        let plan = apply::sql_update::plan_for(job, cap, &before_columns)?;
         if !opts.dry_run {
             self.ledger().prepare_job(job, executor, &opts.runner_id)?;
         }
-        let (receipt, retryable) =
-            apply::sql_update::execute(&source, job, &before_columns, opts).await?;
+        let (receipt, retryable) = apply::sql_update::execute(&source, job, &plan, opts).await?;
         self.finish_apply(&p, job, receipt, executor, retryable, opts)
     }
 
@@ -507,24 +515,20 @@ impl Runner {
                     });
                 }
             };
+        let plan = if guarded {
+            let before_columns: Vec<String> = p.change_set.before.keys().cloned().collect();
+            Some(apply::sql_update::plan_for(job, cap, &before_columns)?)
+        } else {
+            None
+        };
         if !opts.dry_run {
             self.ledger()
                 .prepare_job(job, executor_type, &opts.runner_id)?;
         }
         let ej = app_owned::executor_job(&p.change_set, job, name, opts.dry_run);
-        let out = if guarded {
+        let out = if let Some(plan) = &plan {
             let source = self.inner.sources.get(&cap.source)?;
-            let before_columns: Vec<String> = p.change_set.before.keys().cloned().collect();
-            app_owned::run_guarded(
-                &source,
-                runner.as_ref(),
-                &ej,
-                job,
-                &before_columns,
-                timeout,
-                opts,
-            )
-            .await?
+            app_owned::run_guarded(&source, runner.as_ref(), &ej, job, plan, timeout, opts).await?
         } else {
             app_owned::run_detached(runner.as_ref(), &ej, job, timeout, opts).await
         };

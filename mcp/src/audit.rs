@@ -127,11 +127,10 @@ fn property_names(schema: &Value, depth: usize, out: &mut Vec<String>) {
     }
 }
 
+/// The core's name folding (compatibility forms, case, separators), shared with config
+/// validation and argument checks.
 fn norm(s: &str) -> String {
-    s.chars()
-        .filter(|c| c.is_ascii_alphanumeric())
-        .map(|c| c.to_ascii_lowercase())
-        .collect()
+    synapsor_runner::config::fold_name(s)
 }
 
 fn re(p: &str) -> Regex {

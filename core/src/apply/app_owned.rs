@@ -69,14 +69,13 @@ pub async fn run_guarded(
     executor: &dyn Executor,
     ej: &ExecutorJob,
     job: &WritebackJob,
-    before_columns: &[String],
+    plan: &crate::source::GuardedUpdate,
     timeout: Duration,
     opts: &ApplyOptions,
 ) -> crate::error::Result<AppOutcome> {
-    let plan = super::sql_update::plan_for(job, before_columns)?;
     let outcome = match source
         .guarded_update(
-            &plan,
+            plan,
             opts.dry_run,
             WriteStep::Callback {
                 executor,

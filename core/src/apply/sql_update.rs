@@ -1,6 +1,7 @@
 //! The `sql_update` executor: one guarded UPDATE plus the receipt row, in one transaction.
 
 use super::{ApplyOptions, make_receipt};
+use crate::config::{Capability, TransitionGuard};
 use crate::error::{Error, Result};
 use crate::protocol::{self, ExecutionReceipt, JobConflictGuard, WritebackJob};
 use crate::source::{GuardedUpdate, Source, UpdateOutcome, VersionGuard, WriteStatus};
@@ -18,8 +19,13 @@ pub fn intent_hash(job: &WritebackJob) -> String {
     }))
 }
 
-/// Turn a verified job into the source-level plan.
-pub fn plan_for(job: &WritebackJob, before_columns: &[String]) -> Result<GuardedUpdate> {
+/// Turn a verified job into the source-level plan, with the capability's guard advance rule and
+/// the transitions and bounds to re-check on the locked row.
+pub fn plan_for(
+    job: &WritebackJob,
+    cap: &Capability,
+    before_columns: &[String],
+) -> Result<GuardedUpdate> {
     let guard = match &job.conflict_guard {
         JobConflictGuard::Column {
             column,
@@ -55,7 +61,19 @@ pub fn plan_for(job: &WritebackJob, before_columns: &[String]) -> Result<Guarded
         VersionGuard::Column { column, .. } => vec![column.clone()],
         VersionGuard::RowHash { columns, .. } => columns.clone(),
     };
-    for c in std::iter::once(&job.target.primary_key.column).chain(tenant.as_ref().map(|t| &t.0)) {
+    let transitions: Vec<(String, TransitionGuard)> = cap
+        .transition_guards
+        .iter()
+        .filter(|(c, _)| job.patch.contains_key(c))
+        .cloned()
+        .collect();
+    let from_columns = transitions
+        .iter()
+        .map(|(c, g)| g.from_column.as_ref().unwrap_or(c));
+    for c in std::iter::once(&job.target.primary_key.column)
+        .chain(tenant.as_ref().map(|t| &t.0))
+        .chain(from_columns)
+    {
         if !lock_columns.contains(c) {
             lock_columns.push(c.clone());
         }
@@ -76,6 +94,14 @@ pub fn plan_for(job: &WritebackJob, before_columns: &[String]) -> Result<Guarded
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
         guard,
+        advance: cap.conflict_guard.as_ref().map(|g| g.advance).unwrap_or_default(),
+        transitions,
+        bounds: cap
+            .numeric_bounds
+            .iter()
+            .filter(|(c, _)| job.patch.contains_key(c))
+            .cloned()
+            .collect(),
         lock_columns,
     })
 }
@@ -84,12 +110,11 @@ pub fn plan_for(job: &WritebackJob, before_columns: &[String]) -> Result<Guarded
 pub async fn execute(
     source: &Source,
     job: &WritebackJob,
-    before_columns: &[String],
+    plan: &GuardedUpdate,
     opts: &ApplyOptions,
 ) -> Result<(ExecutionReceipt, bool)> {
-    let plan = plan_for(job, before_columns)?;
     let outcome = match source
-        .guarded_update(&plan, opts.dry_run, crate::source::WriteStep::Update)
+        .guarded_update(plan, opts.dry_run, crate::source::WriteStep::Update)
         .await
     {
         Ok(o) => o,

@@ -1,6 +1,6 @@
 //! Model-facing argument validation: reserved and unknown names, types, bounds, enums.
 
-use crate::config::validate::RESERVED_ARG_NAMES;
+use crate::config::is_reserved_arg_name;
 use crate::config::{ArgType, Capability};
 use crate::error::{Error, Result};
 use serde_json::{Map, Value};
@@ -17,9 +17,9 @@ pub fn validate_args(cap: &Capability, args: &Value) -> Result<Map<String, Value
             ));
         }
     };
-    // Trust names first, so a spoofed tenant is always reported as such.
+    // Trust names first, so a spoofed tenant is always reported as such, however it is spelled.
     for key in obj.keys() {
-        if RESERVED_ARG_NAMES.contains(&key.as_str()) {
+        if is_reserved_arg_name(key) {
             return Err(Error::argument(
                 "MODEL_CANNOT_OVERRIDE_BINDING",
                 format!("{key} is trusted context and cannot be supplied as a model argument."),
@@ -34,6 +34,7 @@ pub fn validate_args(cap: &Capability, args: &Value) -> Result<Map<String, Value
             ));
         }
     }
+    let mut omitted = Vec::new();
     for (name, spec) in &cap.args {
         let Some(v) = obj.get(name) else {
             if spec.required {
@@ -44,18 +45,40 @@ pub fn validate_args(cap: &Capability, args: &Value) -> Result<Map<String, Value
             }
             continue;
         };
-        if v.is_null() && !spec.required {
+        if v.is_null() {
+            if spec.required {
+                return Err(Error::argument(
+                    "ARGUMENT_REQUIRED",
+                    format!("{name} is required and cannot be null."),
+                ));
+            }
+            // An explicit null sets NULL only where the arg allows it (`nullable`); elsewhere it
+            // means what leaving the arg out means (clients in strict-schema mode send null for
+            // every optional field they do not use).
+            if !spec.nullable {
+                omitted.push(name.clone());
+            }
             continue;
         }
         let type_ok = match spec.kind {
             ArgType::String => v.is_string(),
             ArgType::Number => v.is_number(),
+            ArgType::Integer => v.is_i64() || v.is_u64(),
             ArgType::Boolean => v.is_boolean(),
         };
         if !type_ok {
             return Err(Error::argument(
                 "ARGUMENT_TYPE_INVALID",
-                format!("{name} must be a {}.", spec.kind.as_str()),
+                match spec.kind {
+                    ArgType::Integer => format!("{name} must be a whole number."),
+                    kind => format!("{name} must be a {}.", kind.as_str()),
+                },
+            ));
+        }
+        if v.as_str().is_some_and(|s| s.contains('\0')) {
+            return Err(Error::argument(
+                "ARGUMENT_INVALID_CHARACTER",
+                format!("{name} contains a NUL character."),
             ));
         }
         if let (Some(max), Some(s)) = (spec.max_length, v.as_str())
@@ -92,6 +115,10 @@ pub fn validate_args(cap: &Capability, args: &Value) -> Result<Map<String, Value
                 format!("{name} is not an allowed value."),
             ));
         }
+    }
+    let mut obj = obj;
+    for name in omitted {
+        obj.remove(&name);
     }
     Ok(obj)
 }

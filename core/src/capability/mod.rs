@@ -172,9 +172,23 @@ pub fn build_patch(
     for (col, binding) in &cap.patch {
         let v = match binding {
             PatchBinding::Fixed(v) => v.clone(),
-            PatchBinding::FromArg(a) => args.get(a).cloned().unwrap_or(Value::Null),
+            // An omitted optional arg is not part of the change: its column stays out of the
+            // patch and the diff. NULL is written only for an explicit null (nullable args).
+            PatchBinding::FromArg(a) => match args.get(a) {
+                Some(v) => v.clone(),
+                None => continue,
+            },
         };
         patch.insert(col.clone(), v);
+    }
+    if patch.is_empty() {
+        return Err(Error::policy(
+            "PATCH_EMPTY",
+            format!(
+                "{} would change nothing: give at least one of its optional arguments.",
+                cap.name
+            ),
+        ));
     }
     check_bounds(cap, &patch)?;
     for (col, guard) in &cap.transition_guards {
@@ -201,6 +215,32 @@ pub fn build_patch(
         }
     }
     Ok(patch)
+}
+
+/// Refuse a patch value its target column would round, truncate or reject, naming the argument
+/// it came from (never echoing the value). `kinds` are the patch columns' kinds, in patch order.
+pub fn check_patch_types(
+    cap: &Capability,
+    patch: &Map<String, Value>,
+    kinds: &[crate::source::kinds::ColumnKind],
+) -> Result<()> {
+    for ((col, v), kind) in patch.iter().zip(kinds) {
+        if let Some(problem) = crate::source::kinds::value_problem(*kind, v) {
+            let field = cap
+                .patch
+                .iter()
+                .find_map(|(c, b)| match b {
+                    PatchBinding::FromArg(a) if c == col => Some(a.as_str()),
+                    _ => None,
+                })
+                .unwrap_or(col);
+            return Err(Error::argument(
+                "ARGUMENT_TYPE_INVALID",
+                format!("{field} {problem} (column {col})."),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Numeric bounds of the reviewed config, checked at propose time and again at apply time.

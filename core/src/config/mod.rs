@@ -7,7 +7,7 @@ mod model;
 pub(crate) mod validate;
 
 pub use model::*;
-pub use validate::{ValidationReport, validate_value};
+pub use validate::{ValidationReport, fold_name, is_reserved_arg_name, validate_value};
 
 use crate::error::{Error, Result};
 use serde::Serialize;

@@ -2,6 +2,7 @@
 //! order the spec lists them, each with a JSON path and a stable code.
 
 use super::ConfigIssue;
+use super::model::{GuardAdvance, guess_advance};
 use crate::sql::is_safe_identifier;
 use regex_lite::Regex;
 use serde::Serialize;
@@ -23,7 +24,27 @@ static CAPABILITY_NAME: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$").unwrap());
 static ENV_NAME: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[A-Z_][A-Z0-9_]*$").unwrap());
 
-/// Argument names the model may never declare: trust scope and dynamic identifiers.
+/// A name folded for comparison: Unicode compatibility forms (full-width letters, ligatures)
+/// to their plain letters (NFKC), case ignored, separators and anything else that is not a
+/// letter or digit dropped. `TENANT_ID`, `tenantID`, `tenant-id` and `ｔｅｎａｎｔ＿ｉｄ` all fold to
+/// `tenantid`. Config validation, argument checks and `audit` compare names this way.
+pub fn fold_name(name: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    name.nfkc()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// Whether `name`, however spelled, is one of [`RESERVED_ARG_NAMES`].
+pub fn is_reserved_arg_name(name: &str) -> bool {
+    static FOLDED: LazyLock<HashSet<String>> =
+        LazyLock::new(|| RESERVED_ARG_NAMES.iter().map(|n| fold_name(n)).collect());
+    FOLDED.contains(&fold_name(name))
+}
+
+/// Argument names the model may never declare: trust scope and dynamic identifiers (compared
+/// through [`fold_name`], so every spelling of these is reserved).
 pub const RESERVED_ARG_NAMES: &[&str] = &[
     "tenant_id",
     "tenantId",
@@ -926,7 +947,7 @@ fn validate_capability(
             for (name, spec) in args {
                 let ap = format!("{path}.args.{name}");
                 arg_names.insert(name.clone());
-                if RESERVED_ARG_NAMES.contains(&name.as_str()) {
+                if is_reserved_arg_name(name) {
                     v.err(&ap, "MODEL_CONTROLLED_RESERVED_ARG", format!("{name} is trusted context or a dynamic identifier and cannot be a model argument."));
                 }
                 validate_arg(v, spec, &ap);
@@ -1044,14 +1065,24 @@ fn validate_arg(v: &mut Validator, spec: &Value, ap: &str) {
             "minimum",
             "maximum",
             "enum",
+            "nullable",
         ],
     );
     let t = a.get("type").and_then(Value::as_str).unwrap_or("");
-    if !["string", "number", "boolean"].contains(&t) {
+    if !["string", "number", "integer", "boolean"].contains(&t) {
         v.err(
             format!("{ap}.type"),
             "INVALID_ARG_TYPE",
-            "type must be string, number, or boolean.",
+            "type must be string, number, integer, or boolean.",
+        );
+    }
+    if let Some(n) = a.get("nullable")
+        && !n.is_boolean()
+    {
+        v.err(
+            format!("{ap}.nullable"),
+            "INVALID_ARG_NULLABLE",
+            "nullable must be a boolean.",
         );
     }
     if a.contains_key("description") && nonempty_str(a.get("description")).is_none() {
@@ -1081,7 +1112,7 @@ fn validate_arg(v: &mut Validator, spec: &Value, ap: &str) {
     }
     let min = a.get("minimum");
     let max = a.get("maximum");
-    if (min.is_some() || max.is_some()) && t != "number" {
+    if (min.is_some() || max.is_some()) && t != "number" && t != "integer" {
         v.err(
             ap,
             "NUMERIC_BOUNDS_REQUIRE_NUMBER",
@@ -1403,15 +1434,47 @@ fn validate_proposal(
         ),
         Some(g) => {
             let gp = format!("{path}.conflict_guard");
-            v.unknown_keys(g, &gp, &["column", "weak_guard_ack"]);
-            let col_ok = g
+            v.unknown_keys(g, &gp, &["column", "weak_guard_ack", "advance"]);
+            let column = g
                 .get("column")
                 .and_then(Value::as_str)
-                .map(is_safe_identifier)
-                .unwrap_or(false);
+                .filter(|c| is_safe_identifier(c));
             let ack = g.get("weak_guard_ack") == Some(&Value::Bool(true));
-            if !col_ok && !ack {
+            if column.is_none() && !ack {
                 v.err(&gp, "CONFLICT_GUARD_COLUMN_REQUIRED", "conflict_guard needs a safe column, or weak_guard_ack: true for a row-hash guard.");
+            }
+            let advance = match g.get("advance") {
+                None => Some(GuardAdvance::Auto),
+                Some(a) => {
+                    let parsed = serde_json::from_value::<GuardAdvance>(a.clone()).ok();
+                    if parsed.is_none() {
+                        v.err(
+                            format!("{gp}.advance"),
+                            "CONFLICT_GUARD_ADVANCE_INVALID",
+                            "advance must be auto, timestamp, increment or application.",
+                        );
+                    }
+                    parsed
+                }
+            };
+            if let (Some(col), Some(GuardAdvance::Auto)) = (column, advance)
+                && guess_advance(col).is_none()
+            {
+                v.err(
+                    format!("{gp}.advance"),
+                    "CONFLICT_GUARD_ADVANCE_UNKNOWN",
+                    format!("the runner cannot tell how to advance {col} on every write: set advance to timestamp, increment, or application (a trigger or your executor advances it)."),
+                );
+            }
+            if let Some(col) = column
+                && let Some(cols) = c.get("allowed_columns").and_then(Value::as_array)
+                && cols.iter().any(|x| x.as_str() == Some(col))
+            {
+                v.err(
+                    format!("{path}.allowed_columns"),
+                    "CONFLICT_COLUMN_PATCHABLE",
+                    format!("{col} is the conflict guard column; the runner advances it and a patch may not set it."),
+                );
             }
         }
     }

@@ -1,5 +1,6 @@
 //! Source databases: pooled connections per source, scoped reads, guarded updates.
 
+pub mod kinds;
 mod mysql;
 mod postgres;
 mod readers;
@@ -57,7 +58,13 @@ pub struct GuardedUpdate {
     pub tenant: Option<(String, String)>,
     pub patch: Vec<(String, Value)>,
     pub guard: VersionGuard,
-    /// Columns to lock and read back (includes the guard column).
+    /// How the write moves the guard column (column guards only).
+    pub advance: crate::config::GuardAdvance,
+    /// The reviewed transition guards of the patched columns, re-checked on the locked row.
+    pub transitions: Vec<(String, crate::config::TransitionGuard)>,
+    /// The reviewed numeric bounds of the patched columns, re-checked inside the transaction.
+    pub bounds: Vec<(String, crate::config::NumericBound)>,
+    /// Columns to lock and read back (includes the guard column and transition sources).
     pub lock_columns: Vec<String>,
 }
 
@@ -198,8 +205,87 @@ pub(crate) fn outcome_from_existing_receipt(
     o
 }
 
-/// Compare the locked row against the guard. `Some(conflict outcome)` when it does not hold.
+/// A patch value the target column would round, truncate or reject: refused before any write
+/// (propose refuses it first; this catches a schema that changed since).
+pub(crate) fn patch_problem(
+    plan: &GuardedUpdate,
+    kind: impl Fn(&str) -> Option<kinds::ColumnKind>,
+) -> Option<UpdateOutcome> {
+    plan.patch
+        .iter()
+        .any(|(c, v)| kind(c).and_then(|k| kinds::value_problem(k, v)).is_some())
+        .then(|| UpdateOutcome::failed(&plan.job_id, "PATCH_VALUE_TYPE_INVALID", false))
+}
+
+/// How this write advances the guard column of `kind` (`None` for a row-hash guard), or the
+/// failed outcome that refuses a guard the runner cannot advance.
+pub(crate) fn plan_advance(
+    plan: &GuardedUpdate,
+    kind: Option<kinds::ColumnKind>,
+) -> std::result::Result<Option<kinds::Advance>, UpdateOutcome> {
+    if plan.version_column().is_none() {
+        return Ok(None);
+    }
+    kinds::advance_rule(kind.unwrap_or(kinds::ColumnKind::Other), plan.advance)
+        .map(Some)
+        .map_err(|_| UpdateOutcome::failed(&plan.job_id, "CONFLICT_GUARD_NOT_ADVANCEABLE", false))
+}
+
+/// Whether the guard column of the re-read row moved away from the approved version (a row
+/// that is gone counts as moved: there is nothing left to guard).
+pub(crate) fn version_moved(plan: &GuardedUpdate, row: Option<&Row>) -> bool {
+    match (&plan.guard, row) {
+        (VersionGuard::Column { column, expected }, Some(row)) => {
+            let current = row.get(column).cloned().unwrap_or(Value::Null);
+            !crate::apply::version::versions_match(&current, expected)
+        }
+        _ => true,
+    }
+}
+
+/// Compare the locked row against the guard, then re-check the reviewed transitions and bounds
+/// against it. `Some(conflict outcome)` when any of them does not hold; the row stays untouched.
 pub(crate) fn check_guard(plan: &GuardedUpdate, row: &Row) -> Option<UpdateOutcome> {
+    check_version(plan, row).or_else(|| check_policy(plan, row))
+}
+
+fn check_policy(plan: &GuardedUpdate, row: &Row) -> Option<UpdateOutcome> {
+    let conflict = |code| {
+        Some(UpdateOutcome::new(
+            WriteStatus::Conflict,
+            Some(code),
+            &plan.job_id,
+            None,
+        ))
+    };
+    let proposed = |col: &str| plan.patch.iter().find(|(c, _)| c == col).map(|(_, v)| v);
+    for (col, guard) in &plan.transitions {
+        let Some(next) = proposed(col) else { continue };
+        let current = row.get(guard.from_column.as_deref().unwrap_or(col));
+        let allowed = match (current, next) {
+            (Some(Value::String(cur)), Value::String(next)) => guard
+                .allowed
+                .get(cur)
+                .is_some_and(|to| to.iter().any(|t| t == next)),
+            _ => false,
+        };
+        if !allowed {
+            return conflict("TRANSITION_NO_LONGER_ALLOWED");
+        }
+    }
+    for (col, bound) in &plan.bounds {
+        let Some(v) = proposed(col) else { continue };
+        let ok = v.as_f64().is_some_and(|n| {
+            bound.minimum.is_none_or(|m| n >= m) && bound.maximum.is_none_or(|m| n <= m)
+        });
+        if !ok {
+            return conflict("POLICY_BOUND_VIOLATED");
+        }
+    }
+    None
+}
+
+fn check_version(plan: &GuardedUpdate, row: &Row) -> Option<UpdateOutcome> {
     match &plan.guard {
         VersionGuard::Column { column, expected } => {
             let current = row.get(column).cloned().unwrap_or(Value::Null);
@@ -263,6 +349,20 @@ impl Source {
             Source::Postgres(s) => s.read(req).await,
             Source::Mysql(s) => s.read(req).await,
             Source::Sqlite(s) => s.read(req),
+        }
+    }
+
+    /// What each of `columns` of a table can hold.
+    pub async fn column_kinds(
+        &self,
+        schema: &str,
+        table: &str,
+        columns: &[String],
+    ) -> Result<Vec<kinds::ColumnKind>> {
+        match self {
+            Source::Postgres(s) => s.column_kinds(schema, table, columns).await,
+            Source::Mysql(s) => s.column_kinds(schema, table, columns).await,
+            Source::Sqlite(s) => s.column_kinds(schema, table, columns),
         }
     }
 

@@ -9,6 +9,7 @@ use crate::apply::executor::{GuardedTx, TxRequest};
 use crate::apply::version::normalize_version;
 use crate::config::SourceConfig;
 use crate::error::{Error, Result};
+use crate::source::kinds::{Advance, ColumnKind};
 use crate::sql::mysql::{self as dialect, MyDecode};
 use serde_json::Value;
 use sqlx::mysql::{MySqlConnection, MySqlRow};
@@ -26,7 +27,7 @@ pub struct MySource {
     mariadb: OnceCell<bool>,
     /// Set once the receipt table exists: whether it has the `intent_hash` column.
     receipts_ready: OnceCell<bool>,
-    types: Mutex<HashMap<(String, String, String), MyDecode>>,
+    types: Mutex<HashMap<(String, String, String), (MyDecode, ColumnKind)>>,
 }
 
 impl MySource {
@@ -90,18 +91,55 @@ impl MySource {
             for r in rows {
                 let name: String = r.try_get(0).map_err(map_err)?;
                 let data_type: String = r.try_get(1).map_err(map_err)?;
-                t.insert(key(&name), dialect::decode_for(&data_type));
+                let column_type: String = r.try_get(2).map_err(map_err)?;
+                let int = |i| r.try_get::<Option<i64>, _>(i).ok().flatten();
+                let kind = dialect::kind_for(&data_type, &column_type, int(3), int(4), int(5));
+                t.insert(key(&name), (dialect::decode_for(&data_type), kind));
             }
         }
         let t = self.types.lock().expect("type cache");
         columns
             .iter()
             .map(|c| {
-                t.get(&key(c)).map(|d| (c.clone(), *d)).ok_or_else(|| {
+                t.get(&key(c)).map(|d| (c.clone(), d.0)).ok_or_else(|| {
                     Error::Database(format!("column {c} not found on {schema}.{table}"))
                 })
             })
             .collect()
+    }
+
+    /// The value domain of a column already learned by [`Self::columns`].
+    fn kind_of(&self, schema: &str, table: &str, column: &str) -> Option<ColumnKind> {
+        let t = self.types.lock().expect("type cache");
+        t.get(&(schema.to_string(), table.to_string(), column.to_string()))
+            .map(|d| d.1)
+    }
+
+    /// What each of `columns` can hold (from the cache a read fills, else one catalog query).
+    pub async fn column_kinds(
+        &self,
+        schema: &str,
+        table: &str,
+        columns: &[String],
+    ) -> Result<Vec<ColumnKind>> {
+        let cached: Option<Vec<ColumnKind>> =
+            columns.iter().map(|c| self.kind_of(schema, table, c)).collect();
+        if let Some(kinds) = cached {
+            return Ok(kinds);
+        }
+        let mut lease = self
+            .pools
+            .readers()
+            .await?
+            .begin(&sqlx::SqlStr::from_static("START TRANSACTION READ ONLY"))
+            .await
+            .map_err(map_err)?;
+        self.columns(lease.conn(), schema, table, columns).await?;
+        lease.commit().await.map_err(map_err)?;
+        Ok(columns
+            .iter()
+            .map(|c| self.kind_of(schema, table, c).unwrap_or(ColumnKind::Other))
+            .collect())
     }
 
     pub async fn read(&self, req: &ReadRequest<'_>) -> Result<Vec<Row>> {
@@ -227,14 +265,57 @@ impl MySource {
             1,
             true,
         )?;
-        let update = dialect::update_row(
-            &plan.schema,
-            &plan.table,
-            &plan.patch_columns(),
-            &plan.primary_key,
-            tenant_col,
-            plan.version_column(),
-        )?;
+        let kind = |c: &str| self.kind_of(&plan.schema, &plan.table, c);
+        if let Some(refused) = super::patch_problem(plan, kind) {
+            return Ok(refused);
+        }
+        let advance = match super::plan_advance(plan, plan.version_column().and_then(kind)) {
+            Ok(a) => a,
+            Err(refused) => return Ok(refused),
+        };
+        let statement = |patch_cols: &[String]| {
+            dialect::update_row(
+                &plan.schema,
+                &plan.table,
+                patch_cols,
+                &plan.primary_key,
+                tenant_col,
+                plan.version_column(),
+                advance,
+            )
+        };
+        let update = statement(&plan.patch_columns())?;
+        let advance_only = match advance {
+            Some(Advance::Increment | Advance::Timestamp { .. }) => Some(statement(&[])?),
+            _ => None,
+        };
+        let bind_update = |stmt: &dialect::MyStatement, patch: &[(String, Value)]| {
+            let mut q = stmt.query();
+            for (c, v) in patch {
+                q = bind_for(q, v, decode_of(c));
+            }
+            q = q.bind(value_text(&plan.key_value));
+            if let Some((_, t)) = &plan.tenant {
+                q = q.bind(t.clone());
+            }
+            if let VersionGuard::Column { column, expected } = &plan.guard {
+                q = bind_for(q, expected, decode_of(column));
+            }
+            q
+        };
+        let reread = async |tx: &mut MySqlConnection| {
+            let mut q = lock.query().bind(value_text(&plan.key_value));
+            if let Some((_, t)) = &plan.tenant {
+                q = q.bind(t.clone());
+            }
+            match q.fetch_optional(&mut *tx).await {
+                Ok(Some(r)) => decode_row(&r, &lock_cols)
+                    .map(|row| super::version_moved(plan, Some(&row)))
+                    .map_err(|_| UpdateOutcome::failed(&plan.job_id, "TRANSACTION_FAILED", false)),
+                Ok(None) => Ok(true),
+                Err(e) => Err(failure_from(&plan.job_id, e)),
+            }
+        };
         self.set_timeout(&mut conn).await?;
 
         let mut tx = conn.begin().await.map_err(map_err)?;
@@ -338,22 +419,41 @@ impl MySource {
                     let _ = tx.rollback().await;
                     return Ok(outcome);
                 }
+                // The version must have moved, by the callback's hand or by ours.
+                let moved = match reread(&mut tx).await {
+                    Ok(m) => m,
+                    Err(o) => {
+                        let _ = tx.rollback().await;
+                        return Ok(o);
+                    }
+                };
+                if !moved {
+                    let advanced = match &advance_only {
+                        Some(stmt) => bind_update(stmt, &[])
+                            .execute(&mut *tx)
+                            .await
+                            .map(|r| r.rows_affected() == 1),
+                        None => Ok(false),
+                    };
+                    let refused = match advanced {
+                        Ok(true) => None,
+                        Ok(false) => Some(UpdateOutcome::failed(
+                            &plan.job_id,
+                            "CONFLICT_GUARD_NOT_ADVANCED",
+                            false,
+                        )),
+                        Err(e) => Some(failure_from(&plan.job_id, e)),
+                    };
+                    if let Some(o) = refused {
+                        let _ = tx.rollback().await;
+                        return Ok(o);
+                    }
+                }
                 outcome
             }
             (None, WriteStep::Update) => {
-                let mut q = update.query();
-                for (c, v) in &plan.patch {
-                    q = bind_for(q, v, decode_of(c));
-                }
-                q = q.bind(value_text(&plan.key_value));
-                if let Some((_, t)) = &plan.tenant {
-                    q = q.bind(t.clone());
-                }
-                if let VersionGuard::Column { column, expected } = &plan.guard {
-                    q = bind_for(q, expected, decode_of(column));
-                }
                 // sqlx asks MySQL for found (matched) rows, so writing identical values still counts 1.
-                let affected = match q.execute(&mut *tx).await {
+                let affected = match bind_update(&update, &plan.patch).execute(&mut *tx).await {
                     Ok(r) => r.rows_affected(),
                     Err(e) => {
                         let _ = tx.rollback().await;
@@ -371,6 +471,22 @@ impl MySource {
                         },
                         false,
                     ));
+                }
+                if advance == Some(Advance::Application) {
+                    // A trigger (or the application) must have moved the version.
+                    let refused = match reread(&mut tx).await {
+                        Ok(true) => None,
+                        Ok(false) => Some(UpdateOutcome::failed(
+                            &plan.job_id,
+                            "CONFLICT_GUARD_NOT_ADVANCED",
+                            false,
+                        )),
+                        Err(o) => Some(o),
+                    };
+                    if let Some(o) = refused {
+                        let _ = tx.rollback().await;
+                        return Ok(o);
+                    }
                 }
                 let expected = match &plan.guard {
                     VersionGuard::Column { expected, .. } => expected.clone(),
@@ -426,7 +542,9 @@ fn bind_for(q: Query, v: &Value, decode: MyDecode) -> Query {
         (_, Value::Null) => q.bind(None::<String>),
         (_, Value::Bool(b)) => q.bind(*b),
         (_, Value::Number(n)) if n.is_i64() => q.bind(n.as_i64()),
-        (_, Value::Number(n)) => q.bind(n.as_f64()),
+        (MyDecode::Float, Value::Number(n)) => q.bind(n.as_f64()),
+        // Exact decimals and large unsigned integers go as their text, never through a float.
+        (_, Value::Number(n)) => q.bind(n.to_string()),
         (_, other) => q.bind(value_text(other)),
     }
 }

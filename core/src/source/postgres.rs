@@ -7,6 +7,7 @@ use super::{
 use crate::apply::executor::{GuardedTx, TxRequest};
 use crate::config::SourceConfig;
 use crate::error::{Error, Result};
+use crate::source::kinds::{Advance, ColumnKind};
 use crate::sql::postgres::{self as dialect, PgColumn, PgDecode};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, SecondsFormat, Utc};
 use serde_json::Value;
@@ -56,7 +57,8 @@ impl PgSource {
             for r in rows {
                 let name: String = r.try_get(0).map_err(map_err)?;
                 let type_name: String = r.try_get(1).map_err(map_err)?;
-                let c = dialect::column_for_type(&name, &type_name);
+                let typmod: i32 = r.try_get(2).map_err(map_err)?;
+                let c = dialect::column_for_type(&name, &type_name, typmod);
                 types.insert(key(&name), c);
             }
         }
@@ -69,6 +71,39 @@ impl PgSource {
                 })
             })
             .collect()
+    }
+
+    /// What each of `columns` can hold (from the cache a read fills, else one catalog query).
+    pub async fn column_kinds(
+        &self,
+        schema: &str,
+        table: &str,
+        columns: &[String],
+    ) -> Result<Vec<ColumnKind>> {
+        let cached: Option<Vec<ColumnKind>> = {
+            let types = self.types.lock().expect("type cache");
+            columns
+                .iter()
+                .map(|c| {
+                    types
+                        .get(&(schema.to_string(), table.to_string(), c.clone()))
+                        .map(|x| x.kind)
+                })
+                .collect()
+        };
+        if let Some(kinds) = cached {
+            return Ok(kinds);
+        }
+        let mut lease = self
+            .pools
+            .readers()
+            .await?
+            .begin(&dialect::begin(true, self.timeout_ms))
+            .await
+            .map_err(map_err)?;
+        let cols = self.columns(lease.conn(), schema, table, columns).await?;
+        lease.commit().await.map_err(map_err)?;
+        Ok(cols.into_iter().map(|c| c.kind).collect())
     }
 
     pub async fn read(&self, req: &ReadRequest<'_>) -> Result<Vec<Row>> {
@@ -175,16 +210,32 @@ impl PgSource {
             true,
         )?;
         let version_col = plan.version_column();
-        let patch_cols = plan.patch_columns();
-        let update = dialect::update_row(
-            &plan.schema,
-            &plan.table,
-            &cols,
-            &patch_cols,
-            &plan.primary_key,
-            tenant_col,
-            version_col,
-        )?;
+        let kind = |c: &str| cols.iter().find(|x| x.name == c).map(|x| x.kind);
+        if let Some(refused) = super::patch_problem(plan, kind) {
+            return Ok(refused);
+        }
+        let advance = match super::plan_advance(plan, version_col.and_then(kind)) {
+            Ok(a) => a,
+            Err(refused) => return Ok(refused),
+        };
+        let statement = |patch_cols: &[String]| {
+            dialect::update_row(
+                &plan.schema,
+                &plan.table,
+                &cols,
+                patch_cols,
+                &plan.primary_key,
+                tenant_col,
+                version_col,
+                advance,
+            )
+        };
+        let update = statement(&plan.patch_columns())?;
+        // After an in-process callback that left the version as it was.
+        let advance_only = match advance {
+            Some(Advance::Increment | Advance::Timestamp { .. }) => Some(statement(&[])?),
+            _ => None,
+        };
 
         let mut receipts_created = false;
         loop {
@@ -307,20 +358,45 @@ impl PgSource {
                     let _ = tx.rollback().await;
                     return Ok(outcome);
                 }
+                // The callback wrote what it wrote; the version must have moved, by its hand
+                // or by ours.
+                let moved = match self.reread(&mut tx, &lock, plan, &lock_cols).await {
+                    Ok(row) => super::version_moved(plan, row.as_ref()),
+                    Err(e) => {
+                        let _ = tx.rollback().await;
+                        return Ok(failure_from(&plan.job_id, e));
+                    }
+                };
+                if !moved {
+                    let advanced = match &advance_only {
+                        Some(stmt) => bind_update(stmt, plan, &[])
+                            .execute(&mut *tx)
+                            .await
+                            .map(|r| r.rows_affected() == 1),
+                        None => Ok(false),
+                    };
+                    match advanced {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            let _ = tx.rollback().await;
+                            return Ok(UpdateOutcome::failed(
+                                &plan.job_id,
+                                "CONFLICT_GUARD_NOT_ADVANCED",
+                                false,
+                            ));
+                        }
+                        Err(e) => {
+                            let _ = tx.rollback().await;
+                            return Ok(failure_from(&plan.job_id, e));
+                        }
+                    }
+                }
                 return self.finish(tx, plan, outcome, dry_run).await;
             }
-            let mut q = update.query();
-            for (_, v) in &plan.patch {
-                q = q.bind(value_text(v));
-            }
-            q = q.bind(value_text(&plan.key_value));
-            if let Some((_, t)) = &plan.tenant {
-                q = q.bind(t.clone());
-            }
-            if let VersionGuard::Column { expected, .. } = &plan.guard {
-                q = q.bind(value_text(expected));
-            }
-            let affected = match q.execute(&mut *tx).await {
+            let affected = match bind_update(&update, plan, &plan.patch)
+                .execute(&mut *tx)
+                .await
+            {
                 Ok(r) => r.rows_affected(),
                 Err(e) => {
                     let _ = tx.rollback().await;
@@ -336,6 +412,24 @@ impl PgSource {
                 };
                 return Ok(UpdateOutcome::failed(&plan.job_id, code, false));
             }
+            if advance == Some(Advance::Application) {
+                // A trigger (or the application) must have moved the version.
+                let moved = match self.reread(&mut tx, &lock, plan, &lock_cols).await {
+                    Ok(row) => super::version_moved(plan, row.as_ref()),
+                    Err(e) => {
+                        let _ = tx.rollback().await;
+                        return Ok(failure_from(&plan.job_id, e));
+                    }
+                };
+                if !moved {
+                    let _ = tx.rollback().await;
+                    return Ok(UpdateOutcome::failed(
+                        &plan.job_id,
+                        "CONFLICT_GUARD_NOT_ADVANCED",
+                        false,
+                    ));
+                }
+            }
             let expected = match &plan.guard {
                 VersionGuard::Column { expected, .. } => Some(expected.clone()),
                 VersionGuard::RowHash { expected, .. } => Some(Value::String(expected.clone())),
@@ -345,6 +439,23 @@ impl PgSource {
             outcome.rows_affected = 1;
             return self.finish(tx, plan, outcome, dry_run).await;
         }
+    }
+
+    /// The locked row read again inside the transaction (after a write step).
+    async fn reread(
+        &self,
+        tx: &mut PgConnection,
+        lock: &dialect::PgStatement,
+        plan: &GuardedUpdate,
+        lock_cols: &[PgColumn],
+    ) -> std::result::Result<Option<Row>, sqlx::Error> {
+        let mut q = lock.query().bind(value_text(&plan.key_value));
+        if let Some((_, t)) = &plan.tenant {
+            q = q.bind(t.clone());
+        }
+        let row = q.fetch_optional(&mut *tx).await?;
+        row.map(|r| decode_row(&r, lock_cols).map_err(|e| sqlx::Error::Decode(e.to_string().into())))
+            .transpose()
     }
 
     /// Record the source-side receipt in the same transaction, then commit (or roll back a dry run).
@@ -391,6 +502,26 @@ impl PgSource {
             )),
         }
     }
+}
+
+/// The guarded UPDATE with its values bound: `patch`, then pk, tenant and expected version.
+fn bind_update<'q>(
+    stmt: &dialect::PgStatement,
+    plan: &GuardedUpdate,
+    patch: &[(String, Value)],
+) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    let mut q = stmt.query();
+    for (_, v) in patch {
+        q = q.bind(value_text(v));
+    }
+    q = q.bind(value_text(&plan.key_value));
+    if let Some((_, t)) = &plan.tenant {
+        q = q.bind(t.clone());
+    }
+    if let VersionGuard::Column { expected, .. } = &plan.guard {
+        q = q.bind(value_text(expected));
+    }
+    q
 }
 
 /// Run one statement an in-process callback sent, inside the guarded transaction.
@@ -453,7 +584,7 @@ fn decode_any_row(row: &PgRow) -> Result<Row> {
     use sqlx::{Column, TypeInfo};
     let mut out = Row::new();
     for (i, col) in row.columns().iter().enumerate() {
-        let c = dialect::column_for_type(col.name(), col.type_info().name());
+        let c = dialect::column_for_type(col.name(), col.type_info().name(), -1);
         let v = decode_value(row, i, c.decode).map_err(|e| Error::Executor {
             code: "APP_STATEMENT_FAILED",
             message: format!("cannot decode column {} (cast it to text): {e}", col.name()),

@@ -7,7 +7,9 @@ use super::{
 use crate::apply::executor::{GuardedTx, TxRequest};
 use crate::config::SourceConfig;
 use crate::error::{Error, Result};
+use crate::source::kinds::{Advance, ColumnKind, next_timestamp_text};
 use crate::sql::sqlite as dialect;
+use std::collections::HashMap;
 use rusqlite::types::{Value as SqlValue, ValueRef};
 use rusqlite::{Connection, OptionalExtension, params_from_iter};
 use serde_json::Value;
@@ -69,6 +71,20 @@ impl SqliteSource {
             }
             query_rows(c, &sql, &params, req.columns).map_err(db_err)
         })
+    }
+
+    /// What each of `columns` can hold, by SQLite's affinity rules for their declared types.
+    pub fn column_kinds(
+        &self,
+        schema: &str,
+        table: &str,
+        columns: &[String],
+    ) -> Result<Vec<ColumnKind>> {
+        let kinds = self.with_conn(|c| declared_kinds(c, schema, table).map_err(db_err))?;
+        Ok(columns
+            .iter()
+            .map(|c| kinds.get(c).copied().unwrap_or(ColumnKind::Other))
+            .collect())
     }
 
     /// Take the source connection for an async transaction (a concurrent apply opens its own;
@@ -138,15 +154,10 @@ impl SqliteSource {
             tenant_col,
             None,
         )?;
-        let patch_cols = plan.patch_columns();
-        let update = dialect::update_row(
-            &plan.schema,
-            &plan.table,
-            &patch_cols,
-            &plan.primary_key,
-            tenant_col,
-            plan.version_column(),
-        )?;
+        let kinds = declared_kinds(c, &plan.schema, &plan.table).map_err(db_err)?;
+        if let Some(refused) = super::patch_problem(plan, |col| kinds.get(col).copied()) {
+            return Ok(refused);
+        }
         // DDL first: it is idempotent and keeps the write transaction to data statements.
         c.execute_batch(dialect::RECEIPT_DDL).map_err(db_err)?;
         // Wait for the write lock without blocking the async runtime: another apply may hold it
@@ -231,6 +242,48 @@ impl SqliteSource {
             )),
             Some(r) => check_guard(plan, r),
         };
+        // How the version moves: the declared type decides, or the stored value where the
+        // declared type says little (dates kept as text, integers in an untyped column).
+        let (advance, next_version) = match (conflict.is_none(), plan.version_column()) {
+            (true, Some(column)) => {
+                let current = rows[0].get(column).unwrap_or(&Value::Null);
+                let kind = kinds.get(column).copied();
+                match advance_for(plan, kind, current) {
+                    Ok(a) => a,
+                    Err(refused) => return Ok(refused),
+                }
+            }
+            _ => (None, None),
+        };
+        let statement = |patch_cols: &[String]| {
+            dialect::update_row(
+                &plan.schema,
+                &plan.table,
+                patch_cols,
+                &plan.primary_key,
+                tenant_col,
+                plan.version_column(),
+                next_version.is_some(),
+            )
+        };
+        let bind = |patch: &[(String, Value)]| {
+            let mut p: Vec<SqlValue> = patch.iter().map(|(_, v)| to_sql(v)).collect();
+            p.extend(next_version.clone());
+            p.push(to_sql(&plan.key_value));
+            if let Some((_, t)) = &plan.tenant {
+                p.push(SqlValue::Text(t.clone()));
+            }
+            if let Some(column) = plan.version_column() {
+                // The row is locked and its version already matched; bind the stored value exactly.
+                p.push(to_sql(rows[0].get(column).unwrap_or(&Value::Null)));
+            }
+            p
+        };
+        let moved = |c: &Connection| {
+            query_rows(c, &lock, &params, &plan.lock_columns)
+                .map(|r| super::version_moved(plan, r.first()))
+                .unwrap_or(false)
+        };
         let outcome = match (conflict, step) {
             (Some(o), _) => o,
             (
@@ -256,19 +309,25 @@ impl SqliteSource {
                     c.execute_batch("ROLLBACK").map_err(db_err)?;
                     return Ok(outcome);
                 }
+                // The version must have moved, by the callback's hand or by ours.
+                if !moved(c) {
+                    let advanced = next_version.is_some()
+                        && c.execute(&statement(&[])?, params_from_iter(bind(&[]).iter()))
+                            .is_ok_and(|n| n == 1);
+                    if !advanced {
+                        c.execute_batch("ROLLBACK").map_err(db_err)?;
+                        return Ok(UpdateOutcome::failed(
+                            &plan.job_id,
+                            "CONFLICT_GUARD_NOT_ADVANCED",
+                            false,
+                        ));
+                    }
+                }
                 outcome
             }
             (None, WriteStep::Update) => {
-                let mut p: Vec<SqlValue> = plan.patch.iter().map(|(_, v)| to_sql(v)).collect();
-                p.push(to_sql(&plan.key_value));
-                if let Some((_, t)) = &plan.tenant {
-                    p.push(SqlValue::Text(t.clone()));
-                }
-                if let Some(column) = plan.version_column() {
-                    // The row is locked and its version already matched; bind the stored value exactly.
-                    p.push(to_sql(rows[0].get(column).unwrap_or(&Value::Null)));
-                }
-                let affected = match c.execute(&update, params_from_iter(p.iter())) {
+                let update = statement(&plan.patch_columns())?;
+                let affected = match c.execute(&update, params_from_iter(bind(&plan.patch).iter())) {
                     Ok(n) => n,
                     Err(_) => {
                         return Ok(UpdateOutcome::failed(
@@ -285,6 +344,14 @@ impl SqliteSource {
                         "MULTI_ROW_WRITE_BLOCKED"
                     };
                     return Ok(UpdateOutcome::failed(&plan.job_id, code, false));
+                }
+                if advance == Some(Advance::Application) && !moved(c) {
+                    // A trigger (or the application) must have moved the version.
+                    return Ok(UpdateOutcome::failed(
+                        &plan.job_id,
+                        "CONFLICT_GUARD_NOT_ADVANCED",
+                        false,
+                    ));
                 }
                 let expected = match &plan.guard {
                     VersionGuard::Column { expected, .. } => expected.clone(),
@@ -331,6 +398,56 @@ impl SqliteSource {
         }
         Ok(outcome)
     }
+}
+
+/// Declared types of a table's columns, as value domains.
+fn declared_kinds(
+    c: &Connection,
+    schema: &str,
+    table: &str,
+) -> rusqlite::Result<HashMap<String, ColumnKind>> {
+    let mut stmt = c.prepare_cached(dialect::COLUMN_TYPES)?;
+    let rows = stmt.query_map([table, schema], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+    })?;
+    rows.map(|r| r.map(|(n, t)| (n, dialect::kind_for(&t))))
+        .collect()
+}
+
+/// The advance rule for the guard column and the value it moves to (`None` when the runner
+/// leaves it to the application or the guard is a row hash).
+fn advance_for(
+    plan: &GuardedUpdate,
+    declared: Option<ColumnKind>,
+    current: &Value,
+) -> std::result::Result<(Option<Advance>, Option<SqlValue>), UpdateOutcome> {
+    let now = chrono::Utc::now();
+    let kind = match (declared, current) {
+        (_, Value::String(s)) if next_timestamp_text(s, now).is_some() => {
+            ColumnKind::Timestamp { precision: 3 }
+        }
+        (Some(ColumnKind::Timestamp { .. }), Value::Null) => ColumnKind::Timestamp { precision: 3 },
+        (_, Value::Number(n)) if n.is_i64() => ColumnKind::I64,
+        (Some(k), _) => k,
+        (None, _) => ColumnKind::Other,
+    };
+    let advance = super::plan_advance(plan, Some(kind))?;
+    let refused = || UpdateOutcome::failed(&plan.job_id, "CONFLICT_GUARD_NOT_ADVANCEABLE", false);
+    let next = match (advance, current) {
+        (Some(Advance::Increment), Value::Number(n)) => {
+            Some(SqlValue::Integer(n.as_i64().ok_or_else(refused)?.checked_add(1).ok_or_else(refused)?))
+        }
+        (Some(Advance::Increment), _) => return Err(refused()),
+        (Some(Advance::Timestamp { .. }), Value::String(s)) => {
+            Some(SqlValue::Text(next_timestamp_text(s, now).ok_or_else(refused)?))
+        }
+        (Some(Advance::Timestamp { .. }), Value::Null) => Some(SqlValue::Text(
+            now.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
+        )),
+        (Some(Advance::Timestamp { .. }), _) => return Err(refused()),
+        (Some(Advance::Application) | None, _) => None,
+    };
+    Ok((advance, next))
 }
 
 /// Run one statement an in-process callback sent, inside the guarded transaction.

@@ -2,12 +2,13 @@
 
 use super::check_identifier;
 use crate::error::Result;
+use crate::source::kinds::{Advance, ColumnKind};
 use sqlx::AssertSqlSafe;
 use sqlx::mysql::{MySql, MySqlArguments};
 
 /// Receipt table DDL. MySQL DDL commits implicitly, so it runs before the apply transaction.
 pub const RECEIPT_DDL: &str = "CREATE TABLE IF NOT EXISTS synapsor_writeback_receipts (\n  idempotency_key varchar(255) PRIMARY KEY,\n  job_id varchar(255) UNIQUE NOT NULL,\n  proposal_id varchar(512) NOT NULL,\n  status varchar(64) NOT NULL,\n  result_hash varchar(128),\n  intent_hash varchar(128),\n  created_at timestamp(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),\n  completed_at timestamp(6) NULL\n)";
-pub const COLUMN_TYPES: &str = "SELECT CAST(COLUMN_NAME AS CHAR), CAST(DATA_TYPE AS CHAR) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?";
+pub const COLUMN_TYPES: &str = "SELECT CAST(COLUMN_NAME AS CHAR), CAST(DATA_TYPE AS CHAR), CAST(COLUMN_TYPE AS CHAR), CAST(NUMERIC_PRECISION AS SIGNED), CAST(NUMERIC_SCALE AS SIGNED), CAST(DATETIME_PRECISION AS SIGNED) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?";
 pub const VERSION: &str = "SELECT CAST(VERSION() AS CHAR)";
 pub const RECEIPT_CLAIM: &str = "INSERT IGNORE INTO synapsor_writeback_receipts (idempotency_key, job_id, proposal_id, status, result_hash, intent_hash) VALUES (?, ?, ?, 'in_progress', NULL, ?)";
 /// Receipt tables created from the reference's DDL have no `intent_hash` column (and the writer
@@ -41,6 +42,36 @@ pub fn decode_for(data_type: &str) -> MyDecode {
         "float" | "double" | "real" => MyDecode::Float,
         "datetime" | "timestamp" | "date" | "time" => MyDecode::Temporal,
         _ => MyDecode::Text,
+    }
+}
+
+/// The value domain of a column from `information_schema.COLUMNS` (`DATA_TYPE`, `COLUMN_TYPE`,
+/// `NUMERIC_PRECISION`, `NUMERIC_SCALE`, `DATETIME_PRECISION`).
+pub fn kind_for(
+    data_type: &str,
+    column_type: &str,
+    precision: Option<i64>,
+    scale: Option<i64>,
+    datetime_precision: Option<i64>,
+) -> ColumnKind {
+    let unsigned = column_type.to_ascii_lowercase().contains("unsigned");
+    let digits = |v: Option<i64>| v.and_then(|n| u32::try_from(n).ok());
+    match data_type.to_ascii_lowercase().as_str() {
+        "tinyint" => ColumnKind::int(8, unsigned),
+        "smallint" => ColumnKind::int(16, unsigned),
+        "mediumint" => ColumnKind::int(24, unsigned),
+        "int" | "integer" => ColumnKind::int(32, unsigned),
+        "bigint" => ColumnKind::int(64, unsigned),
+        "decimal" | "numeric" => ColumnKind::Decimal {
+            precision: digits(precision),
+            scale: digits(scale),
+        },
+        "float" | "double" | "real" => ColumnKind::Float,
+        "datetime" | "timestamp" => ColumnKind::Timestamp {
+            precision: digits(datetime_precision).unwrap_or(0).min(6),
+        },
+        "char" | "varchar" | "tinytext" | "text" | "mediumtext" | "longtext" => ColumnKind::Text,
+        _ => ColumnKind::Other,
     }
 }
 
@@ -105,7 +136,8 @@ pub fn select_row(
     Ok(MyStatement(sql))
 }
 
-/// Guarded UPDATE: patch values, then pk, tenant, version predicates (all bound).
+/// Guarded UPDATE: patch values and the version advance, then pk, tenant, version predicates
+/// (all bound). With no patch columns it only advances the version.
 pub fn update_row(
     schema: &str,
     table: &str,
@@ -113,11 +145,25 @@ pub fn update_row(
     pk: &str,
     tenant: Option<&str>,
     version_column: Option<&str>,
+    advance: Option<Advance>,
 ) -> Result<MyStatement> {
-    let sets = patch_columns
+    let mut sets = patch_columns
         .iter()
         .map(|c| Ok(format!("{} = ?", q(c)?)))
         .collect::<Result<Vec<_>>>()?;
+    if let Some(v) = version_column {
+        let qv = q(v)?;
+        // Assignments run left to right; this one reads only the old version. GREATEST is NULL
+        // when an argument is, hence the CASE.
+        match advance {
+            Some(Advance::Increment) => sets.push(format!("{qv} = {qv} + 1")),
+            Some(Advance::Timestamp { precision }) => sets.push(format!(
+                "{qv} = CASE WHEN {qv} IS NULL THEN NOW(6) ELSE GREATEST(NOW(6), {qv} + INTERVAL {} MICROSECOND) END",
+                Advance::step_micros(precision)
+            )),
+            Some(Advance::Application) | None => {}
+        }
+    }
     let mut sql = format!(
         "UPDATE {}.{}\nSET {}\nWHERE {} = ?",
         q(schema)?,
@@ -188,11 +234,12 @@ mod tests {
             "id",
             Some("tenant_id"),
             Some("updated_at"),
+            Some(Advance::Increment),
         )
         .unwrap();
         assert_eq!(
             s.text(),
-            "UPDATE `appdb`.`orders`\nSET `refund_note` = ?\nWHERE `id` = ? AND `tenant_id` = ? AND `updated_at` = ?"
+            "UPDATE `appdb`.`orders`\nSET `refund_note` = ?, `updated_at` = `updated_at` + 1\nWHERE `id` = ? AND `tenant_id` = ? AND `updated_at` = ?"
         );
         assert!(select_row("appdb", "orders;drop", &[], "id", None, 1, false).is_err());
     }

@@ -2,13 +2,14 @@
 
 use super::check_identifier;
 use crate::error::{Error, Result};
+use crate::source::kinds::{Advance, ColumnKind};
 use sqlx::AssertSqlSafe;
 use sqlx::postgres::{PgArguments, Postgres};
 
 /// Receipt table DDL (transactional in PostgreSQL, so it may run inside the apply transaction).
 pub const RECEIPT_DDL: &str = "CREATE TABLE IF NOT EXISTS synapsor_writeback_receipts (\n  idempotency_key text PRIMARY KEY,\n  job_id text UNIQUE NOT NULL,\n  proposal_id text NOT NULL,\n  status text NOT NULL,\n  result_hash text,\n  intent_hash text,\n  created_at timestamptz NOT NULL DEFAULT now(),\n  completed_at timestamptz\n)";
 /// Column names and type names of a table in one round trip (`$1` is the quoted, qualified name).
-pub const COLUMN_TYPES: &str = "SELECT a.attname::text, t.typname::text FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped";
+pub const COLUMN_TYPES: &str = "SELECT a.attname::text, t.typname::text, a.atttypmod FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped";
 /// `ON CONFLICT DO NOTHING` without a target: racing duplicates may collide on `job_id` as well
 /// as on the idempotency key; either way the existing receipt answers.
 pub const RECEIPT_CLAIM: &str = "INSERT INTO synapsor_writeback_receipts (idempotency_key, job_id, proposal_id, status, result_hash, intent_hash) VALUES ($1, $2, $3, 'in_progress', NULL, $4) ON CONFLICT DO NOTHING RETURNING status";
@@ -38,6 +39,8 @@ pub struct PgColumn {
     pub decode: PgDecode,
     /// SQL type expression used in `CAST($n AS <cast>)`; from a fixed list or a quoted identifier.
     pub cast: String,
+    /// What the column can hold (for propose-time value checks and the guard advance).
+    pub kind: ColumnKind,
 }
 
 /// How the row decoder reads a column.
@@ -58,9 +61,35 @@ pub enum PgDecode {
     AsText,
 }
 
-/// Map a PostgreSQL type name (as sqlx reports it) to decode and cast rules.
-pub fn column_for_type(name: &str, type_name: &str) -> PgColumn {
-    let (decode, cast): (PgDecode, String) = match type_name.to_ascii_uppercase().as_str() {
+/// Map a PostgreSQL type name (as sqlx reports it) and its type modifier (`atttypmod`, -1 when
+/// none) to decode and cast rules and the column's value domain.
+pub fn column_for_type(name: &str, type_name: &str, typmod: i32) -> PgColumn {
+    let upper = type_name.to_ascii_uppercase();
+    let kind = match upper.as_str() {
+        "INT2" => ColumnKind::I16,
+        "INT4" => ColumnKind::I32,
+        "INT8" => ColumnKind::I64,
+        "FLOAT4" | "FLOAT8" => ColumnKind::Float,
+        "BOOL" => ColumnKind::Boolean,
+        "NUMERIC" if typmod >= 4 => ColumnKind::Decimal {
+            precision: Some(((typmod - 4) >> 16) as u32 & 0xffff),
+            scale: Some((typmod - 4) as u32 & 0xffff),
+        },
+        "NUMERIC" => ColumnKind::Decimal {
+            precision: None,
+            scale: None,
+        },
+        "TIMESTAMPTZ" | "TIMESTAMP" => ColumnKind::Timestamp {
+            precision: if (0..=6).contains(&typmod) {
+                typmod as u32
+            } else {
+                6
+            },
+        },
+        "TEXT" | "VARCHAR" | "BPCHAR" | "NAME" => ColumnKind::Text,
+        _ => ColumnKind::Other,
+    };
+    let (decode, cast): (PgDecode, String) = match upper.as_str() {
         "BOOL" => (PgDecode::Bool, "boolean".into()),
         "INT2" => (PgDecode::Int2, "int2".into()),
         "INT4" => (PgDecode::Int4, "int4".into()),
@@ -95,6 +124,7 @@ pub fn column_for_type(name: &str, type_name: &str) -> PgColumn {
         name: name.to_string(),
         decode,
         cast,
+        kind,
     }
 }
 
@@ -166,7 +196,9 @@ pub fn select_row(
     Ok(PgStatement(sql))
 }
 
-/// Guarded UPDATE: `SET` patch values ($1..$n), then pk, tenant and version predicates.
+/// Guarded UPDATE: `SET` patch values ($1..$n) and the version advance, then pk, tenant and
+/// version predicates. With no patch columns it only advances the version.
+#[allow(clippy::too_many_arguments)]
 pub fn update_row(
     schema: &str,
     tbl: &str,
@@ -175,6 +207,7 @@ pub fn update_row(
     pk: &str,
     tenant: Option<&str>,
     version_column: Option<&str>,
+    advance: Option<Advance>,
 ) -> Result<PgStatement> {
     let mut n = 0;
     let mut next = || {
@@ -192,6 +225,20 @@ pub fn update_row(
             ))
         })
         .collect::<Result<Vec<_>>>()?;
+    let mut sets = sets;
+    if let Some(v) = version_column {
+        let qv = q(v)?;
+        match advance {
+            Some(Advance::Increment) => sets.push(format!("{qv} = {qv} + 1")),
+            // Never equal to the old value, even where the column rounds to fewer digits.
+            Some(Advance::Timestamp { precision }) => sets.push(format!(
+                "{qv} = GREATEST(CAST(clock_timestamp() AS {}), {qv} + interval '{} microseconds')",
+                cast_of(columns, v)?,
+                Advance::step_micros(precision)
+            )),
+            Some(Advance::Application) | None => {}
+        }
+    }
     let mut sql = format!(
         "UPDATE {}\nSET {}\nWHERE {} = CAST(${} AS {})",
         table(schema, tbl)?,
@@ -251,11 +298,11 @@ mod tests {
 
     fn cols() -> Vec<PgColumn> {
         vec![
-            column_for_type("id", "TEXT"),
-            column_for_type("tenant_id", "TEXT"),
-            column_for_type("late_fee_cents", "INT4"),
-            column_for_type("updated_at", "TIMESTAMPTZ"),
-            column_for_type("amount", "NUMERIC"),
+            column_for_type("id", "TEXT", -1),
+            column_for_type("tenant_id", "TEXT", -1),
+            column_for_type("late_fee_cents", "INT4", -1),
+            column_for_type("updated_at", "TIMESTAMPTZ", -1),
+            column_for_type("amount", "NUMERIC", (12 << 16) + 2 + 4),
         ]
     }
 
@@ -269,11 +316,12 @@ mod tests {
             "id",
             Some("tenant_id"),
             Some("updated_at"),
+            Some(Advance::Timestamp { precision: 6 }),
         )
         .unwrap();
         assert_eq!(
             s.text(),
-            "UPDATE \"public\".\"invoices\"\nSET \"late_fee_cents\" = CAST($1 AS int4)\nWHERE \"id\" = CAST($2 AS text) AND \"tenant_id\" = CAST($3 AS text) AND \"updated_at\" = CAST($4 AS timestamptz)"
+            "UPDATE \"public\".\"invoices\"\nSET \"late_fee_cents\" = CAST($1 AS int4), \"updated_at\" = GREATEST(CAST(clock_timestamp() AS timestamptz), \"updated_at\" + interval '1 microseconds')\nWHERE \"id\" = CAST($2 AS text) AND \"tenant_id\" = CAST($3 AS text) AND \"updated_at\" = CAST($4 AS timestamptz)"
         );
     }
 
@@ -291,6 +339,13 @@ mod tests {
         .unwrap();
         assert!(s.text().contains("\"amount\"::text AS \"amount\""));
         assert!(s.text().ends_with("LIMIT 1"));
+        assert_eq!(
+            cols()[4].kind,
+            ColumnKind::Decimal {
+                precision: Some(12),
+                scale: Some(2)
+            }
+        );
     }
 
     #[test]
@@ -303,6 +358,7 @@ mod tests {
                 &cols(),
                 &["x = 1; --".into()],
                 "id",
+                None,
                 None,
                 None
             )
