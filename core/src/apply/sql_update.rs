@@ -94,7 +94,11 @@ pub fn plan_for(
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
         guard,
-        advance: cap.conflict_guard.as_ref().map(|g| g.advance).unwrap_or_default(),
+        advance: cap
+            .conflict_guard
+            .as_ref()
+            .map(|g| g.advance)
+            .unwrap_or_default(),
         transitions,
         bounds: cap
             .numeric_bounds

@@ -9,7 +9,10 @@ use serde_json::Value;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ColumnKind {
     /// Whole numbers in `min..=max`.
-    Integer { min: i128, max: i128 },
+    Integer {
+        min: i128,
+        max: i128,
+    },
     /// Exact decimals; `None` where the column leaves precision or scale open.
     Decimal {
         precision: Option<u32>,
@@ -18,7 +21,9 @@ pub enum ColumnKind {
     Float,
     Boolean,
     /// Date-times with `precision` fractional-second digits (0..=6).
-    Timestamp { precision: u32 },
+    Timestamp {
+        precision: u32,
+    },
     Text,
     /// Anything else (dates, UUIDs, JSON, enums): the database checks it.
     Other,
@@ -198,8 +203,8 @@ pub fn next_timestamp_text(old: &str, now: chrono::DateTime<chrono::Utc>) -> Opt
     if !digits.chars().all(|c| c.is_ascii_digit()) || digits.len() > 9 {
         return None;
     }
-    let naive = NaiveDateTime::parse_from_str(&body.replacen(sep, "T", 1), "%Y-%m-%dT%H:%M:%S%.f")
-        .ok()?;
+    let naive =
+        NaiveDateTime::parse_from_str(&body.replacen(sep, "T", 1), "%Y-%m-%dT%H:%M:%S%.f").ok()?;
     let offset = match zone {
         "" | "Z" => FixedOffset::east_opt(0)?,
         z => {
@@ -217,7 +222,10 @@ pub fn next_timestamp_text(old: &str, now: chrono::DateTime<chrono::Utc>) -> Opt
         t - Duration::nanoseconds(ns % step_ns)
     };
     let next = truncate(now).max(old_at + Duration::nanoseconds(step_ns));
-    let mut text = next.format("%Y-%m-%dT%H:%M:%S").to_string().replacen('T', &sep.to_string(), 1);
+    let mut text = next
+        .format("%Y-%m-%dT%H:%M:%S")
+        .to_string()
+        .replacen('T', &sep.to_string(), 1);
     if !digits.is_empty() {
         let frac = format!("{:09}", next.timestamp_subsec_nanos());
         text.push('.');
@@ -283,14 +291,26 @@ mod tests {
         };
         assert!(value_problem(k, &json!(2500.25)).is_none());
         assert!(value_problem(k, &json!(2500.5)).is_none());
-        assert!(value_problem(k, &json!(2500.255)).unwrap().contains("decimal places"));
-        assert!(value_problem(k, &json!(12345678901.0)).unwrap().contains("too large"));
+        assert!(
+            value_problem(k, &json!(2500.255))
+                .unwrap()
+                .contains("decimal places")
+        );
+        assert!(
+            value_problem(k, &json!(12345678901.0))
+                .unwrap()
+                .contains("too large")
+        );
         assert!(value_problem(k, &json!("9999999999.99")).is_none());
         let open = ColumnKind::Decimal {
             precision: None,
             scale: None,
         };
-        assert!(value_problem(open, &json!(0.1234567890123456)).unwrap().contains("significant"));
+        assert!(
+            value_problem(open, &json!(0.1234567890123456))
+                .unwrap()
+                .contains("significant")
+        );
         assert!(value_problem(open, &json!("0.12345678901234567890")).is_none());
         assert!(value_problem(open, &json!(1e300)).is_some());
     }

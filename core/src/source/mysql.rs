@@ -122,8 +122,10 @@ impl MySource {
         table: &str,
         columns: &[String],
     ) -> Result<Vec<ColumnKind>> {
-        let cached: Option<Vec<ColumnKind>> =
-            columns.iter().map(|c| self.kind_of(schema, table, c)).collect();
+        let cached: Option<Vec<ColumnKind>> = columns
+            .iter()
+            .map(|c| self.kind_of(schema, table, c))
+            .collect();
         if let Some(kinds) = cached {
             return Ok(kinds);
         }

@@ -454,8 +454,10 @@ impl PgSource {
             q = q.bind(t.clone());
         }
         let row = q.fetch_optional(&mut *tx).await?;
-        row.map(|r| decode_row(&r, lock_cols).map_err(|e| sqlx::Error::Decode(e.to_string().into())))
-            .transpose()
+        row.map(|r| {
+            decode_row(&r, lock_cols).map_err(|e| sqlx::Error::Decode(e.to_string().into()))
+        })
+        .transpose()
     }
 
     /// Record the source-side receipt in the same transaction, then commit (or roll back a dry run).

@@ -9,10 +9,10 @@ use crate::config::SourceConfig;
 use crate::error::{Error, Result};
 use crate::source::kinds::{Advance, ColumnKind, next_timestamp_text};
 use crate::sql::sqlite as dialect;
-use std::collections::HashMap;
 use rusqlite::types::{Value as SqlValue, ValueRef};
 use rusqlite::{Connection, OptionalExtension, params_from_iter};
 use serde_json::Value;
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -327,7 +327,8 @@ impl SqliteSource {
             }
             (None, WriteStep::Update) => {
                 let update = statement(&plan.patch_columns())?;
-                let affected = match c.execute(&update, params_from_iter(bind(&plan.patch).iter())) {
+                let affected = match c.execute(&update, params_from_iter(bind(&plan.patch).iter()))
+                {
                     Ok(n) => n,
                     Err(_) => {
                         return Ok(UpdateOutcome::failed(
@@ -434,13 +435,16 @@ fn advance_for(
     let advance = super::plan_advance(plan, Some(kind))?;
     let refused = || UpdateOutcome::failed(&plan.job_id, "CONFLICT_GUARD_NOT_ADVANCEABLE", false);
     let next = match (advance, current) {
-        (Some(Advance::Increment), Value::Number(n)) => {
-            Some(SqlValue::Integer(n.as_i64().ok_or_else(refused)?.checked_add(1).ok_or_else(refused)?))
-        }
+        (Some(Advance::Increment), Value::Number(n)) => Some(SqlValue::Integer(
+            n.as_i64()
+                .ok_or_else(refused)?
+                .checked_add(1)
+                .ok_or_else(refused)?,
+        )),
         (Some(Advance::Increment), _) => return Err(refused()),
-        (Some(Advance::Timestamp { .. }), Value::String(s)) => {
-            Some(SqlValue::Text(next_timestamp_text(s, now).ok_or_else(refused)?))
-        }
+        (Some(Advance::Timestamp { .. }), Value::String(s)) => Some(SqlValue::Text(
+            next_timestamp_text(s, now).ok_or_else(refused)?,
+        )),
         (Some(Advance::Timestamp { .. }), Value::Null) => Some(SqlValue::Text(
             now.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
         )),

@@ -1,0 +1,685 @@
+//! What an approved write may and may not do, on PostgreSQL, MariaDB and SQLite alike: the
+//! version guard advances on every write, what was checked at propose is checked again on the
+//! locked row, omitted arguments never write NULL, and numbers are written exactly as approved.
+//! Each test builds its own database with one small `accounts` table.
+
+mod common;
+
+use serde_json::{Value, json};
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+use synapsor_runner::config::load_config_str;
+use synapsor_runner::{ApplyOptions, Approver, Error, Ledger, Runner, TrustedContext};
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Engine {
+    Postgres,
+    Mariadb,
+    Sqlite,
+}
+
+const ENGINES: [Engine; 3] = [Engine::Postgres, Engine::Mariadb, Engine::Sqlite];
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+fn mariadb(db: Option<&str>, sql: &str) -> String {
+    let mut cmd = Command::new("mariadb");
+    cmd.args(["-uroot", "-h127.0.0.1", "-P3306", "-N", "-B", "-e", sql]);
+    if let Some(d) = db {
+        cmd.arg(d);
+    }
+    let out = cmd.output().expect("mariadb client runs");
+    assert!(
+        out.status.success(),
+        "mariadb failed: {}\nSQL: {sql}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// One throwaway database with an `accounts` table and a runner over it.
+struct Db {
+    engine: Engine,
+    name: String,
+    dir: tempfile::TempDir,
+}
+
+impl Db {
+    fn new(engine: Engine) -> Db {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        let name = format!(
+            "synw_{}_{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed),
+            nanos
+        );
+        let db = Db {
+            engine,
+            name,
+            dir: tempfile::tempdir().unwrap(),
+        };
+        let (ts, int, big, numeric, double, text) = match engine {
+            Engine::Postgres => (
+                "timestamptz",
+                "integer",
+                "bigint",
+                "numeric(12,2)",
+                "double precision",
+                "text",
+            ),
+            Engine::Mariadb => (
+                "datetime(6)",
+                "int",
+                "bigint",
+                "decimal(12,2)",
+                "double",
+                "varchar(200)",
+            ),
+            Engine::Sqlite => (
+                "TEXT",
+                "INTEGER",
+                "INTEGER",
+                "NUMERIC(12,2)",
+                "REAL",
+                "TEXT",
+            ),
+        };
+        let ddl = format!(
+            "CREATE TABLE accounts (id varchar(40) PRIMARY KEY, tenant_id varchar(40) NOT NULL, \
+             balance_cents {int} NOT NULL, credit {numeric}, ratio {double}, big {big}, \
+             status {text} NOT NULL, note {text}, version {int} NOT NULL DEFAULT 1, \
+             updated_at {ts} NOT NULL)"
+        );
+        let stamp = match engine {
+            Engine::Sqlite => "'2026-01-01T10:00:00.000Z'",
+            _ => "'2026-01-01 10:00:00'",
+        };
+        let seed = format!(
+            "INSERT INTO accounts VALUES ('A-1', 'acme', 2500, 10.50, 0.5, 7, 'open', 'hello', 1, {stamp}), \
+             ('B-1', 'globex', 100, 1.00, 0.1, 1, 'open', NULL, 1, {stamp})"
+        );
+        match engine {
+            Engine::Postgres => {
+                common::psql("postgres", &format!("CREATE DATABASE {}", db.name));
+                common::psql(&db.name, &ddl);
+                common::psql(&db.name, &seed);
+            }
+            Engine::Mariadb => {
+                mariadb(None, &format!("CREATE DATABASE {}", db.name));
+                mariadb(Some(&db.name), &ddl);
+                mariadb(Some(&db.name), &seed);
+            }
+            Engine::Sqlite => {
+                let c = rusqlite::Connection::open(db.dir.path().join("app.db")).unwrap();
+                c.execute_batch(&format!("{ddl}; {seed};")).unwrap();
+            }
+        }
+        db
+    }
+
+    fn sql(&self, sql: &str) -> String {
+        match self.engine {
+            Engine::Postgres => common::psql(&self.name, sql),
+            Engine::Mariadb => mariadb(Some(&self.name), sql),
+            Engine::Sqlite => {
+                let c = rusqlite::Connection::open(self.dir.path().join("app.db")).unwrap();
+                let mut stmt = c.prepare(sql).unwrap();
+                let n = stmt.column_count();
+                let rows: Vec<String> = stmt
+                    .query_map([], |r| {
+                        let cells: Vec<String> = (0..n)
+                            .map(|i| match r.get_ref(i).unwrap() {
+                                rusqlite::types::ValueRef::Null => String::new(),
+                                rusqlite::types::ValueRef::Integer(i) => i.to_string(),
+                                rusqlite::types::ValueRef::Real(f) => f.to_string(),
+                                rusqlite::types::ValueRef::Text(t) => {
+                                    String::from_utf8_lossy(t).into_owned()
+                                }
+                                rusqlite::types::ValueRef::Blob(_) => "<blob>".into(),
+                            })
+                            .collect();
+                        Ok(cells.join("|"))
+                    })
+                    .unwrap()
+                    .map(Result::unwrap)
+                    .collect();
+                rows.join("\n")
+            }
+        }
+    }
+
+    /// A column of account `id` as text.
+    fn cell(&self, id: &str, column: &str) -> String {
+        let expr = match (self.engine, column) {
+            (Engine::Postgres, "updated_at") => {
+                "to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')".to_string()
+            }
+            (Engine::Postgres, c) => format!("{c}::text"),
+            (Engine::Mariadb, c) => format!("COALESCE(CAST({c} AS CHAR), '')"),
+            (Engine::Sqlite, c) => c.to_string(),
+        };
+        self.sql(&format!("SELECT {expr} FROM accounts WHERE id = '{id}'"))
+    }
+
+    fn source(&self) -> Value {
+        let env = self.name.to_uppercase();
+        match self.engine {
+            Engine::Postgres => {
+                // Safety: env names are unique per test database; nextest runs each test alone.
+                unsafe {
+                    std::env::set_var(
+                        &env,
+                        format!("postgres://postgres@127.0.0.1:5432/{}", self.name),
+                    );
+                }
+                json!({"engine": "postgres", "read_url_env": env, "write_url_env": env})
+            }
+            Engine::Mariadb => {
+                unsafe {
+                    std::env::set_var(&env, format!("mysql://root@127.0.0.1:3306/{}", self.name));
+                }
+                json!({"engine": "mysql", "read_url_env": env, "write_url_env": env})
+            }
+            Engine::Sqlite => json!({"engine": "sqlite", "path": "app.db"}),
+        }
+    }
+
+    fn schema(&self) -> &str {
+        match self.engine {
+            Engine::Postgres => "public",
+            Engine::Mariadb => &self.name,
+            Engine::Sqlite => "main",
+        }
+    }
+
+    /// The config: one read, and proposals guarded by `updated_at` (timestamp) and by
+    /// `version` (integer).
+    fn config(&self) -> Value {
+        let target = json!({"schema": self.schema(), "table": "accounts", "primary_key": "id", "tenant_key": "tenant_id"});
+        let visible = json!([
+            "id",
+            "balance_cents",
+            "credit",
+            "ratio",
+            "big",
+            "status",
+            "note"
+        ]);
+        json!({
+            "version": 1,
+            "mode": "review",
+            "sources": {"app": self.source()},
+            "trusted_context": {"provider": "host"},
+            "capabilities": [
+                {
+                    "name": "acct.inspect", "kind": "read", "source": "app", "target": target,
+                    "args": {"account_id": {"type": "string"}},
+                    "lookup": {"id_from_arg": "account_id"}, "visible_columns": visible
+                },
+                {
+                    "name": "acct.set_balance", "kind": "proposal", "source": "app", "target": target,
+                    "args": {"account_id": {"type": "string"}, "balance_cents": {"type": "number"}},
+                    "lookup": {"id_from_arg": "account_id"}, "visible_columns": visible,
+                    "patch": {"balance_cents": {"from_arg": "balance_cents"}},
+                    "allowed_columns": ["balance_cents"],
+                    "numeric_bounds": {"balance_cents": {"minimum": 0, "maximum": 100000}},
+                    "conflict_guard": {"column": "updated_at"}
+                },
+                {
+                    "name": "acct.edit", "kind": "proposal", "source": "app", "target": target,
+                    "args": {
+                        "account_id": {"type": "string"},
+                        "status": {"type": "string", "required": false},
+                        "note": {"type": "string", "required": false, "nullable": true},
+                        "credit": {"type": "number", "required": false},
+                        "ratio": {"type": "number", "required": false},
+                        "big": {"type": "integer", "required": false}
+                    },
+                    "lookup": {"id_from_arg": "account_id"}, "visible_columns": visible,
+                    "patch": {
+                        "status": {"from_arg": "status"}, "note": {"from_arg": "note"},
+                        "credit": {"from_arg": "credit"}, "ratio": {"from_arg": "ratio"},
+                        "big": {"from_arg": "big"}
+                    },
+                    "allowed_columns": ["status", "note", "credit", "ratio", "big"],
+                    "transition_guards": {"status": {"allowed": {"open": ["closed", "frozen"], "frozen": ["open"]}}},
+                    "conflict_guard": {"column": "version"}
+                }
+            ]
+        })
+    }
+
+    fn runner_with(&self, cfg: &Value) -> Runner {
+        let path = self.dir.path().join("synapsor.runner.json");
+        let text = serde_json::to_string_pretty(cfg).unwrap();
+        std::fs::write(&path, &text).unwrap();
+        let loaded = load_config_str(&text, &path).expect("config loads");
+        let ledger = Ledger::open(&self.dir.path().join("local.db")).unwrap();
+        Runner::with_parts(loaded, ledger).unwrap()
+    }
+
+    fn runner(&self) -> Runner {
+        self.runner_with(&self.config())
+    }
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        match self.engine {
+            Engine::Postgres => {
+                let _ = Command::new("psql")
+                    .args([
+                        "postgres://postgres@127.0.0.1:5432/postgres",
+                        "-q",
+                        "-c",
+                        &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+                    ])
+                    .output();
+            }
+            Engine::Mariadb => {
+                let _ = Command::new("mariadb")
+                    .args([
+                        "-uroot",
+                        "-h127.0.0.1",
+                        "-e",
+                        &format!("DROP DATABASE IF EXISTS {}", self.name),
+                    ])
+                    .output();
+            }
+            Engine::Sqlite => {}
+        }
+    }
+}
+
+fn ctx() -> TrustedContext {
+    TrustedContext::new("acme", "agent_1")
+}
+
+async fn propose(r: &Runner, name: &str, args: Value) -> Result<String, Error> {
+    r.propose(name, args, &ctx()).await.map(|p| p.proposal_id)
+}
+
+async fn approve_and_apply(r: &Runner, id: &str) -> synapsor_runner::ApplyOutcome {
+    r.approve(id, &Approver::new("lead")).await.unwrap();
+    r.apply(id, &ApplyOptions::default()).await.unwrap()
+}
+
+#[tokio::test]
+async fn every_write_advances_the_version_column() {
+    for engine in ENGINES {
+        let db = Db::new(engine);
+        let r = db.runner();
+        let before = db.cell("A-1", "updated_at");
+        let id = propose(
+            &r,
+            "acct.set_balance",
+            json!({"account_id": "A-1", "balance_cents": 2000}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(approve_and_apply(&r, &id).await.receipt.status, "applied");
+        let after = db.cell("A-1", "updated_at");
+        assert!(
+            after > before,
+            "{engine:?}: updated_at moved forward: {before} -> {after}"
+        );
+        let id = propose(&r, "acct.edit", json!({"account_id": "A-1", "note": "x"}))
+            .await
+            .unwrap();
+        assert_eq!(approve_and_apply(&r, &id).await.receipt.status, "applied");
+        assert_eq!(
+            db.cell("A-1", "version"),
+            "2",
+            "{engine:?}: integer version +1"
+        );
+        // A timestamp already ahead of the clock still moves strictly forward.
+        let future = match engine {
+            Engine::Sqlite => "'2099-01-01T00:00:00.000Z'",
+            _ => "'2099-01-01 00:00:00'",
+        };
+        db.sql(&format!(
+            "UPDATE accounts SET updated_at = {future} WHERE id = 'A-1'"
+        ));
+        let before = db.cell("A-1", "updated_at");
+        let id = propose(
+            &r,
+            "acct.set_balance",
+            json!({"account_id": "A-1", "balance_cents": 10}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(approve_and_apply(&r, &id).await.receipt.status, "applied");
+        let after = db.cell("A-1", "updated_at");
+        assert!(after > before, "{engine:?}: {before} -> {after}");
+    }
+}
+
+/// Two runners with their own ledgers (two replicas before the shared ledger) each approve a
+/// change made against the same row: the first applies, the second is a conflict, for both
+/// guard kinds.
+#[tokio::test]
+async fn two_approved_proposals_made_against_one_row_never_both_apply() {
+    for engine in ENGINES {
+        let db = Db::new(engine);
+        let r = db.runner();
+        let other_dir = tempfile::tempdir().unwrap();
+        let path = db.dir.path().join("synapsor.runner.json");
+        let loaded = load_config_str(&db.config().to_string(), &path).unwrap();
+        let r2 = Runner::with_parts(
+            loaded,
+            Ledger::open(&other_dir.path().join("l.db")).unwrap(),
+        )
+        .unwrap();
+        for (cap, first, second, column, kept) in [
+            (
+                "acct.edit",
+                json!({"status": "closed"}),
+                json!({"status": "frozen"}),
+                "status",
+                "closed",
+            ),
+            (
+                "acct.set_balance",
+                json!({"balance_cents": 2000}),
+                json!({"balance_cents": 0}),
+                "balance_cents",
+                "2000",
+            ),
+        ] {
+            let with_id = |mut v: Value| {
+                v["account_id"] = json!("A-1");
+                v
+            };
+            let a = propose(&r, cap, with_id(first)).await.unwrap();
+            let b = r2
+                .propose(cap, with_id(second), &ctx())
+                .await
+                .unwrap()
+                .proposal_id;
+            assert_eq!(approve_and_apply(&r, &a).await.receipt.status, "applied");
+            let out = approve_and_apply(&r2, &b).await;
+            assert_eq!(
+                out.receipt.status, "conflict",
+                "{engine:?} {cap}: stale approval refused"
+            );
+            assert_eq!(db.cell("A-1", column), kept, "{engine:?} {cap}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_transition_no_longer_allowed_on_the_locked_row_is_a_conflict() {
+    for engine in ENGINES {
+        let db = Db::new(engine);
+        let r = db.runner();
+        let id = propose(
+            &r,
+            "acct.edit",
+            json!({"account_id": "A-1", "status": "frozen"}),
+        )
+        .await
+        .unwrap();
+        r.approve(&id, &Approver::new("lead")).await.unwrap();
+        // Someone closes the account without touching the version column: the version guard
+        // holds, the transition no longer does.
+        db.sql("UPDATE accounts SET status = 'closed' WHERE id = 'A-1'");
+        let out = r.apply(&id, &ApplyOptions::default()).await.unwrap();
+        assert_eq!(out.receipt.status, "conflict", "{engine:?}");
+        assert_eq!(
+            out.receipt.safe_error_code.as_deref(),
+            Some("TRANSITION_NO_LONGER_ALLOWED"),
+            "{engine:?}"
+        );
+        assert_eq!(db.cell("A-1", "status"), "closed", "{engine:?}: untouched");
+        assert_eq!(db.cell("A-1", "version"), "1", "{engine:?}: untouched");
+    }
+}
+
+#[tokio::test]
+async fn an_omitted_optional_argument_is_not_part_of_the_change() {
+    for engine in ENGINES {
+        let db = Db::new(engine);
+        let r = db.runner();
+        let p = r
+            .propose(
+                "acct.edit",
+                json!({"account_id": "A-1", "status": "frozen"}),
+                &ctx(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            p.diff.keys().collect::<Vec<_>>(),
+            vec!["status"],
+            "{engine:?}: only the given argument is in the diff"
+        );
+        approve_and_apply(&r, &p.proposal_id).await;
+        assert_eq!(db.cell("A-1", "note"), "hello", "{engine:?}: note kept");
+        assert_eq!(db.cell("A-1", "credit"), db.cell("A-1", "credit"));
+        assert!(
+            !db.cell("A-1", "credit").is_empty(),
+            "{engine:?}: credit kept"
+        );
+        // An explicit null on a non-nullable optional arg means the same as leaving it out...
+        let p = r
+            .propose(
+                "acct.edit",
+                json!({"account_id": "A-1", "status": "open", "credit": null}),
+                &ctx(),
+            )
+            .await
+            .unwrap();
+        assert!(!p.diff.contains_key("credit"), "{engine:?}");
+        approve_and_apply(&r, &p.proposal_id).await;
+        // ...and on a nullable one it writes NULL.
+        let p = r
+            .propose(
+                "acct.edit",
+                json!({"account_id": "A-1", "note": null}),
+                &ctx(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(p.diff["note"]["proposed"], Value::Null);
+        approve_and_apply(&r, &p.proposal_id).await;
+        assert_eq!(
+            db.cell("A-1", "note"),
+            "",
+            "{engine:?}: NULL written on request"
+        );
+        // Nothing to change at all is refused with its own code.
+        let err = propose(&r, "acct.edit", json!({"account_id": "A-1"}))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "PATCH_EMPTY", "{engine:?}");
+    }
+}
+
+#[tokio::test]
+async fn numbers_are_written_exactly_as_approved_or_refused_at_propose() {
+    for engine in ENGINES {
+        let db = Db::new(engine);
+        let r = db.runner();
+        // A fraction for an integer column is refused, naming the argument, never the value.
+        let err = propose(
+            &r,
+            "acct.set_balance",
+            json!({"account_id": "A-1", "balance_cents": 2.5}),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.code(), "ARGUMENT_TYPE_INVALID", "{engine:?}");
+        assert_eq!(err.safe_code(), "INVALID_ARGUMENT");
+        assert!(err.to_string().contains("balance_cents"), "{err}");
+        assert!(!err.to_string().contains("2.5"), "{err}");
+        // The integer arg type refuses fractions before any read.
+        let err = propose(&r, "acct.edit", json!({"account_id": "A-1", "big": 2.0}))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "ARGUMENT_TYPE_INVALID", "{engine:?}");
+        // Out of range for the column (bigint).
+        let err = propose(
+            &r,
+            "acct.edit",
+            json!({"account_id": "A-1", "big": u64::MAX}),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.code(), "ARGUMENT_TYPE_INVALID", "{engine:?}: range");
+        // numeric(12,2): two decimal places at most, and no more digits than the column holds.
+        let (db2, r2) = (&db, &r);
+        let err = propose(
+            r2,
+            "acct.edit",
+            json!({"account_id": "A-1", "credit": 1.005}),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.code(), "ARGUMENT_TYPE_INVALID", "{engine:?}: scale");
+        let err = propose(
+            r2,
+            "acct.edit",
+            json!({"account_id": "A-1", "credit": 12345678901.5}),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.code(), "ARGUMENT_TYPE_INVALID", "{engine:?}: precision");
+        // Exact values go through unchanged: integer, bigint, numeric(12,2) and double.
+        let p = propose(
+            &r2,
+            "acct.edit",
+            json!({"account_id": "A-1", "credit": 9999999999.99, "big": 9007199254740993i64, "ratio": 0.1}),
+        )
+        .await
+        .unwrap();
+        approve_and_apply(r2, &p).await;
+        let credit = db2.cell("A-1", "credit");
+        if engine == Engine::Sqlite {
+            // SQLite keeps NUMERIC as a REAL: the closest double, not exact decimal text.
+            assert!(credit.starts_with("9999999999.99"), "{credit}");
+        } else {
+            assert_eq!(credit, "9999999999.99", "{engine:?}");
+        }
+        assert_eq!(
+            db2.cell("A-1", "big"),
+            "9007199254740993",
+            "{engine:?}: no float"
+        );
+        assert!(db2.cell("A-1", "ratio").starts_with("0.1"), "{engine:?}");
+        let p = propose(
+            r2,
+            "acct.set_balance",
+            json!({"account_id": "A-1", "balance_cents": 2000}),
+        )
+        .await
+        .unwrap();
+        approve_and_apply(r2, &p).await;
+        assert_eq!(db2.cell("A-1", "balance_cents"), "2000", "{engine:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_guard_the_runner_cannot_advance_is_refused_at_load_or_before_writing() {
+    let db = Db::new(Engine::Sqlite);
+    // At load: a name that says nothing about how it moves needs an explicit rule.
+    let mut cfg = db.config();
+    cfg["capabilities"][1]["conflict_guard"] = json!({"column": "note"});
+    let text = serde_json::to_string(&cfg).unwrap();
+    let err = load_config_str(&text, &db.dir.path().join("c.json")).unwrap_err();
+    let shown = err.to_string();
+    assert!(shown.contains("CONFLICT_GUARD_ADVANCE_UNKNOWN"), "{shown}");
+    assert!(
+        shown.contains("capabilities[1].conflict_guard.advance"),
+        "{shown}"
+    );
+    // At apply: `increment` on a text column is refused with the row untouched.
+    for engine in [Engine::Postgres, Engine::Sqlite, Engine::Mariadb] {
+        let db = Db::new(engine);
+        let mut cfg = db.config();
+        cfg["capabilities"][1]["conflict_guard"] =
+            json!({"column": "note", "advance": "increment"});
+        let r = db.runner_with(&cfg);
+        let id = propose(
+            &r,
+            "acct.set_balance",
+            json!({"account_id": "A-1", "balance_cents": 7}),
+        )
+        .await
+        .unwrap();
+        let out = approve_and_apply(&r, &id).await;
+        assert_eq!(out.receipt.status, "failed", "{engine:?}");
+        assert_eq!(
+            out.receipt.safe_error_code.as_deref(),
+            Some("CONFLICT_GUARD_NOT_ADVANCEABLE")
+        );
+        assert_eq!(db.cell("A-1", "balance_cents"), "2500", "{engine:?}");
+    }
+}
+
+#[tokio::test]
+async fn an_application_advanced_guard_that_did_not_move_rolls_the_write_back() {
+    for engine in ENGINES {
+        let db = Db::new(engine);
+        let mut cfg = db.config();
+        cfg["capabilities"][2]["conflict_guard"] =
+            json!({"column": "version", "advance": "application"});
+        let r = db.runner_with(&cfg);
+        let id = propose(
+            &r,
+            "acct.edit",
+            json!({"account_id": "A-1", "status": "closed"}),
+        )
+        .await
+        .unwrap();
+        let out = approve_and_apply(&r, &id).await;
+        assert_eq!(out.receipt.status, "failed", "{engine:?}");
+        assert_eq!(
+            out.receipt.safe_error_code.as_deref(),
+            Some("CONFLICT_GUARD_NOT_ADVANCED"),
+            "{engine:?}"
+        );
+        assert_eq!(db.cell("A-1", "status"), "open", "{engine:?}: rolled back");
+    }
+}
+
+#[tokio::test]
+async fn spellings_of_trust_names_are_refused_as_such() {
+    let db = Db::new(Engine::Sqlite);
+    let r = db.runner();
+    for name in [
+        "TENANT_ID",
+        "tenantID",
+        "tenant-id",
+        "Principal",
+        "ｔｅｎａｎｔ＿ｉｄ",
+        "Tenant Id",
+    ] {
+        let err = r
+            .inspect(
+                "acct.inspect",
+                json!({"account_id": "A-1", name: "globex"}),
+                &ctx(),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "MODEL_CANNOT_OVERRIDE_BINDING", "{name}");
+    }
+    let mut cfg = db.config();
+    cfg["capabilities"][0]["args"]["ＰＲＩＮＣＩＰＡＬ"] =
+        json!({"type": "string", "required": false});
+    let err = load_config_str(&cfg.to_string(), &db.dir.path().join("c.json")).unwrap_err();
+    assert!(
+        err.to_string().contains("MODEL_CONTROLLED_RESERVED_ARG"),
+        "{err}"
+    );
+    // NUL bytes in a string argument are an argument error, not an internal one.
+    let err = r
+        .inspect("acct.inspect", json!({"account_id": "A-\u{0}1"}), &ctx())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "ARGUMENT_INVALID_CHARACTER");
+    assert_eq!(err.safe_code(), "INVALID_ARGUMENT");
+}
