@@ -683,3 +683,135 @@ async fn spellings_of_trust_names_are_refused_as_such() {
     assert_eq!(err.code(), "ARGUMENT_INVALID_CHARACTER");
     assert_eq!(err.safe_code(), "INVALID_ARGUMENT");
 }
+
+/// A config whose `acct.edit` runs through an in-process callback.
+fn in_process_config(db: &Db) -> Value {
+    let mut cfg = db.config();
+    cfg["executors"] = json!({"app_cb": {"type": "in_process", "timeout_ms": 5000}});
+    cfg["capabilities"][2]["executor"] = json!("app_cb");
+    cfg
+}
+
+/// The business write with the engine's own placeholders.
+fn note_update(engine: Engine) -> &'static str {
+    match engine {
+        Engine::Postgres => "UPDATE accounts SET note = $1 WHERE id = $2",
+        Engine::Mariadb => "UPDATE accounts SET note = ? WHERE id = ?",
+        Engine::Sqlite => "UPDATE accounts SET note = ?1 WHERE id = ?2",
+    }
+}
+
+#[tokio::test]
+async fn a_callback_cannot_end_or_escape_the_guarded_transaction() {
+    use synapsor_runner::apply::executor::{ExecutorFailure, ExecutorJob, GuardedTx};
+    for engine in ENGINES {
+        let db = Db::new(engine);
+        let r = db.runner_with(&in_process_config(&db));
+        let refused = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = refused.clone();
+        r.register_executor(
+            "app_cb",
+            move |_job: ExecutorJob, tx: Option<GuardedTx>| {
+                let seen = seen.clone();
+                async move {
+                    let tx = tx.expect("guarded");
+                    for sql in [
+                        "ROLLBACK",
+                        "commit",
+                        "  /* sneaky */ COMMIT",
+                        "-- note\nBEGIN",
+                        "END",
+                        "SAVEPOINT s1",
+                        "SET TRANSACTION ISOLATION LEVEL READ COMMITTED",
+                        "SET autocommit = 1",
+                        "PRAGMA journal_mode = DELETE",
+                        "CREATE TABLE t (x int)",
+                        "UPDATE accounts SET note = 'a' WHERE id = 'A-1'; COMMIT",
+                    ] {
+                        let err = tx.execute(sql, &[]).await.unwrap_err();
+                        seen.lock().unwrap().push(err.code().to_string());
+                    }
+                    let n = tx
+                        .execute(note_update(engine), &[json!("from callback"), json!("A-1")])
+                        .await
+                        .map_err(|e| ExecutorFailure::safe(e.code(), false))?;
+                    Ok(json!({"status": "applied", "rows_affected": n, "source_database_mutated": true}))
+                }
+            },
+        );
+        let id = propose(
+            &r,
+            "acct.edit",
+            json!({"account_id": "A-1", "status": "closed"}),
+        )
+        .await
+        .unwrap();
+        let out = approve_and_apply(&r, &id).await;
+        assert_eq!(out.receipt.status, "applied", "{engine:?}");
+        let codes = refused.lock().unwrap().clone();
+        assert_eq!(codes.len(), 11, "{engine:?}");
+        assert!(
+            codes.iter().all(|c| c == "TRANSACTION_CONTROL_REFUSED"),
+            "{engine:?}: {codes:?}"
+        );
+        assert_eq!(db.cell("A-1", "note"), "from callback", "{engine:?}");
+        // The callback did not touch the version; the core advanced it inside the transaction.
+        assert_eq!(db.cell("A-1", "version"), "2", "{engine:?}");
+    }
+}
+
+/// A stored procedure may COMMIT on MariaDB even when called inside a transaction, and no list
+/// of statements can see into it: the core notices that its transaction is gone before it
+/// commits and reports it as needing reconciliation, never as a retryable failure (a retry
+/// would repeat the business write).
+#[tokio::test]
+async fn a_transaction_lost_inside_a_callback_is_never_retried_blindly() {
+    use synapsor_runner::apply::executor::{ExecutorJob, GuardedTx};
+    let db = Db::new(Engine::Mariadb);
+    db.sql("CREATE PROCEDURE sneaky() COMMIT");
+    let r = db.runner_with(&in_process_config(&db));
+    r.register_executor(
+        "app_cb",
+        move |_job: ExecutorJob, tx: Option<GuardedTx>| async move {
+            let tx = tx.expect("guarded");
+            tx.execute(note_update(Engine::Mariadb), &[json!("once"), json!("A-1")])
+                .await
+                .unwrap();
+            tx.execute("CALL sneaky()", &[]).await.unwrap();
+            Ok(json!({"status": "applied", "rows_affected": 1, "source_database_mutated": true}))
+        },
+    );
+    let id = propose(
+        &r,
+        "acct.edit",
+        json!({"account_id": "A-1", "status": "closed"}),
+    )
+    .await
+    .unwrap();
+    let out = approve_and_apply(&r, &id).await;
+    assert_eq!(out.receipt.status, "failed");
+    assert_eq!(
+        out.receipt.safe_error_code.as_deref(),
+        Some("RECONCILIATION_REQUIRED")
+    );
+    assert!(!out.retryable, "never retried blindly");
+    let p = r.ledger().proposal(&id).unwrap();
+    assert_ne!(p.state, "approved", "a plain apply cannot run it again");
+    let err = r.apply(&id, &ApplyOptions::default()).await.unwrap_err();
+    assert_eq!(err.code(), "PROPOSAL_NOT_APPROVED");
+}
+
+#[test]
+fn transaction_control_is_recognised_through_comments_case_and_quotes() {
+    use synapsor_runner::apply::executor::transaction_control;
+    assert!(transaction_control("rollback").is_some());
+    assert!(transaction_control("/* x */ Commit -- y").is_some());
+    assert!(transaction_control("UPDATE t SET note = 'COMMIT; BEGIN' WHERE id = 1").is_none());
+    assert!(transaction_control("SELECT 1 -- ; COMMIT").is_none());
+    assert!(transaction_control("UPDATE t SET a = 1").is_none());
+    assert!(transaction_control("UPDATE t SET a = 1;").is_none());
+    assert!(
+        transaction_control("UPDATE t SET a = 1; COMMIT").is_none(),
+        "a second statement is refused by the caller, not classified"
+    );
+}

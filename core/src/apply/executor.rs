@@ -225,6 +225,115 @@ impl TxRequests {
     }
 }
 
+/// Why `sql` may not run inside a guarded transaction, if it may not: it ends or replaces the
+/// transaction (`COMMIT`, `ROLLBACK`, `BEGIN`, savepoints, `SET TRANSACTION`, autocommit), commits
+/// implicitly on MySQL/MariaDB (DDL, `LOCK TABLES`), changes the connection (SQLite `PRAGMA`,
+/// `ATTACH`, `VACUUM`), or carries a second statement after a `;`. The core also checks before
+/// committing that the transaction is still the one it opened, so nothing that slips past this
+/// list can turn into a blind retry.
+pub fn transaction_control(sql: &str) -> Option<&'static str> {
+    let words = statement_words(sql)?;
+    let first = words.first().map(String::as_str).unwrap_or("");
+    let second = words.get(1).map(String::as_str).unwrap_or("");
+    match first {
+        "BEGIN" | "START" | "COMMIT" | "ROLLBACK" | "END" | "ABORT" | "SAVEPOINT" | "RELEASE"
+        | "PREPARE" | "XA" => Some("transaction control"),
+        "SET"
+            if matches!(
+                second,
+                "TRANSACTION"
+                    | "SESSION"
+                    | "AUTOCOMMIT"
+                    | "@@AUTOCOMMIT"
+                    | "CONSTRAINTS"
+                    | "COMPLETION_TYPE"
+            ) =>
+        {
+            Some("transaction settings")
+        }
+        "PRAGMA" | "ATTACH" | "DETACH" | "VACUUM" => Some("connection settings"),
+        "CREATE" | "ALTER" | "DROP" | "TRUNCATE" | "RENAME" | "GRANT" | "REVOKE" | "LOCK"
+        | "UNLOCK" | "FLUSH" | "ANALYZE" | "OPTIMIZE" | "REPAIR" | "CHECK" | "RESET" | "CACHE" => {
+            Some("schema, maintenance or lock statements")
+        }
+        "" => Some("an empty statement"),
+        _ => None,
+    }
+}
+
+/// The leading keywords of `sql` (comments skipped, upper-cased), or `None` when a second
+/// statement follows a `;` outside quotes and comments.
+fn statement_words(sql: &str) -> Option<Vec<String>> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut chars = sql.chars().peekable();
+    let mut ended = false;
+    while let Some(c) = chars.next() {
+        let boundary = |word: &mut String, words: &mut Vec<String>| {
+            if !word.is_empty() {
+                words.push(std::mem::take(word).to_ascii_uppercase());
+            }
+        };
+        match c {
+            '-' if chars.peek() == Some(&'-') => {
+                boundary(&mut word, &mut words);
+                for n in chars.by_ref() {
+                    if n == '\n' {
+                        break;
+                    }
+                }
+            }
+            '/' if chars.peek() == Some(&'*') => {
+                boundary(&mut word, &mut words);
+                chars.next();
+                let mut prev = ' ';
+                for n in chars.by_ref() {
+                    if prev == '*' && n == '/' {
+                        break;
+                    }
+                    prev = n;
+                }
+            }
+            '\'' | '"' | '`' => {
+                boundary(&mut word, &mut words);
+                words.push(String::from("<quoted>"));
+                for n in chars.by_ref() {
+                    if n == c {
+                        break;
+                    }
+                }
+            }
+            ';' => {
+                boundary(&mut word, &mut words);
+                ended = true;
+            }
+            c if ended && !c.is_whitespace() => return None,
+            c if c.is_alphanumeric() || c == '_' || c == '@' => word.push(c),
+            _ => boundary(&mut word, &mut words),
+        }
+    }
+    if !word.is_empty() {
+        words.push(word.to_ascii_uppercase());
+    }
+    Some(words)
+}
+
+fn refuse_transaction_control(sql: &str) -> Result<()> {
+    let why = match statement_words(sql) {
+        None => Some("more than one statement"),
+        Some(_) => transaction_control(sql),
+    };
+    match why {
+        None => Ok(()),
+        Some(why) => Err(Error::Executor {
+            code: "TRANSACTION_CONTROL_REFUSED",
+            message: format!(
+                "{why} cannot run inside the guarded transaction; the core commits or rolls it back"
+            ),
+        }),
+    }
+}
+
 fn closed() -> Error {
     Error::Executor {
         code: "TRANSACTION_CLOSED",
@@ -240,7 +349,10 @@ impl GuardedTx {
     }
 
     /// Run a statement with bound parameters (`$1`… on PostgreSQL, `?1`… on SQLite); returns affected rows.
+    /// Statements that would end or escape the guarded transaction are refused
+    /// (`TRANSACTION_CONTROL_REFUSED`), see [`transaction_control`].
     pub async fn execute(&self, sql: &str, params: &[Value]) -> Result<u64> {
+        refuse_transaction_control(sql)?;
         let (reply, rx) = oneshot::channel();
         self.sender
             .send(TxRequest::Execute {
@@ -255,6 +367,7 @@ impl GuardedTx {
 
     /// Run a query and return every row as column → JSON value.
     pub async fn fetch_all(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
+        refuse_transaction_control(sql)?;
         let (reply, rx) = oneshot::channel();
         self.sender
             .send(TxRequest::Fetch {

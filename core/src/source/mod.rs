@@ -205,6 +205,13 @@ pub(crate) fn outcome_from_existing_receipt(
     o
 }
 
+/// The guarded transaction is no longer the one the core opened (an in-process callback ended
+/// it) or its receipt claim vanished: statements may have committed outside it. Never retried
+/// blindly; `reconcile` settles it from the source receipts.
+pub(crate) fn transaction_lost(plan: &GuardedUpdate) -> UpdateOutcome {
+    UpdateOutcome::failed(&plan.job_id, "RECONCILIATION_REQUIRED", false)
+}
+
 /// A patch value the target column would round, truncate or reject: refused before any write
 /// (propose refuses it first; this catches a schema that changed since).
 pub(crate) fn patch_problem(

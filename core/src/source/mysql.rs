@@ -237,6 +237,8 @@ impl MySource {
                 n > 0
             }
         };
+        // Known before the transaction: it decides how finalizing proves the transaction is ours.
+        self.is_mariadb(&mut conn).await?;
         let mut needed = plan.lock_columns.clone();
         for c in plan.patch_columns() {
             if !needed.contains(&c) {
@@ -500,7 +502,12 @@ impl MySource {
                 o
             }
         };
-        match dialect::fixed(dialect::RECEIPT_FINALIZE)
+        let finalize = if self.mariadb.get().copied().unwrap_or(false) {
+            dialect::RECEIPT_FINALIZE_MARIADB
+        } else {
+            dialect::RECEIPT_FINALIZE
+        };
+        match dialect::fixed(finalize)
             .bind(outcome.status.as_str())
             .bind(outcome.result_hash.clone())
             .bind(plan.idempotency_key.clone())
@@ -510,11 +517,7 @@ impl MySource {
             Ok(r) if r.rows_affected() == 1 => {}
             Ok(_) => {
                 let _ = tx.rollback().await;
-                return Ok(UpdateOutcome::failed(
-                    &plan.job_id,
-                    "IDEMPOTENCY_RECEIPT_UNAVAILABLE",
-                    true,
-                ));
+                return Ok(super::transaction_lost(plan));
             }
             Err(e) => {
                 let _ = tx.rollback().await;

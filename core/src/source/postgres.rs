@@ -305,6 +305,11 @@ impl PgSource {
                 ));
             }
 
+            // The id of the transaction that holds the claim: finalizing checks it is still ours.
+            let txid: String = claimed
+                .as_ref()
+                .and_then(|r| r.try_get::<String, _>(1).ok())
+                .unwrap_or_default();
             let mut q = lock.query().bind(value_text(&plan.key_value));
             if let Some((_, t)) = &plan.tenant {
                 q = q.bind(t.clone());
@@ -334,7 +339,7 @@ impl PgSource {
                 Some(r) => check_guard(plan, &decode_row(r, &lock_cols)?),
             };
             if let Some(outcome) = conflict {
-                return self.finish(tx, plan, outcome, dry_run).await;
+                return self.finish(tx, plan, outcome, dry_run, &txid).await;
             }
 
             if let WriteStep::Callback {
@@ -391,7 +396,7 @@ impl PgSource {
                         }
                     }
                 }
-                return self.finish(tx, plan, outcome, dry_run).await;
+                return self.finish(tx, plan, outcome, dry_run, &txid).await;
             }
             let affected = match bind_update(&update, plan, &plan.patch)
                 .execute(&mut *tx)
@@ -437,7 +442,7 @@ impl PgSource {
             let mut outcome =
                 UpdateOutcome::new(WriteStatus::Applied, None, &plan.job_id, expected.as_ref());
             outcome.rows_affected = 1;
-            return self.finish(tx, plan, outcome, dry_run).await;
+            return self.finish(tx, plan, outcome, dry_run, &txid).await;
         }
     }
 
@@ -467,22 +472,22 @@ impl PgSource {
         plan: &GuardedUpdate,
         outcome: UpdateOutcome,
         dry_run: bool,
+        txid: &str,
     ) -> Result<UpdateOutcome> {
         let fin = dialect::fixed(dialect::RECEIPT_FINALIZE)
             .bind(plan.idempotency_key.clone())
             .bind(outcome.status.as_str())
             .bind(outcome.result_hash.clone())
+            .bind(txid.to_string())
             .execute(&mut *tx)
             .await;
         match fin {
             Ok(r) if r.rows_affected() == 1 => {}
             Ok(_) => {
+                // The claim made in this transaction is gone, or this is no longer the
+                // transaction that made it (a callback ended it): what was written is unknown.
                 let _ = tx.rollback().await;
-                return Ok(UpdateOutcome::failed(
-                    &plan.job_id,
-                    "IDEMPOTENCY_RECEIPT_UNAVAILABLE",
-                    true,
-                ));
+                return Ok(super::transaction_lost(plan));
             }
             Err(e) => {
                 let _ = tx.rollback().await;

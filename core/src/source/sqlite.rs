@@ -364,6 +364,10 @@ impl SqliteSource {
                 o
             }
         };
+        if c.is_autocommit() {
+            // A callback ended the transaction; what it left committed is unknown.
+            return Ok(super::transaction_lost(plan));
+        }
         match c.execute(
             dialect::RECEIPT_FINALIZE,
             rusqlite::params![
@@ -373,13 +377,7 @@ impl SqliteSource {
             ],
         ) {
             Ok(1) => {}
-            Ok(_) => {
-                return Ok(UpdateOutcome::failed(
-                    &plan.job_id,
-                    "IDEMPOTENCY_RECEIPT_UNAVAILABLE",
-                    true,
-                ));
-            }
+            Ok(_) => return Ok(super::transaction_lost(plan)),
             Err(_) => {
                 return Ok(UpdateOutcome::failed(
                     &plan.job_id,

@@ -22,6 +22,9 @@ pub const RECEIPT_HAS_INTENT: &str = "SELECT COUNT(*) FROM information_schema.CO
 pub const RECEIPT_PROBE: &str = "INSERT INTO synapsor_writeback_receipts (idempotency_key, job_id, proposal_id, status) VALUES ('doctor-probe', 'doctor-probe', 'doctor', 'doctor')";
 pub const RECEIPT_LOCK: &str = "SELECT status, result_hash, intent_hash FROM synapsor_writeback_receipts WHERE idempotency_key = ? LOCK IN SHARE MODE";
 pub const RECEIPT_FINALIZE: &str = "UPDATE synapsor_writeback_receipts SET status = ?, result_hash = ?, completed_at = CURRENT_TIMESTAMP(6) WHERE idempotency_key = ?";
+/// MariaDB: matches only while the transaction that claimed the receipt is still open (a
+/// callback that committed it leaves later statements in autocommit, outside any transaction).
+pub const RECEIPT_FINALIZE_MARIADB: &str = "UPDATE synapsor_writeback_receipts SET status = ?, result_hash = ?, completed_at = CURRENT_TIMESTAMP(6) WHERE idempotency_key = ? AND @@in_transaction = 1";
 
 /// How a column is read so that values are exact (integers, text, microsecond timestamps).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -12,11 +12,13 @@ pub const RECEIPT_DDL: &str = "CREATE TABLE IF NOT EXISTS synapsor_writeback_rec
 pub const COLUMN_TYPES: &str = "SELECT a.attname::text, t.typname::text, a.atttypmod FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped";
 /// `ON CONFLICT DO NOTHING` without a target: racing duplicates may collide on `job_id` as well
 /// as on the idempotency key; either way the existing receipt answers.
-pub const RECEIPT_CLAIM: &str = "INSERT INTO synapsor_writeback_receipts (idempotency_key, job_id, proposal_id, status, result_hash, intent_hash) VALUES ($1, $2, $3, 'in_progress', NULL, $4) ON CONFLICT DO NOTHING RETURNING status";
+pub const RECEIPT_CLAIM: &str = "INSERT INTO synapsor_writeback_receipts (idempotency_key, job_id, proposal_id, status, result_hash, intent_hash) VALUES ($1, $2, $3, 'in_progress', NULL, $4) ON CONFLICT DO NOTHING RETURNING status, txid_current()::text";
 /// `doctor --check-writeback`: a probe receipt written and rolled back.
 pub const RECEIPT_PROBE: &str = "INSERT INTO synapsor_writeback_receipts (idempotency_key, job_id, proposal_id, status) VALUES ('doctor-probe', 'doctor-probe', 'doctor', 'doctor')";
 pub const RECEIPT_LOCK: &str = "SELECT status, result_hash, intent_hash FROM synapsor_writeback_receipts WHERE idempotency_key = $1 FOR UPDATE";
-pub const RECEIPT_FINALIZE: &str = "UPDATE synapsor_writeback_receipts SET status = $2, result_hash = $3, completed_at = now() WHERE idempotency_key = $1";
+/// Matches only inside the transaction that claimed the receipt (`$4`, its id): a callback that
+/// ended it leaves nothing to finalize.
+pub const RECEIPT_FINALIZE: &str = "UPDATE synapsor_writeback_receipts SET status = $2, result_hash = $3, completed_at = now() WHERE idempotency_key = $1 AND txid_current()::text = $4";
 
 /// A statement built here from reviewed identifiers only.
 #[derive(Debug, Clone)]
