@@ -201,6 +201,7 @@ pub(crate) enum TxRequest {
 #[derive(Clone)]
 pub struct GuardedTx {
     sender: mpsc::Sender<TxRequest>,
+    engine: crate::config::Engine,
 }
 
 impl std::fmt::Debug for GuardedTx {
@@ -225,13 +226,14 @@ impl TxRequests {
     }
 }
 
-/// Why `sql` may not run inside a guarded transaction, if it may not: it ends or replaces the
-/// transaction (`COMMIT`, `ROLLBACK`, `BEGIN`, savepoints, `SET TRANSACTION`, autocommit), commits
-/// implicitly on MySQL/MariaDB (DDL, `LOCK TABLES`), changes the connection (SQLite `PRAGMA`,
-/// `ATTACH`, `VACUUM`), or carries a second statement after a `;`. The core also checks before
-/// committing that the transaction is still the one it opened, so nothing that slips past this
-/// list can turn into a blind retry.
-pub fn transaction_control(sql: &str) -> Option<&'static str> {
+/// Why `sql` may not run inside a guarded transaction on `engine`, if it may not: it ends or
+/// replaces the transaction (`COMMIT`, `ROLLBACK`, `BEGIN`, savepoints, `SET TRANSACTION`,
+/// autocommit), commits implicitly on MySQL/MariaDB (DDL, `LOCK TABLES`, table maintenance;
+/// DDL is transactional on PostgreSQL and SQLite and allowed there), or changes the connection
+/// (SQLite `PRAGMA`, `ATTACH`, `VACUUM`). A second statement after a `;` is refused as well.
+/// The core also checks before committing that the transaction is still the one it opened, so
+/// what slips past this list (a stored procedure that commits) never becomes a blind retry.
+pub fn transaction_control(sql: &str, engine: crate::config::Engine) -> Option<&'static str> {
     let words = statement_words(sql)?;
     let first = words.first().map(String::as_str).unwrap_or("");
     let second = words.get(1).map(String::as_str).unwrap_or("");
@@ -252,6 +254,7 @@ pub fn transaction_control(sql: &str) -> Option<&'static str> {
             Some("transaction settings")
         }
         "PRAGMA" | "ATTACH" | "DETACH" | "VACUUM" => Some("connection settings"),
+        _ if engine != crate::config::Engine::Mysql => None,
         "CREATE" | "ALTER" | "DROP" | "TRUNCATE" | "RENAME" | "GRANT" | "REVOKE" | "LOCK"
         | "UNLOCK" | "FLUSH" | "ANALYZE" | "OPTIMIZE" | "REPAIR" | "CHECK" | "RESET" | "CACHE" => {
             Some("schema, maintenance or lock statements")
@@ -318,10 +321,10 @@ fn statement_words(sql: &str) -> Option<Vec<String>> {
     Some(words)
 }
 
-fn refuse_transaction_control(sql: &str) -> Result<()> {
+fn refuse_transaction_control(sql: &str, engine: crate::config::Engine) -> Result<()> {
     let why = match statement_words(sql) {
         None => Some("more than one statement"),
-        Some(_) => transaction_control(sql),
+        Some(_) => transaction_control(sql, engine),
     };
     match why {
         None => Ok(()),
@@ -342,17 +345,17 @@ fn closed() -> Error {
 }
 
 impl GuardedTx {
-    pub(crate) fn channel() -> (GuardedTx, TxRequests) {
+    pub(crate) fn channel(engine: crate::config::Engine) -> (GuardedTx, TxRequests) {
         let (sender, rx) = mpsc::channel(8);
         let open = sender.clone();
-        (GuardedTx { sender }, TxRequests { rx, _open: open })
+        (GuardedTx { sender, engine }, TxRequests { rx, _open: open })
     }
 
     /// Run a statement with bound parameters (`$1`… on PostgreSQL, `?1`… on SQLite); returns affected rows.
     /// Statements that would end or escape the guarded transaction are refused
     /// (`TRANSACTION_CONTROL_REFUSED`), see [`transaction_control`].
     pub async fn execute(&self, sql: &str, params: &[Value]) -> Result<u64> {
-        refuse_transaction_control(sql)?;
+        refuse_transaction_control(sql, self.engine)?;
         let (reply, rx) = oneshot::channel();
         self.sender
             .send(TxRequest::Execute {
@@ -367,7 +370,7 @@ impl GuardedTx {
 
     /// Run a query and return every row as column → JSON value.
     pub async fn fetch_all(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
-        refuse_transaction_control(sql)?;
+        refuse_transaction_control(sql, self.engine)?;
         let (reply, rx) = oneshot::channel();
         self.sender
             .send(TxRequest::Fetch {

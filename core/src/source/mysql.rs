@@ -408,7 +408,7 @@ impl MySource {
                     timeout,
                 },
             ) => {
-                let (handle, mut rx) = GuardedTx::channel();
+                let (handle, mut rx) = GuardedTx::channel(crate::config::Engine::Mysql);
                 let fut = tokio::time::timeout(timeout, executor.execute(job, Some(handle)));
                 tokio::pin!(fut);
                 let result = loop {

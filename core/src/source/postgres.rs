@@ -348,7 +348,7 @@ impl PgSource {
                 timeout,
             } = &step
             {
-                let (handle, mut rx) = GuardedTx::channel();
+                let (handle, mut rx) = GuardedTx::channel(crate::config::Engine::Postgres);
                 let fut = tokio::time::timeout(*timeout, executor.execute(job, Some(handle)));
                 tokio::pin!(fut);
                 let result = loop {

@@ -294,7 +294,7 @@ impl SqliteSource {
                     timeout,
                 },
             ) => {
-                let (handle, mut rx) = GuardedTx::channel();
+                let (handle, mut rx) = GuardedTx::channel(crate::config::Engine::Sqlite);
                 let fut = tokio::time::timeout(timeout, executor.execute(job, Some(handle)));
                 tokio::pin!(fut);
                 let result = loop {
