@@ -843,3 +843,38 @@ async fn an_in_process_executor_is_warmed_up_once_as_the_receipt_is_claimed_on_p
         assert_eq!(seen.take(), ["warm_up"], "{name}: told, then never called");
     }
 }
+
+#[tokio::test]
+async fn handler_receipt_details_are_masked_before_they_are_stored_or_shown() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = json!({
+        "status": "applied", "rows_affected": 1, "source_database_mutated": true,
+        "details": {
+            "message": "connected with postgres://app:hunter2@db/prod at last",
+            "dsn": "host=db port=5432 password=hunter2 dbname=prod",
+            "Authorization": "Basic YWxhZGRpbjpvcGVuc2VzYW1l",
+            "nested": [{"note": "Bearer abc.def.ghi"}],
+            "kept": "nothing secret here"
+        }
+    })
+    .to_string();
+    let (url, _) = serve(Box::new(move |_, _| (200, body.clone(), 0)));
+    set_env("T_HTTP_MASK_URL", &url);
+    let runner = demo_with_executor(
+        dir.path(),
+        json!({"type": "http_handler", "url_env": "T_HTTP_MASK_URL"}),
+    )
+    .await;
+    let id = approved(&runner).await;
+    let out = runner.apply(&id, &ApplyOptions::default()).await.unwrap();
+    assert_eq!(out.receipt.status, "applied");
+    let details = &out.receipt.extra["details"];
+    for path in ["/message", "/dsn", "/Authorization", "/nested/0/note"] {
+        assert_eq!(details.pointer(path), Some(&json!("<redacted>")), "{path}");
+    }
+    assert_eq!(details["kept"], json!("nothing secret here"));
+    let replay = runner.replay(&id).await.unwrap().to_string();
+    for secret in ["hunter2", "YWxhZGRpbjpvcGVuc2VzYW1l", "abc.def.ghi"] {
+        assert!(!replay.contains(secret), "{secret} stored");
+    }
+}

@@ -817,3 +817,43 @@ fn transaction_control_is_recognised_through_comments_case_and_quotes() {
     assert!(tc("CREATE TABLE t (x int)", E::Postgres).is_none());
     assert!(tc("CREATE TABLE t (x int)", E::Sqlite).is_none());
 }
+
+#[tokio::test]
+async fn credential_like_text_in_a_visible_column_is_masked_not_fatal() {
+    for engine in ENGINES {
+        let db = Db::new(engine);
+        db.sql("UPDATE accounts SET note = 'call me, db is postgres://app:hunter2@10.0.0.5/prod' WHERE id = 'A-1'");
+        db.sql("UPDATE accounts SET status = 'host=db password=hunter2' WHERE id = 'B-1'");
+        let r = db.runner();
+        let read = r
+            .inspect("acct.inspect", json!({"account_id": "A-1"}), &ctx())
+            .await
+            .unwrap();
+        assert_eq!(read.data["note"], json!("<redacted>"), "{engine:?}");
+        assert_eq!(
+            read.data["balance_cents"],
+            json!(2500),
+            "{engine:?}: the rest is intact"
+        );
+        let other = r
+            .inspect(
+                "acct.inspect",
+                json!({"account_id": "B-1"}),
+                &TrustedContext::new("globex", "agent_2"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(other.data["status"], json!("<redacted>"), "{engine:?}");
+        // A proposal on the row works too, and nothing credential-like reaches the ledger.
+        let id = propose(
+            &r,
+            "acct.set_balance",
+            json!({"account_id": "A-1", "balance_cents": 1}),
+        )
+        .await
+        .unwrap();
+        let replay = r.replay(&id).await.unwrap().to_string();
+        assert!(!replay.contains("hunter2"), "{engine:?}");
+        assert!(replay.contains("<redacted>"), "{engine:?}");
+    }
+}

@@ -177,37 +177,9 @@ fn from_body(job: &WritebackJob, body: &Value, opts: &ApplyOptions) -> AppOutcom
     }
 }
 
-/// Mask credential-looking keys and values in handler details before they are stored.
+/// Mask credential-looking keys and values in handler details before they are stored or shown
+/// (the ledger's own secret rules: URLs with credentials anywhere in a string, bearer values,
+/// `password=` DSNs, secret-like and `authorization` keys).
 fn redact(v: &Value) -> Value {
-    const KEYS: &[&str] = &["url", "password", "secret", "token", "key", "credential"];
-    const VALUES: &[&str] = &[
-        "postgres://",
-        "postgresql://",
-        "mysql://",
-        "Bearer ",
-        "syn_wbr_",
-    ];
-    match v {
-        Value::Object(m) => Value::Object(
-            m.iter()
-                .map(|(k, v)| {
-                    let lk = k.to_ascii_lowercase();
-                    let masked = v.is_string() && KEYS.iter().any(|w| lk.contains(w));
-                    (
-                        k.clone(),
-                        if masked {
-                            Value::String("<redacted>".into())
-                        } else {
-                            redact(v)
-                        },
-                    )
-                })
-                .collect(),
-        ),
-        Value::Array(a) => Value::Array(a.iter().map(redact).collect()),
-        Value::String(s) if VALUES.iter().any(|p| s.starts_with(p)) => {
-            Value::String("<redacted>".into())
-        }
-        other => other.clone(),
-    }
+    crate::ledger::secrets::redact_secrets(v).0
 }

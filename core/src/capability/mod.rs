@@ -63,7 +63,14 @@ pub async fn scoped_read(
     if rows.len() != 1 {
         return Err(Error::NotFoundInTenant);
     }
-    let row = rows.into_iter().next().expect("one row");
+    // Credential-like text a customer typed into a visible column is masked, not a reason to
+    // refuse the whole row: the model and the evidence see the marker.
+    let row = match crate::ledger::secrets::redact_secrets(&Value::Object(
+        rows.into_iter().next().expect("one row"),
+    )) {
+        (Value::Object(row), _) => row,
+        _ => unreachable!("an object stays an object"),
+    };
     let object_id = match row.get(&cap.target.primary_key) {
         Some(Value::String(s)) => s.clone(),
         Some(v) if !v.is_null() => v.to_string(),

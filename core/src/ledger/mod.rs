@@ -2,7 +2,7 @@
 //! events and replay records, in one SQLite file (WAL).
 
 mod schema;
-mod secrets;
+pub(crate) mod secrets;
 
 pub use secrets::assert_no_secret_material;
 

@@ -9,7 +9,7 @@ static KEY_RE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?i)(^|[_-])(password|passwd|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|cookie|credential|connection[_-]?string|database[_-]?url|read[_-]?url|write[_-]?url)($|[_-])").unwrap()
 });
 static VALUE_RE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)(postgres(?:ql)?://|mysql://|Bearer\s+[A-Za-z0-9._~+/=-]+|syn_wbr_[A-Za-z0-9._~+/=-]+|-----BEGIN [A-Z ]*PRIVATE KEY-----)").unwrap()
+    Regex::new(r"(?i)(postgres(?:ql)?://|mysql://|mariadb://|Bearer\s+[A-Za-z0-9._~+/=-]+|syn_wbr_[A-Za-z0-9._~+/=-]+|-----BEGIN [A-Z ]*PRIVATE KEY-----|(^|[\s;])(password|pwd)\s*=\s*[^\s;]+)").unwrap()
 });
 
 /// Substrings (ASCII lowercase) that every match of `KEY_RE` contains. The `*key` names are
@@ -28,7 +28,45 @@ const KEY_HINTS: Hints = Hints::new(&[
     "url",
 ]);
 /// Substrings (ASCII lowercase) that every match of `VALUE_RE` contains.
-const VALUE_HINTS: Hints = Hints::new(&["://", "bearer", "syn_wbr_", "-----begin"]);
+const VALUE_HINTS: Hints = Hints::new(&["://", "bearer", "syn_wbr_", "-----begin", "passw", "pwd"]);
+
+/// What a masked value reads as.
+pub const REDACTED: &str = "<redacted>";
+
+/// `value` with every credential-like string and every value under a secret-like or
+/// `authorization` key replaced by [`REDACTED`], and whether anything was. Used where text from
+/// outside (a source row a customer typed into, a handler's receipt details) must be shown or
+/// stored without refusing the whole record.
+pub fn redact_secrets(value: &Value) -> (Value, bool) {
+    let mut changed = false;
+    let out = redact(value, &mut changed);
+    (out, changed)
+}
+
+fn redact(value: &Value, changed: &mut bool) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| {
+                    let secret_key =
+                        is_secret_key(k) || k.to_ascii_lowercase().contains("authorization");
+                    if secret_key && !v.is_null() {
+                        *changed = true;
+                        (k.clone(), Value::String(REDACTED.into()))
+                    } else {
+                        (k.clone(), redact(v, changed))
+                    }
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(|v| redact(v, changed)).collect()),
+        Value::String(s) if is_secret_value(s) => {
+            *changed = true;
+            Value::String(REDACTED.into())
+        }
+        other => other.clone(),
+    }
+}
 
 /// Walk `value`; fail with `SECRET_MATERIAL_REJECTED` at the first secret-like key or value.
 ///

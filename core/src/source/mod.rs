@@ -312,7 +312,9 @@ fn check_version(plan: &GuardedUpdate, row: &Row) -> Option<UpdateOutcome> {
                 .iter()
                 .map(|c| (c.clone(), row.get(c).cloned().unwrap_or(Value::Null)))
                 .collect();
-            if &crate::protocol::digest(&Value::Object(subset)) == expected {
+            // Hashed as the approver saw it: with credential-like text masked.
+            let (seen, _) = crate::ledger::secrets::redact_secrets(&Value::Object(subset));
+            if &crate::protocol::digest(&seen) == expected {
                 None
             } else {
                 Some(UpdateOutcome::new(
