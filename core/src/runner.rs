@@ -453,6 +453,8 @@ impl Runner {
         use crate::apply::{app_owned, command_handler::CommandHandler, http_handler::HttpHandler};
         let name = cap.executor_name();
         let ms = |t: &Option<u64>| std::time::Duration::from_millis(t.unwrap_or(5000).max(1));
+        let body_cap =
+            |b: &Option<u64>| b.unwrap_or(crate::config::DEFAULT_MAX_RESPONSE_BYTES) as usize;
         let (runner, timeout, guarded): (Arc<dyn Executor>, std::time::Duration, bool) =
             match ex_config {
                 Some(ExecutorConfig::HttpHandler {
@@ -461,6 +463,7 @@ impl Runner {
                     auth,
                     signing_secret_env,
                     timeout_ms,
+                    max_response_bytes,
                 }) => {
                     let t = ms(timeout_ms);
                     let h = HttpHandler {
@@ -469,18 +472,21 @@ impl Runner {
                         token_env: auth.as_ref().map(|a| a.token_env.clone()),
                         signing_secret_env: signing_secret_env.clone(),
                         timeout: t,
+                        max_response_bytes: body_cap(max_response_bytes),
                     };
                     (Arc::new(h), t, false)
                 }
                 Some(ExecutorConfig::CommandHandler {
                     command_env,
                     timeout_ms,
+                    max_response_bytes,
                 }) => {
                     let t = ms(timeout_ms);
                     (
                         Arc::new(CommandHandler {
                             command_env: command_env.clone(),
                             timeout: t,
+                            max_response_bytes: body_cap(max_response_bytes),
                         }),
                         t,
                         false,

@@ -878,3 +878,88 @@ async fn handler_receipt_details_are_masked_before_they_are_stored_or_shown() {
         assert!(!replay.contains(secret), "{secret} stored");
     }
 }
+
+/// The command's answer is read when it exits, however long what it started keeps stdout open;
+/// everything it started is gone after the apply; an answer over the cap fails safely.
+#[tokio::test]
+async fn command_handler_is_bounded_in_time_output_and_descendants() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("handler.sh");
+    let marker = dir.path().join("grandchild.alive");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nread line\ncase \"$1\" in\n  linger) (sleep 30; touch '{m}') & echo '{{\"status\":\"applied\",\"rows_affected\":1,\"source_database_mutated\":true}}' ;;\n  huge) head -c 3000000 /dev/zero | tr '\\\\0' 'x' ;;\n  nomutation) echo '{{\"status\":\"applied\",\"rows_affected\":0,\"source_database_mutated\":false}}' ;;\nesac\n",
+            m = marker.display()
+        ),
+    )
+    .unwrap();
+    for (mode, status, code) in [
+        ("linger", "applied", None),
+        ("huge", "failed", Some("HANDLER_RESPONSE_TOO_LARGE")),
+        ("nomutation", "failed", Some("HANDLER_RECEIPT_NO_MUTATION")),
+    ] {
+        let sub = dir.path().join(mode);
+        let env = format!("T_CMD_BOUND_{}", mode.to_uppercase());
+        set_env(&env, &format!("sh '{}' {mode}", script.display()));
+        let runner = demo_with_executor(
+            &sub,
+            json!({"type": "command_handler", "command_env": env, "timeout_ms": 10000}),
+        )
+        .await;
+        let id = approved(&runner).await;
+        let started = std::time::Instant::now();
+        let out = runner.apply(&id, &ApplyOptions::default()).await.unwrap();
+        assert_eq!(
+            (
+                out.receipt.status.as_str(),
+                out.receipt.safe_error_code.as_deref()
+            ),
+            (status, code),
+            "{mode}"
+        );
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(8),
+            "{mode}: answered when the command exited, not at the timeout"
+        );
+    }
+    // The lingering grandchild was killed with its group: it never gets to touch its file.
+    let pgrep = std::process::Command::new("pgrep")
+        .args(["-f", "sleep 30"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
+        .unwrap_or_default();
+    let ours: Vec<&str> = pgrep.lines().collect();
+    for pid in ours {
+        let cmdline = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        assert!(
+            !cmdline.contains(&*marker.to_string_lossy()),
+            "grandchild {pid} outlived the apply"
+        );
+    }
+    assert!(!marker.exists());
+}
+
+#[tokio::test]
+async fn http_handler_answer_over_the_cap_fails_safely() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = format!(
+        r#"{{"status":"applied","rows_affected":1,"source_database_mutated":true,"details":{{"pad":"{}"}}}}"#,
+        "x".repeat(2048)
+    );
+    let (url, _) = serve(Box::new(move |_, _| (200, big.clone(), 0)));
+    set_env("T_HTTP_CAP_URL", &url);
+    let runner = demo_with_executor(
+        dir.path(),
+        json!({"type": "http_handler", "url_env": "T_HTTP_CAP_URL", "max_response_bytes": 1024}),
+    )
+    .await;
+    let id = approved(&runner).await;
+    let out = runner.apply(&id, &ApplyOptions::default()).await.unwrap();
+    assert_eq!(out.receipt.status, "failed");
+    assert_eq!(
+        out.receipt.safe_error_code.as_deref(),
+        Some("HANDLER_RESPONSE_TOO_LARGE")
+    );
+    assert!(!out.retryable);
+}

@@ -57,10 +57,20 @@ pub async fn run_detached(
         Ok(r) => r,
     };
     match body {
+        // An `applied` answer from an app-owned handler must say what it changed.
+        Ok(body) if claims_applied_without_mutation(&body) => {
+            failed(job, "HANDLER_RECEIPT_NO_MUTATION", false, opts, None)
+        }
         Ok(body) => from_body(job, &body, opts),
         Err(ExecutorFailure::Safe { code, retryable }) => failed(job, &code, retryable, opts, None),
         Err(ExecutorFailure::Callback(e)) => failed(job, "HANDLER_EXCEPTION", false, opts, Some(e)),
     }
+}
+
+/// `status: applied` with neither `rows_affected >= 1` nor `source_database_mutated: true`.
+fn claims_applied_without_mutation(body: &Value) -> bool {
+    HandlerReceipt::parse(body)
+        .is_ok_and(|r| r.status == "applied" && r.rows_affected == 0 && !r.source_database_mutated)
 }
 
 /// Run an in-process callback inside the source's guarded transaction.

@@ -14,6 +14,8 @@ pub struct HttpHandler {
     pub token_env: Option<String>,
     pub signing_secret_env: Option<String>,
     pub timeout: Duration,
+    /// Largest answer body read; more is `HANDLER_RESPONSE_TOO_LARGE` and the rest is never read.
+    pub max_response_bytes: usize,
 }
 
 /// `sha256=<hex HMAC-SHA256(secret, body)>`.
@@ -81,13 +83,29 @@ impl HttpHandler {
                 transient,
             ));
         }
-        let bytes = resp.bytes().await.map_err(|e| {
-            if e.is_timeout() {
-                ExecutorFailure::safe("HANDLER_TIMEOUT", true)
-            } else {
-                ExecutorFailure::safe("HANDLER_REQUEST_FAILED", true)
+        let too_large = || ExecutorFailure::safe("HANDLER_RESPONSE_TOO_LARGE", false);
+        if resp
+            .content_length()
+            .is_some_and(|n| n > self.max_response_bytes as u64)
+        {
+            return Err(too_large());
+        }
+        let mut resp = resp;
+        let mut bytes = Vec::new();
+        loop {
+            let chunk = resp.chunk().await.map_err(|e| {
+                if e.is_timeout() {
+                    ExecutorFailure::safe("HANDLER_TIMEOUT", true)
+                } else {
+                    ExecutorFailure::safe("HANDLER_REQUEST_FAILED", true)
+                }
+            })?;
+            let Some(chunk) = chunk else { break };
+            if bytes.len() + chunk.len() > self.max_response_bytes {
+                return Err(too_large());
             }
-        })?;
+            bytes.extend_from_slice(&chunk);
+        }
         if bytes.is_empty() {
             return Ok(Value::Object(Default::default()));
         }

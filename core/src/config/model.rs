@@ -179,17 +179,26 @@ pub enum ExecutorConfig {
         signing_secret_env: Option<String>,
         #[serde(default)]
         timeout_ms: Option<u64>,
+        /// Largest answer body read (default 1 MiB); a larger one fails the apply safely.
+        #[serde(default)]
+        max_response_bytes: Option<u64>,
     },
     CommandHandler {
         command_env: String,
         #[serde(default)]
         timeout_ms: Option<u64>,
+        /// Largest stdout read (default 1 MiB); more fails the apply safely.
+        #[serde(default)]
+        max_response_bytes: Option<u64>,
     },
     InProcess {
         #[serde(default)]
         timeout_ms: Option<u64>,
     },
 }
+
+/// The default `max_response_bytes` of HTTP and command handlers: 1 MiB.
+pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 1024 * 1024;
 
 impl ExecutorConfig {
     pub fn type_name(&self) -> &'static str {

@@ -583,15 +583,14 @@ fn validate_source(v: &mut Validator, s: &Map<String, Value>, path: &str) {
             "read_only must be a boolean.",
         );
     }
-    if let Some(t) = s.get("statement_timeout_ms")
-        && !is_positive_int(t)
-    {
-        v.err(
-            format!("{path}.statement_timeout_ms"),
-            "INVALID_TIMEOUT",
-            "statement_timeout_ms must be a positive integer.",
-        );
-    }
+    bounded(
+        v,
+        s,
+        "statement_timeout_ms",
+        path,
+        "INVALID_TIMEOUT",
+        MAX_TIMEOUT_MS,
+    );
 }
 
 fn validate_context(v: &mut Validator, ctx: &Value, path: &str) {
@@ -668,6 +667,7 @@ fn validate_executor(v: &mut Validator, ex: &Value, path: &str, mode: &str) -> O
                     "auth",
                     "signing_secret_env",
                     "timeout_ms",
+                    "max_response_bytes",
                 ],
             );
             v.env_name(e, "url_env", path, "HANDLER_URL_ENV_REQUIRED", true);
@@ -709,11 +709,17 @@ fn validate_executor(v: &mut Validator, ex: &Value, path: &str, mode: &str) -> O
                 false,
             );
             timeout(v, e, path);
+            response_cap(v, e, path);
         }
         "command_handler" => {
-            v.unknown_keys(e, path, &["type", "command_env", "timeout_ms"]);
+            v.unknown_keys(
+                e,
+                path,
+                &["type", "command_env", "timeout_ms", "max_response_bytes"],
+            );
             v.env_name(e, "command_env", path, "COMMAND_ENV_REQUIRED", true);
             timeout(v, e, path);
+            response_cap(v, e, path);
         }
         "in_process" => {
             v.unknown_keys(e, path, &["type", "timeout_ms"]);
@@ -738,20 +744,51 @@ fn validate_executor(v: &mut Validator, ex: &Value, path: &str, mode: &str) -> O
     Some(kind.to_string())
 }
 
-fn timeout(v: &mut Validator, e: &Map<String, Value>, path: &str) {
-    if let Some(t) = e.get("timeout_ms")
-        && !is_positive_int(t)
+/// The longest timeout any setting accepts: 24 hours.
+pub const MAX_TIMEOUT_MS: u64 = 86_400_000;
+/// The largest handler answer `max_response_bytes` may allow: 64 MiB.
+pub const MAX_RESPONSE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// `key`, when present, must be an integer in `1..=max`.
+fn bounded(
+    v: &mut Validator,
+    obj: &Map<String, Value>,
+    key: &str,
+    path: &str,
+    code: &str,
+    max: u64,
+) {
+    if let Some(t) = obj.get(key)
+        && !t.as_u64().is_some_and(|n| n > 0 && n <= max)
     {
         v.err(
-            format!("{path}.timeout_ms"),
-            "INVALID_HANDLER_TIMEOUT",
-            "timeout_ms must be a positive integer.",
+            format!("{path}.{key}"),
+            code,
+            format!("{key} must be a positive integer of at most {max}."),
         );
     }
 }
 
-fn is_positive_int(v: &Value) -> bool {
-    v.as_u64().map(|n| n > 0).unwrap_or(false)
+fn timeout(v: &mut Validator, e: &Map<String, Value>, path: &str) {
+    bounded(
+        v,
+        e,
+        "timeout_ms",
+        path,
+        "INVALID_HANDLER_TIMEOUT",
+        MAX_TIMEOUT_MS,
+    );
+}
+
+fn response_cap(v: &mut Validator, e: &Map<String, Value>, path: &str) {
+    bounded(
+        v,
+        e,
+        "max_response_bytes",
+        path,
+        "INVALID_MAX_RESPONSE_BYTES",
+        MAX_RESPONSE_BYTES,
+    );
 }
 
 fn nonempty_str(v: Option<&Value>) -> Option<&str> {
@@ -1012,15 +1049,7 @@ fn validate_capability(
             "visible_columns must be a non-empty array.",
         ),
     }
-    if let Some(m) = c.get("max_rows")
-        && !is_positive_int(m)
-    {
-        v.err(
-            format!("{path}.max_rows"),
-            "INVALID_MAX_ROWS",
-            "max_rows must be a positive integer.",
-        );
-    }
+    bounded(v, c, "max_rows", path, "INVALID_MAX_ROWS", 10_000);
     if let Some(e) = c.get("evidence")
         && !matches!(e.as_str(), Some("required" | "optional"))
     {
@@ -1101,15 +1130,7 @@ fn validate_arg(v: &mut Validator, spec: &Value, ap: &str) {
             "required must be a boolean.",
         );
     }
-    if let Some(m) = a.get("max_length")
-        && !is_positive_int(m)
-    {
-        v.err(
-            format!("{ap}.max_length"),
-            "INVALID_MAX_LENGTH",
-            "max_length must be a positive integer.",
-        );
-    }
+    bounded(v, a, "max_length", ap, "INVALID_MAX_LENGTH", 1_000_000);
     let min = a.get("minimum");
     let max = a.get("maximum");
     if (min.is_some() || max.is_some()) && t != "number" && t != "integer" {
