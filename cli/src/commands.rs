@@ -64,6 +64,7 @@ pub async fn run(cli: Cli) -> Result<u8> {
             Ok(0)
         }
         Command::Demo { dir } => crate::demo::run(&dir).await,
+        Command::Reconcile { force, json } => reconcile(&g, force, json).await,
         Command::Mcp { action } => match action {
             crate::McpCmd::Serve { alias_mode } => {
                 crate::mcp_cmds::serve_stdio(&g, &alias_mode).await
@@ -521,10 +522,43 @@ async fn apply(g: &Global, a: ApplyArgs) -> Result<u8> {
     } else {
         render::apply_result(&outcome, &store);
     }
-    Ok(if outcome.receipt.status == "failed" {
-        1
+    Ok(apply_exit_code(&outcome))
+}
+
+/// `apply`'s exit code: see [`crate::exit`].
+fn apply_exit_code(outcome: &synapsor_runner::ApplyOutcome) -> u8 {
+    match outcome.receipt.status.as_str() {
+        "conflict" => crate::exit::CONFLICT,
+        "failed"
+            if outcome.receipt.safe_error_code.as_deref() == Some("RECONCILIATION_REQUIRED") =>
+        {
+            crate::exit::RECONCILE
+        }
+        "failed" if outcome.retryable => crate::exit::RETRYABLE,
+        "failed" => crate::exit::ERROR,
+        _ => crate::exit::OK,
+    }
+}
+
+async fn reconcile(g: &Global, force: bool, json_out: bool) -> Result<u8> {
+    let runner = open_runner(g).await?;
+    let settled = runner.reconcile(force, &ApplyOptions::default()).await?;
+    if json_out {
+        print_json(&json!({"reconciled": settled}));
+    } else if settled.is_empty() {
+        println!("Nothing to reconcile: no proposal is waiting on a writeback.");
     } else {
-        0
+        for r in &settled {
+            println!(
+                "{} {} ({}): {}",
+                r.outcome, r.proposal_id, r.writeback_job_id, r.detail
+            );
+        }
+    }
+    Ok(if settled.iter().any(|r| r.outcome == "unresolved") {
+        crate::exit::RECONCILE
+    } else {
+        crate::exit::OK
     })
 }
 

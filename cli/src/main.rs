@@ -97,6 +97,15 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Settle proposals stuck in pending_worker (a crashed or killed apply, a ledger write that
+    /// failed) from the source database's own receipts.
+    Reconcile {
+        /// Also release jobs whose lease has not passed yet (only when no apply is running)
+        #[arg(long)]
+        force: bool,
+        #[arg(long)]
+        json: bool,
+    },
     /// Walk through the whole lifecycle on an embedded SQLite database (no server needed).
     Demo {
         /// Folder for the demo source, config and ledger
@@ -353,7 +362,47 @@ pub enum WritebackCmd {
     },
 }
 
+/// Exit codes, the same for every command (see docs/cli.md).
+pub mod exit {
+    /// Done (for `apply`: applied, already applied, or a dry run that would apply).
+    pub const OK: u8 = 0;
+    /// Refused or failed for good: bad config or argument, missing approval, a failed write
+    /// that retrying will not fix.
+    pub const ERROR: u8 = 1;
+    /// The command line itself is wrong (unknown flag, missing argument).
+    pub const USAGE: u8 = 2;
+    /// `apply`: the row changed since the proposal (conflict); nothing was written.
+    pub const CONFLICT: u8 = 3;
+    /// A database, handler or the ledger is unavailable for now; the same command may succeed later.
+    pub const RETRYABLE: u8 = 4;
+    /// What happened is not known for sure; run `reconcile` before anything else.
+    pub const RECONCILE: u8 = 5;
+}
+
+/// A broken pipe (`| head`) or a closed stdout ends the command quietly instead of with a panic.
+fn quiet_on_closed_stdout() {
+    #[cfg(unix)]
+    // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if msg.starts_with("failed printing to stdout") {
+            std::process::exit(exit::ERROR.into());
+        }
+        default(info);
+    }));
+}
+
 fn main() {
+    quiet_on_closed_stdout();
     let cli = Cli::parse();
     // The HTTP server serves concurrent clients on every core; one-shot commands stay lean.
     let multi = matches!(
@@ -390,7 +439,13 @@ fn main() {
                 }
                 other => eprintln!("error[{}]: {}", other.code(), other),
             }
-            1
+            if e.code() == "RECONCILIATION_REQUIRED" {
+                exit::RECONCILE
+            } else if e.retryable() {
+                exit::RETRYABLE
+            } else {
+                exit::ERROR
+            }
         }
     };
     // Everything durable is committed by now (ledger rows, source transactions). Exiting without

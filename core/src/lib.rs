@@ -26,7 +26,7 @@ pub use config::{LoadedConfig, RunnerConfig, load_config};
 pub use context::{ResolvedContext, TrustedContext};
 pub use error::{Error, ErrorFamily, Result};
 pub use ledger::{Approver, Ledger, StoredProposal};
-pub use runner::{OpenOptions, ProposalResult, ReadResult, Runner};
+pub use runner::{OpenOptions, ProposalResult, ReadResult, Reconciled, Runner};
 pub use tools::{Tool, ToolNaming};
 
 /// Crate version, shown by `--version`.

@@ -105,6 +105,17 @@ struct Inner {
 }
 
 /// An open runner. Clone it freely; clones share pools and the ledger.
+/// What `reconcile` did with one stuck writeback job.
+#[derive(Debug, Clone, Serialize)]
+pub struct Reconciled {
+    pub proposal_id: String,
+    pub writeback_job_id: String,
+    /// `recorded_applied`, `recorded_conflict`, `recorded_failed`, `released`, `in_flight` or
+    /// `unresolved`.
+    pub outcome: String,
+    pub detail: String,
+}
+
 #[derive(Clone)]
 pub struct Runner {
     inner: Arc<Inner>,
@@ -401,6 +412,84 @@ impl Runner {
         self.finish_apply(&p, job, receipt, executor, retryable, opts)
     }
 
+    /// Settle every proposal stuck in `pending_worker` (an apply that crashed, was killed, or
+    /// could not write its receipt to the ledger) from the source's own receipts:
+    ///
+    /// - the source receipt says `applied` (or `conflict`, `failed`): that outcome is recorded,
+    ///   as the original attempt would have recorded it;
+    /// - there is no source receipt: nothing was written; once the job's lease has passed (or
+    ///   with `force`) the proposal goes back to `approved`, to be applied again or rejected;
+    /// - the source receipt is still `in_progress`: a transaction ended outside the core's
+    ///   control; left for a person to inspect (`unresolved`).
+    ///
+    /// App-owned HTTP and command handlers keep their own records: their jobs are released once
+    /// the lease has passed, and a new apply sends the same `Idempotency-Key`.
+    pub async fn reconcile(&self, force: bool, opts: &ApplyOptions) -> Result<Vec<Reconciled>> {
+        let mut out = Vec::new();
+        for (job, executor) in self.ledger().pending_jobs()? {
+            let lease_over = chrono::DateTime::parse_from_rfc3339(&job.lease.expires_at)
+                .map(|t| t < chrono::Utc::now())
+                .unwrap_or(true);
+            let entry = |outcome: &str, detail: String| Reconciled {
+                proposal_id: job.proposal_id.clone(),
+                writeback_job_id: job.writeback_job_id.clone(),
+                outcome: outcome.to_string(),
+                detail,
+            };
+            let source_receipt = match executor.as_str() {
+                "sql_update" | "in_process" => {
+                    let source = self.inner.sources.get(&job.runner_scope.source_id)?;
+                    Some(source.receipt(&job.idempotency_key).await?)
+                }
+                _ => None,
+            };
+            let release = |why: &str| -> Result<Reconciled> {
+                if !(lease_over || force) {
+                    return Ok(entry(
+                        "in_flight",
+                        format!(
+                            "{why}; its lease ({}) has not passed, so an apply may still be running (use --force to release it now)",
+                            job.lease.expires_at
+                        ),
+                    ));
+                }
+                self.ledger().release_job(&job, &opts.runner_id, why)?;
+                Ok(entry(
+                    "released",
+                    format!("{why}; the proposal is approved again: apply it again or reject it"),
+                ))
+            };
+            let reconciled = match source_receipt {
+                None => release("app-owned handler: the application holds the record, and a new apply sends the same Idempotency-Key")?,
+                Some(None) => release("the source has no receipt for this job: nothing was written")?,
+                Some(Some(r)) if r.status == "in_progress" => entry(
+                    "unresolved",
+                    "the source receipt is still in_progress: a transaction ended outside the runner's control; inspect the row and the receipt by hand".into(),
+                ),
+                Some(Some(r)) => {
+                    let (status, rows, mutated, code) = match r.status.as_str() {
+                        "applied" | "already_applied" => ("applied", 1, true, None),
+                        "conflict" => ("conflict", 0, false, Some("IDEMPOTENT_CONFLICT".to_string())),
+                        _ => ("failed", 0, false, Some("IDEMPOTENT_FAILED".to_string())),
+                    };
+                    let mut extra = serde_json::Map::new();
+                    extra.insert("recovered_from_source_receipt".into(), Value::Bool(true));
+                    if let Some(at) = &r.completed_at {
+                        extra.insert("source_completed_at".into(), Value::String(at.clone()));
+                    }
+                    let receipt = apply::make_receipt(&job, &opts.runner_id, status, rows, None, mutated, code, extra);
+                    self.ledger().record_receipt(&receipt, false)?;
+                    entry(
+                        &format!("recorded_{status}"),
+                        format!("the source receipt says {}; recorded in the ledger", r.status),
+                    )
+                }
+            };
+            out.push(reconciled);
+        }
+        Ok(out)
+    }
+
     /// Record the outcome (an event for dry runs, a receipt otherwise) and shape the result.
     fn finish_apply(
         &self,
@@ -421,7 +510,21 @@ impl Runner {
             )?;
             false
         } else {
-            self.ledger().record_receipt(&receipt, retryable)?
+            match self.ledger().record_receipt(&receipt, retryable) {
+                Ok(recorded) => recorded,
+                // The source has the change and its receipt; only the ledger missed it. Never a
+                // plain storage error: a retry or `reconcile` recovers it from the source receipt.
+                Err(e) if receipt.source_database_mutated => {
+                    return Err(Error::ledger(
+                        "RECONCILIATION_REQUIRED",
+                        format!(
+                            "the source committed proposal {}'s change but the ledger could not record it ({e}); run `synapsor-runner reconcile` or apply again once the ledger is writable",
+                            p.proposal_id
+                        ),
+                    ));
+                }
+                Err(e) => return Err(e),
+            }
         };
         let mut receipt = receipt;
         if !recorded && !opts.dry_run && receipt.status == "applied" {

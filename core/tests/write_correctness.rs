@@ -857,3 +857,143 @@ async fn credential_like_text_in_a_visible_column_is_masked_not_fatal() {
         assert!(replay.contains("<redacted>"), "{engine:?}");
     }
 }
+
+/// The source committed, then the ledger could not record the receipt (here: the ledger refuses
+/// the insert, as a full disk or a lock held too long would). The caller hears
+/// RECONCILIATION_REQUIRED; a retry recovers the application from the source receipt, with the
+/// source marked as changed, and never writes the row twice.
+#[tokio::test]
+async fn a_receipt_the_ledger_missed_is_recovered_from_the_source() {
+    for engine in ENGINES {
+        let db = Db::new(engine);
+        let r = db.runner();
+        let id = propose(
+            &r,
+            "acct.set_balance",
+            json!({"account_id": "A-1", "balance_cents": 1234}),
+        )
+        .await
+        .unwrap();
+        r.approve(&id, &Approver::new("lead")).await.unwrap();
+        r.ledger()
+            .raw(|c| c.execute_batch("CREATE TRIGGER lost BEFORE INSERT ON writeback_receipts BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"))
+            .unwrap();
+        let err = r.apply(&id, &ApplyOptions::default()).await.unwrap_err();
+        assert_eq!(err.code(), "RECONCILIATION_REQUIRED", "{engine:?}: {err}");
+        assert_eq!(
+            db.cell("A-1", "balance_cents"),
+            "1234",
+            "{engine:?}: the source has it"
+        );
+        let version_after_first = db.cell("A-1", "updated_at");
+        assert_eq!(r.ledger().proposal(&id).unwrap().state, "pending_worker");
+        r.ledger()
+            .raw(|c| c.execute_batch("DROP TRIGGER lost"))
+            .unwrap();
+        let out = r.apply(&id, &ApplyOptions::default()).await.unwrap();
+        assert_eq!(out.receipt.status, "applied", "{engine:?}");
+        assert!(out.receipt.source_database_mutated, "{engine:?}");
+        assert_eq!(
+            out.receipt.extra["recovered_from_source_receipt"],
+            json!(true)
+        );
+        assert!(out.recorded);
+        assert_eq!(
+            db.cell("A-1", "updated_at"),
+            version_after_first,
+            "{engine:?}: written once"
+        );
+        let replay = r.replay(&id).await.unwrap();
+        assert_eq!(replay["proposal"]["state"], json!("applied"), "{engine:?}");
+        assert_eq!(
+            replay["proposal"]["source_database_mutated"],
+            json!(true),
+            "{engine:?}"
+        );
+        // Another retry is a plain idempotent no-op.
+        let again = r.apply(&id, &ApplyOptions::default()).await.unwrap();
+        assert_eq!(again.receipt.status, "already_applied");
+        assert!(!again.recorded);
+    }
+}
+
+/// `reconcile` settles what a crash left in pending_worker: an application the source has is
+/// recorded; a job that never wrote goes back to approved once its lease has passed.
+#[tokio::test]
+async fn reconcile_settles_stuck_proposals_from_the_source_receipts() {
+    for engine in ENGINES {
+        let db = Db::new(engine);
+        let r = db.runner();
+        // One applied at the source, lost by the ledger: the process died before recording.
+        let applied = propose(
+            &r,
+            "acct.set_balance",
+            json!({"account_id": "A-1", "balance_cents": 99}),
+        )
+        .await
+        .unwrap();
+        r.approve(&applied, &Approver::new("lead")).await.unwrap();
+        r.ledger()
+            .raw(|c| c.execute_batch("CREATE TRIGGER lost BEFORE INSERT ON writeback_receipts BEGIN SELECT RAISE(ABORT, 'killed'); END"))
+            .unwrap();
+        let err = r
+            .apply(&applied, &ApplyOptions::default())
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "RECONCILIATION_REQUIRED", "{engine:?}: {err}");
+        r.ledger()
+            .raw(|c| c.execute_batch("DROP TRIGGER lost"))
+            .unwrap();
+        let state = r.ledger().proposal(&applied).unwrap().state;
+        assert_eq!(state, "pending_worker", "{engine:?}");
+        let settled = r.reconcile(false, &ApplyOptions::default()).await.unwrap();
+        assert_eq!(settled.len(), 1, "{engine:?}: {settled:?}");
+        assert_eq!(settled[0].outcome, "recorded_applied", "{engine:?}");
+        let p = r.ledger().proposal(&applied).unwrap();
+        assert_eq!(
+            (p.state.as_str(), p.source_database_mutated),
+            ("applied", true)
+        );
+
+        // One that never wrote: the job was recorded, then the process died.
+        let stuck = propose(
+            &r,
+            "acct.edit",
+            json!({"account_id": "A-1", "status": "closed"}),
+        )
+        .await
+        .unwrap();
+        r.approve(&stuck, &Approver::new("lead")).await.unwrap();
+        let p = r.ledger().proposal(&stuck).unwrap();
+        let job = synapsor_runner::apply::job_for_executor(
+            &p,
+            match engine {
+                Engine::Postgres => "postgres",
+                Engine::Mariadb => "mysql",
+                Engine::Sqlite => "sqlite",
+            },
+            "sql_update",
+            &ApplyOptions::default(),
+        );
+        r.ledger()
+            .prepare_job(&job, "sql_update", "crashed_runner")
+            .unwrap();
+        let settled = r.reconcile(false, &ApplyOptions::default()).await.unwrap();
+        assert_eq!(
+            settled[0].outcome, "in_flight",
+            "{engine:?}: lease not over"
+        );
+        assert_eq!(r.ledger().proposal(&stuck).unwrap().state, "pending_worker");
+        let settled = r.reconcile(true, &ApplyOptions::default()).await.unwrap();
+        assert_eq!(settled[0].outcome, "released", "{engine:?}");
+        assert_eq!(r.ledger().proposal(&stuck).unwrap().state, "approved");
+        let out = r.apply(&stuck, &ApplyOptions::default()).await.unwrap();
+        assert_eq!(out.receipt.status, "applied", "{engine:?}");
+        assert!(
+            r.reconcile(false, &ApplyOptions::default())
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+}

@@ -120,7 +120,7 @@ pub async fn run_guarded(
         outcome.previous_version.clone(),
         mutated,
         outcome.code.clone(),
-        Map::new(),
+        super::recovery_note(&outcome),
     );
     Ok(AppOutcome {
         receipt,

@@ -5,7 +5,7 @@ use crate::config::{Capability, TransitionGuard};
 use crate::error::{Error, Result};
 use crate::protocol::{self, ExecutionReceipt, JobConflictGuard, WritebackJob};
 use crate::source::{GuardedUpdate, Source, UpdateOutcome, VersionGuard, WriteStatus};
-use serde_json::{Map, json};
+use serde_json::json;
 
 /// Digest of everything the write means, so a reused idempotency key with another intent is caught.
 pub fn intent_hash(job: &WritebackJob) -> String {
@@ -139,7 +139,7 @@ pub async fn execute(
         outcome.previous_version.clone(),
         mutated,
         outcome.code.clone(),
-        Map::new(),
+        super::recovery_note(&outcome),
     );
     Ok((receipt, outcome.retryable))
 }

@@ -359,13 +359,47 @@ impl Ledger {
                 event(tx, &p.proposal_id, "proposal_pending_worker", actor, json!({"proposal_hash": p.proposal_hash, "proposal_version": p.proposal_version}))?;
             }
             let inserted = exec(tx,
-                "INSERT INTO writeback_jobs (writeback_job_id, proposal_id, proposal_hash, executor, status, job_json, created_at, updated_at) VALUES (?1,?2,?3,?4,'pending_worker',?5,?6,?6) ON CONFLICT(writeback_job_id) DO UPDATE SET job_json = excluded.job_json, updated_at = excluded.updated_at WHERE writeback_jobs.status <> 'applied'",
+                "INSERT INTO writeback_jobs (writeback_job_id, proposal_id, proposal_hash, executor, status, job_json, created_at, updated_at) VALUES (?1,?2,?3,?4,'pending_worker',?5,?6,?6) ON CONFLICT(writeback_job_id) DO UPDATE SET job_json = excluded.job_json, status = 'pending_worker', updated_at = excluded.updated_at WHERE writeback_jobs.status <> 'applied'",
                 params![job.writeback_job_id, job.proposal_id, job.proposal_hash, executor, job_value.to_string(), now],
             )?;
             if inserted > 0 && p.state == "approved" {
                 event(tx, &p.proposal_id, "writeback_job_recorded", actor, json!({"writeback_job_id": job.writeback_job_id, "proposal_hash": job.proposal_hash, "source_id": job.runner_scope.source_id, "executor": executor}))?;
             }
             Ok(())
+        })
+    }
+
+    /// Writeback jobs whose proposal is still `pending_worker`: an apply started and never
+    /// reported back (a crash, a killed process, a ledger write that failed), or is running now.
+    /// Each with its executor type.
+    pub fn pending_jobs(&self) -> Result<Vec<(WritebackJob, String)>> {
+        self.with(|c| {
+            let mut stmt = c.prepare(
+                "SELECT j.job_json, j.executor FROM writeback_jobs j JOIN proposals p ON p.proposal_id = j.proposal_id WHERE p.state = 'pending_worker' AND j.status = 'pending_worker' ORDER BY j.created_at",
+            )?;
+            let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (json, executor) = row?;
+                let value: Value = serde_json::from_str(&json)
+                    .map_err(|e| Error::LedgerStorage(format!("stored job unreadable: {e}")))?;
+                out.push((WritebackJob::parse(&value)?, executor));
+            }
+            Ok(out)
+        })
+    }
+
+    /// `reconcile`: the source shows that a pending job never wrote; put its proposal back to
+    /// `approved` (to be applied again or rejected) and say why in its events.
+    pub fn release_job(&self, job: &WritebackJob, actor: &str, why: &str) -> Result<()> {
+        self.write(|tx| {
+            let now = now_iso();
+            let moved = exec(tx, "UPDATE proposals SET state = 'approved', updated_at = ?2 WHERE proposal_id = ?1 AND state = 'pending_worker'", params![job.proposal_id, now])?;
+            if moved == 0 {
+                return Err(Error::ledger("PROPOSAL_NOT_PENDING", format!("proposal {} is no longer waiting on a writeback", job.proposal_id)));
+            }
+            exec(tx, "UPDATE writeback_jobs SET status = 'released', updated_at = ?2 WHERE writeback_job_id = ?1", params![job.writeback_job_id, now])?;
+            event(tx, &job.proposal_id, "writeback_reconciled", actor, json!({"writeback_job_id": job.writeback_job_id, "outcome": "released", "reason": why}))
         })
     }
 
@@ -412,8 +446,14 @@ impl Ledger {
                 }
             }
             if p.state == "applied" || (success && already_has_success) {
-                // Idempotent retry: the first receipt stands; the attempt is still on record.
-                event(tx, &p.proposal_id, &format!("writeback_{}", receipt.status), &receipt.runner_id, payload)?;
+                // Idempotent retry: the first receipt stands; the attempt is still on record, as
+                // the no-op it was (it may carry the source's account of the first application).
+                let (kind, payload) = if success {
+                    ("writeback_already_applied".to_string(), json!({"writeback_job_id": receipt.writeback_job_id, "rows_affected": 0, "source_database_mutated": false, "receipt_hash": receipt.receipt_hash}))
+                } else {
+                    (format!("writeback_{}", receipt.status), payload)
+                };
+                event(tx, &p.proposal_id, &kind, &receipt.runner_id, payload)?;
                 return Ok(false);
             }
             let mut stored = receipt.to_value();

@@ -140,6 +140,8 @@ pub struct UpdateOutcome {
     pub handler_body: Option<Value>,
     /// The callback's own error, handed back to the `apply` caller unchanged.
     pub callback_error: Option<std::sync::Arc<dyn std::error::Error + Send + Sync>>,
+    /// Read back from an earlier attempt's source receipt rather than done now.
+    pub recovered: bool,
 }
 
 impl UpdateOutcome {
@@ -163,6 +165,7 @@ impl UpdateOutcome {
             retryable: false,
             handler_body: None,
             callback_error: None,
+            recovered: false,
         }
     }
     pub(crate) fn failed(job_id: &str, code: &str, retryable: bool) -> Self {
@@ -187,8 +190,14 @@ pub(crate) fn outcome_from_existing_receipt(
     }
     let mut o = match status {
         None => UpdateOutcome::failed(job_id, "IDEMPOTENCY_RECEIPT_UNAVAILABLE", true),
+        // The change committed with this receipt. Reported as the application it was: if the
+        // ledger already holds it, recording this is a no-op retry; if a crash or a failed ledger
+        // write lost it, this recovers it.
         Some("applied" | "already_applied") => {
-            UpdateOutcome::new(WriteStatus::AlreadyApplied, None, job_id, None)
+            let mut o = UpdateOutcome::new(WriteStatus::Applied, None, job_id, None);
+            o.rows_affected = 1;
+            o.recovered = true;
+            o
         }
         Some("conflict") => UpdateOutcome::new(
             WriteStatus::Conflict,
@@ -328,6 +337,15 @@ fn check_version(plan: &GuardedUpdate, row: &Row) -> Option<UpdateOutcome> {
     }
 }
 
+/// What a source's receipt table records for one idempotency key: written in the same
+/// transaction as the change, so it is the truth about whether the change committed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceReceipt {
+    pub status: String,
+    pub result_hash: Option<String>,
+    pub completed_at: Option<String>,
+}
+
 /// A configured source with its connections.
 pub enum Source {
     Postgres(PgSource),
@@ -372,6 +390,16 @@ impl Source {
             Source::Postgres(s) => s.column_kinds(schema, table, columns).await,
             Source::Mysql(s) => s.column_kinds(schema, table, columns).await,
             Source::Sqlite(s) => s.column_kinds(schema, table, columns),
+        }
+    }
+
+    /// The source receipt for `idempotency_key` (`None` when there is none, or no receipt table
+    /// yet: nothing was ever written through this source).
+    pub async fn receipt(&self, idempotency_key: &str) -> Result<Option<SourceReceipt>> {
+        match self {
+            Source::Postgres(s) => s.receipt(idempotency_key).await,
+            Source::Mysql(s) => s.receipt(idempotency_key).await,
+            Source::Sqlite(s) => s.receipt(idempotency_key),
         }
     }
 

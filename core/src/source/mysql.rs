@@ -206,6 +206,24 @@ impl MySource {
         Ok(format!("{flavor}: receipt table writable"))
     }
 
+    /// The source receipt for one idempotency key, read with the writer's connection.
+    pub async fn receipt(&self, key: &str) -> Result<Option<super::SourceReceipt>> {
+        let row = dialect::fixed(dialect::RECEIPT_READ)
+            .bind(key.to_string())
+            .fetch_optional(self.pools.writer().await?)
+            .await;
+        match row {
+            Ok(row) => Ok(row.map(|r| super::SourceReceipt {
+                status: r.try_get(0).unwrap_or_default(),
+                result_hash: r.try_get(1).ok().flatten(),
+                completed_at: r.try_get(2).ok().flatten(),
+            })),
+            // 1146: no receipt table yet.
+            Err(sqlx::Error::Database(db)) if db.code().as_deref() == Some("42S02") => Ok(None),
+            Err(e) => Err(map_err(e)),
+        }
+    }
+
     pub async fn guarded_update(
         &self,
         plan: &GuardedUpdate,

@@ -137,6 +137,23 @@ impl PgSource {
         rows.iter().map(|r| decode_row(r, &cols)).collect()
     }
 
+    /// The source receipt for one idempotency key, read with the writer's connection.
+    pub async fn receipt(&self, key: &str) -> Result<Option<super::SourceReceipt>> {
+        let row = dialect::fixed(dialect::RECEIPT_READ)
+            .bind(key.to_string())
+            .fetch_optional(self.pools.writer().await?)
+            .await;
+        match row {
+            Ok(row) => Ok(row.map(|r| super::SourceReceipt {
+                status: r.try_get(0).unwrap_or_default(),
+                result_hash: r.try_get(1).ok().flatten(),
+                completed_at: r.try_get(2).ok().flatten(),
+            })),
+            Err(sqlx::Error::Database(db)) if db.code().as_deref() == Some("42P01") => Ok(None),
+            Err(e) => Err(map_err(e)),
+        }
+    }
+
     /// Writer connectivity and receipt-table permissions, proven with a rolled-back probe.
     pub async fn probe_writeback(&self) -> Result<String> {
         let mut conn = self

@@ -87,6 +87,28 @@ impl SqliteSource {
             .collect())
     }
 
+    /// The source receipt for one idempotency key.
+    pub fn receipt(&self, key: &str) -> Result<Option<super::SourceReceipt>> {
+        self.with_conn(|c| {
+            let found = c
+                .query_row(dialect::RECEIPT_READ, [key], |r| {
+                    Ok(super::SourceReceipt {
+                        status: r.get(0)?,
+                        result_hash: r.get(1)?,
+                        completed_at: r.get(2)?,
+                    })
+                })
+                .optional();
+            match found {
+                Ok(r) => Ok(r),
+                Err(rusqlite::Error::SqliteFailure(_, Some(m))) if m.contains("no such table") => {
+                    Ok(None)
+                }
+                Err(e) => Err(db_err(e)),
+            }
+        })
+    }
+
     /// Take the source connection for an async transaction (a concurrent apply opens its own;
     /// `BEGIN IMMEDIATE` and the busy timeout serialize them).
     fn take_conn(&self) -> Result<Connection> {

@@ -20,6 +20,8 @@ pub const RECEIPT_HAS_INTENT: &str = "SELECT COUNT(*) FROM information_schema.CO
 /// reading it in share mode (not `FOR UPDATE`) avoids the S→X upgrade that deadlocks waiters.
 /// `doctor --check-writeback`: a probe receipt written and rolled back.
 pub const RECEIPT_PROBE: &str = "INSERT INTO synapsor_writeback_receipts (idempotency_key, job_id, proposal_id, status) VALUES ('doctor-probe', 'doctor-probe', 'doctor', 'doctor')";
+/// `reconcile`: what the source's receipt table says about one idempotency key.
+pub const RECEIPT_READ: &str = "SELECT CAST(status AS CHAR), CAST(result_hash AS CHAR), CAST(completed_at AS CHAR) FROM synapsor_writeback_receipts WHERE idempotency_key = ?";
 pub const RECEIPT_LOCK: &str = "SELECT status, result_hash, intent_hash FROM synapsor_writeback_receipts WHERE idempotency_key = ? LOCK IN SHARE MODE";
 pub const RECEIPT_FINALIZE: &str = "UPDATE synapsor_writeback_receipts SET status = ?, result_hash = ?, completed_at = CURRENT_TIMESTAMP(6) WHERE idempotency_key = ?";
 /// MariaDB: matches only while the transaction that claimed the receipt is still open (a

@@ -15,6 +15,8 @@ pub const COLUMN_TYPES: &str = "SELECT a.attname::text, t.typname::text, a.attty
 pub const RECEIPT_CLAIM: &str = "INSERT INTO synapsor_writeback_receipts (idempotency_key, job_id, proposal_id, status, result_hash, intent_hash) VALUES ($1, $2, $3, 'in_progress', NULL, $4) ON CONFLICT DO NOTHING RETURNING status, txid_current()::text";
 /// `doctor --check-writeback`: a probe receipt written and rolled back.
 pub const RECEIPT_PROBE: &str = "INSERT INTO synapsor_writeback_receipts (idempotency_key, job_id, proposal_id, status) VALUES ('doctor-probe', 'doctor-probe', 'doctor', 'doctor')";
+/// `reconcile`: what the source's receipt table says about one idempotency key.
+pub const RECEIPT_READ: &str = "SELECT status, result_hash, completed_at::text FROM synapsor_writeback_receipts WHERE idempotency_key = $1";
 pub const RECEIPT_LOCK: &str = "SELECT status, result_hash, intent_hash FROM synapsor_writeback_receipts WHERE idempotency_key = $1 FOR UPDATE";
 /// Matches only inside the transaction that claimed the receipt (`$4`, its id): a callback that
 /// ended it leaves nothing to finalize.

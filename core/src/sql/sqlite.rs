@@ -36,6 +36,8 @@ pub fn kind_for(declared: &str) -> ColumnKind {
 
 pub const RECEIPT_DDL: &str = "CREATE TABLE IF NOT EXISTS synapsor_writeback_receipts (\n  idempotency_key TEXT PRIMARY KEY,\n  job_id TEXT UNIQUE NOT NULL,\n  proposal_id TEXT NOT NULL,\n  status TEXT NOT NULL,\n  result_hash TEXT,\n  intent_hash TEXT,\n  created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),\n  completed_at TEXT\n)";
 pub const RECEIPT_CLAIM: &str = "INSERT INTO synapsor_writeback_receipts (idempotency_key, job_id, proposal_id, status, result_hash, intent_hash) VALUES (?1, ?2, ?3, 'in_progress', NULL, ?4) ON CONFLICT (idempotency_key) DO NOTHING";
+/// `reconcile`: what the source's receipt table says about one idempotency key.
+pub const RECEIPT_READ: &str = "SELECT status, result_hash, completed_at FROM synapsor_writeback_receipts WHERE idempotency_key = ?1";
 pub const RECEIPT_SELECT: &str = "SELECT status, result_hash, intent_hash FROM synapsor_writeback_receipts WHERE idempotency_key = ?1";
 pub const RECEIPT_FINALIZE: &str = "UPDATE synapsor_writeback_receipts SET status = ?2, result_hash = ?3, completed_at = strftime('%Y-%m-%dT%H:%M:%fZ','now') WHERE idempotency_key = ?1";
 
