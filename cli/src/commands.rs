@@ -122,17 +122,51 @@ pub(crate) fn config_path(g: &Global) -> PathBuf {
 }
 
 pub(crate) async fn open_runner(g: &Global) -> Result<Runner> {
+    let path = config_path(g);
+    if let Ok(loaded) = load_config(&path) {
+        warn_if_ledger_moved(g, &loaded);
+    }
     Runner::open(OpenOptions {
-        config_path: config_path(g),
+        config_path: path,
         ledger_path: g.store.clone(),
     })
     .await
 }
 
+/// The ledger of `g`: from `--store`, `SYNAPSOR_LOCAL_STORE`, or the config (the default config
+/// file too, so review commands find the ledger `propose` and `apply` use).
+pub(crate) fn ledger_path(g: &Global) -> PathBuf {
+    let cfg = load_config(config_path(g)).ok();
+    resolve_ledger_path(g.store.as_deref(), cfg.as_ref())
+}
+
+/// Say so when a command is about to create a new, empty ledger while one exists where the
+/// configured path would point if it were read relative to the working directory.
+fn warn_if_ledger_moved(g: &Global, loaded: &synapsor_runner::LoadedConfig) {
+    let path = resolve_ledger_path(g.store.as_deref(), Some(loaded));
+    if path.exists() || g.store.is_some() {
+        return;
+    }
+    let configured = loaded
+        .config
+        .storage
+        .as_ref()
+        .and_then(|s| s.sqlite_path.clone())
+        .unwrap_or_else(|| synapsor_runner::runner::DEFAULT_LEDGER.to_string());
+    let elsewhere = PathBuf::from(&configured);
+    if elsewhere.exists() && elsewhere.canonicalize().ok() != path.canonicalize().ok() {
+        eprintln!(
+            "warning: creating a new, empty ledger at {}; a ledger exists at {} (storage.sqlite_path is read relative to the config file's folder; pass --store {} to use that one)",
+            path.display(),
+            elsewhere.display(),
+            elsewhere.display()
+        );
+    }
+}
+
 /// Open the ledger for review commands; a missing file is an error, not a new empty ledger.
 fn open_existing_ledger(g: &Global) -> Result<(Ledger, PathBuf)> {
-    let cfg = g.config.as_ref().and_then(|p| load_config(p).ok());
-    let path = resolve_ledger_path(g.store.as_deref(), cfg.as_ref().map(|c| &c.config));
+    let path = ledger_path(g);
     if path.as_os_str() != ":memory:" && !path.exists() {
         return Err(Error::ConfigFile {
             code: "LOCAL_STORE_NOT_FOUND",
@@ -183,7 +217,7 @@ async fn tools_preview(g: &Global, alias_mode: &str, json_out: bool) -> Result<u
     let naming = ToolNaming::parse(alias_mode)
         .ok_or_else(|| usage("--alias-mode must be canonical, openai, or both"))?;
     let runner = open_runner(g).await?;
-    let store = resolve_ledger_path(g.store.as_deref(), Some(runner.config()));
+    let store = resolve_ledger_path(g.store.as_deref(), Some(runner.loaded_config()));
     let tools = runner.tools(naming);
     let checks = render::boundary_checks(&tools);
     let ok = checks.iter().all(|c| c.1);
@@ -287,7 +321,7 @@ fn cli_context(runner: &Runner, capability: &str) -> TrustedContext {
 async fn call(g: &Global, a: CallArgs, proposal: bool) -> Result<u8> {
     let args = read_call_args(&a)?;
     let runner = open_runner(g).await?;
-    let store = resolve_ledger_path(g.store.as_deref(), Some(runner.config()));
+    let store = resolve_ledger_path(g.store.as_deref(), Some(runner.loaded_config()));
     let ctx = cli_context(&runner, &a.capability);
     let json_out = a.json.is_some();
     if proposal {
@@ -489,7 +523,7 @@ async fn decide(g: &Global, a: DecideArgs, approve: bool) -> Result<u8> {
 
 async fn apply(g: &Global, a: ApplyArgs) -> Result<u8> {
     let runner = open_runner(g).await?;
-    let store = resolve_ledger_path(g.store.as_deref(), Some(runner.config()));
+    let store = resolve_ledger_path(g.store.as_deref(), Some(runner.loaded_config()));
     let mut opts = ApplyOptions {
         dry_run: a.dry_run
             || std::env::var("SYNAPSOR_DRY_RUN")

@@ -5,7 +5,7 @@ use crate::commands::{config_path, open_runner, usage};
 use crate::{AuditArgs, ConfigureArgs, Global, HttpServeArgs};
 use serde_json::{Map, Value, json};
 use std::net::{IpAddr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 use synapsor_runner::config::{Provider, load_config};
 use synapsor_runner::error::{Error, Result};
@@ -207,10 +207,8 @@ pub fn configure(g: &Global, a: &ConfigureArgs) -> Result<u8> {
         _ => return Err(usage("--transport must be stdio or streamable-http")),
     }
     let raw_config = config_path(g);
-    let raw_store = g
-        .store
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("./.synapsor/local.db"));
+    // The ledger the reviewer's `proposals` and `apply` use: from the config unless given.
+    let raw_store = crate::commands::ledger_path(g);
     let abs = |p: &Path| -> String {
         if absolute_paths && p.is_relative() {
             std::env::current_dir()

@@ -9,6 +9,7 @@ pub const DEMO_CONFIG: &str = r#"{
   "version": 1,
   "mode": "review",
   "result_format": 2,
+  "storage": { "sqlite_path": "local.db" },
   "sources": {
     "billing": { "engine": "sqlite", "path": "billing.sqlite", "statement_timeout_ms": 3000 }
   },

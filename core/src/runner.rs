@@ -37,8 +37,11 @@ impl OpenOptions {
     }
 }
 
-/// Ledger path: explicit, then `SYNAPSOR_LOCAL_STORE`, then `storage.sqlite_path`, then `./.synapsor/local.db`.
-pub fn resolve_ledger_path(explicit: Option<&Path>, config: Option<&RunnerConfig>) -> PathBuf {
+/// Ledger path: explicit (`--store`, `OpenOptions::ledger`), then `SYNAPSOR_LOCAL_STORE` (both
+/// as given, relative to the working directory), then `storage.sqlite_path`, then
+/// `.synapsor/local.db` (both relative to the config file's folder, as a SQLite source's `path`
+/// is). Every command and binding resolves it this way, so they all find the same ledger.
+pub fn resolve_ledger_path(explicit: Option<&Path>, config: Option<&LoadedConfig>) -> PathBuf {
     if let Some(p) = explicit {
         return p.to_path_buf();
     }
@@ -47,14 +50,19 @@ pub fn resolve_ledger_path(explicit: Option<&Path>, config: Option<&RunnerConfig
     {
         return PathBuf::from(p);
     }
-    if let Some(p) = config
-        .and_then(|c| c.storage.as_ref())
-        .and_then(|s| s.sqlite_path.as_ref())
-    {
-        return PathBuf::from(p);
+    let configured = config
+        .and_then(|c| c.config.storage.as_ref())
+        .and_then(|s| s.sqlite_path.as_deref())
+        .unwrap_or(DEFAULT_LEDGER);
+    match config {
+        Some(c) if Path::new(configured).is_relative() => c.base_dir().join(configured),
+        _ => PathBuf::from(configured),
     }
-    PathBuf::from("./.synapsor/local.db")
 }
+
+/// The ledger file when neither the caller nor the config names one, relative to the config
+/// file's folder.
+pub const DEFAULT_LEDGER: &str = ".synapsor/local.db";
 
 /// A successful read.
 #[derive(Debug, Clone, Serialize)]
@@ -125,7 +133,7 @@ impl Runner {
     /// Load and validate the config, open the ledger (migrating once), prepare lazy pools.
     pub async fn open(opts: OpenOptions) -> Result<Runner> {
         let config = load_config(&opts.config_path)?;
-        let ledger_path = resolve_ledger_path(opts.ledger_path.as_deref(), Some(&config.config));
+        let ledger_path = resolve_ledger_path(opts.ledger_path.as_deref(), Some(&config));
         let ledger = Ledger::open(&ledger_path)?;
         Self::with_parts(config, ledger)
     }
@@ -403,6 +411,7 @@ impl Runner {
             ));
         }
         let source = self.inner.sources.get(&cap.source)?;
+        source.check_writer()?;
         let before_columns: Vec<String> = p.change_set.before.keys().cloned().collect();
         let plan = apply::sql_update::plan_for(job, cap, &before_columns)?;
         if !opts.dry_run {
@@ -625,6 +634,7 @@ impl Runner {
                 }
             };
         let plan = if guarded {
+            self.inner.sources.get(&cap.source)?.check_writer()?;
             let before_columns: Vec<String> = p.change_set.before.keys().cloned().collect();
             Some(apply::sql_update::plan_for(job, cap, &before_columns)?)
         } else {

@@ -549,7 +549,7 @@ async fn numbers_are_written_exactly_as_approved_or_refused_at_propose() {
         assert_eq!(err.code(), "ARGUMENT_TYPE_INVALID", "{engine:?}: precision");
         // Exact values go through unchanged: integer, bigint, numeric(12,2) and double.
         let p = propose(
-            &r2,
+            r2,
             "acct.edit",
             json!({"account_id": "A-1", "credit": 9999999999.99, "big": 9007199254740993i64, "ratio": 0.1}),
         )

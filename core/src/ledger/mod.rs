@@ -124,18 +124,23 @@ fn exec(c: &Connection, sql: &str, params: impl rusqlite::Params) -> rusqlite::R
 /// The ledger handle. Cheap to share behind an `Arc`; calls are short and serialized.
 pub struct Ledger {
     conn: Mutex<Connection>,
+    /// Opened from a file this process may not write: reads and replay work, writes fail.
+    read_only: bool,
 }
 
 impl Ledger {
-    /// Open (creating if needed) a ledger file and run pending migrations once.
+    /// Open (creating if needed) a ledger file and run pending migrations once. A new ledger
+    /// file is created readable by its owner only (`0600`, in folders created `0700`): it holds
+    /// evidence rows. A file this process may not write is opened read-only (listing and
+    /// replay work). A ledger written by a newer runner is refused (`LEDGER_SCHEMA_TOO_NEW`).
     pub fn open(path: &Path) -> Result<Self> {
         if path.as_os_str() == ":memory:" {
             return Self::open_in_memory();
         }
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|e| {
-                Error::LedgerStorage(format!("cannot create {}: {e}", parent.display()))
-            })?;
+        if !path.exists() {
+            create_private(path)?;
+        } else if !writable(path) {
+            return Self::open_read_only(path);
         }
         let conn = Connection::open(path)?;
         conn.busy_timeout(Duration::from_secs(10))?;
@@ -148,6 +153,45 @@ impl Ledger {
         Self::init(Connection::open_in_memory()?)
     }
 
+    /// An existing ledger, for reading only (an audit copy, a read-only mount).
+    pub fn open_read_only(path: &Path) -> Result<Self> {
+        use rusqlite::OpenFlags;
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags).and_then(|c| {
+            // WAL readers need the shared-memory file; where it cannot be made, read the file
+            // as it is on disk.
+            c.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))
+                .map(|_| c)
+        });
+        let conn = match conn {
+            Ok(c) => c,
+            Err(_) => {
+                let uri = format!("file:{}?immutable=1", path.display());
+                Connection::open_with_flags(uri, flags | OpenFlags::SQLITE_OPEN_URI)?
+            }
+        };
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        check_schema_version(version)?;
+        if (version as usize) < schema::MIGRATIONS.len() {
+            return Err(Error::ledger(
+                "LEDGER_SCHEMA_OUTDATED",
+                format!(
+                    "the read-only ledger {} is at schema version {version}; open it writable once to migrate it",
+                    path.display()
+                ),
+            ));
+        }
+        Ok(Ledger {
+            conn: Mutex::new(conn),
+            read_only: true,
+        })
+    }
+
+    /// Whether this handle may only read (see [`Ledger::open_read_only`]).
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
+    }
+
     fn init(mut conn: Connection) -> Result<Self> {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
@@ -155,6 +199,7 @@ impl Ledger {
         migrate(&mut conn)?;
         Ok(Ledger {
             conn: Mutex::new(conn),
+            read_only: false,
         })
     }
 
@@ -504,6 +549,7 @@ impl Ledger {
     }
 
     fn replay_record(&self, id: &str, persist: bool) -> Result<Value> {
+        let persist = persist && !self.read_only;
         let proposal = self.proposal(id)?;
         self.with(|c| {
             let tx = c.transaction_with_behavior(if persist { TransactionBehavior::Immediate } else { TransactionBehavior::Deferred })?;
@@ -625,14 +671,55 @@ impl Ledger {
     }
 }
 
+/// Refuse a ledger whose schema is newer than this runner knows: writing into it could break
+/// what the newer runner relies on.
+fn check_schema_version(version: i64) -> Result<()> {
+    if version as usize > schema::MIGRATIONS.len() {
+        return Err(Error::ledger(
+            "LEDGER_SCHEMA_TOO_NEW",
+            format!(
+                "the ledger is at schema version {version}, written by a newer synapsor-runner (this one knows up to {}); upgrade synapsor-runner to use it",
+                schema::MIGRATIONS.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Create an empty ledger file readable by its owner only, and its missing folders `0700`.
+fn create_private(path: &Path) -> Result<()> {
+    let storage = |e: std::io::Error, what: &Path| {
+        Error::LedgerStorage(format!("cannot create {}: {e}", what.display()))
+    };
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        let mut dirs = std::fs::DirBuilder::new();
+        dirs.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut dirs, 0o700);
+        dirs.create(parent).map_err(|e| storage(e, parent))?;
+    }
+    let mut file = std::fs::OpenOptions::new();
+    file.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut file, 0o600);
+    file.open(path).map(drop).map_err(|e| storage(e, path))
+}
+
+/// Whether this process may write the ledger file (and so open it for writing).
+fn writable(path: &Path) -> bool {
+    std::fs::OpenOptions::new().write(true).open(path).is_ok()
+}
+
 fn migrate(conn: &mut Connection) -> Result<()> {
     let current: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    check_schema_version(current)?;
     if current as usize >= schema::MIGRATIONS.len() {
         return Ok(());
     }
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     // Another process may have migrated while we waited for the write lock.
     let current: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    check_schema_version(current)?;
     for (i, sql) in schema::MIGRATIONS.iter().enumerate().skip(current as usize) {
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", (i + 1) as i64)?;

@@ -233,18 +233,21 @@ pub(crate) fn patch_problem(
         .then(|| UpdateOutcome::failed(&plan.job_id, "PATCH_VALUE_TYPE_INVALID", false))
 }
 
-/// How this write advances the guard column of `kind` (`None` for a row-hash guard), or the
-/// failed outcome that refuses a guard the runner cannot advance.
+/// The failed outcome of a guard the runner cannot advance.
+pub(crate) const NOT_ADVANCEABLE: &str = "CONFLICT_GUARD_NOT_ADVANCEABLE";
+
+/// How this write advances the guard column of `kind` (`None` for a row-hash guard), or
+/// [`NOT_ADVANCEABLE`] for a guard the runner cannot advance.
 pub(crate) fn plan_advance(
     plan: &GuardedUpdate,
     kind: Option<kinds::ColumnKind>,
-) -> std::result::Result<Option<kinds::Advance>, UpdateOutcome> {
+) -> std::result::Result<Option<kinds::Advance>, &'static str> {
     if plan.version_column().is_none() {
         return Ok(None);
     }
     kinds::advance_rule(kind.unwrap_or(kinds::ColumnKind::Other), plan.advance)
         .map(Some)
-        .map_err(|_| UpdateOutcome::failed(&plan.job_id, "CONFLICT_GUARD_NOT_ADVANCEABLE", false))
+        .map_err(|_| NOT_ADVANCEABLE)
 }
 
 /// Whether the guard column of the re-read row moved away from the approved version (a row
@@ -403,6 +406,16 @@ impl Source {
         }
     }
 
+    /// Refuse before anything is recorded when the write connection's variable is unset, naming
+    /// the variable (no connection is made).
+    pub fn check_writer(&self) -> Result<()> {
+        match self {
+            Source::Postgres(s) => s.pools.check_writer(),
+            Source::Mysql(s) => s.pools.check_writer(),
+            Source::Sqlite(_) => Ok(()),
+        }
+    }
+
     /// Prove the writer can reach the source and write the receipt table (rolled back).
     pub async fn probe_writeback(&self) -> Result<String> {
         match self {
@@ -554,6 +567,14 @@ where
             .await
     }
 
+    /// Whether the writer's URL variable is configured and set (no connection is made).
+    pub(crate) fn check_writer(&self) -> Result<()> {
+        if self.writer.initialized() {
+            return Ok(());
+        }
+        self.url(true).map(|_| ())
+    }
+
     /// The writer pool.
     pub(crate) async fn writer(&self) -> Result<&sqlx::Pool<DB>> {
         self.writer
@@ -592,7 +613,11 @@ where
             .filter(|v| !v.is_empty())
             .ok_or_else(|| Error::SourceUnavailable {
                 code: "SOURCE_CREDENTIAL_MISSING",
-                message: format!("{env} is not set."),
+                message: format!(
+                    "{env} is not set: source {} reads its {} connection URL from it.",
+                    self.name,
+                    if write { "write" } else { "read" }
+                ),
             })?;
         Ok((env.to_string(), url))
     }

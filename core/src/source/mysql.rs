@@ -19,15 +19,17 @@ use std::sync::Mutex;
 use tokio::sync::OnceCell;
 
 type Query = sqlx::query::Query<'static, sqlx::MySql, sqlx::mysql::MySqlArguments>;
+/// Schema, table, column.
+type ColumnKey = (String, String, String);
 
 /// A MySQL or MariaDB source.
 pub struct MySource {
-    pools: super::LazyPools<sqlx::MySql>,
+    pub(super) pools: super::LazyPools<sqlx::MySql>,
     timeout_ms: Option<u64>,
     mariadb: OnceCell<bool>,
     /// Set once the receipt table exists: whether it has the `intent_hash` column.
     receipts_ready: OnceCell<bool>,
-    types: Mutex<HashMap<(String, String, String), (MyDecode, ColumnKind)>>,
+    types: Mutex<HashMap<ColumnKey, (MyDecode, ColumnKind)>>,
 }
 
 impl MySource {
@@ -293,7 +295,7 @@ impl MySource {
         }
         let advance = match super::plan_advance(plan, plan.version_column().and_then(kind)) {
             Ok(a) => a,
-            Err(refused) => return Ok(refused),
+            Err(code) => return Ok(UpdateOutcome::failed(&plan.job_id, code, false)),
         };
         let statement = |patch_cols: &[String]| {
             dialect::update_row(
@@ -656,9 +658,15 @@ fn decode_row(row: &MySqlRow, cols: &[(String, MyDecode)]) -> Result<Row> {
 
 fn failure_from(job_id: &str, e: sqlx::Error) -> UpdateOutcome {
     match map_err(e) {
-        Error::SourceUnavailable { .. } => {
-            UpdateOutcome::failed(job_id, "DATABASE_UNAVAILABLE", true)
-        }
+        Error::SourceUnavailable { code, .. } => UpdateOutcome::failed(
+            job_id,
+            if code == "SOURCE_UNAVAILABLE" {
+                "DATABASE_UNAVAILABLE"
+            } else {
+                code
+            },
+            true,
+        ),
         _ => UpdateOutcome::failed(job_id, "TRANSACTION_FAILED", false),
     }
 }
@@ -682,10 +690,21 @@ fn map_err(e: sqlx::Error) -> Error {
                 .unwrap_or(0);
             // 1040 too many connections, 1044/1045 access denied, 1205 lock wait, 1213 deadlock,
             // 1969 MariaDB statement timeout, 2006/2013 server gone, 3024 MySQL statement timeout.
-            if matches!(
-                number,
-                1040 | 1044 | 1045 | 1205 | 1213 | 1969 | 2006 | 2013 | 3024
-            ) {
+            if number == 1049 {
+                return Error::SourceUnavailable {
+                    code: "DATABASE_NOT_FOUND",
+                    message: "the database named in the connection URL does not exist (1049): check the URL's database name".into(),
+                };
+            }
+            if matches!(number, 1044 | 1045) {
+                return Error::SourceUnavailable {
+                    code: "DATABASE_AUTH_FAILED",
+                    message: format!(
+                        "the database refused the connection URL's user or password ({number})"
+                    ),
+                };
+            }
+            if matches!(number, 1040 | 1205 | 1213 | 1969 | 2006 | 2013 | 3024) {
                 Error::SourceUnavailable {
                     code: "SOURCE_UNAVAILABLE",
                     message: format!("database unavailable ({number})"),

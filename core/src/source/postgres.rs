@@ -19,7 +19,7 @@ use std::sync::Mutex;
 
 /// A PostgreSQL source: reader and writer pools, column types learned once per table.
 pub struct PgSource {
-    pools: super::LazyPools<sqlx::Postgres>,
+    pub(super) pools: super::LazyPools<sqlx::Postgres>,
     timeout_ms: Option<u64>,
     types: Mutex<HashMap<(String, String, String), PgColumn>>,
 }
@@ -233,7 +233,7 @@ impl PgSource {
         }
         let advance = match super::plan_advance(plan, version_col.and_then(kind)) {
             Ok(a) => a,
-            Err(refused) => return Ok(refused),
+            Err(code) => return Ok(UpdateOutcome::failed(&plan.job_id, code, false)),
         };
         let statement = |patch_cols: &[String]| {
             dialect::update_row(
@@ -633,9 +633,15 @@ fn cols_with(lock: &[PgColumn], all: &[PgColumn], pk: &str, tenant: Option<&str>
 /// A failed outcome for a statement error: transient if the connection or a timeout caused it.
 fn failure_from(job_id: &str, e: sqlx::Error) -> UpdateOutcome {
     match map_err(e) {
-        Error::SourceUnavailable { .. } => {
-            UpdateOutcome::failed(job_id, "DATABASE_UNAVAILABLE", true)
-        }
+        Error::SourceUnavailable { code, .. } => UpdateOutcome::failed(
+            job_id,
+            if code == "SOURCE_UNAVAILABLE" {
+                "DATABASE_UNAVAILABLE"
+            } else {
+                code
+            },
+            true,
+        ),
         _ => UpdateOutcome::failed(job_id, "TRANSACTION_FAILED", false),
     }
 }
@@ -654,10 +660,22 @@ pub(crate) fn map_err(e: sqlx::Error) -> Error {
         },
         sqlx::Error::Database(db) => {
             let code = db.code().map(|c| c.to_string()).unwrap_or_default();
-            // 57014 statement timeout / cancel, 28xxx auth, 3D000 unknown database, 08xxx connection, 53xxx resources, 57P0x shutdown.
+            if code == "3D000" {
+                return Error::SourceUnavailable {
+                    code: "DATABASE_NOT_FOUND",
+                    message: "the database named in the connection URL does not exist (3D000): check the URL's database name".into(),
+                };
+            }
+            if code.starts_with("28") {
+                return Error::SourceUnavailable {
+                    code: "DATABASE_AUTH_FAILED",
+                    message: format!(
+                        "the database refused the connection URL's user or password ({code})"
+                    ),
+                };
+            }
+            // 57014 statement timeout / cancel, 08xxx connection, 53xxx resources, 57P0x shutdown.
             if code == "57014"
-                || code.starts_with("28")
-                || code == "3D000"
                 || code.starts_with("08")
                 || code.starts_with("53")
                 || code.starts_with("57P")

@@ -272,7 +272,7 @@ impl SqliteSource {
                 let kind = kinds.get(column).copied();
                 match advance_for(plan, kind, current) {
                     Ok(a) => a,
-                    Err(refused) => return Ok(refused),
+                    Err(code) => return Ok(UpdateOutcome::failed(&plan.job_id, code, false)),
                 }
             }
             _ => (None, None),
@@ -441,7 +441,7 @@ fn advance_for(
     plan: &GuardedUpdate,
     declared: Option<ColumnKind>,
     current: &Value,
-) -> std::result::Result<(Option<Advance>, Option<SqlValue>), UpdateOutcome> {
+) -> std::result::Result<(Option<Advance>, Option<SqlValue>), &'static str> {
     let now = chrono::Utc::now();
     let kind = match (declared, current) {
         (_, Value::String(s)) if next_timestamp_text(s, now).is_some() => {
@@ -453,7 +453,7 @@ fn advance_for(
         (None, _) => ColumnKind::Other,
     };
     let advance = super::plan_advance(plan, Some(kind))?;
-    let refused = || UpdateOutcome::failed(&plan.job_id, "CONFLICT_GUARD_NOT_ADVANCEABLE", false);
+    let refused = || super::NOT_ADVANCEABLE;
     let next = match (advance, current) {
         (Some(Advance::Increment), Value::Number(n)) => Some(SqlValue::Integer(
             n.as_i64()

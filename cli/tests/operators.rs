@@ -1,0 +1,230 @@
+//! What careless operators run into: every command finds the same ledger, ledgers are private
+//! files, a newer ledger is refused, numbers in config are bounded, a closed pipe ends quietly,
+//! `reconcile` answers, and exit codes say what happened.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_synapsor-runner"));
+    c.env_remove("SYNAPSOR_LOCAL_STORE")
+        .env_remove("SYNAPSOR_OPERATOR")
+        .env_remove("SYNAPSOR_OPERATOR_ROLES");
+    c
+}
+
+fn run(cmd: &mut Command) -> (i32, String, String) {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = cmd.output().expect("binary runs");
+    (
+        status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&stdout).into_owned(),
+        String::from_utf8_lossy(&stderr).into_owned(),
+    )
+}
+
+/// Run the demo in `dir`; returns its config path.
+fn demo(dir: &Path) -> std::path::PathBuf {
+    let (code, out, err) = run(bin().arg("demo").current_dir(dir));
+    assert_eq!(code, 0, "{out}\n{err}");
+    dir.join(".synapsor/demo/synapsor.runner.json")
+}
+
+#[test]
+fn every_command_finds_the_ledger_the_config_names_from_any_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = demo(dir.path());
+    let elsewhere = tempfile::tempdir().unwrap();
+    // No --store: the config's storage.sqlite_path, relative to the config file's folder.
+    let (code, out, err) = run(bin()
+        .args(["proposals", "list", "--config"])
+        .arg(&config)
+        .current_dir(elsewhere.path()));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("wrp_"),
+        "the demo's proposals are listed:\n{out}"
+    );
+    let (code, out, _) = run(bin()
+        .args(["replay", "show", "latest", "--config"])
+        .arg(&config)
+        .current_dir(elsewhere.path()));
+    assert_eq!(code, 0);
+    assert!(out.contains("Replay replay_wrp_"), "{out}");
+    let (code, out, err) = run(bin()
+        .args(["reconcile", "--config"])
+        .arg(&config)
+        .current_dir(elsewhere.path()));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("Nothing to reconcile"), "{out}");
+    assert!(
+        !elsewhere.path().join(".synapsor").exists(),
+        "no stray ledger created"
+    );
+    // The MCP snippet points the server at that same ledger.
+    let (code, out, _) = run(bin()
+        .args(["mcp", "configure", "generic-stdio", "--config"])
+        .arg(&config)
+        .current_dir(elsewhere.path()));
+    assert_eq!(code, 0);
+    let ledger = dir.path().join(".synapsor/demo/local.db");
+    assert!(out.contains(&*ledger.to_string_lossy()), "{out}");
+}
+
+#[test]
+fn a_command_about_to_start_an_empty_ledger_says_where_the_other_one_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = demo(dir.path());
+    // A config in a sub-folder naming a ledger path that exists relative to the working folder.
+    let sub = dir.path().join("cfg");
+    std::fs::create_dir(&sub).unwrap();
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace(
+            "\"sqlite_path\": \"local.db\"",
+            "\"sqlite_path\": \".synapsor/demo/local.db\"",
+        )
+        .replace(
+            "\"path\": \"billing.sqlite\"",
+            "\"path\": \"../.synapsor/demo/billing.sqlite\"",
+        );
+    std::fs::write(sub.join("synapsor.runner.json"), text).unwrap();
+    let (_, _, err) = run(bin()
+        .args([
+            "inspect",
+            "billing.inspect_invoice",
+            "--args",
+            r#"{"invoice_id":"INV-3001"}"#,
+            "--config",
+        ])
+        .arg(sub.join("synapsor.runner.json"))
+        .current_dir(dir.path()));
+    assert!(
+        err.contains("warning: creating a new, empty ledger"),
+        "{err}"
+    );
+    assert!(err.contains(".synapsor/demo/local.db"), "{err}");
+}
+
+#[cfg(unix)]
+#[test]
+fn ledger_files_are_private_and_a_newer_ledger_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    demo(dir.path());
+    let ledger = dir.path().join(".synapsor/demo/local.db");
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&ledger), 0o600, "ledger file");
+    let wal = dir.path().join(".synapsor/demo/local.db-wal");
+    if wal.exists() {
+        assert_eq!(mode(&wal), 0o600, "WAL file");
+    }
+    // A new ledger in a new folder: the folder is private too.
+    let fresh = dir.path().join("new/place/ledger.db");
+    let (code, _, err) = run(bin()
+        .args([
+            "inspect",
+            "billing.inspect_invoice",
+            "--args",
+            r#"{"invoice_id":"INV-3001"}"#,
+            "--config",
+        ])
+        .arg(dir.path().join(".synapsor/demo/synapsor.runner.json"))
+        .arg("--store")
+        .arg(&fresh));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(mode(&fresh), 0o600);
+    assert_eq!(mode(&dir.path().join("new/place")), 0o700);
+    // Written by a newer runner: refused, not written into.
+    let conn = rusqlite_user_version(&ledger, 99);
+    drop(conn);
+    let (code, _, err) = run(bin().args(["proposals", "list", "--store"]).arg(&ledger));
+    assert_eq!(code, 1);
+    assert!(err.contains("error[LEDGER_SCHEMA_TOO_NEW]"), "{err}");
+}
+
+/// Set a SQLite file's user_version with the sqlite3-free route: the binary's own dependency is
+/// not linked into tests, so use python3's sqlite3 module.
+fn rusqlite_user_version(path: &Path, v: i64) -> std::process::Output {
+    Command::new("python3")
+        .args([
+            "-c",
+            &format!(
+                "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute('PRAGMA user_version = {v}'); c.commit()"
+            ),
+        ])
+        .arg(path)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn config_numbers_are_bounded_with_their_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = demo(dir.path());
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "\"statement_timeout_ms\": 3000",
+        "\"statement_timeout_ms\": 999999999999",
+    );
+    std::fs::write(&config, text).unwrap();
+    let (code, out, _) = run(bin().args(["config", "validate", "--config"]).arg(&config));
+    assert_eq!(code, 1);
+    assert!(
+        out.contains("$.sources.billing.statement_timeout_ms INVALID_TIMEOUT"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_closed_pipe_ends_the_command_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = demo(dir.path());
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "'{}' replay show latest --details --config '{}' | head -c 1 >/dev/null; '{}' tools preview --config '{}' >&-",
+            env!("CARGO_BIN_EXE_synapsor-runner"),
+            config.display(),
+            env!("CARGO_BIN_EXE_synapsor-runner"),
+            config.display()
+        ))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(!err.contains("failed printing"), "{err}");
+}
+
+#[test]
+fn apply_exit_codes_say_conflict_and_success_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = demo(dir.path());
+    let args = |a: &[&str]| {
+        let mut c = bin();
+        c.args(a).arg("--config").arg(&config);
+        c
+    };
+    let (code, _, err) = run(&mut args(&[
+        "propose",
+        "billing.propose_late_fee_waiver",
+        "--args",
+        r#"{"invoice_id":"INV-3002","reason":"x"}"#,
+    ]));
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = run(args(&["proposals", "approve", "latest", "--yes"])
+        .env("SYNAPSOR_OPERATOR_ROLES", "billing_lead"));
+    assert_eq!(code, 0, "{err}");
+    // The row moves under the approved proposal.
+    let db = dir.path().join(".synapsor/demo/billing.sqlite");
+    let moved = Command::new("python3")
+        .args(["-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute(\"UPDATE invoices SET updated_at = '2030-01-01T00:00:00.000Z' WHERE id = 'INV-3002'\"); c.commit()"])
+        .arg(&db)
+        .status()
+        .unwrap();
+    assert!(moved.success());
+    let (code, out, err) = run(&mut args(&["apply", "latest"]));
+    assert_eq!(code, 3, "conflict exits 3:\n{out}\n{err}");
+}
