@@ -997,3 +997,79 @@ async fn reconcile_settles_stuck_proposals_from_the_source_receipts() {
         );
     }
 }
+
+#[tokio::test]
+async fn connection_mistakes_are_named_not_reported_as_retry_later() {
+    // An unset write URL names its variable, before anything is recorded.
+    let db = Db::new(Engine::Postgres);
+    let r = db.runner();
+    let id = propose(
+        &r,
+        "acct.set_balance",
+        json!({"account_id": "A-1", "balance_cents": 5}),
+    )
+    .await
+    .unwrap();
+    r.approve(&id, &Approver::new("lead")).await.unwrap();
+    let var = db.name.to_uppercase();
+    // Safety: the variable is unique to this test's database.
+    unsafe { std::env::remove_var(&var) };
+    let err = r.apply(&id, &ApplyOptions::default()).await.unwrap_err();
+    assert_eq!(err.code(), "SOURCE_CREDENTIAL_MISSING");
+    assert!(err.to_string().contains(&var), "{err}");
+    assert!(err.to_string().contains("write"), "{err}");
+    assert_eq!(
+        r.ledger().proposal(&id).unwrap().state,
+        "approved",
+        "nothing recorded"
+    );
+    // A database name that does not exist says so, on both server engines.
+    for (engine, url) in [
+        (
+            Engine::Postgres,
+            "postgres://postgres@127.0.0.1:5432/no_such_db_here",
+        ),
+        (
+            Engine::Mariadb,
+            "mysql://root@127.0.0.1:3306/no_such_db_here",
+        ),
+    ] {
+        let db = Db::new(engine);
+        let r = db.runner();
+        unsafe { std::env::set_var(db.name.to_uppercase(), url) };
+        let err = r
+            .inspect("acct.inspect", json!({"account_id": "A-1"}), &ctx())
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "DATABASE_NOT_FOUND", "{engine:?}: {err}");
+        assert!(err.to_string().contains("does not exist"), "{err}");
+    }
+}
+
+#[test]
+fn a_read_only_ledger_can_be_listed_and_replayed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.db");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let db = Db::new(Engine::Sqlite);
+    let id = {
+        let loaded =
+            load_config_str(&db.config().to_string(), &db.dir.path().join("c.json")).unwrap();
+        let r = Runner::with_parts(loaded, Ledger::open(&path).unwrap()).unwrap();
+        rt.block_on(propose(
+            &r,
+            "acct.set_balance",
+            json!({"account_id": "A-1", "balance_cents": 5}),
+        ))
+        .unwrap()
+    };
+    let ledger = Ledger::open_read_only(&path).unwrap();
+    assert!(ledger.is_read_only());
+    assert_eq!(ledger.list_proposals(None, None, 10).unwrap().len(), 1);
+    let replay = ledger.replay(&id).unwrap();
+    assert_eq!(replay["proposal"]["proposal_id"], json!(id));
+    let err = ledger
+        .approve(&id, &Approver::new("lead"), None)
+        .unwrap_err();
+    assert_eq!(err.code(), "LOCAL_STORE_UNAVAILABLE", "writes fail: {err}");
+}
