@@ -247,3 +247,29 @@ test('an async executor settling after its timeout fails the apply and rolls bac
   assert.equal(second.receipt.status, 'applied', JSON.stringify(second.receipt))
   assert.equal(db.sql("SELECT credited_cents FROM invoices WHERE id = 'INV-3001'"), '999')
 })
+
+test('a callback cannot end or escape the guarded transaction', async (t) => {
+  const { db, runner, pid, state } = await approvedCredit(t, (runner) => {
+    const refused = []
+    runner.executor('billing_inproc', async (job, tx) => {
+      for (const sql of ['ROLLBACK', 'commit', '/* x */ BEGIN', 'SAVEPOINT s', 'UPDATE public.invoices SET credited_cents = 1; COMMIT']) {
+        try {
+          tx.executeSync(sql)
+        } catch (e) {
+          refused.push(e.code)
+        }
+      }
+      await assert.rejects(tx.execute('ROLLBACK'), (e) => e.code === 'TRANSACTION_CONTROL_REFUSED')
+      const n = await tx.execute("UPDATE public.invoices SET credited_cents = credited_cents + 5 WHERE id = 'INV-3001'")
+      return { status: 'applied', rows_affected: n, source_database_mutated: true }
+    })
+    return refused
+  })
+  const out = await runner.apply(pid)
+  assert.equal(out.receipt.status, 'applied')
+  assert.deepEqual(state, Array(5).fill('TRANSACTION_CONTROL_REFUSED'))
+  assert.equal(db.sql("SELECT credited_cents FROM invoices WHERE id = 'INV-3001'"), '5')
+  const again = await runner.apply(pid)
+  assert.equal(again.receipt.status, 'already_applied')
+  assert.equal(db.sql("SELECT credited_cents FROM invoices WHERE id = 'INV-3001'"), '5', 'written once')
+})

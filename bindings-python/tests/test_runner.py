@@ -890,3 +890,34 @@ def test_busy_wait_serves_concurrent_calls_and_both_executor_kinds(billing_db):
 def test_busy_wait_out_of_range_is_refused(billing_db, bad):
     with pytest.raises(ValueError, match="busy_wait must be between 0 and 0.1 seconds"):
         run(sr.Runner.open(billing_db.config, ledger=billing_db.ledger, busy_wait=bad))
+
+
+def test_a_callback_cannot_end_the_guarded_transaction(billing_db):
+    refused = []
+
+    async def main():
+        runner = await open_runner(billing_db)
+
+        @runner.executor("billing_inproc")
+        def credit(job, tx):
+            for sql in ("ROLLBACK", "commit", "/* x */ BEGIN", "SAVEPOINT s", "UPDATE public.invoices SET credited_cents = 1; COMMIT"):
+                try:
+                    tx.execute(sql)
+                except sr.SynapsorError as e:
+                    refused.append(e.code)
+            n = tx.execute("UPDATE public.invoices SET credited_cents = credited_cents + 5 WHERE id = 'INV-3001'")
+            return {"status": "applied", "rows_affected": n, "source_database_mutated": True}
+
+        p = await runner.propose("billing.propose_account_credit",
+                                 {"invoice_id": "INV-3001", "amount_cents": 5, "reason": "tx"}, context=ACME)
+        await runner.approve(p["proposal_id"], approver="lead", roles=["billing_lead"])
+        out = await runner.apply(p["proposal_id"])
+        assert out["receipt"]["status"] == "applied", out
+        assert refused == ["TRANSACTION_CONTROL_REFUSED"] * 5, refused
+        assert billing_db.sql("SELECT credited_cents FROM invoices WHERE id = 'INV-3001'") == "5"
+        again = await runner.apply(p["proposal_id"])
+        assert again["receipt"]["status"] == "already_applied"
+        assert billing_db.sql("SELECT credited_cents FROM invoices WHERE id = 'INV-3001'") == "5", "written once"
+        await runner.close()
+
+    run(main())

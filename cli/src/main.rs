@@ -291,9 +291,21 @@ pub struct HttpServeArgs {
     /// Sessions idle longer than this expire
     #[arg(long, default_value_t = 1800)]
     pub session_idle_secs: u64,
-    /// Requests per minute per tenant
+    /// Requests per minute per tenant; every message of a JSON-RPC batch counts
     #[arg(long, default_value_t = 600)]
     pub rate_limit_per_minute: u32,
+    /// Most messages in one JSON-RPC batch
+    #[arg(long, default_value_t = 32)]
+    pub max_batch: usize,
+    /// Most open sessions in all
+    #[arg(long, default_value_t = 10_000)]
+    pub max_sessions: usize,
+    /// Most open sessions per tenant
+    #[arg(long, default_value_t = 1_000)]
+    pub max_sessions_per_tenant: usize,
+    /// Most open sessions per credential (token)
+    #[arg(long, default_value_t = 100)]
+    pub max_sessions_per_credential: usize,
     #[arg(long, default_value = "canonical")]
     pub alias_mode: String,
 }

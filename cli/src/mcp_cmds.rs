@@ -123,6 +123,10 @@ pub async fn serve_http(g: &Global, a: HttpServeArgs) -> Result<u8> {
     opts.max_body_bytes = a.max_body_bytes;
     opts.session_idle = Duration::from_secs(a.session_idle_secs.max(1));
     opts.rate_limit_per_minute = a.rate_limit_per_minute;
+    opts.max_batch = a.max_batch.max(1);
+    opts.max_sessions = a.max_sessions.max(1);
+    opts.max_sessions_per_tenant = a.max_sessions_per_tenant.max(1);
+    opts.max_sessions_per_credential = a.max_sessions_per_credential.max(1);
     let endpoint = McpEndpoint::new(runner, naming);
     let path = a.path.clone();
     http::serve(endpoint, opts, |addr| {

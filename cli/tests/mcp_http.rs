@@ -541,3 +541,122 @@ fn mcp_configure_prints_snippets_with_env_names_never_secrets() {
     assert_eq!(code, Some(1));
     assert!(err.contains("unsupported MCP client: emacs"), "{err}");
 }
+
+/// One raw HTTP/1.1 request on loopback: (status, body).
+fn raw_post(
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String, Vec<(String, String)>) {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").unwrap();
+    let (authority, path) = rest.split_once('/').unwrap();
+    let mut stream = std::net::TcpStream::connect(authority).unwrap();
+    let mut req = format!(
+        "POST /{path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    stream.write_all(req.as_bytes()).unwrap();
+    let mut out = String::new();
+    stream.read_to_string(&mut out).unwrap();
+    let (head, body) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers = lines
+        .filter_map(|l| l.split_once(": "))
+        .map(|(k, v)| (k.to_ascii_lowercase(), v.to_string()))
+        .collect();
+    (status, body.to_string(), headers)
+}
+
+/// Abuse cases 6, 8 and 11: batches count against the rate and are capped; one credential
+/// cannot hold every session; the auth scheme is case-insensitive and Content-Type is exact.
+#[test]
+fn http_batches_sessions_and_headers_are_held_to_their_limits() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, tokens) = host_demo(dir.path());
+    let store = dir.path().join("local.db");
+    let server = start(serve_cmd(&config, &store, &tokens).args([
+        "--rate-limit-per-minute",
+        "6",
+        "--max-batch",
+        "8",
+        "--max-sessions-per-credential",
+        "2",
+    ]));
+    let url = server.url.clone();
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}}}).to_string();
+    let base = |token: &'static str, ct: &'static str| {
+        vec![
+            ("Authorization", token),
+            ("Content-Type", ct),
+            ("Accept", "application/json, text/event-stream"),
+        ]
+    };
+    // Scheme in any case; Content-Type with parameters, but not a look-alike.
+    let (status, _, headers) = raw_post(
+        &url,
+        &base(
+            "bearer acme-token-0123456789",
+            "application/json; charset=utf-8",
+        ),
+        &init,
+    );
+    assert_eq!(status, 200);
+    let session = headers
+        .iter()
+        .find(|(k, _)| k == "mcp-session-id")
+        .map(|(_, v)| v.clone())
+        .unwrap();
+    let (status, _, _) = raw_post(
+        &url,
+        &base("BEARER acme-token-0123456789", "application/jsonx"),
+        &init,
+    );
+    assert_eq!(status, 415, "a prefix match is not application/json");
+    // One more session for the same credential fits, the third does not.
+    let (status, _, _) = raw_post(
+        &url,
+        &base("Bearer acme-token-0123456789", "application/json"),
+        &init,
+    );
+    assert_eq!(status, 200);
+    let (status, body, _) = raw_post(
+        &url,
+        &base("Bearer acme-token-0123456789", "application/json"),
+        &init,
+    );
+    assert_eq!(status, 429, "{body}");
+    // Another tenant's credential is not locked out.
+    let (status, _, _) = raw_post(
+        &url,
+        &base("Bearer globex-token-0123456789", "application/json"),
+        &init,
+    );
+    assert_eq!(status, 200);
+    // A batch larger than the cap is refused whole; one within it counts every call.
+    let mut with_session = base("Bearer acme-token-0123456789", "application/json");
+    with_session.push(("Mcp-Session-Id", session.as_str()));
+    let ping = |id: u64| json!({"jsonrpc": "2.0", "id": id, "method": "ping"});
+    let too_big = Value::Array((0..9).map(ping).collect()).to_string();
+    let (status, body, _) = raw_post(&url, &with_session, &too_big);
+    assert_eq!(status, 400, "{body}");
+    let five = Value::Array((10..15).map(ping).collect()).to_string();
+    let (status, body, _) = raw_post(&url, &with_session, &five);
+    assert_eq!(
+        status, 429,
+        "the batch's five calls exceed what is left of 6 per minute: {body}"
+    );
+}

@@ -35,6 +35,31 @@ impl Runner {
         context::resolve(binding, caller)
     }
 
+    /// `resources/list`: the caller's own most recent proposals (at most 50, newest first), as
+    /// MCP resource entries. Another tenant's or principal's proposals never appear; a caller
+    /// whose trusted context cannot be resolved gets an empty list.
+    pub fn list_resources(&self, caller: &TrustedContext) -> Result<Value> {
+        let Ok(who) = self.resource_reader(caller) else {
+            return Ok(json!({"resources": []}));
+        };
+        let mine: Vec<Value> = self
+            .ledger()
+            .list_proposals(None, Some(&who.tenant_id), 200)?
+            .into_iter()
+            .filter(|p| p.principal.as_deref() == Some(who.principal.as_str()))
+            .take(50)
+            .map(|p| {
+                json!({
+                    "uri": format!("synapsor://proposals/{}", p.proposal_id),
+                    "name": p.proposal_id,
+                    "title": format!("{} on {} {} ({})", p.change_set.action, p.business_object, p.object_id, p.state),
+                    "mimeType": "application/json",
+                })
+            })
+            .collect();
+        Ok(json!({"resources": mine}))
+    }
+
     /// Read `synapsor://proposals/<id>`, `synapsor://evidence/<id>` or `synapsor://replay/<id>`.
     pub async fn read_resource(&self, uri: &str, caller: &TrustedContext) -> Result<Value> {
         let who = self.resource_reader(caller).map_err(|_| not_found())?;

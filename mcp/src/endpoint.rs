@@ -90,7 +90,7 @@ impl McpEndpoint {
         let version = negotiate_version(requested);
         json!({
             "protocolVersion": version,
-            "capabilities": {"tools": {"listChanged": false}, "resources": {"subscribe": false, "listChanged": false}},
+            "capabilities": Self::capabilities(),
             "serverInfo": {"name": "synapsor-runner", "version": synapsor_runner::VERSION},
             "instructions": SERVER_INSTRUCTIONS,
         })
@@ -102,19 +102,46 @@ impl McpEndpoint {
     }
 
     /// `tools/call` result: the result envelope as `structuredContent` plus a text block.
-    /// Envelope v2: every outcome, refusals included, is a normal result (`ok: false`);
-    /// v1 error envelopes carry `isError: true`.
-    pub async fn call_tool(&self, name: &str, args: Value, ctx: &TrustedContext) -> Value {
+    /// Every failed or refused call (`ok: false`: an argument refused, another tenant's row, a
+    /// policy violation) is `isError: true` and still carries the structured envelope that
+    /// matches the tool's `outputSchema`. A tool this endpoint does not expose is a JSON-RPC
+    /// error (`-32602`), as MCP 2025-11-25 specifies, not a tool result.
+    pub async fn call_tool(
+        &self,
+        name: &str,
+        args: Value,
+        ctx: &TrustedContext,
+    ) -> Result<Value, RpcError> {
+        let exposed = synapsor_runner::tools::tool_list(self.runner.config(), self.naming)
+            .iter()
+            .any(|t| t.name == name);
+        if !exposed {
+            return Err(RpcError {
+                code: codes::INVALID_PARAMS,
+                message: format!("Unknown tool: {}", truncate(name, 80)),
+                data: Some(json!({"code": "CAPABILITY_NOT_FOUND"})),
+            });
+        }
         let envelope = self.runner.call_tool(name, args, ctx).await;
-        let is_error = envelope.get("ok") == Some(&Value::Bool(false))
-            && envelope.get("status").is_none()
-            && envelope.get("summary").is_none();
+        let is_error = envelope.get("ok") == Some(&Value::Bool(false));
         let text = serde_json::to_string(&envelope).unwrap_or_default();
-        json!({
+        Ok(json!({
             "content": [{"type": "text", "text": text}],
             "structuredContent": envelope,
             "isError": is_error,
-        })
+        }))
+    }
+
+    /// `resources/list` result: the caller's own recent proposals.
+    pub fn list_resources(&self, ctx: &TrustedContext) -> Result<Value, RpcError> {
+        self.runner
+            .list_resources(ctx)
+            .map_err(|_| RpcError::new(-32603, "Internal error"))
+    }
+
+    /// The server capabilities, the same on every transport.
+    pub fn capabilities() -> Value {
+        json!({"tools": {"listChanged": false}, "resources": {"subscribe": false, "listChanged": false}})
     }
 
     /// `resources/templates/list` result.
@@ -231,9 +258,9 @@ impl McpEndpoint {
                     RpcError::new(codes::INVALID_PARAMS, "tools/call requires params.name.")
                 })?;
                 let args = params.get("arguments").cloned().unwrap_or(Value::Null);
-                Ok(self.call_tool(name, args, ctx).await)
+                self.call_tool(name, args, ctx).await
             }
-            "resources/list" => Ok(json!({"resources": []})),
+            "resources/list" => self.list_resources(ctx),
             "resources/templates/list" => Ok(self.resource_templates()),
             "resources/read" => {
                 let uri = params.get("uri").and_then(Value::as_str).ok_or_else(|| {

@@ -50,8 +50,15 @@ pub struct HttpOptions {
     pub max_header_bytes: usize,
     pub session_idle: Duration,
     pub max_sessions: usize,
-    /// Requests per minute per tenant (burst of the same size).
+    /// Open sessions one tenant may hold (so one tenant's token cannot take every session).
+    pub max_sessions_per_tenant: usize,
+    /// Open sessions one credential may hold.
+    pub max_sessions_per_credential: usize,
+    /// Requests per minute per tenant (burst of the same size); every message of a JSON-RPC
+    /// batch counts as one request.
     pub rate_limit_per_minute: u32,
+    /// Most messages in one JSON-RPC batch.
+    pub max_batch: usize,
 }
 
 impl HttpOptions {
@@ -66,7 +73,10 @@ impl HttpOptions {
             max_header_bytes: 16 * 1024,
             session_idle: Duration::from_secs(30 * 60),
             max_sessions: 10_000,
+            max_sessions_per_tenant: 1_000,
+            max_sessions_per_credential: 100,
             rate_limit_per_minute: 600,
+            max_batch: 32,
         }
     }
 }
@@ -279,6 +289,16 @@ pub async fn serve(
     server.shutdown().await
 }
 
+fn rate_limited(ms: u64) -> Response {
+    let mut r = json_response(
+        StatusCode::TOO_MANY_REQUESTS,
+        json!({"ok": false, "error": "rate_limited", "code": "RATE_LIMITED", "retry_after_ms": ms}),
+    );
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(ms.div_ceil(1000)));
+    r
+}
+
 fn json_response(status: StatusCode, body: Value) -> Response {
     let mut r = Response::new(Body::from(body.to_string()));
     *r.status_mut() = status;
@@ -320,8 +340,11 @@ fn new_session_id() -> String {
 impl Shared {
     /// The caller's identity and trusted context, or `None` when the credential is missing or wrong.
     fn authenticate(&self, headers: &HeaderMap) -> Option<(String, TrustedContext)> {
+        // The scheme is case-insensitive (RFC 6750 / RFC 9110): `bearer`, `BEARER` work too.
         let presented = header_str(headers, header::AUTHORIZATION)
-            .and_then(|h| h.strip_prefix("Bearer "))
+            .and_then(|h| h.trim().split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim())
             .filter(|t| !t.is_empty());
         match &self.opts.auth {
             Auth::DevNoAuth { context } => Some(("dev".into(), context.clone())),
@@ -341,8 +364,9 @@ impl Shared {
         }
     }
 
-    /// Take one request from the tenant's bucket; `Err(ms)` = retry after.
-    fn rate_limit(&self, key: &str) -> Result<(), u64> {
+    /// Take `n` requests from the tenant's bucket; `Err(ms)` = retry after.
+    fn rate_limit(&self, key: &str, n: usize) -> Result<(), u64> {
+        let n = n as f64;
         let per_min = self.opts.rate_limit_per_minute.max(1) as f64;
         let per_sec = per_min / 60.0;
         let now = Instant::now();
@@ -353,11 +377,11 @@ impl Shared {
         });
         b.tokens = (b.tokens + now.duration_since(b.last).as_secs_f64() * per_sec).min(per_min);
         b.last = now;
-        if b.tokens >= 1.0 {
-            b.tokens -= 1.0;
+        if b.tokens >= n {
+            b.tokens -= n;
             Ok(())
         } else {
-            Err((((1.0 - b.tokens) / per_sec) * 1000.0).ceil() as u64)
+            Err((((n - b.tokens) / per_sec) * 1000.0).ceil() as u64)
         }
     }
 
@@ -412,14 +436,8 @@ async fn handle(State(s): State<Arc<Shared>>, req: Request) -> Response {
         return r;
     };
     let rate_key = context.tenant_id.clone().unwrap_or_else(|| "-".into());
-    if let Err(ms) = s.rate_limit(&rate_key) {
-        let mut r = json_response(
-            StatusCode::TOO_MANY_REQUESTS,
-            json!({"ok": false, "error": "rate_limited", "code": "RATE_LIMITED", "retry_after_ms": ms}),
-        );
-        r.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(ms.div_ceil(1000)));
-        return r;
+    if let Err(ms) = s.rate_limit(&rate_key, 1) {
+        return rate_limited(ms);
     }
     if let Some(v) = header_str(&parts.headers, "mcp-protocol-version")
         && !SUPPORTED_PROTOCOL_VERSIONS.contains(&v)
@@ -498,8 +516,15 @@ async fn handle(State(s): State<Arc<Shared>>, req: Request) -> Response {
             return r;
         }
     }
+    // Exactly `application/json`, parameters allowed (`; charset=utf-8`); not a prefix match.
     let content_type_ok = header_str(&parts.headers, header::CONTENT_TYPE)
-        .map(|c| c.to_ascii_lowercase().starts_with("application/json"))
+        .map(|c| {
+            c.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .eq_ignore_ascii_case("application/json")
+        })
         .unwrap_or(false);
     if !content_type_ok {
         return rpc_error(
@@ -543,6 +568,23 @@ async fn handle(State(s): State<Arc<Shared>>, req: Request) -> Response {
         Value::Array(a) => a.iter().collect(),
         v => vec![v],
     };
+    if items.len() > s.opts.max_batch {
+        return rpc_error(
+            StatusCode::BAD_REQUEST,
+            Value::Null,
+            -32600,
+            &format!(
+                "Invalid Request: a batch may hold at most {} messages",
+                s.opts.max_batch
+            ),
+        );
+    }
+    // Every message of a batch is a request against the tenant's rate (one was taken above).
+    if items.len() > 1
+        && let Err(ms) = s.rate_limit(&rate_key, items.len() - 1)
+    {
+        return rate_limited(ms);
+    }
     let is_init = |v: &&Value| v.get("method").and_then(Value::as_str) == Some("initialize");
     let (session_id, context) = match (session_id, session_ctx) {
         (Some(id), Some(ctx)) => {
@@ -585,6 +627,22 @@ async fn handle(State(s): State<Arc<Shared>>, req: Request) -> Response {
                     Value::Null,
                     -32000,
                     "Too many open MCP sessions; try again later.",
+                );
+            }
+            let (same_tenant, same_credential) = sessions.values().fold((0, 0), |(t, c), sess| {
+                (
+                    t + usize::from(sess.context.tenant_id == context.tenant_id),
+                    c + usize::from(sess.identity == identity),
+                )
+            });
+            if same_tenant >= s.opts.max_sessions_per_tenant
+                || same_credential >= s.opts.max_sessions_per_credential
+            {
+                return rpc_error(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    Value::Null,
+                    -32000,
+                    "Too many open MCP sessions for this tenant or credential; close some (DELETE) or let them expire.",
                 );
             }
             let id = new_session_id();

@@ -18,8 +18,9 @@ pub use endpoint::McpEndpoint;
 
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ListResourceTemplatesResult,
-    ListToolsResult, PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse,
-    ReadResourceResult, ServerCapabilities, ServerConfig,
+    ListResourcesResult, ListToolsResult, PaginatedRequestParams, ProtocolVersion,
+    ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult, ServerCapabilities,
+    ServerConfig,
 };
 use rmcp::service::{RequestContext, RoleServer};
 use rmcp::{ErrorData as McpError, ServerHandler, ServiceExt};
@@ -54,13 +55,27 @@ fn internal(e: impl std::fmt::Display) -> McpError {
 }
 
 impl ServerHandler for SynapsorMcp {
+    /// Only the versions whose rules every transport (stdio, Streamable HTTP, the in-process
+    /// endpoint) implements, so discovery and `initialize` agree with HTTP.
+    fn supported_protocol_versions(&self) -> std::borrow::Cow<'static, [ProtocolVersion]> {
+        std::borrow::Cow::Owned(
+            endpoint::SUPPORTED_PROTOCOL_VERSIONS
+                .iter()
+                .filter_map(|v| serde_json::from_value(Value::String((*v).into())).ok())
+                .collect(),
+        )
+    }
+
     fn get_info(&self) -> ServerConfig {
-        let mut info = ServerConfig::new(
-            ServerCapabilities::builder()
-                .enable_tools()
-                .enable_resources()
-                .build(),
-        );
+        let capabilities: ServerCapabilities = serde_json::from_value(McpEndpoint::capabilities())
+            .unwrap_or_else(|_| {
+                ServerCapabilities::builder()
+                    .enable_tools()
+                    .enable_resources()
+                    .build()
+            });
+        let mut info = ServerConfig::new(capabilities);
+        info.protocol_version = ProtocolVersion::V_2025_11_25;
         info.server_info.name = "synapsor-runner".into();
         info.server_info.version = synapsor_runner::VERSION.into();
         info.instructions = Some(endpoint::SERVER_INSTRUCTIONS.into());
@@ -84,9 +99,22 @@ impl ServerHandler for SynapsorMcp {
         let result = self
             .endpoint
             .call_tool(&request.name, args, &self.context)
-            .await;
+            .await
+            .map_err(|e| McpError::invalid_params(e.message, e.data))?;
         let result: CallToolResult = serde_json::from_value(result).map_err(internal)?;
         Ok(result.into())
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, McpError> {
+        let list = self
+            .endpoint
+            .list_resources(&self.context)
+            .map_err(|e| McpError::internal_error(e.message, None))?;
+        serde_json::from_value(list).map_err(internal)
     }
 
     async fn list_resource_templates(

@@ -111,9 +111,10 @@ async fn handle_speaks_json_rpc_under_the_callers_context() {
         .unwrap();
     assert_eq!(
         r["result"]["isError"],
-        json!(false),
-        "v2: a refusal is a normal result with ok:false"
+        json!(true),
+        "a refusal is flagged isError and still carries the v2 envelope"
     );
+    assert_eq!(r["result"]["structuredContent"]["ok"], json!(false));
     assert_eq!(
         r["result"]["structuredContent"]["error"]["code"],
         json!("NOT_FOUND_IN_TENANT")
@@ -190,4 +191,32 @@ async fn handle_speaks_json_rpc_under_the_callers_context() {
     assert_eq!(missing["error"]["code"], json!(-32602));
     let parse = ep.handle_str("{not json", &acme).await.unwrap();
     assert!(parse.contains("-32700"));
+    // An unknown tool is a JSON-RPC error, not a tool result.
+    let unknown = ep
+        .handle(&call(13, "billing.drop_everything", json!({})), &acme)
+        .await
+        .unwrap();
+    assert_eq!(unknown["error"]["code"], json!(-32602));
+    assert!(unknown.get("result").is_none());
+    // resources/list: the caller's own proposals only.
+    let list = |id: u64| json!({"jsonrpc": "2.0", "id": id, "method": "resources/list"});
+    let mine = ep.handle(&list(14), &acme).await.unwrap();
+    let uris: Vec<&str> = mine["result"]["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["uri"].as_str().unwrap())
+        .collect();
+    assert_eq!(uris, [format!("synapsor://proposals/{pid}")]);
+    let theirs = ep.handle(&list(15), &globex).await.unwrap();
+    assert_eq!(theirs["result"]["resources"], json!([]));
+    // Every transport negotiates the same versions: nothing newer than 2025-11-25.
+    let init = ep
+        .handle(
+            &json!({"jsonrpc": "2.0", "id": 16, "method": "initialize", "params": {"protocolVersion": "2026-07-28", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}),
+            &acme,
+        )
+        .await
+        .unwrap();
+    assert_eq!(init["result"]["protocolVersion"], json!("2025-11-25"));
 }
