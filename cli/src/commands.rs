@@ -66,9 +66,10 @@ pub async fn run(cli: Cli) -> Result<u8> {
         Command::Demo { dir } => crate::demo::run(&dir).await,
         Command::Reconcile { force, json } => reconcile(&g, force, json).await,
         Command::Mcp { action } => match action {
-            crate::McpCmd::Serve { alias_mode } => {
-                crate::mcp_cmds::serve_stdio(&g, &alias_mode).await
-            }
+            crate::McpCmd::Serve {
+                alias_mode,
+                env_file,
+            } => crate::mcp_cmds::serve_stdio(&g, &alias_mode, env_file.as_deref()).await,
             crate::McpCmd::ServeStreamableHttp(a) => crate::mcp_cmds::serve_http(&g, a).await,
             crate::McpCmd::Configure(a) => crate::mcp_cmds::configure(&g, &a),
             crate::McpCmd::HashToken { from_env } => crate::mcp_cmds::hash_token(&from_env),

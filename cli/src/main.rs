@@ -228,6 +228,10 @@ pub enum McpCmd {
         /// canonical | openai | both
         #[arg(long, default_value = "canonical")]
         alias_mode: String,
+        /// Read environment variables (KEY=VALUE lines) from this file before starting, for
+        /// clients that cannot pass or expand them (Claude Desktop)
+        #[arg(long)]
+        env_file: Option<PathBuf>,
     },
     /// MCP over Streamable HTTP (bearer auth, Host/Origin allowlists, limits, rate limit).
     ServeStreamableHttp(HttpServeArgs),
@@ -247,14 +251,21 @@ pub enum McpCmd {
 pub struct ConfigureArgs {
     /// claude-desktop | cursor | vscode | generic-stdio
     pub client: String,
-    /// stdio | streamable-http (generic-stdio only)
+    /// stdio | streamable-http (Cursor, VS Code and generic; Claude Desktop adds remote servers
+    /// in its own settings)
     #[arg(long, default_value = "stdio")]
     pub transport: String,
-    #[arg(long, default_value = "canonical")]
+    /// Tool names: openai (default; `billing__inspect_invoice`, accepted by every client) |
+    /// canonical (dotted, `billing.inspect_invoice`) | both
+    #[arg(long, default_value = "openai")]
     pub alias_mode: String,
-    /// Resolve --config and --store against the current directory
+    /// Write absolute paths for the binary, --config and --store
     #[arg(long)]
     pub absolute_paths: bool,
+    /// Claude Desktop: the env file the server reads its variables from (default: .env.synapsor
+    /// beside the config)
+    #[arg(long)]
+    pub env_file: Option<PathBuf>,
     #[arg(long, default_value = "127.0.0.1")]
     pub host: String,
     #[arg(long, default_value_t = 8766)]

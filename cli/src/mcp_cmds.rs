@@ -40,8 +40,72 @@ fn process_context(runner: &Runner) -> TrustedContext {
     }
 }
 
-pub async fn serve_stdio(g: &Global, alias_mode: &str) -> Result<u8> {
+/// Load `KEY=VALUE` lines (blank lines and `#` comments skipped, optional `export `, values
+/// optionally quoted) into this process's environment. Runs before anything else starts.
+fn load_env_file(path: &Path) -> Result<()> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| usage(&format!("--env-file {}: {e}", path.display())))?;
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let line = line.strip_prefix("export ").unwrap_or(line);
+        let Some((key, value)) = line.split_once('=') else {
+            return Err(usage(&format!(
+                "--env-file {} line {}: expected KEY=VALUE",
+                path.display(),
+                i + 1
+            )));
+        };
+        let key = key.trim();
+        let value = value.trim();
+        let value = value
+            .strip_prefix('"')
+            .and_then(|v| v.strip_suffix('"'))
+            .or_else(|| value.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')))
+            .unwrap_or(value);
+        // SAFETY: called at the start of `mcp serve`, before the server spawns anything.
+        unsafe { std::env::set_var(key, value) };
+    }
+    Ok(())
+}
+
+/// Refuse to serve when a variable the server needs is unset, or still holds a placeholder the
+/// MCP client did not expand (`${NAME}`, `${env:NAME}`): every call would fail otherwise.
+fn check_server_env(config: &synapsor_runner::RunnerConfig) -> Result<()> {
+    let (required, optional) = server_env(config);
+    for name in required.iter().chain(&optional) {
+        if let Ok(v) = std::env::var(name)
+            && v.contains("${")
+        {
+            return Err(usage(&format!(
+                "{name} holds an unexpanded placeholder ({}): the MCP client passed it literally. Set the value itself, or start the server with --env-file (Claude Desktop does not expand variables)",
+                v.chars().take(40).collect::<String>()
+            )));
+        }
+    }
+    for name in &required {
+        if std::env::var(name)
+            .map(|v| v.trim().is_empty())
+            .unwrap_or(true)
+        {
+            return Err(usage(&format!(
+                "{name} is not set: the MCP server needs it (trusted context or a source's read connection). Set it in the client's env block or in an --env-file"
+            )));
+        }
+    }
+    Ok(())
+}
+
+pub async fn serve_stdio(g: &Global, alias_mode: &str, env_file: Option<&Path>) -> Result<u8> {
     let naming = naming(alias_mode)?;
+    if let Some(path) = env_file {
+        load_env_file(path)?;
+    }
+    if let Ok(loaded) = load_config(config_path(g)) {
+        check_server_env(&loaded.config)?;
+    }
     let runner = open_runner(g).await?;
     let ctx = process_context(&runner);
     synapsor_runner_mcp::SynapsorMcp::new(runner, naming, ctx)
@@ -147,17 +211,22 @@ pub fn hash_token(from_env: &str) -> Result<u8> {
     Ok(0)
 }
 
-/// Environment variables the MCP server process reads (names only; never values).
-fn server_env_names(config: &synapsor_runner::RunnerConfig) -> Vec<String> {
-    let mut names: Vec<String> = Vec::new();
-    let mut add = |n: &str| {
-        if !names.iter().any(|x| x == n) {
-            names.push(n.to_string());
+/// Environment variables the MCP server process reads (names only; never values): those it
+/// cannot serve without (trusted context, read connections) and the write connections.
+fn server_env(config: &synapsor_runner::RunnerConfig) -> (Vec<String>, Vec<String>) {
+    let mut required: Vec<String> = Vec::new();
+    let mut optional: Vec<String> = Vec::new();
+    let add = |list: &mut Vec<String>, n: &str| {
+        if !list.iter().any(|x| x == n) {
+            list.push(n.to_string());
         }
     };
     for s in config.sources.values() {
         if let Some(n) = &s.read_url_env {
-            add(n);
+            add(&mut required, n);
+        }
+        if let Some(n) = &s.write_url_env {
+            add(&mut optional, n);
         }
     }
     for b in config
@@ -165,18 +234,39 @@ fn server_env_names(config: &synapsor_runner::RunnerConfig) -> Vec<String> {
         .iter()
         .chain(config.contexts.values())
     {
-        for (k, v) in &b.values {
-            if k.ends_with("_env")
-                && let Some(n) = v.as_str()
-            {
-                add(n);
+        match b.provider {
+            Provider::Environment => {
+                for (key, default) in [
+                    ("tenant_id_env", "SYNAPSOR_TENANT_ID"),
+                    ("principal_env", "SYNAPSOR_PRINCIPAL"),
+                ] {
+                    let n = b.values.get(key).and_then(Value::as_str).unwrap_or(default);
+                    add(&mut required, n);
+                }
+            }
+            Provider::Host => {
+                add(&mut required, "SYNAPSOR_TENANT_ID");
+                add(&mut required, "SYNAPSOR_PRINCIPAL");
+            }
+            _ => {
+                for (k, v) in &b.values {
+                    if k.ends_with("_env")
+                        && let Some(n) = v.as_str()
+                    {
+                        add(&mut optional, n);
+                    }
+                }
             }
         }
-        if b.provider == Provider::Host {
-            add("SYNAPSOR_TENANT_ID");
-            add("SYNAPSOR_PRINCIPAL");
-        }
     }
+    optional.retain(|n| !required.contains(n));
+    (required, optional)
+}
+
+/// Every variable the server reads, required first.
+fn server_env_names(config: &synapsor_runner::RunnerConfig) -> Vec<String> {
+    let (mut names, optional) = server_env(config);
+    names.extend(optional);
     names
 }
 
@@ -196,13 +286,7 @@ pub fn configure(g: &Global, a: &ConfigureArgs) -> Result<u8> {
         other => return Err(usage(&format!("unsupported MCP client: {other}"))),
     };
     match transport {
-        "stdio" => {}
-        "streamable-http" if client == "generic-stdio" => {}
-        "streamable-http" => {
-            return Err(usage(&format!(
-                "{client} config output currently supports stdio. Use --transport stdio."
-            )));
-        }
+        "stdio" | "streamable-http" => {}
         "http" | "json-rpc" => {
             return Err(usage(
                 "mcp config uses stdio or streamable-http. The lightweight JSON-RPC HTTP bridge is not a standard MCP client transport.",
@@ -210,81 +294,148 @@ pub fn configure(g: &Global, a: &ConfigureArgs) -> Result<u8> {
         }
         _ => return Err(usage("--transport must be stdio or streamable-http")),
     }
-    let raw_config = config_path(g);
-    // The ledger the reviewer's `proposals` and `apply` use: from the config unless given.
-    let raw_store = crate::commands::ledger_path(g);
-    let abs = |p: &Path| -> String {
-        if absolute_paths && p.is_relative() {
+    if transport == "streamable-http" && client == "claude-desktop" {
+        return Err(usage(
+            "Claude Desktop adds remote MCP servers in its own settings (Connectors), not in claude_desktop_config.json: use --transport stdio, or add the URL there",
+        ));
+    }
+    let absolute = |p: &Path| -> std::path::PathBuf {
+        if p.is_relative() {
             std::env::current_dir()
                 .map(|d| d.join(p))
                 .unwrap_or_else(|_| p.to_path_buf())
-                .display()
-                .to_string()
+        } else {
+            p.to_path_buf()
+        }
+    };
+    let shown = |p: &Path| -> String {
+        if absolute_paths {
+            absolute(p).display().to_string()
         } else {
             p.display().to_string()
         }
     };
-    let (cfg, store) = (abs(&raw_config), abs(&raw_store));
-    let mut args: Vec<String> = if transport == "stdio" {
-        vec!["mcp", "serve", "--config", &cfg, "--store", &store]
-            .into_iter()
-            .map(String::from)
-            .collect()
+    let raw_config = config_path(g);
+    // The ledger the reviewer's `proposals` and `apply` use: from the config unless given.
+    let raw_store = crate::commands::ledger_path(g);
+    let (cfg, store) = (shown(&raw_config), shown(&raw_store));
+    let command = if absolute_paths {
+        std::env::current_exe()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|_| "synapsor-runner".into())
     } else {
-        let port = port.to_string();
-        vec![
-            "mcp",
-            "serve-streamable-http",
-            "--config",
-            &cfg,
-            "--store",
-            &store,
-            "--host",
-            host,
-            "--port",
-            &port,
-            "--auth-token-env",
-            auth_token_env,
-        ]
-        .into_iter()
-        .map(String::from)
-        .collect()
+        std::env::var("SYNAPSOR_RUNNER_COMMAND_NAME").unwrap_or_else(|_| "synapsor-runner".into())
     };
-    if alias_mode != "canonical" {
-        args.push("--alias-mode".into());
-        args.push(alias_mode.into());
-    }
-    let env_names = match load_config(&raw_config) {
-        Ok(c) => server_env_names(&c.config),
-        Err(_) => {
-            eprintln!(
-                "Warning: config path does not exist yet or is invalid: {}",
-                raw_config.display()
-            );
-            Vec::new()
-        }
-    };
-    // Placeholders in each client's own interpolation syntax: names only, never values.
-    let mut env = Map::new();
-    for n in &env_names {
-        let placeholder = match client {
-            "cursor" | "vscode" => format!("${{env:{n}}}"),
-            _ => format!("${{{n}}}"),
-        };
-        env.insert(n.clone(), Value::String(placeholder));
-    }
-    if transport == "streamable-http" {
-        env.insert(
-            auth_token_env.to_string(),
-            Value::String(format!("${{{auth_token_env}}}")),
+    let loaded = load_config(&raw_config);
+    if loaded.is_err() {
+        eprintln!(
+            "Warning: config path does not exist yet or is invalid: {}",
+            raw_config.display()
         );
     }
-    let command =
-        std::env::var("SYNAPSOR_RUNNER_COMMAND_NAME").unwrap_or_else(|_| "synapsor-runner".into());
-    let mut server = json!({"command": command, "args": args});
-    if !env.is_empty() {
-        server["env"] = Value::Object(env);
+    let env_names = loaded
+        .as_ref()
+        .map(|c| server_env_names(&c.config))
+        .unwrap_or_default();
+    let alias_args: Vec<String> = if alias_mode == "canonical" {
+        Vec::new()
+    } else {
+        vec!["--alias-mode".into(), alias_mode.into()]
+    };
+
+    if transport == "streamable-http" {
+        let url = format!("http://{host}:{port}/mcp");
+        let snippet = match client {
+            "cursor" => json!({"mcpServers": {"synapsor": {
+                "url": url,
+                "headers": {"Authorization": format!("Bearer ${{env:{auth_token_env}}}")}
+            }}}),
+            "vscode" => json!({
+                "inputs": [{"type": "promptString", "id": "synapsor-token", "description": "Bearer token of the synapsor-runner MCP server", "password": true}],
+                "servers": {"synapsor": {
+                    "type": "http",
+                    "url": url,
+                    "headers": {"Authorization": "Bearer ${input:synapsor-token}"}
+                }}
+            }),
+            _ => {
+                json!({"url": url, "headers": {"Authorization": format!("Bearer <value of {auth_token_env}>")}})
+            }
+        };
+        println!("{}", serde_json::to_string_pretty(&snippet).expect("json"));
+        let mut start = vec![
+            command.clone(),
+            "--config".into(),
+            cfg.clone(),
+            "--store".into(),
+            store.clone(),
+            "mcp".into(),
+            "serve-streamable-http".into(),
+            "--host".into(),
+            host.into(),
+            "--port".into(),
+            port.to_string(),
+            "--auth-token-env".into(),
+            auth_token_env.into(),
+        ];
+        start.extend(alias_args);
+        eprintln!(
+            "Start the server with {auth_token_env} set (and {}):\n  {}",
+            if env_names.is_empty() {
+                "nothing else".to_string()
+            } else {
+                env_names.join(", ")
+            },
+            start.join(" ")
+        );
+        eprintln!(
+            "Paste this {client} MCP config into your client settings. It holds the URL and a token placeholder only, never the token or database URLs."
+        );
+        return Ok(0);
     }
+
+    let mut args: Vec<String> = vec!["--config".into(), cfg, "--store".into(), store];
+    args.extend(["mcp".into(), "serve".into()]);
+    args.extend(alias_args);
+    let mut server = json!({"command": command});
+    let env_file = a.env_file.clone().unwrap_or_else(|| {
+        raw_config
+            .parent()
+            .map(|d| d.join(".env.synapsor"))
+            .unwrap_or_else(|| ".env.synapsor".into())
+    });
+    match client {
+        // Claude Desktop passes `env` values literally (no `${...}` expansion), and on some
+        // platforms an `env` block replaces the whole environment: the server reads its
+        // variables from a file instead.
+        "claude-desktop" if !env_names.is_empty() => {
+            args.extend([
+                "--env-file".into(),
+                absolute(&env_file).display().to_string(),
+            ]);
+        }
+        "claude-desktop" => {}
+        // Both document `${env:NAME}` in mcp.json.
+        "cursor" | "vscode" => {
+            let env: Map<String, Value> = env_names
+                .iter()
+                .map(|n| (n.clone(), Value::String(format!("${{env:{n}}}"))))
+                .collect();
+            if !env.is_empty() {
+                server["env"] = Value::Object(env);
+            }
+        }
+        _ => {
+            let env: Map<String, Value> = env_names
+                .iter()
+                .map(|n| (n.clone(), Value::String(format!("${{{n}}}"))))
+                .collect();
+            if !env.is_empty() {
+                server["env"] = Value::Object(env);
+            }
+        }
+    }
+    server["args"] = json!(args);
     let snippet = match client {
         "claude-desktop" | "cursor" => json!({"mcpServers": {"synapsor": server}}),
         "vscode" => {
@@ -297,19 +448,27 @@ pub fn configure(g: &Global, a: &ConfigureArgs) -> Result<u8> {
         _ => server,
     };
     println!("{}", serde_json::to_string_pretty(&snippet).expect("json"));
-    if transport == "stdio"
-        && (raw_config.is_relative() || raw_store.is_relative())
-        && !absolute_paths
-    {
+    if (raw_config.is_relative() || raw_store.is_relative()) && !absolute_paths {
         eprintln!(
             "Warning: relative paths are resolved by the MCP client working directory. Use --absolute-paths if the client runs from another directory."
         );
     }
-    if !env_names.is_empty() && client == "claude-desktop" || client == "generic-stdio" {
-        eprintln!(
-            "The env entries are placeholders: set {} in the client's environment (or replace the placeholders locally).",
-            env_names.join(", ")
-        );
+    if !env_names.is_empty() {
+        match client {
+            "claude-desktop" => eprintln!(
+                "Put {} in {} as KEY=VALUE lines (chmod 600); the server reads it at start and refuses to start while one is missing.",
+                env_names.join(", "),
+                absolute(&env_file).display()
+            ),
+            "cursor" | "vscode" => eprintln!(
+                "The client fills {} from its environment (${{env:NAME}}).",
+                env_names.join(", ")
+            ),
+            _ => eprintln!(
+                "The env entries are placeholders: set {} in the client's environment (or replace the placeholders locally).",
+                env_names.join(", ")
+            ),
+        }
     }
     eprintln!(
         "Paste this {client} MCP config into your local MCP client settings. It contains command paths and environment variable names only, not database URLs or write credentials."

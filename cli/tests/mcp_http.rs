@@ -279,7 +279,12 @@ fn tokens_file_refuses_plaintext_and_lists_every_problem() {
 }
 
 fn audit_json(args: &[&str]) -> Value {
+    audit_json_env(args, &[])
+}
+
+fn audit_json_env(args: &[&str], env: &[(&str, &str)]) -> Value {
     let out = bin()
+        .envs(env.iter().copied())
         .arg("audit")
         .args(args)
         .arg("--json")
@@ -419,7 +424,14 @@ fn audit_of_our_own_configs_and_live_servers_reports_no_high_findings() {
         config.display(),
         store.display()
     );
-    let r = audit_json(&[&stdio]);
+    // A stdio server of a host-provider config serves the tenant it is started with.
+    let r = audit_json_env(
+        &[&stdio],
+        &[
+            ("SYNAPSOR_TENANT_ID", "acme"),
+            ("SYNAPSOR_PRINCIPAL", "agent:audit"),
+        ],
+    );
     assert_eq!(r["summary"]["tools_inspected"], json!(2), "{r}");
     assert_eq!(r["summary"]["high"], json!(0), "{r}");
     // Live: our Streamable HTTP server, with the bearer from --bearer-env.
@@ -502,16 +514,37 @@ fn mcp_configure_prints_snippets_with_env_names_never_secrets() {
         let v: Value = serde_json::from_str(&out).unwrap();
         let s = &v[key]["synapsor"];
         assert_eq!(s["command"], json!("synapsor-runner"));
-        assert_eq!(
-            (&s["args"][0], &s["args"][1]),
-            (&json!("mcp"), &json!("serve"))
-        );
-        let env = s["env"].as_object().unwrap();
-        assert!(env.contains_key("BILLING_APP_READ_URL"), "{v}");
+        let args: Vec<&str> = s["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap())
+            .collect();
+        assert!(args.windows(2).any(|w| w == ["mcp", "serve"]), "{args:?}");
         assert!(
-            !env.contains_key("BILLING_APP_WRITE_URL"),
-            "no write credentials: {v}"
+            args.windows(2).any(|w| w == ["--alias-mode", "openai"]),
+            "names every client accepts by default: {args:?}"
         );
+        if client == "claude-desktop" {
+            // No `${...}` for a client that does not expand it: the server reads a file.
+            assert!(s.get("env").is_none(), "{v}");
+            assert!(args.contains(&"--env-file"), "{args:?}");
+            assert!(
+                err.contains("BILLING_APP_READ_URL") && err.contains("SYNAPSOR_TENANT_ID"),
+                "{err}"
+            );
+        } else {
+            let env = s["env"].as_object().unwrap();
+            assert_eq!(
+                env["BILLING_APP_READ_URL"],
+                json!("${env:BILLING_APP_READ_URL}"),
+                "{v}"
+            );
+            assert!(
+                env.contains_key("SYNAPSOR_TENANT_ID"),
+                "trusted-context names listed: {v}"
+            );
+        }
         assert!(
             !out.contains("hunter2") && !out.contains("postgres://"),
             "{out}"
@@ -520,26 +553,133 @@ fn mcp_configure_prints_snippets_with_env_names_never_secrets() {
             assert_eq!(s["type"], json!("stdio"));
         }
     }
-    let (code, out, _) = run(
-        "generic-stdio",
-        &["--transport", "streamable-http", "--alias-mode", "openai"],
+    // Dotted canonical names stay available by flag.
+    let (_, out, _) = run("cursor", &["--alias-mode", "canonical"]);
+    assert!(!out.contains("--alias-mode"), "{out}");
+    // Streamable HTTP snippets: URL plus a bearer header placeholder, never the token.
+    let (code, out, err) = run("cursor", &["--transport", "streamable-http"]);
+    assert_eq!(code, Some(0), "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        v["mcpServers"]["synapsor"]["url"],
+        json!("http://127.0.0.1:8766/mcp")
     );
+    assert_eq!(
+        v["mcpServers"]["synapsor"]["headers"]["Authorization"],
+        json!("Bearer ${env:SYNAPSOR_MCP_HTTP_TOKEN}")
+    );
+    assert!(
+        err.contains("serve-streamable-http")
+            && err.contains("--auth-token-env SYNAPSOR_MCP_HTTP_TOKEN"),
+        "{err}"
+    );
+    let (code, out, _) = run("vscode", &["--transport", "streamable-http"]);
     assert_eq!(code, Some(0));
     let v: Value = serde_json::from_str(&out).unwrap();
-    let args: Vec<&str> = v["args"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a.as_str().unwrap())
-        .collect();
-    assert!(args.contains(&"serve-streamable-http") && args.contains(&"--auth-token-env"));
-    assert_eq!(&args[args.len() - 2..], ["--alias-mode", "openai"]);
-    let (code, _, err) = run("cursor", &["--transport", "streamable-http"]);
+    assert_eq!(v["servers"]["synapsor"]["type"], json!("http"));
+    assert_eq!(v["inputs"][0]["password"], json!(true));
+    let (code, _, err) = run("claude-desktop", &["--transport", "streamable-http"]);
     assert_eq!(code, Some(1));
-    assert!(err.contains("supports stdio"), "{err}");
+    assert!(err.contains("Connectors"), "{err}");
     let (code, _, err) = run("emacs", &[]);
     assert_eq!(code, Some(1));
     assert!(err.contains("unsupported MCP client: emacs"), "{err}");
+}
+
+/// The Claude Desktop snippet, run exactly as written: the server reads the env file and serves
+/// the same ledger the reviewer uses; with the file missing a variable, or a placeholder left
+/// unexpanded, it refuses to start and names the variable.
+#[test]
+fn a_pasted_claude_desktop_snippet_starts_a_server_on_the_reviewers_ledger() {
+    use std::io::{BufRead, BufReader, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let (config, _) = host_demo(dir.path());
+    let out = bin()
+        .arg("--config")
+        .arg(&config)
+        .args(["mcp", "configure", "claude-desktop", "--absolute-paths"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let s = &v["mcpServers"]["synapsor"];
+    let command = s["command"].as_str().unwrap().to_string();
+    assert!(Path::new(&command).is_absolute(), "{command}");
+    let args: Vec<String> = s["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect();
+    let env_file = args[args.iter().position(|a| a == "--env-file").unwrap() + 1].clone();
+    let spawn = || {
+        Command::new(&command)
+            .args(&args)
+            .env_clear()
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    // The file lacks the principal: refused, named.
+    std::fs::write(&env_file, "SYNAPSOR_TENANT_ID=acme\n").unwrap();
+    let refused = spawn().wait_with_output().unwrap();
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("SYNAPSOR_PRINCIPAL is not set"));
+    // A placeholder the client passed literally: refused, named.
+    std::fs::write(
+        &env_file,
+        "SYNAPSOR_TENANT_ID=${SYNAPSOR_TENANT_ID}\nSYNAPSOR_PRINCIPAL=p\n",
+    )
+    .unwrap();
+    let refused = spawn().wait_with_output().unwrap();
+    assert!(
+        String::from_utf8_lossy(&refused.stderr)
+            .contains("SYNAPSOR_TENANT_ID holds an unexpanded placeholder"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    // Complete: it serves, and what it proposes is in the ledger the reviewer lists.
+    std::fs::write(
+        &env_file,
+        "# trusted context\nSYNAPSOR_TENANT_ID=acme\nexport SYNAPSOR_PRINCIPAL=\"agent:desk\"\n",
+    )
+    .unwrap();
+    let mut child = spawn();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    for msg in [
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "desk", "version": "1"}}}),
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "billing__propose_late_fee_waiver", "arguments": {"invoice_id": "INV-3001", "reason": "desk"}}}),
+    ] {
+        writeln!(stdin, "{msg}").unwrap();
+    }
+    let mut proposal = String::new();
+    for line in lines.by_ref() {
+        let v: Value = serde_json::from_str(&line.unwrap()).unwrap();
+        if v["id"] == json!(2) {
+            assert_eq!(v["result"]["isError"], json!(false), "{v}");
+            proposal = v["result"]["structuredContent"]["proposal"]["id"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            break;
+        }
+    }
+    drop(stdin);
+    let _ = child.wait();
+    let listed = bin()
+        .arg("--config")
+        .arg(&config)
+        .args(["proposals", "list", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&listed.stdout).contains(&proposal),
+        "the reviewer sees the proposal made through the snippet"
+    );
 }
 
 /// One raw HTTP/1.1 request on loopback: (status, body).
