@@ -598,9 +598,43 @@ const AUDIT_INIT: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","param
 const AUDIT_INITIALIZED: &str = r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#;
 const AUDIT_LIST: &str = r#"{"jsonrpc":"2.0","id":2,"method":"tools/list","params":{}}"#;
 
+/// The largest message `audit` reads from a live server (one stdio line, one HTTP body): a
+/// hostile server answering gigabytes cannot exhaust the auditor's memory.
+pub const AUDIT_MAX_MESSAGE_BYTES: usize = 8 * 1024 * 1024;
+
+type ChildLines = tokio::io::BufReader<tokio::process::ChildStdout>;
+
+/// The next line of a child's stdout, at most `cap` bytes; `Err` when a line is longer.
+async fn next_line_capped(
+    reader: &mut ChildLines,
+    cap: usize,
+) -> std::result::Result<Option<String>, ()> {
+    use tokio::io::AsyncBufReadExt;
+    let mut line = Vec::new();
+    loop {
+        let buf = reader.fill_buf().await.map_err(|_| ())?;
+        if buf.is_empty() {
+            return Ok((!line.is_empty()).then(|| String::from_utf8_lossy(&line).into_owned()));
+        }
+        let (take, done) = match buf.iter().position(|b| *b == b'\n') {
+            Some(i) => (i + 1, true),
+            None => (buf.len(), false),
+        };
+        if line.len() + take > cap + 1 {
+            return Err(());
+        }
+        line.extend_from_slice(&buf[..take]);
+        reader.consume(take);
+        if done {
+            line.pop();
+            return Ok(Some(String::from_utf8_lossy(&line).into_owned()));
+        }
+    }
+}
+
 /// initialize → initialized → tools/list over a child's stdio; never calls a business tool.
 async fn fetch_stdio_tools(command: &str, timeout: Duration) -> Result<Value> {
-    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
     let parts = split_command(command);
     let (prog, rest) = parts
         .split_first()
@@ -614,7 +648,7 @@ async fn fetch_stdio_tools(command: &str, timeout: Duration) -> Result<Value> {
         .spawn()
         .map_err(|e| audit_error(format!("mcp audit cannot start {prog}: {e}")))?;
     let mut stdin = child.stdin.take().expect("piped");
-    let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines();
+    let mut lines = BufReader::new(child.stdout.take().expect("piped"));
     let mut stderr = child.stderr.take().expect("piped");
     let exchange = async {
         stdin
@@ -622,7 +656,10 @@ async fn fetch_stdio_tools(command: &str, timeout: Duration) -> Result<Value> {
             .await
             .ok()?;
         stdin.flush().await.ok()?;
-        wait_for_id(1, &mut lines).await?;
+        match wait_for_id(1, &mut lines).await? {
+            Ok(_) => {}
+            Err(()) => return Some(Err(())),
+        }
         stdin
             .write_all(format!("{AUDIT_INITIALIZED}\n{AUDIT_LIST}\n").as_bytes())
             .await
@@ -638,7 +675,10 @@ async fn fetch_stdio_tools(command: &str, timeout: Duration) -> Result<Value> {
             "mcp audit stdio tools/list timed out after {}ms",
             timeout.as_millis()
         ))),
-        Ok(Some(v)) => Ok(v),
+        Ok(Some(Err(()))) => Err(audit_error(format!(
+            "mcp audit stdio: the server sent a message larger than {AUDIT_MAX_MESSAGE_BYTES} bytes; refused"
+        ))),
+        Ok(Some(Ok(v))) => Ok(v),
         Ok(None) => {
             let mut err = String::new();
             let _ =
@@ -657,18 +697,21 @@ async fn fetch_stdio_tools(command: &str, timeout: Duration) -> Result<Value> {
     }
 }
 
-async fn wait_for_id(
-    id: i64,
-    lines: &mut tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
-) -> Option<Value> {
-    while let Ok(Some(line)) = lines.next_line().await {
-        if let Ok(v) = serde_json::from_str::<Value>(&line)
-            && v.get("id") == Some(&json!(id))
-        {
-            return Some(v);
+/// The reply with `id`; `Some(Err(()))` when a message exceeds the cap, `None` at end of output.
+async fn wait_for_id(id: i64, lines: &mut ChildLines) -> Option<std::result::Result<Value, ()>> {
+    loop {
+        match next_line_capped(lines, AUDIT_MAX_MESSAGE_BYTES).await {
+            Err(()) => return Some(Err(())),
+            Ok(None) => return None,
+            Ok(Some(line)) => {
+                if let Ok(v) = serde_json::from_str::<Value>(&line)
+                    && v.get("id") == Some(&json!(id))
+                {
+                    return Some(Ok(v));
+                }
+            }
         }
     }
-    None
 }
 
 /// The JSON-RPC message in a Streamable HTTP response body (SSE or plain JSON).
@@ -719,11 +762,21 @@ async fn fetch_http_tools(url: &str, bearer: Option<&str>, timeout: Duration) ->
         {
             session = Some(s.to_string());
         }
-        let text = resp
-            .text()
+        let mut resp = resp;
+        let mut body = Vec::new();
+        while let Some(chunk) = resp
+            .chunk()
             .await
-            .map_err(|e| audit_error(format!("mcp audit remote {step} failed: {e}")))?;
-        Ok(parse_http_message(&text))
+            .map_err(|e| audit_error(format!("mcp audit remote {step} failed: {e}")))?
+        {
+            if body.len() + chunk.len() > AUDIT_MAX_MESSAGE_BYTES {
+                return Err(audit_error(format!(
+                    "mcp audit remote {step}: the server sent more than {AUDIT_MAX_MESSAGE_BYTES} bytes; refused"
+                )));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(parse_http_message(&String::from_utf8_lossy(&body)))
     };
     post(AUDIT_INIT, "initialize").await?;
     post(AUDIT_INITIALIZED, "initialized").await?;

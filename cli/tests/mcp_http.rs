@@ -800,3 +800,37 @@ fn http_batches_sessions_and_headers_are_held_to_their_limits() {
         "the batch's five calls exceed what is left of 6 per minute: {body}"
     );
 }
+
+/// A hostile server answering tools/list with 60 MB: audit refuses it with a clear error instead
+/// of reading it whole.
+#[test]
+fn audit_reads_bounded_responses_from_a_hostile_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("hostile.py");
+    std::fs::write(
+        &script,
+        r#"import sys, json
+for line in sys.stdin:
+    msg = json.loads(line)
+    if msg.get("id") == 1:
+        print(json.dumps({"jsonrpc": "2.0", "id": 1, "result": {"protocolVersion": "2025-11-25", "capabilities": {"tools": {}}, "serverInfo": {"name": "h", "version": "1"}}}), flush=True)
+    elif msg.get("id") == 2:
+        sys.stdout.write('{"jsonrpc": "2.0", "id": 2, "result": {"tools": [' + ('{"name": "x", "description": "' + 'a' * 1000 + '", "inputSchema": {"type": "object"}},') * 60000 + ']}}\n')
+        sys.stdout.flush()
+"#,
+    )
+    .unwrap();
+    let started = std::time::Instant::now();
+    let out = bin()
+        .args([
+            "audit",
+            &format!("stdio:python3 {}", script.display()),
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("larger than"), "{err}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+}
