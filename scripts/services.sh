@@ -53,5 +53,19 @@ ensure_mariadb() {
   mariadb_ready || log "MariaDB is not reachable (only the MySQL engine tests need it)"
 }
 
+# Command-line tools the tests drive: curl (HTTP probes), openssl (a throwaway TLS certificate),
+# python3 (the crash harness's SQLite checks and the MCP SDK clients).
+ensure_tools() {
+  local missing=()
+  for t in curl openssl python3; do
+    command -v "$t" >/dev/null 2>&1 || missing+=("$t")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    log "installing ${missing[*]}"
+    apt_install "${missing[@]}"
+  fi
+}
+
+ensure_tools
 ensure_postgres
 if [ "${SYNAPSOR_SKIP_MARIADB:-0}" != 1 ]; then ensure_mariadb; fi

@@ -317,6 +317,27 @@ pub struct HttpServeArgs {
     /// Most open sessions per credential (token)
     #[arg(long, default_value_t = 100)]
     pub max_sessions_per_credential: usize,
+    /// Most open connections in all
+    #[arg(long, default_value_t = 1024)]
+    pub max_connections: usize,
+    /// Most open connections from one client address
+    #[arg(long, default_value_t = 64)]
+    pub max_connections_per_address: usize,
+    /// Seconds a client has to send a request's headers (and finish a TLS handshake)
+    #[arg(long, default_value_t = 10)]
+    pub header_timeout_secs: u64,
+    /// Seconds a client has to send a request's body
+    #[arg(long, default_value_t = 30)]
+    pub body_timeout_secs: u64,
+    /// Serve TLS with this PEM certificate chain (with --tls-key); needed off loopback
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Plain HTTP on a non-loopback address, only behind a TLS-terminating proxy
+    #[arg(long)]
+    pub plain_http_behind_proxy: bool,
     #[arg(long, default_value = "canonical")]
     pub alias_mode: String,
 }

@@ -191,10 +191,25 @@ pub async fn serve_http(g: &Global, a: HttpServeArgs) -> Result<u8> {
     opts.max_sessions = a.max_sessions.max(1);
     opts.max_sessions_per_tenant = a.max_sessions_per_tenant.max(1);
     opts.max_sessions_per_credential = a.max_sessions_per_credential.max(1);
+    opts.max_connections = a.max_connections.max(1);
+    opts.max_connections_per_address = a.max_connections_per_address.max(1);
+    opts.header_timeout = Duration::from_secs(a.header_timeout_secs.max(1));
+    opts.body_timeout = Duration::from_secs(a.body_timeout_secs.max(1));
+    opts.tls = a.tls_cert.clone().zip(a.tls_key.clone());
+    opts.plain_http_behind_proxy = a.plain_http_behind_proxy;
+    if let Some(why) = http::refuse(&opts) {
+        return Err(usage(&why));
+    }
+    if opts.plain_http_behind_proxy && opts.tls.is_none() && !ip.is_loopback() {
+        eprintln!(
+            "WARNING: serving plain HTTP on {ip}: bearer tokens cross the network in clear text unless a TLS-terminating proxy sits in front of this server"
+        );
+    }
     let endpoint = McpEndpoint::new(runner, naming);
     let path = a.path.clone();
+    let scheme = if opts.tls.is_some() { "https" } else { "http" };
     http::serve(endpoint, opts, |addr| {
-        eprintln!("synapsor-runner MCP Streamable HTTP listening on http://{addr}{path}");
+        eprintln!("synapsor-runner MCP Streamable HTTP listening on {scheme}://{addr}{path}");
     })
     .await
     .map_err(|e| Error::Internal(format!("MCP HTTP server: {e}")))?;

@@ -59,6 +59,19 @@ pub struct HttpOptions {
     pub rate_limit_per_minute: u32,
     /// Most messages in one JSON-RPC batch.
     pub max_batch: usize,
+    /// Open connections in all; more are closed at accept.
+    pub max_connections: usize,
+    /// Open connections from one client address.
+    pub max_connections_per_address: usize,
+    /// Time a client has to send a request's headers (and, with TLS, to finish the handshake).
+    pub header_timeout: Duration,
+    /// Time a client has to send a request's body.
+    pub body_timeout: Duration,
+    /// Serve TLS with this certificate chain and private key (PEM files). Needed on a
+    /// non-loopback address unless [`plain_http_behind_proxy`](Self::plain_http_behind_proxy).
+    pub tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
+    /// Allow plain HTTP on a non-loopback address: only behind a TLS-terminating proxy.
+    pub plain_http_behind_proxy: bool,
 }
 
 impl HttpOptions {
@@ -77,6 +90,12 @@ impl HttpOptions {
             max_sessions_per_credential: 100,
             rate_limit_per_minute: 600,
             max_batch: 32,
+            max_connections: 1024,
+            max_connections_per_address: 64,
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
+            tls: None,
+            plain_http_behind_proxy: false,
         }
     }
 }
@@ -226,22 +245,51 @@ pub fn is_loopback(addr: &SocketAddr) -> bool {
     addr.ip().is_loopback()
 }
 
-/// Bind and start serving. Refuses `DevNoAuth` on a non-loopback address.
-pub async fn start(endpoint: McpEndpoint, opts: HttpOptions) -> std::io::Result<RunningServer> {
-    if matches!(opts.auth, Auth::DevNoAuth { .. }) && !is_loopback(&opts.bind) {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::PermissionDenied,
-            "--dev-no-auth is only allowed on a loopback address",
+/// Why `opts` may not be served, if they may not: no-auth off loopback; a non-loopback address
+/// without TLS (or the explicit plain-HTTP-behind-a-proxy opt-in) or without a Host allowlist.
+pub fn refuse(opts: &HttpOptions) -> Option<String> {
+    let loopback = is_loopback(&opts.bind);
+    if matches!(opts.auth, Auth::DevNoAuth { .. }) && !loopback {
+        return Some("--dev-no-auth is only allowed on a loopback address".into());
+    }
+    if loopback {
+        return None;
+    }
+    if opts.tls.is_none() && !opts.plain_http_behind_proxy {
+        return Some(format!(
+            "{} is not a loopback address: serve TLS (--tls-cert and --tls-key) or, behind a TLS-terminating proxy only, pass --plain-http-behind-proxy",
+            opts.bind.ip()
         ));
     }
+    if opts.allowed_hosts.is_empty() {
+        return Some(
+            "a non-loopback bind needs the Host names clients use: --allowed-host <name> (loopback names are not accepted there)"
+                .into(),
+        );
+    }
+    None
+}
+
+/// Bind and start serving. See [`refuse`] for what is refused.
+pub async fn start(endpoint: McpEndpoint, opts: HttpOptions) -> std::io::Result<RunningServer> {
+    if let Some(why) = refuse(&opts) {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            why,
+        ));
+    }
+    let tls = match &opts.tls {
+        None => None,
+        Some((cert, key)) => Some(tls::acceptor(cert, key)?),
+    };
     let listener = tokio::net::TcpListener::bind(opts.bind).await?;
     let addr = listener.local_addr()?;
     let mut hosts = Vec::new();
-    for name in ["127.0.0.1", "localhost", "[::1]"] {
-        hosts.push(name.to_string());
-        hosts.push(format!("{name}:{}", addr.port()));
-    }
-    if !addr.ip().is_unspecified() {
+    if is_loopback(&opts.bind) {
+        for name in ["127.0.0.1", "localhost", "[::1]"] {
+            hosts.push(name.to_string());
+            hosts.push(format!("{name}:{}", addr.port()));
+        }
         let ip = match addr {
             SocketAddr::V4(a) => a.ip().to_string(),
             SocketAddr::V6(a) => format!("[{}]", a.ip()),
@@ -249,7 +297,16 @@ pub async fn start(endpoint: McpEndpoint, opts: HttpOptions) -> std::io::Result<
         hosts.push(format!("{ip}:{}", addr.port()));
         hosts.push(ip);
     }
-    hosts.extend(opts.allowed_hosts.iter().map(|h| h.to_ascii_lowercase()));
+    for h in &opts.allowed_hosts {
+        let h = h.to_ascii_lowercase();
+        hosts.push(format!("{h}:{}", addr.port()));
+        hosts.push(h);
+    }
+    let limits = ConnLimits {
+        max: opts.max_connections.max(1),
+        per_address: opts.max_connections_per_address.max(1),
+        header_timeout: opts.header_timeout,
+    };
     let shared = Arc::new(Shared {
         endpoint,
         opts,
@@ -259,18 +316,184 @@ pub async fn start(endpoint: McpEndpoint, opts: HttpOptions) -> std::io::Result<
     });
     let app = axum::Router::new().fallback(handle).with_state(shared);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = rx.await;
-            })
-            .await
-    });
+    let task = tokio::spawn(accept_loop(listener, app, limits, tls, rx));
     Ok(RunningServer {
         addr,
         shutdown: Some(tx),
         task,
     })
+}
+
+/// Connection limits enforced at accept, before a byte is read.
+#[derive(Clone, Copy)]
+struct ConnLimits {
+    max: usize,
+    per_address: usize,
+    header_timeout: Duration,
+}
+
+/// One open connection counted against the limits until it is dropped.
+struct ConnSlot {
+    open: Arc<Mutex<(usize, HashMap<std::net::IpAddr, usize>)>>,
+    ip: std::net::IpAddr,
+}
+
+impl ConnSlot {
+    fn take(
+        open: &Arc<Mutex<(usize, HashMap<std::net::IpAddr, usize>)>>,
+        ip: std::net::IpAddr,
+        limits: ConnLimits,
+    ) -> Option<ConnSlot> {
+        let mut o = open.lock().unwrap_or_else(|p| p.into_inner());
+        let here = o.1.get(&ip).copied().unwrap_or(0);
+        if o.0 >= limits.max || here >= limits.per_address {
+            return None;
+        }
+        o.0 += 1;
+        *o.1.entry(ip).or_insert(0) += 1;
+        Some(ConnSlot {
+            open: open.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for ConnSlot {
+    fn drop(&mut self) {
+        let mut o = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        o.0 = o.0.saturating_sub(1);
+        if let Some(n) = o.1.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                o.1.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// Accept connections within the limits and serve each with hyper directly: axum's own
+/// `serve` has no header-read timeout or connection caps, which a slow client (one byte a
+/// minute, or a thousand half-open sockets) would otherwise exploit.
+async fn accept_loop(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    limits: ConnLimits,
+    tls: Option<tls::Acceptor>,
+    mut stop: tokio::sync::oneshot::Receiver<()>,
+) -> std::io::Result<()> {
+    let open = Arc::new(Mutex::new((0usize, HashMap::new())));
+    let mut conns = tokio::task::JoinSet::new();
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                // Out of file descriptors and the like: back off instead of spinning.
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut stop => break,
+        };
+        let Some(slot) = ConnSlot::take(&open, peer.ip(), limits) else {
+            drop(stream);
+            continue;
+        };
+        let app = app.clone();
+        let tls = tls.clone();
+        conns.spawn(async move {
+            let _slot = slot;
+            match tls {
+                None => serve_connection(stream, app, limits).await,
+                Some(acceptor) => {
+                    if let Ok(Ok(stream)) =
+                        tokio::time::timeout(limits.header_timeout, acceptor.accept(stream)).await
+                    {
+                        serve_connection(stream, app, limits).await;
+                    }
+                }
+            }
+        });
+        while conns.try_join_next().is_some() {}
+    }
+    // Finish what is in flight for a moment, then close the rest.
+    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+        while conns.join_next().await.is_some() {}
+    })
+    .await;
+    conns.abort_all();
+    Ok(())
+}
+
+async fn serve_connection<S>(stream: S, app: axum::Router, limits: ConnLimits)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    use tower::Service;
+    let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+        let mut app = app.clone();
+        async move { app.call(req.map(Body::new)).await }
+    });
+    let _ = hyper::server::conn::http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+        .await;
+}
+
+/// TLS termination (rustls with the ring provider), built with the `tls` feature.
+#[cfg(feature = "tls")]
+mod tls {
+    use std::path::Path;
+    pub type Acceptor = tokio_rustls::TlsAcceptor;
+
+    pub fn acceptor(cert: &Path, key: &Path) -> std::io::Result<Acceptor> {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let bad = |what: &str, e: &dyn std::fmt::Display| {
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{what}: {e}"))
+        };
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+            .map_err(|e| bad("--tls-cert", &e))?
+            .collect::<Result<_, _>>()
+            .map_err(|e| bad("--tls-cert", &e))?;
+        let key = PrivateKeyDer::from_pem_file(key).map_err(|e| bad("--tls-key", &e))?;
+        // ring, not aws-lc-rs: it builds with a C compiler alone (no cmake); it lacks the
+        // post-quantum key exchange, hence the deprecation this allows.
+        #[allow(deprecated)]
+        let provider = rustls::crypto::ring::default_provider();
+        let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(provider))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| bad("TLS", &e))?
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .map_err(|e| bad("--tls-cert/--tls-key", &e))?;
+        Ok(tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config)))
+    }
+}
+
+/// Without the `tls` feature a TLS option is refused at start.
+#[cfg(not(feature = "tls"))]
+mod tls {
+    use std::path::Path;
+    #[derive(Clone)]
+    pub enum Acceptor {}
+
+    impl Acceptor {
+        pub async fn accept(
+            &self,
+            _stream: tokio::net::TcpStream,
+        ) -> std::io::Result<tokio::net::TcpStream> {
+            match *self {}
+        }
+    }
+
+    pub fn acceptor(_cert: &Path, _key: &Path) -> std::io::Result<Acceptor> {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            "this build has no TLS support (build synapsor-runner-mcp with the `tls` feature)",
+        ))
+    }
 }
 
 /// Start and run until Ctrl-C or SIGTERM. `on_listening` gets the bound address.
@@ -558,8 +781,17 @@ async fn handle(State(s): State<Arc<Shared>>, req: Request) -> Response {
     if declared > limit {
         return too_large();
     }
-    let Ok(bytes) = to_bytes(body, limit).await else {
-        return too_large();
+    let bytes = match tokio::time::timeout(s.opts.body_timeout, to_bytes(body, limit)).await {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(_)) => return too_large(),
+        Err(_) => {
+            return rpc_error(
+                StatusCode::REQUEST_TIMEOUT,
+                Value::Null,
+                -32000,
+                "Request body not received in time.",
+            );
+        }
     };
     let Ok(message) = serde_json::from_slice::<Value>(&bytes) else {
         return rpc_error(StatusCode::BAD_REQUEST, Value::Null, -32700, "Parse error");
