@@ -2,6 +2,8 @@
 //! and HMAC, re-checks version and idempotency, and answers with receipts the runner accepts.
 //! Also `doctor --check-handlers`.
 
+#[path = "support/node.rs"]
+mod node;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 #[path = "support/venv.rs"]
@@ -49,13 +51,7 @@ fn ok(cmd: &mut Command) {
 
 /// Node packages for the Fastify template, installed once into cli/tests/support.
 fn node_modules() -> PathBuf {
-    let dir = root().join("cli/tests/support");
-    if !dir.join("node_modules/fastify").exists() {
-        ok(Command::new("npm")
-            .args(["install", "--no-audit", "--no-fund", "--silent"])
-            .current_dir(&dir));
-    }
-    dir.join("node_modules")
+    node::node_modules()
 }
 
 struct Server(Child);
