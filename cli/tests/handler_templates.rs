@@ -14,13 +14,6 @@ use std::time::Duration;
 use synapsor_runner::demo::create_demo;
 use synapsor_runner::{ApplyOptions, Approver, OpenOptions, Runner, TrustedContext};
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_synapsor-runner"))
 }
