@@ -82,3 +82,54 @@ test('fastify-billing: MCP under the app auth, reviewer routes, in-process credi
   assert.equal((await (await call('POST', `/reviews/proposals/${pid}/apply`, 'lead-key')).json()).status, 'already_applied')
   assert.equal(db.sql('SELECT count(*) FROM account_credits'), '1')
 })
+
+test('fastify-billing: the official MCP TypeScript SDK client uses the app route with the app auth', async (t) => {
+  const { Client } = await import('@modelcontextprotocol/sdk/client/index.js')
+  const { StreamableHTTPClientTransport } = await import('@modelcontextprotocol/sdk/client/streamableHttp.js')
+  const db = new BillingDb(t)
+  process.env.BILLING_APP_READ_URL = process.env[db.readEnv]
+  process.env.BILLING_APP_WRITE_URL = process.env[db.writeEnv]
+  t.after(() => {
+    delete process.env.BILLING_APP_READ_URL
+    delete process.env.BILLING_APP_WRITE_URL
+  })
+  const { buildApp } = await import(APP)
+  const app = await buildApp({ ledger: path.join(db.dir, 'sdk-ledger.db'), users: USERS })
+  const base = await app.listen({ host: '127.0.0.1', port: 0 })
+  t.after(() => app.close())
+  const session = async (key, body) => {
+    const client = new Client({ name: 'fastify-conformance', version: '1.0.0' })
+    const transport = new StreamableHTTPClientTransport(new URL(base + '/mcp'), {
+      requestInit: { headers: { authorization: `Bearer ${key}` } },
+    })
+    await client.connect(transport)
+    try {
+      return await body(client)
+    } finally {
+      await client.close()
+    }
+  }
+  await session('agent-key', async (c) => {
+    const { tools } = await c.listTools()
+    assert.deepEqual(
+      tools.map((x) => x.name),
+      ['billing.inspect_invoice', 'billing.propose_late_fee_waiver', 'billing.propose_account_credit'],
+    )
+    // callTool validates structuredContent against each tool's outputSchema.
+    const read = await c.callTool({ name: 'billing.inspect_invoice', arguments: { invoice_id: 'INV-3001' } })
+    assert.equal(read.isError, false)
+    assert.equal(read.structuredContent._meta.tenant_id, 'acme')
+    const spoof = await c.callTool({ name: 'billing.inspect_invoice', arguments: { invoice_id: 'INV-3001', tenant_id: 'globex' } })
+    assert.equal(spoof.isError, true)
+    await assert.rejects(c.callTool({ name: 'billing.drop_everything', arguments: {} }), (e) => e.code === -32602)
+  })
+  await session('globex-lead', async (c) => {
+    const foreign = await c.callTool({ name: 'billing.inspect_invoice', arguments: { invoice_id: 'INV-3001' } })
+    assert.equal(foreign.isError, true)
+    assert.equal(foreign.structuredContent.error.code, 'NOT_FOUND_IN_TENANT')
+  })
+  const wrong = new Client({ name: 'x', version: '1' })
+  await assert.rejects(
+    wrong.connect(new StreamableHTTPClientTransport(new URL(base + '/mcp'), { requestInit: { headers: { authorization: 'Bearer stolen' } } })),
+  )
+})

@@ -90,3 +90,59 @@ def test_fastapi_billing_example_end_to_end(app_url, billing_db):
         assert billing_db.sql("SELECT credited_cents FROM invoices WHERE id = 'INV-3001'") == "2500"
         assert c.post(f"/reviews/proposals/{pid}/apply", headers=lead).json()["status"] == "already_applied"
         assert billing_db.sql("SELECT count(*) FROM account_credits") == "1"
+
+
+def test_the_official_mcp_python_sdk_uses_the_apps_own_route(app_url, billing_db):
+    """/mcp is a Streamable HTTP endpoint: the official SDK client connects with the app's bearer
+    key, lists and calls tools (results validated against outputSchema by the SDK), sees refusals
+    as errors and only its own tenant."""
+    import asyncio
+
+    from mcp import ClientSession
+    from mcp.client.streamable_http import streamable_http_client
+    from mcp.shared._httpx_utils import create_mcp_http_client
+    from mcp.shared import exceptions
+
+    McpError = getattr(exceptions, "MCPError", None) or getattr(exceptions, "McpError")
+
+    def field(obj, snake, camel):
+        return getattr(obj, snake) if hasattr(obj, snake) else getattr(obj, camel)
+
+    async def session_for(key, body):
+        async with create_mcp_http_client(headers={"Authorization": f"Bearer {key}"}) as http:
+            async with streamable_http_client(app_url + "/mcp", http_client=http) as (r, w):
+                async with ClientSession(r, w) as s:
+                    await s.initialize()
+                    return await body(s)
+
+    async def agent(s):
+        tools = [t.name for t in (await s.list_tools()).tools]
+        read = await s.call_tool("billing.inspect_invoice", {"invoice_id": "INV-3001"})
+        spoof = await s.call_tool("billing.inspect_invoice", {"invoice_id": "INV-3001", "tenant_id": "globex"})
+        try:
+            await s.call_tool("billing.drop_everything", {})
+            unknown = None
+        except McpError as e:
+            unknown = e.error.code
+        return tools, read, spoof, unknown
+
+    async def other_tenant(s):
+        return await s.call_tool("billing.inspect_invoice", {"invoice_id": "INV-3001"})
+
+    async def main():
+        tools, read, spoof, unknown = await session_for("agent-key", agent)
+        assert tools == ["billing.inspect_invoice", "billing.propose_late_fee_waiver", "billing.propose_account_credit"]
+        def parts(r):
+            return field(r, "is_error", "isError"), field(r, "structured_content", "structuredContent")
+
+        is_error, env = parts(read)
+        assert is_error is False and env["ok"] is True
+        assert env["_meta"]["tenant_id"] == "acme"
+        is_error, env = parts(spoof)
+        assert is_error is True and env["ok"] is False
+        assert unknown == -32602
+        is_error, env = parts(await session_for("globex-lead", other_tenant))
+        assert is_error is True
+        assert env["error"]["code"] == "NOT_FOUND_IN_TENANT"
+
+    asyncio.run(main())

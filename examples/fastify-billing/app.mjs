@@ -89,6 +89,8 @@ export async function buildApp({
     const answer = await runner.mcpHandle(req.body, { context })
     return answer === null ? reply.code(202).send() : answer
   })
+  // Streamable HTTP: this endpoint answers on the POST; it opens no server-to-client stream.
+  app.get('/mcp', async (_req, reply) => reply.code(405).header('allow', 'POST').send())
 
   /** A proposal of the reviewer's tenant; another tenant's looks missing. */
   const ownProposal = async (id, user) => {
