@@ -69,6 +69,10 @@ pub fn proposal_v2(p: &ProposalResult) -> Value {
 pub fn error_v2(action: &str, kind: &str, e: &Error) -> Value {
     let mut error =
         json!({"code": e.safe_code(), "message": e.safe_message(), "retryable": e.retryable()});
+    if let Some(field) = e.field() {
+        // The argument's name (from the capability, or the name the model sent), never its value.
+        error["field"] = Value::String(field.to_string());
+    }
     if let Error::ProposalAlreadyExists { active_id, state } = e {
         error["active_proposal_id"] = Value::String(active_id.clone());
         error["active_state"] = Value::String(state.clone());

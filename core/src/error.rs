@@ -17,7 +17,12 @@ pub enum Error {
     ConfigFile { code: &'static str, message: String },
     /// A model-facing argument was rejected (type, bounds, enum, reserved or unknown name).
     #[error("{message}")]
-    Argument { code: &'static str, message: String },
+    Argument {
+        code: &'static str,
+        message: String,
+        /// The argument refused (its name, never its value), when one is to blame.
+        field: Option<String>,
+    },
     /// Trusted context could not be resolved; calls fail closed.
     #[error("{message}")]
     TrustedContext { code: &'static str, message: String },
@@ -243,6 +248,27 @@ impl Error {
         Error::Argument {
             code,
             message: message.into(),
+            field: None,
+        }
+    }
+    /// An argument error naming the argument to blame.
+    pub(crate) fn argument_field(
+        code: &'static str,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Error::Argument {
+            code,
+            message: message.into(),
+            field: Some(field.into()),
+        }
+    }
+
+    /// The argument a refusal names, if any.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            Error::Argument { field, .. } => field.as_deref(),
+            _ => None,
         }
     }
     pub(crate) fn policy(code: &'static str, message: impl Into<String>) -> Self {

@@ -514,6 +514,7 @@ async fn numbers_are_written_exactly_as_approved_or_refused_at_propose() {
         assert_eq!(err.code(), "ARGUMENT_TYPE_INVALID", "{engine:?}");
         assert_eq!(err.safe_code(), "INVALID_ARGUMENT");
         assert!(err.to_string().contains("balance_cents"), "{err}");
+        assert_eq!(err.field(), Some("balance_cents"));
         assert!(!err.to_string().contains("2.5"), "{err}");
         // The integer arg type refuses fractions before any read.
         let err = propose(&r, "acct.edit", json!({"account_id": "A-1", "big": 2.0}))

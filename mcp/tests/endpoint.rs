@@ -134,6 +134,17 @@ async fn handle_speaks_json_rpc_under_the_callers_context() {
         r["result"]["structuredContent"]["error"]["code"],
         json!("INVALID_ARGUMENT")
     );
+    assert_eq!(
+        r["result"]["structuredContent"]["error"]["field"],
+        json!("tenant_id"),
+        "the refusal names the argument"
+    );
+    assert!(
+        !r["result"]["structuredContent"]
+            .to_string()
+            .contains("globex"),
+        "and never echoes its value"
+    );
 
     // A proposal handle read by its tenant, then by another: every miss is RESOURCE_NOT_FOUND.
     let p = ep

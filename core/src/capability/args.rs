@@ -20,16 +20,18 @@ pub fn validate_args(cap: &Capability, args: &Value) -> Result<Map<String, Value
     // Trust names first, so a spoofed tenant is always reported as such, however it is spelled.
     for key in obj.keys() {
         if is_reserved_arg_name(key) {
-            return Err(Error::argument(
+            return Err(Error::argument_field(
                 "MODEL_CANNOT_OVERRIDE_BINDING",
+                key.as_str(),
                 format!("{key} is trusted context and cannot be supplied as a model argument."),
             ));
         }
     }
     for key in obj.keys() {
         if cap.arg(key).is_none() {
-            return Err(Error::argument(
+            return Err(Error::argument_field(
                 "ARGUMENT_UNKNOWN",
+                key.as_str(),
                 format!("{key} is not an argument of {}.", cap.name),
             ));
         }
@@ -38,8 +40,9 @@ pub fn validate_args(cap: &Capability, args: &Value) -> Result<Map<String, Value
     for (name, spec) in &cap.args {
         let Some(v) = obj.get(name) else {
             if spec.required {
-                return Err(Error::argument(
+                return Err(Error::argument_field(
                     "ARGUMENT_REQUIRED",
+                    name.as_str(),
                     format!("{name} is required."),
                 ));
             }
@@ -47,8 +50,9 @@ pub fn validate_args(cap: &Capability, args: &Value) -> Result<Map<String, Value
         };
         if v.is_null() {
             if spec.required {
-                return Err(Error::argument(
+                return Err(Error::argument_field(
                     "ARGUMENT_REQUIRED",
+                    name.as_str(),
                     format!("{name} is required and cannot be null."),
                 ));
             }
@@ -67,8 +71,9 @@ pub fn validate_args(cap: &Capability, args: &Value) -> Result<Map<String, Value
             ArgType::Boolean => v.is_boolean(),
         };
         if !type_ok {
-            return Err(Error::argument(
+            return Err(Error::argument_field(
                 "ARGUMENT_TYPE_INVALID",
+                name.as_str(),
                 match spec.kind {
                     ArgType::Integer => format!("{name} must be a whole number."),
                     kind => format!("{name} must be a {}.", kind.as_str()),
@@ -76,16 +81,18 @@ pub fn validate_args(cap: &Capability, args: &Value) -> Result<Map<String, Value
             ));
         }
         if v.as_str().is_some_and(|s| s.contains('\0')) {
-            return Err(Error::argument(
+            return Err(Error::argument_field(
                 "ARGUMENT_INVALID_CHARACTER",
+                name.as_str(),
                 format!("{name} contains a NUL character."),
             ));
         }
         if let (Some(max), Some(s)) = (spec.max_length, v.as_str())
             && s.chars().count() as u64 > max
         {
-            return Err(Error::argument(
+            return Err(Error::argument_field(
                 "ARGUMENT_TOO_LONG",
+                name.as_str(),
                 format!("{name} is longer than {max}."),
             ));
         }
@@ -93,16 +100,18 @@ pub fn validate_args(cap: &Capability, args: &Value) -> Result<Map<String, Value
             if let Some(min) = spec.minimum
                 && n < min
             {
-                return Err(Error::argument(
+                return Err(Error::argument_field(
                     "ARGUMENT_BELOW_MINIMUM",
+                    name.as_str(),
                     format!("{name} must be at least {min}."),
                 ));
             }
             if let Some(max) = spec.maximum
                 && n > max
             {
-                return Err(Error::argument(
+                return Err(Error::argument_field(
                     "ARGUMENT_ABOVE_MAXIMUM",
+                    name.as_str(),
                     format!("{name} must be at most {max}."),
                 ));
             }
@@ -110,8 +119,9 @@ pub fn validate_args(cap: &Capability, args: &Value) -> Result<Map<String, Value
         if let Some(allowed) = &spec.allowed
             && !allowed.iter().any(|a| same_value(a, v))
         {
-            return Err(Error::argument(
+            return Err(Error::argument_field(
                 "ARGUMENT_NOT_ALLOWED",
+                name.as_str(),
                 format!("{name} is not an allowed value."),
             ));
         }

@@ -37,8 +37,9 @@ pub async fn scoped_read(
         .get(&cap.lookup.id_from_arg)
         .filter(|v| !v.is_null())
         .ok_or_else(|| {
-            Error::argument(
+            Error::argument_field(
                 "LOOKUP_ARG_MISSING",
+                cap.lookup.id_from_arg.as_str(),
                 format!("{} is required.", cap.lookup.id_from_arg),
             )
         })?;
@@ -241,8 +242,9 @@ pub fn check_patch_types(
                     _ => None,
                 })
                 .unwrap_or(col);
-            return Err(Error::argument(
+            return Err(Error::argument_field(
                 "ARGUMENT_TYPE_INVALID",
+                field,
                 format!("{field} {problem} (column {col})."),
             ));
         }
