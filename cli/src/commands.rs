@@ -427,10 +427,24 @@ fn cli_approver(a: &DecideArgs, required_role: Option<&str>) -> Approver {
         .unwrap_or_default();
     if a.as_id.is_some() || !a.roles.is_empty() {
         let id = a.as_id.clone().or(env_id).unwrap_or_else(os_user);
+        // `--role` defaults to SYNAPSOR_OPERATOR_ROLES, with or without `--as`; with neither,
+        // the person at the terminal asserts the required role, as without flags.
+        let (roles, role_assertion) = if !a.roles.is_empty() {
+            (a.roles.clone(), "cli_flags")
+        } else if !env_roles.is_empty() {
+            (env_roles, "operator_env")
+        } else {
+            (
+                required_role
+                    .map(|r| vec![r.to_string()])
+                    .unwrap_or_default(),
+                "asserted_local_cli",
+            )
+        };
         return Approver {
             id,
-            roles: a.roles.clone(),
-            role_assertion: "cli_flags".into(),
+            roles,
+            role_assertion: role_assertion.into(),
         };
     }
     if let Some(id) = env_id {

@@ -150,7 +150,10 @@ fn python_mcp_client_over_streamable_http_with_per_token_tenants_and_hardening()
     let fee = synapsor_runner::demo::invoice_row(dir.path(), "INV-3001").unwrap()["late_fee_cents"]
         .clone();
     assert_eq!(fee, json!(5500), "the source is unchanged after propose");
-    assert_eq!(acme["spoof"]["error"]["code"], json!("INVALID_ARGUMENT"));
+    assert_eq!(
+        acme["spoof"]["error"]["code"],
+        json!("MODEL_CANNOT_OVERRIDE_BINDING")
+    );
     assert_eq!(
         acme["unknown_arg"]["error"]["code"],
         json!("INVALID_ARGUMENT")

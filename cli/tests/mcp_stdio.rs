@@ -54,7 +54,7 @@ fn python_mcp_client_lists_and_calls_tools_over_stdio() {
     assert_eq!(fee, json!(5500), "the source is unchanged after propose");
     assert_eq!(
         v["spoof"]["error"]["code"],
-        json!("INVALID_ARGUMENT"),
+        json!("MODEL_CANNOT_OVERRIDE_BINDING"),
         "spoofed tenant refused"
     );
     assert_eq!(

@@ -228,3 +228,62 @@ fn apply_exit_codes_say_conflict_and_success_apart() {
     let (code, out, err) = run(&mut args(&["apply", "latest"]));
     assert_eq!(code, 3, "conflict exits 3:\n{out}\n{err}");
 }
+
+#[test]
+fn approve_with_actor_takes_its_roles_from_the_operator_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = demo(dir.path());
+    let run_with = |args: &[&str], roles: Option<&str>| {
+        let mut c = bin();
+        c.args(args).arg("--config").arg(&config);
+        if let Some(r) = roles {
+            c.env("SYNAPSOR_OPERATOR_ROLES", r);
+        }
+        run(&mut c)
+    };
+    let (code, _, err) = run_with(
+        &[
+            "propose",
+            "billing.propose_late_fee_waiver",
+            "--args",
+            r#"{"invoice_id":"INV-3002","reason":"x"}"#,
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "{err}");
+    // An explicit role that is not the required one is refused.
+    let (code, _, err) = run_with(
+        &[
+            "proposals",
+            "approve",
+            "latest",
+            "--actor",
+            "someone",
+            "--role",
+            "support",
+            "--yes",
+        ],
+        None,
+    );
+    assert_eq!(code, 1);
+    assert!(err.contains("APPROVER_ROLE_MISSING"), "{err}");
+    // The reference's scripts: --actor with the roles in SYNAPSOR_OPERATOR_ROLES.
+    let (code, out, err) = run_with(
+        &[
+            "proposals",
+            "approve",
+            "latest",
+            "--actor",
+            "billing_lead",
+            "--yes",
+        ],
+        Some("billing_lead"),
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let (_, replay, _) = run_with(&["replay", "show", "latest", "--json"], None);
+    assert!(replay.contains("billing_lead"), "{replay}");
+    assert!(
+        replay.contains("operator_env"),
+        "how the role was established is recorded: {replay}"
+    );
+}

@@ -167,6 +167,10 @@ impl Error {
                 "APPROVAL_REQUIRED"
             }
             Error::CapabilityKind { .. } => "CAPABILITY_NOT_FOUND",
+            // Decision 3: a spoofed trust binding is named as such to the client.
+            Error::Argument { code, .. } if *code == "MODEL_CANNOT_OVERRIDE_BINDING" => {
+                "MODEL_CANNOT_OVERRIDE_BINDING"
+            }
             Error::Argument { .. } | Error::TrustedContext { .. } => "INVALID_ARGUMENT",
             Error::Policy { .. } => "POLICY_VIOLATION",
             Error::ProposalAlreadyExists { .. } => "PROPOSAL_ALREADY_EXISTS",
@@ -182,6 +186,9 @@ impl Error {
             "CAPABILITY_NOT_FOUND" => "The requested Synapsor capability is not available.",
             "APPROVAL_REQUIRED" => "Proposal tools are disabled for this runner mode.",
             "INVALID_ARGUMENT" => "The tool input or trusted context binding is invalid.",
+            "MODEL_CANNOT_OVERRIDE_BINDING" => {
+                "Tenant, principal and other trusted bindings come from the runner's trusted context, never from tool arguments."
+            }
             "POLICY_VIOLATION" => "The requested change is outside the reviewed capability policy.",
             "PROPOSAL_ALREADY_EXISTS" => {
                 "A different proposal for this object is already awaiting review or writeback."

@@ -333,7 +333,7 @@ async fn spoofed_tenant_and_unknown_arguments_are_refused_before_any_read() {
         )
         .await;
     assert_eq!(env["ok"], json!(false));
-    assert_eq!(env["error"]["code"], json!("INVALID_ARGUMENT"));
+    assert_eq!(env["error"]["code"], json!("MODEL_CANNOT_OVERRIDE_BINDING"));
     let e = runner
         .inspect(
             INSPECT,

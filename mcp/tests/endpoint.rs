@@ -132,7 +132,7 @@ async fn handle_speaks_json_rpc_under_the_callers_context() {
         .unwrap();
     assert_eq!(
         r["result"]["structuredContent"]["error"]["code"],
-        json!("INVALID_ARGUMENT")
+        json!("MODEL_CANNOT_OVERRIDE_BINDING")
     );
     assert_eq!(
         r["result"]["structuredContent"]["error"]["field"],
