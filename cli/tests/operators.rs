@@ -287,3 +287,27 @@ fn approve_with_actor_takes_its_roles_from_the_operator_environment() {
         "how the role was established is recorded: {replay}"
     );
 }
+
+#[test]
+fn unknown_states_and_approval_modes_are_refused_not_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = demo(dir.path());
+    let (code, _, err) = run(bin()
+        .args(["proposals", "list", "--state", "foo", "--config"])
+        .arg(&config));
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("PROPOSAL_STATE_UNKNOWN") && err.contains("pending_review"),
+        "{err}"
+    );
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("\"mode\": \"human\"", "\"mode\": \"foo\"");
+    std::fs::write(&config, text).unwrap();
+    let (code, out, _) = run(bin().args(["config", "validate", "--config"]).arg(&config));
+    assert_eq!(code, 1);
+    assert!(
+        out.contains("approval.mode APPROVAL_MODE_UNSUPPORTED"),
+        "{out}"
+    );
+}

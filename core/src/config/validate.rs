@@ -1510,6 +1510,16 @@ fn validate_proposal(
             Some(ap) => {
                 let p = format!("{path}.approval");
                 v.unknown_keys(ap, &p, &["mode", "required_role"]);
+                if let Some(mode) = ap.get("mode").and_then(Value::as_str)
+                    && !mode.trim().is_empty()
+                    && !["human", "operator"].contains(&mode)
+                {
+                    v.err(
+                        format!("{p}.mode"),
+                        "APPROVAL_MODE_UNSUPPORTED",
+                        format!("approval.mode {mode:?} is not supported: approval always happens outside the model, by a person or the host application (\"human\")."),
+                    );
+                }
                 for key in ["mode", "required_role"] {
                     if ap.contains_key(key) && nonempty_str(ap.get(key)).is_none() {
                         v.err(

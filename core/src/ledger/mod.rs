@@ -23,6 +23,17 @@ pub fn now_iso() -> String {
 
 /// States in which a proposal blocks a different proposal for the same object.
 pub const ACTIVE_STATES: &[&str] = &["pending_review", "approved", "pending_worker"];
+/// Every state a proposal can be in.
+pub const PROPOSAL_STATES: &[&str] = &[
+    "pending_review",
+    "approved",
+    "pending_worker",
+    "applied",
+    "rejected",
+    "conflict",
+    "failed",
+    "canceled",
+];
 
 /// At most one proposal per object is active; the per-object index keeps this lookup O(log n)
 /// however many proposals the ledger holds (without the hint SQLite may scan by action).
@@ -315,6 +326,18 @@ impl Ledger {
         tenant: Option<&str>,
         limit: u32,
     ) -> Result<Vec<StoredProposal>> {
+        if let Some(s) = state
+            && !PROPOSAL_STATES.contains(&s)
+        {
+            return Err(Error::argument_field(
+                "PROPOSAL_STATE_UNKNOWN",
+                "state",
+                format!(
+                    "unknown proposal state {s:?}; one of {}",
+                    PROPOSAL_STATES.join(", ")
+                ),
+            ));
+        }
         self.with(|c| {
             let mut stmt = c.prepare_cached(
                 "SELECT proposal_id FROM proposals WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR tenant_id = ?2) ORDER BY created_at DESC, rowid DESC LIMIT ?3",
