@@ -5,28 +5,11 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_synapsor-runner"));
-    c.env_remove("SYNAPSOR_LOCAL_STORE")
-        .env_remove("SYNAPSOR_OPERATOR")
-        .env_remove("SYNAPSOR_OPERATOR_ROLES");
-    c
-}
-
-fn run(cmd: &mut Command) -> (i32, String, String) {
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = cmd.output().expect("binary runs");
-    (
-        status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&stdout).into_owned(),
-        String::from_utf8_lossy(&stderr).into_owned(),
-    )
-}
+#[path = "support/cli.rs"]
+mod cli_support;
+use cli_support::{bin, run};
 
 #[test]
 fn demo_walks_the_whole_lifecycle_and_is_rerunnable() {

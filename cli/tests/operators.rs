@@ -3,28 +3,11 @@
 //! `reconcile` answers, and exit codes say what happened.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_synapsor-runner"));
-    c.env_remove("SYNAPSOR_LOCAL_STORE")
-        .env_remove("SYNAPSOR_OPERATOR")
-        .env_remove("SYNAPSOR_OPERATOR_ROLES");
-    c
-}
-
-fn run(cmd: &mut Command) -> (i32, String, String) {
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = cmd.output().expect("binary runs");
-    (
-        status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&stdout).into_owned(),
-        String::from_utf8_lossy(&stderr).into_owned(),
-    )
-}
+#[path = "support/cli.rs"]
+mod cli_support;
+use cli_support::{bin, run};
 
 /// Run the demo in `dir`; returns its config path.
 fn demo(dir: &Path) -> std::path::PathBuf {

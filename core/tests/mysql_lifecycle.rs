@@ -14,20 +14,7 @@ use synapsor_runner::{ApplyOptions, Approver, Ledger, Runner, TrustedContext};
 const PROPOSE: &str = "orders.propose_refund_review";
 const INSPECT: &str = "orders.inspect_order";
 
-fn mariadb(db: Option<&str>, sql: &str) -> String {
-    let mut cmd = Command::new("mariadb");
-    cmd.args(["-uroot", "-h127.0.0.1", "-P3306", "-N", "-B", "-e", sql]);
-    if let Some(d) = db {
-        cmd.arg(d);
-    }
-    let out = cmd.output().expect("mariadb client runs");
-    assert!(
-        out.status.success(),
-        "mariadb failed: {}\nSQL: {sql}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
+use common::mariadb;
 
 struct MyDb {
     name: String,

@@ -22,20 +22,7 @@ const ENGINES: [Engine; 3] = [Engine::Postgres, Engine::Mariadb, Engine::Sqlite]
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
-fn mariadb(db: Option<&str>, sql: &str) -> String {
-    let mut cmd = Command::new("mariadb");
-    cmd.args(["-uroot", "-h127.0.0.1", "-P3306", "-N", "-B", "-e", sql]);
-    if let Some(d) = db {
-        cmd.arg(d);
-    }
-    let out = cmd.output().expect("mariadb client runs");
-    assert!(
-        out.status.success(),
-        "mariadb failed: {}\nSQL: {sql}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
+use common::mariadb;
 
 /// One throwaway database with an `accounts` table and a runner over it.
 struct Db {
@@ -516,48 +503,29 @@ async fn numbers_are_written_exactly_as_approved_or_refused_at_propose() {
         assert!(err.to_string().contains("balance_cents"), "{err}");
         assert_eq!(err.field(), Some("balance_cents"));
         assert!(!err.to_string().contains("2.5"), "{err}");
-        // The integer arg type refuses fractions before any read.
-        let err = propose(&r, "acct.edit", json!({"account_id": "A-1", "big": 2.0}))
-            .await
-            .unwrap_err();
-        assert_eq!(err.code(), "ARGUMENT_TYPE_INVALID", "{engine:?}");
-        // Out of range for the column (bigint).
-        let err = propose(
-            &r,
-            "acct.edit",
-            json!({"account_id": "A-1", "big": u64::MAX}),
-        )
-        .await
-        .unwrap_err();
-        assert_eq!(err.code(), "ARGUMENT_TYPE_INVALID", "{engine:?}: range");
-        // numeric(12,2): two decimal places at most, and no more digits than the column holds.
-        let (db2, r2) = (&db, &r);
-        let err = propose(
-            r2,
-            "acct.edit",
-            json!({"account_id": "A-1", "credit": 1.005}),
-        )
-        .await
-        .unwrap_err();
-        assert_eq!(err.code(), "ARGUMENT_TYPE_INVALID", "{engine:?}: scale");
-        let err = propose(
-            r2,
-            "acct.edit",
-            json!({"account_id": "A-1", "credit": 12345678901.5}),
-        )
-        .await
-        .unwrap_err();
-        assert_eq!(err.code(), "ARGUMENT_TYPE_INVALID", "{engine:?}: precision");
+        // The integer arg type refuses fractions before any read; the rest is checked against
+        // the column: bigint's range, numeric(12,2)'s scale and precision.
+        for (args, why) in [
+            (json!({"big": 2.0}), "integer arg"),
+            (json!({"big": u64::MAX}), "bigint range"),
+            (json!({"credit": 1.005}), "numeric scale"),
+            (json!({"credit": 12345678901.5}), "numeric precision"),
+        ] {
+            let mut args = args;
+            args["account_id"] = json!("A-1");
+            let err = propose(&r, "acct.edit", args).await.unwrap_err();
+            assert_eq!(err.code(), "ARGUMENT_TYPE_INVALID", "{engine:?}: {why}");
+        }
         // Exact values go through unchanged: integer, bigint, numeric(12,2) and double.
         let p = propose(
-            r2,
+            &r,
             "acct.edit",
             json!({"account_id": "A-1", "credit": 9999999999.99, "big": 9007199254740993i64, "ratio": 0.1}),
         )
         .await
         .unwrap();
-        approve_and_apply(r2, &p).await;
-        let credit = db2.cell("A-1", "credit");
+        approve_and_apply(&r, &p).await;
+        let credit = db.cell("A-1", "credit");
         if engine == Engine::Sqlite {
             // SQLite keeps NUMERIC as a REAL: the closest double, not exact decimal text.
             assert!(credit.starts_with("9999999999.99"), "{credit}");
@@ -565,20 +533,20 @@ async fn numbers_are_written_exactly_as_approved_or_refused_at_propose() {
             assert_eq!(credit, "9999999999.99", "{engine:?}");
         }
         assert_eq!(
-            db2.cell("A-1", "big"),
+            db.cell("A-1", "big"),
             "9007199254740993",
             "{engine:?}: no float"
         );
-        assert!(db2.cell("A-1", "ratio").starts_with("0.1"), "{engine:?}");
+        assert!(db.cell("A-1", "ratio").starts_with("0.1"), "{engine:?}");
         let p = propose(
-            r2,
+            &r,
             "acct.set_balance",
             json!({"account_id": "A-1", "balance_cents": 2000}),
         )
         .await
         .unwrap();
-        approve_and_apply(r2, &p).await;
-        assert_eq!(db2.cell("A-1", "balance_cents"), "2000", "{engine:?}");
+        approve_and_apply(&r, &p).await;
+        assert_eq!(db.cell("A-1", "balance_cents"), "2000", "{engine:?}");
     }
 }
 
@@ -859,6 +827,30 @@ async fn credential_like_text_in_a_visible_column_is_masked_not_fatal() {
     }
 }
 
+/// Propose and approve a balance change of A-1, then apply it while the ledger refuses to record
+/// receipts (as a full disk, a lock held too long or a killed process leaves it): the source
+/// commits, the ledger misses it and the caller hears RECONCILIATION_REQUIRED. The ledger
+/// accepts writes again afterwards. Returns the proposal id.
+async fn apply_losing_the_receipt(r: &Runner, balance: i64) -> String {
+    let id = propose(
+        r,
+        "acct.set_balance",
+        json!({"account_id": "A-1", "balance_cents": balance}),
+    )
+    .await
+    .unwrap();
+    r.approve(&id, &Approver::new("lead")).await.unwrap();
+    r.ledger()
+        .raw(|c| c.execute_batch("CREATE TRIGGER lost BEFORE INSERT ON writeback_receipts BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"))
+        .unwrap();
+    let err = r.apply(&id, &ApplyOptions::default()).await.unwrap_err();
+    assert_eq!(err.code(), "RECONCILIATION_REQUIRED", "{err}");
+    r.ledger()
+        .raw(|c| c.execute_batch("DROP TRIGGER lost"))
+        .unwrap();
+    id
+}
+
 /// The source committed, then the ledger could not record the receipt (here: the ledger refuses
 /// the insert, as a full disk or a lock held too long would). The caller hears
 /// RECONCILIATION_REQUIRED; a retry recovers the application from the source receipt, with the
@@ -868,19 +860,7 @@ async fn a_receipt_the_ledger_missed_is_recovered_from_the_source() {
     for engine in ENGINES {
         let db = Db::new(engine);
         let r = db.runner();
-        let id = propose(
-            &r,
-            "acct.set_balance",
-            json!({"account_id": "A-1", "balance_cents": 1234}),
-        )
-        .await
-        .unwrap();
-        r.approve(&id, &Approver::new("lead")).await.unwrap();
-        r.ledger()
-            .raw(|c| c.execute_batch("CREATE TRIGGER lost BEFORE INSERT ON writeback_receipts BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"))
-            .unwrap();
-        let err = r.apply(&id, &ApplyOptions::default()).await.unwrap_err();
-        assert_eq!(err.code(), "RECONCILIATION_REQUIRED", "{engine:?}: {err}");
+        let id = apply_losing_the_receipt(&r, 1234).await;
         assert_eq!(
             db.cell("A-1", "balance_cents"),
             "1234",
@@ -888,9 +868,6 @@ async fn a_receipt_the_ledger_missed_is_recovered_from_the_source() {
         );
         let version_after_first = db.cell("A-1", "updated_at");
         assert_eq!(r.ledger().proposal(&id).unwrap().state, "pending_worker");
-        r.ledger()
-            .raw(|c| c.execute_batch("DROP TRIGGER lost"))
-            .unwrap();
         let out = r.apply(&id, &ApplyOptions::default()).await.unwrap();
         assert_eq!(out.receipt.status, "applied", "{engine:?}");
         assert!(out.receipt.source_database_mutated, "{engine:?}");
@@ -926,25 +903,7 @@ async fn reconcile_settles_stuck_proposals_from_the_source_receipts() {
         let db = Db::new(engine);
         let r = db.runner();
         // One applied at the source, lost by the ledger: the process died before recording.
-        let applied = propose(
-            &r,
-            "acct.set_balance",
-            json!({"account_id": "A-1", "balance_cents": 99}),
-        )
-        .await
-        .unwrap();
-        r.approve(&applied, &Approver::new("lead")).await.unwrap();
-        r.ledger()
-            .raw(|c| c.execute_batch("CREATE TRIGGER lost BEFORE INSERT ON writeback_receipts BEGIN SELECT RAISE(ABORT, 'killed'); END"))
-            .unwrap();
-        let err = r
-            .apply(&applied, &ApplyOptions::default())
-            .await
-            .unwrap_err();
-        assert_eq!(err.code(), "RECONCILIATION_REQUIRED", "{engine:?}: {err}");
-        r.ledger()
-            .raw(|c| c.execute_batch("DROP TRIGGER lost"))
-            .unwrap();
+        let applied = apply_losing_the_receipt(&r, 99).await;
         let state = r.ledger().proposal(&applied).unwrap().state;
         assert_eq!(state, "pending_worker", "{engine:?}");
         let settled = r.reconcile(false, &ApplyOptions::default()).await.unwrap();

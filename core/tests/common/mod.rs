@@ -48,6 +48,23 @@ pub fn psql(db: &str, sql: &str) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
+/// Run SQL through the mariadb client as root (optionally in database `db`); panics with the
+/// client's stderr on failure.
+pub fn mariadb(db: Option<&str>, sql: &str) -> String {
+    let mut cmd = Command::new("mariadb");
+    cmd.args(["-uroot", "-h127.0.0.1", "-P3306", "-N", "-B", "-e", sql]);
+    if let Some(d) = db {
+        cmd.arg(d);
+    }
+    let out = cmd.output().expect("mariadb client runs");
+    assert!(
+        out.status.success(),
+        "mariadb failed: {}\nSQL: {sql}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
 fn psql_file(db: &str, sql: &str) {
     let url = with_db(&admin_url(), db);
     let mut child = Command::new("psql")
