@@ -198,10 +198,31 @@ pub async fn run(dir: &Path) -> Result<u8> {
         "Demo complete in {} ms. Try the CLI on the same files:",
         started.elapsed().as_millis()
     );
+    // The config names its ledger, so `--config` is all a command needs.
     let c = config.display();
-    let s = ledger.display();
-    println!("  synapsor-runner proposals list --store {s}");
-    println!("  synapsor-runner replay show latest --details --store {s}");
-    println!("  synapsor-runner tools preview --config {c} --store {s}");
+    let cmd = runnable_name();
+    println!("  {cmd} proposals list --config {c}");
+    println!("  {cmd} replay show latest --details --config {c}");
+    println!("  {cmd} tools preview --config {c}");
+    let _ = ledger;
     Ok(0)
+}
+
+/// How to run this binary as printed: `synapsor-runner` when that name on the PATH is this
+/// binary (installed with `cargo install --path cli --locked`), else this binary's own path.
+fn runnable_name() -> String {
+    let me = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.canonicalize().ok());
+    let on_path = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join("synapsor-runner"))
+            .find(|p| p.is_file())
+            .and_then(|p| p.canonicalize().ok())
+    });
+    match (me, on_path) {
+        (Some(me), Some(found)) if me == found => "synapsor-runner".into(),
+        (Some(me), _) => me.display().to_string(),
+        _ => "synapsor-runner".into(),
+    }
 }

@@ -294,3 +294,36 @@ fn unknown_states_and_approval_modes_are_refused_not_ignored() {
         "{out}"
     );
 }
+
+#[test]
+fn the_demo_hints_run_as_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, err) = run(bin().arg("demo").current_dir(dir.path()));
+    assert_eq!(code, 0, "{err}");
+    let hints: Vec<&str> = out
+        .split("Try the CLI on the same files:")
+        .nth(1)
+        .unwrap()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    assert_eq!(hints.len(), 3, "{out}");
+    for hint in hints {
+        let status = Command::new("sh")
+            .args(["-c", hint])
+            .current_dir(dir.path())
+            .env_remove("SYNAPSOR_LOCAL_STORE")
+            .output()
+            .unwrap();
+        assert!(
+            status.status.success(),
+            "{hint}: {}",
+            String::from_utf8_lossy(&status.stderr)
+        );
+        assert!(
+            !String::from_utf8_lossy(&status.stderr).contains("warning"),
+            "{hint}"
+        );
+    }
+}
