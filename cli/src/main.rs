@@ -23,7 +23,7 @@ pub struct Global {
     /// Config file (default: ./synapsor.runner.json)
     #[arg(long, global = true)]
     pub config: Option<PathBuf>,
-    /// Local ledger (default: $SYNAPSOR_LOCAL_STORE, storage.sqlite_path, ./.synapsor/local.db)
+    /// Local ledger (default: $SYNAPSOR_LOCAL_STORE, else storage.sqlite_path or .synapsor/local.db beside the config file)
     #[arg(long, global = true)]
     pub store: Option<PathBuf>,
 }
@@ -57,8 +57,10 @@ pub enum Command {
         action: Option<ReplayCmd>,
         /// Proposal id or `latest` (same as `replay show`)
         selector: Option<String>,
+        /// Show the evidence, query audit and events in full
         #[arg(long)]
         details: bool,
+        /// Print JSON instead of text
         #[arg(long)]
         json: bool,
     },
@@ -80,6 +82,7 @@ pub enum Command {
         /// Check direct-SQL writers: connectivity and receipt-table permissions (rolled-back probe)
         #[arg(long, alias = "check-db")]
         check_writeback: bool,
+        /// Print JSON instead of text
         #[arg(long)]
         json: bool,
     },
@@ -94,6 +97,7 @@ pub enum Command {
     Benchmark {
         /// mcp-efficiency
         name: String,
+        /// Print JSON instead of text
         #[arg(long)]
         json: bool,
     },
@@ -103,6 +107,7 @@ pub enum Command {
         /// Also release jobs whose lease has not passed yet (only when no apply is running)
         #[arg(long)]
         force: bool,
+        /// Print JSON instead of text
         #[arg(long)]
         json: bool,
     },
@@ -116,7 +121,9 @@ pub enum Command {
 
 #[derive(Subcommand, Debug)]
 pub enum ConfigCmd {
+    /// Validate the config and list every problem with its JSON path.
     Validate {
+        /// Print JSON instead of text
         #[arg(long)]
         json: bool,
     },
@@ -124,11 +131,13 @@ pub enum ConfigCmd {
 
 #[derive(Subcommand, Debug)]
 pub enum ToolsCmd {
+    /// Show the tools an MCP client would see, with the boundary checks.
     #[command(alias = "list")]
     Preview {
         /// canonical | openai | both
         #[arg(long, default_value = "canonical")]
         alias_mode: String,
+        /// Print JSON instead of text
         #[arg(long)]
         json: bool,
     },
@@ -151,24 +160,35 @@ pub struct CallArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum ProposalsCmd {
+    /// List proposals, newest first.
     List {
+        /// Only proposals in this state: pending_review, approved, pending_worker, applied, rejected, conflict, failed, canceled
         #[arg(long)]
         state: Option<String>,
+        /// Only proposals of this tenant
         #[arg(long)]
         tenant: Option<String>,
+        /// Most proposals listed (1 to 200)
         #[arg(long, default_value_t = 20)]
         limit: u32,
+        /// Print JSON instead of text
         #[arg(long)]
         json: bool,
     },
+    /// Show one proposal: diff, guards, evidence, approval state.
     Show {
+        /// Proposal id or `latest`
         selector: String,
+        /// Show the evidence, query audit and events in full
         #[arg(long)]
         details: bool,
+        /// Print JSON instead of text
         #[arg(long)]
         json: bool,
     },
+    /// Approve a proposal (role-checked; outside any model-facing path).
     Approve(DecideArgs),
+    /// Reject a proposal with a reason.
     Reject(DecideArgs),
 }
 
@@ -185,8 +205,10 @@ pub struct DecideArgs {
     /// A role the approver holds (repeatable; default: $SYNAPSOR_OPERATOR_ROLES)
     #[arg(long = "role")]
     pub roles: Vec<String>,
+    /// Why (recorded with the decision; required to reject)
     #[arg(long)]
     pub reason: Option<String>,
+    /// Print JSON instead of text
     #[arg(long)]
     pub json: bool,
 }
@@ -204,18 +226,24 @@ pub struct ApplyArgs {
     /// Runner id recorded on receipts (default: $SYNAPSOR_RUNNER_ID or local_runner)
     #[arg(long)]
     pub runner: Option<String>,
+    /// Print JSON instead of text
     #[arg(long)]
     pub json: bool,
 }
 
 #[derive(Subcommand, Debug)]
 pub enum ReplayCmd {
+    /// Show everything captured for a proposal, in order.
     Show {
+        /// Proposal id or `latest`
         selector: Option<String>,
+        /// Proposal id (same as the positional argument)
         #[arg(long)]
         proposal: Option<String>,
+        /// Show the evidence, query audit and events in full
         #[arg(long)]
         details: bool,
+        /// Print JSON instead of text
         #[arg(long)]
         json: bool,
     },
@@ -240,6 +268,7 @@ pub enum McpCmd {
     Configure(ConfigureArgs),
     /// Print the SHA-256 of a bearer token (read from an env var) for a --tokens-file entry.
     HashToken {
+        /// Environment variable holding the token to hash
         #[arg(long)]
         from_env: String,
     },
@@ -266,20 +295,26 @@ pub struct ConfigureArgs {
     /// beside the config)
     #[arg(long)]
     pub env_file: Option<PathBuf>,
+    /// Host the Streamable HTTP snippet points at
     #[arg(long, default_value = "127.0.0.1")]
     pub host: String,
+    /// Port the Streamable HTTP snippet points at
     #[arg(long, default_value_t = 8766)]
     pub port: u16,
+    /// Variable holding the HTTP server's bearer token (named in the snippet, never its value)
     #[arg(long, default_value = "SYNAPSOR_MCP_HTTP_TOKEN")]
     pub auth_token_env: String,
 }
 
 #[derive(Args, Debug)]
 pub struct HttpServeArgs {
+    /// Address to listen on (loopback by default; any other needs TLS or --plain-http-behind-proxy, and --allowed-host)
     #[arg(long, default_value = "127.0.0.1")]
     pub host: String,
+    /// Port to listen on (0 picks a free one)
     #[arg(long, default_value_t = 8766)]
     pub port: u16,
+    /// URL path of the MCP endpoint
     #[arg(long, default_value = "/mcp")]
     pub path: String,
     /// Environment variable holding the bearer token clients must send
@@ -297,6 +332,7 @@ pub struct HttpServeArgs {
     /// Accepted Origin header values (requests with any other Origin get 403)
     #[arg(long)]
     pub allowed_origin: Vec<String>,
+    /// Largest request body accepted, in bytes
     #[arg(long, default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
     /// Sessions idle longer than this expire
@@ -338,6 +374,7 @@ pub struct HttpServeArgs {
     /// Plain HTTP on a non-loopback address, only behind a TLS-terminating proxy
     #[arg(long)]
     pub plain_http_behind_proxy: bool,
+    /// Tool names: canonical | openai | both
     #[arg(long, default_value = "canonical")]
     pub alias_mode: String,
 }
@@ -349,10 +386,13 @@ pub struct AuditArgs {
     /// Built-in example: dangerous-db-mcp
     #[arg(long)]
     pub example: Option<String>,
+    /// An MCP client config file (mcpServers) whose servers are audited
     #[arg(long)]
     pub mcp_config: Option<PathBuf>,
+    /// A command to start and audit over stdio (same as `stdio:<command>`)
     #[arg(long)]
     pub stdio: Option<String>,
+    /// A Streamable HTTP URL to audit (same as giving the URL as target)
     #[arg(long)]
     pub url: Option<String>,
     /// Env var with the bearer token for URL targets (default SYNAPSOR_MCP_AUDIT_BEARER)
@@ -361,8 +401,10 @@ pub struct AuditArgs {
     /// text | json | markdown
     #[arg(long)]
     pub format: Option<String>,
+    /// Print JSON instead of text
     #[arg(long)]
     pub json: bool,
+    /// How long a live target may take to answer, in milliseconds
     #[arg(long, default_value_t = 5000)]
     pub timeout_ms: u64,
 }
@@ -373,8 +415,10 @@ pub enum HandlerCmd {
     Template {
         /// node-fastify | python-fastapi | command
         name: Option<String>,
+        /// File to write the template to
         #[arg(long, alias = "out")]
         output: Option<PathBuf>,
+        /// Overwrite the file if it exists
         #[arg(long)]
         force: bool,
         /// Print the template instead of writing a file
@@ -390,11 +434,13 @@ pub enum HandlerCmd {
 pub enum WritebackCmd {
     /// Print the receipt-table DDL.
     Migration {
+        /// postgres | mysql | sqlite
         #[arg(long)]
         engine: String,
     },
     /// Print least-privilege grants for the writer role on the receipt table.
     Grants {
+        /// postgres | mysql | sqlite
         #[arg(long)]
         engine: String,
         /// PostgreSQL role, or MySQL account as written in GRANT (e.g. 'synapsor_writer'@'%')
@@ -499,4 +545,33 @@ fn main() {
     let _ = std::io::stdout().flush();
     let _ = std::io::stderr().flush();
     std::process::exit(code.into())
+}
+
+#[cfg(test)]
+mod help_tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    /// Every subcommand says what it does and every flag what it takes (`--help` is never empty).
+    #[test]
+    fn every_subcommand_and_flag_has_help() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for sub in cmd.get_subcommands() {
+                let p = format!("{path} {}", sub.get_name());
+                if sub.get_about().is_none() {
+                    missing.push(format!("{p}: no description"));
+                }
+                for arg in sub.get_arguments() {
+                    let id = arg.get_id().as_str();
+                    if !matches!(id, "help" | "version") && arg.get_help().is_none() {
+                        missing.push(format!("{p} {id}: no help"));
+                    }
+                }
+                walk(sub, &p, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "synapsor-runner", &mut missing);
+        assert!(missing.is_empty(), "{}", missing.join("\n"));
+    }
 }
