@@ -127,6 +127,49 @@ export interface ToolEnvelope {
   [key: string]: unknown
 }
 
+/** A scalar a column holds or a patch writes. */
+export type Scalar = string | number | boolean | null
+
+/** A column and its value (tenant guard, expected version, primary key). */
+export interface ColumnValue {
+  column: string
+  value: Scalar
+}
+
+/** `change_set` of the handler request: what the reviewer approved, exactly. */
+export interface HandlerChangeSet {
+  /** The capability, e.g. `billing.propose_account_credit`. */
+  action: string
+  /** The trusted tenant and the object changed. */
+  scope: { tenant_id: string; object_id: string }
+  /** Who proposed it (`source`: how the principal was bound). */
+  principal: { id: string; source: string }
+  target: { schema: string; table: string; primary_key: ColumnValue }
+  /** The row as the proposal saw it (visible columns). */
+  before: Row
+  /** The approved change: column to new value. */
+  patch: { [column: string]: Scalar }
+  /** `before` with `patch` applied. */
+  after: Row
+  guards: { tenant: ColumnValue; allowed_columns: string[]; expected_version: ColumnValue }
+  evidence: { bundle_id: string; query_fingerprint: string }
+}
+
+/** The `synapsor.handler-writeback.v1` request every app-owned executor receives. */
+export interface HandlerRequest {
+  protocol_version: '1.0'
+  schema_version: 'synapsor.handler-writeback.v1'
+  proposal_id: string
+  proposal_version: number
+  proposal_hash: string
+  writeback_job_id: string
+  idempotency_key: string
+  issued_at: string
+  dry_run: boolean
+  executor: string
+  change_set: HandlerChangeSet
+}
+
 /** What an in-process executor receives. */
 export interface ExecutorJob {
   executor: string
@@ -135,9 +178,9 @@ export interface ExecutorJob {
   idempotency_key: string
   dry_run: boolean
   /** The `synapsor.handler-writeback.v1` request. */
-  request: JsonObject
-  /** `request.change_set`: scope, principal, patch, guards, evidence. */
-  change_set: JsonObject
+  request: HandlerRequest
+  /** `request.change_set` (the same object): scope, principal, target, patch, guards, evidence. */
+  change_set: HandlerChangeSet
 }
 
 /** What an in-process executor returns (the handler receipt body). */

@@ -18,13 +18,28 @@ import {
 
 const context: Context = { tenantId: 'acme', principal: 'user_17' }
 
+// Written from docs/node.md, with no casts: the job's fields are typed all the way down.
 const credit: Executor = async (job: ExecutorJob, tx: Transaction): Promise<ExecutorReceipt> => {
-  const scope = job.change_set.scope as { object_id: string; tenant_id: string }
+  const { scope, patch, principal, guards, target } = job.change_set
+  const amount = patch.credit_requested_cents
+  const reason = patch.credit_reason
   const row = await tx.fetchOne('SELECT customer_id FROM public.invoices WHERE id = $1 AND tenant_id = $2', [
     scope.object_id,
     scope.tenant_id,
   ])
-  const n: number = await tx.execute('UPDATE public.invoices SET credited_cents = $1 WHERE id = $2', [1, scope.object_id])
+  const n: number = await tx.execute(
+    'INSERT INTO public.account_credits (id, tenant_id, invoice_id, customer_id, amount_cents, reason, idempotency_key, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)',
+    [`CR-${job.proposal_id}`, scope.tenant_id, scope.object_id, row?.customer_id ?? null, amount, reason, job.idempotency_key, principal.id],
+  )
+  const version: string = guards.expected_version.column
+  const table: string = `${target.schema}.${target.table}`
+  const same: boolean = job.request.change_set === job.change_set && job.request.schema_version === 'synapsor.handler-writeback.v1'
+  void [version, table, same, job.request.issued_at, job.change_set.before, job.change_set.after]
+  // @ts-expect-error scope has no such field: typos in the job are caught
+  void job.change_set.scope.objectId
+  // @ts-expect-error a patch value is a scalar, never an object
+  const wrong: { nested: string } = patch.credit_reason
+  void wrong
   return { status: 'applied', rows_affected: n, source_database_mutated: true, details: { customer: row?.customer_id ?? null } }
 }
 
