@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from fastapi import Depends, FastAPI, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
@@ -32,7 +33,7 @@ LEDGER = os.environ.get("SYNAPSOR_LEDGER")
 USERS: dict[str, dict[str, Any]] = json.loads(os.environ.get("BILLING_APP_USERS", "{}"))
 
 
-async def credit_account(job: dict[str, Any], tx: sr.Transaction) -> dict[str, Any]:
+async def credit_account(job: sr.ExecutorJob, tx: sr.Transaction) -> sr.ExecutorReceipt:
     """Same business effect as the seed's Node handler, in the guarded transaction."""
     cs = job["change_set"]
     invoice, tenant = cs["scope"]["object_id"], cs["scope"]["tenant_id"]
@@ -42,6 +43,8 @@ async def credit_account(job: dict[str, Any], tx: sr.Transaction) -> dict[str, A
     inv = await tx.fetch_one(
         "SELECT customer_id FROM public.invoices WHERE id = $1 AND tenant_id = $2", [invoice, tenant]
     )
+    if inv is None:  # the core locked this row under the tenant guard; it cannot be missing
+        return {"status": "failed", "safe_error_code": "INVOICE_NOT_FOUND"}
     credit_id = "CR-" + "".join(c for c in job["proposal_id"] if c.isalnum())[-12:]
     await tx.execute(
         "INSERT INTO public.account_credits (id, tenant_id, invoice_id, customer_id, amount_cents, reason, idempotency_key, created_by)"
@@ -62,7 +65,7 @@ async def credit_account(job: dict[str, Any], tx: sr.Transaction) -> dict[str, A
 
 
 @asynccontextmanager
-async def lifespan(app: FastAPI):
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     # Opened per worker process, after any fork.
     runner = await sr.Runner.open(CONFIG, ledger=LEDGER)
     runner.executor("billing_inproc")(credit_account)
@@ -85,7 +88,7 @@ def current_user(request: Request) -> dict[str, Any]:
 
 
 def runner_of(request: Request) -> sr.Runner:
-    return request.app.state.runner
+    return cast(sr.Runner, request.app.state.runner)
 
 
 @app.exception_handler(sr.SynapsorError)
@@ -101,7 +104,7 @@ async def healthz() -> dict[str, bool]:
 
 
 @app.post("/mcp")
-async def mcp(request: Request, user: dict = Depends(current_user)) -> Response:
+async def mcp(request: Request, user: dict[str, Any] = Depends(current_user)) -> Response:
     try:
         message = await request.json()
     except ValueError:
@@ -111,7 +114,7 @@ async def mcp(request: Request, user: dict = Depends(current_user)) -> Response:
     return Response(status_code=202) if reply is None else JSONResponse(reply)
 
 
-async def own_proposal(runner: sr.Runner, proposal_id: str, user: dict) -> dict[str, Any]:
+async def own_proposal(runner: sr.Runner, proposal_id: str, user: dict[str, Any]) -> dict[str, Any]:
     """A proposal of the reviewer's tenant; another tenant's looks missing."""
     found = [p for p in await runner.proposals(tenant_id=user["tenant_id"], limit=500) if p["proposal_id"] == proposal_id]
     if not found:
@@ -120,19 +123,21 @@ async def own_proposal(runner: sr.Runner, proposal_id: str, user: dict) -> dict[
 
 
 @app.get("/reviews/proposals")
-async def list_proposals(request: Request, state: str = "pending_review", user: dict = Depends(current_user)):
+async def list_proposals(
+    request: Request, state: str = "pending_review", user: dict[str, Any] = Depends(current_user)
+) -> list[dict[str, Any]]:
     return await runner_of(request).proposals(state=state, tenant_id=user["tenant_id"])
 
 
 @app.post("/reviews/proposals/{proposal_id}/approve")
-async def approve(proposal_id: str, request: Request, user: dict = Depends(current_user)):
+async def approve(proposal_id: str, request: Request, user: dict[str, Any] = Depends(current_user)) -> dict[str, Any]:
     runner = runner_of(request)
     await own_proposal(runner, proposal_id, user)
     return await runner.approve(proposal_id, approver=user["principal"], roles=user.get("roles", []))
 
 
 @app.post("/reviews/proposals/{proposal_id}/apply")
-async def apply(proposal_id: str, request: Request, user: dict = Depends(current_user)):
+async def apply(proposal_id: str, request: Request, user: dict[str, Any] = Depends(current_user)) -> dict[str, Any]:
     runner = runner_of(request)
     await own_proposal(runner, proposal_id, user)
     if "billing_lead" not in user.get("roles", []):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import inspect as _inspect
 import os
-from typing import Any, Awaitable, Callable, Literal, Mapping, TypeVar, Union
+from typing import Any, Awaitable, Callable, Literal, Mapping, Protocol, TypedDict, TypeVar, Union
 
 from . import _native
 from ._native import (
@@ -46,6 +46,14 @@ __all__ = [
     "ExecutorError",
     "UnavailableError",
     "RuntimeForkedError",
+    "ExecutorJob",
+    "ExecutorReceipt",
+    "HandlerRequest",
+    "HandlerChangeSet",
+    "ColumnValue",
+    "SyncExecutor",
+    "AsyncExecutor",
+    "Executor",
     "__version__",
 ]
 
@@ -55,11 +63,115 @@ AliasMode = Literal["canonical", "openai", "both"]
 JsonDict = dict[str, Any]
 PathLike = Union[str, "os.PathLike[str]"]
 
+#: A scalar a column holds or a patch writes.
+Scalar = Union[str, int, float, bool, None]
+
+
+class ColumnValue(TypedDict):
+    """A column and its value (tenant guard, expected version, primary key)."""
+
+    column: str
+    value: Scalar
+
+
+class ChangeSetScope(TypedDict):
+    tenant_id: str
+    object_id: str
+
+
+class ChangeSetPrincipal(TypedDict):
+    id: str
+    source: str
+
+
+class ChangeSetTarget(TypedDict):
+    schema: str
+    table: str
+    primary_key: ColumnValue
+
+
+class ChangeSetGuards(TypedDict):
+    tenant: ColumnValue
+    allowed_columns: list[str]
+    expected_version: ColumnValue
+
+
+class ChangeSetEvidence(TypedDict):
+    bundle_id: str
+    query_fingerprint: str
+
+
+class HandlerChangeSet(TypedDict):
+    """``change_set`` of the handler request: what the reviewer approved, exactly."""
+
+    action: str
+    scope: ChangeSetScope
+    principal: ChangeSetPrincipal
+    target: ChangeSetTarget
+    before: dict[str, Any]
+    patch: dict[str, Scalar]
+    after: dict[str, Any]
+    guards: ChangeSetGuards
+    evidence: ChangeSetEvidence
+
+
+class HandlerRequest(TypedDict):
+    """The ``synapsor.handler-writeback.v1`` request every app-owned executor receives."""
+
+    protocol_version: str
+    schema_version: str
+    proposal_id: str
+    proposal_version: int
+    proposal_hash: str
+    writeback_job_id: str
+    idempotency_key: str
+    issued_at: str
+    dry_run: bool
+    executor: str
+    change_set: HandlerChangeSet
+
+
+class ExecutorJob(TypedDict):
+    """What an in-process executor receives; ``change_set`` is ``request["change_set"]``."""
+
+    executor: str
+    proposal_id: str
+    writeback_job_id: str
+    idempotency_key: str
+    dry_run: bool
+    request: HandlerRequest
+    change_set: HandlerChangeSet
+
+
+class _ReceiptStatus(TypedDict):
+    status: str
+
+
+class ExecutorReceipt(_ReceiptStatus, total=False):
+    """What an executor returns: ``status`` (applied, already_applied, conflict, failed) and,
+    for ``applied``, what it changed."""
+
+    rows_affected: int
+    source_database_mutated: bool
+    new_version: Any
+    safe_error_code: str
+    details: dict[str, Any]
+
+
+class SyncExecutor(Protocol):
+    """``def f(job, tx) -> receipt``: runs on a thread of its own, inside the guarded transaction."""
+
+    def __call__(self, job: ExecutorJob, tx: SyncTransaction, /) -> ExecutorReceipt: ...
+
+
+class AsyncExecutor(Protocol):
+    """``async def f(job, tx) -> receipt``: runs on the caller's event loop."""
+
+    def __call__(self, job: ExecutorJob, tx: Transaction, /) -> Awaitable[ExecutorReceipt]: ...
+
+
 #: An executor: ``def f(job, tx) -> receipt`` or ``async def f(job, tx) -> receipt``.
-Executor = Union[
-    Callable[[JsonDict, SyncTransaction], JsonDict],
-    Callable[[JsonDict, Transaction], Awaitable[JsonDict]],
-]
+Executor = Union[SyncExecutor, AsyncExecutor]
 E = TypeVar("E", bound=Callable[..., Any])
 
 
