@@ -765,31 +765,16 @@ fn http_batches_sessions_and_headers_are_held_to_their_limits() {
         .find(|(k, _)| k == "mcp-session-id")
         .map(|(_, v)| v.clone())
         .unwrap();
-    let (status, _, _) = raw_post(
-        &url,
-        &base("BEARER acme-token-0123456789", "application/jsonx"),
-        &init,
-    );
+    let init_as = |auth: &'static str, ct: &'static str| raw_post(&url, &base(auth, ct), &init);
+    let (status, _, _) = init_as("BEARER acme-token-0123456789", "application/jsonx");
     assert_eq!(status, 415, "a prefix match is not application/json");
     // One more session for the same credential fits, the third does not.
-    let (status, _, _) = raw_post(
-        &url,
-        &base("Bearer acme-token-0123456789", "application/json"),
-        &init,
-    );
+    let (status, _, _) = init_as("Bearer acme-token-0123456789", "application/json");
     assert_eq!(status, 200);
-    let (status, body, _) = raw_post(
-        &url,
-        &base("Bearer acme-token-0123456789", "application/json"),
-        &init,
-    );
+    let (status, body, _) = init_as("Bearer acme-token-0123456789", "application/json");
     assert_eq!(status, 429, "{body}");
     // Another tenant's credential is not locked out.
-    let (status, _, _) = raw_post(
-        &url,
-        &base("Bearer globex-token-0123456789", "application/json"),
-        &init,
-    );
+    let (status, _, _) = init_as("Bearer globex-token-0123456789", "application/json");
     assert_eq!(status, 200);
     // A batch larger than the cap is refused whole; one within it counts every call.
     let mut with_session = base("Bearer acme-token-0123456789", "application/json");

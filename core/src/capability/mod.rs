@@ -199,29 +199,7 @@ pub fn build_patch(
         ));
     }
     check_bounds(cap, &patch)?;
-    for (col, guard) in &cap.transition_guards {
-        let Some(proposed) = patch.get(col) else {
-            continue;
-        };
-        let current = before.get(guard.from_column.as_deref().unwrap_or(col));
-        let (Some(Value::String(cur)), Value::String(next)) = (current, proposed) else {
-            return Err(Error::policy(
-                "PATCH_TRANSITION_TYPE_INVALID",
-                format!("{col} transition needs string states."),
-            ));
-        };
-        if !guard
-            .allowed
-            .get(cur)
-            .map(|to| to.contains(next))
-            .unwrap_or(false)
-        {
-            return Err(Error::policy(
-                "PATCH_TRANSITION_NOT_ALLOWED",
-                format!("{col} cannot transition from {cur} to {next}."),
-            ));
-        }
-    }
+    check_transitions(&cap.transition_guards, |c| patch.get(c), before)?;
     Ok(patch)
 }
 
@@ -254,8 +232,42 @@ pub fn check_patch_types(
 
 /// Numeric bounds of the reviewed config, checked at propose time and again at apply time.
 pub fn check_bounds(cap: &Capability, patch: &Map<String, Value>) -> Result<()> {
-    for (col, bound) in &cap.numeric_bounds {
-        let Some(v) = patch.get(col) else { continue };
+    check_bounds_of(&cap.numeric_bounds, |c| patch.get(c))
+}
+
+/// The reviewed transition guards against `current` (the row as read, or as locked at apply):
+/// every patched guarded column must move along an allowed edge.
+pub(crate) fn check_transitions<'a>(
+    guards: &[(String, crate::config::TransitionGuard)],
+    proposed: impl Fn(&str) -> Option<&'a Value>,
+    current: &Row,
+) -> Result<()> {
+    for (col, guard) in guards {
+        let Some(next) = proposed(col) else { continue };
+        let current = current.get(guard.from_column.as_deref().unwrap_or(col));
+        let (Some(Value::String(cur)), Value::String(next)) = (current, next) else {
+            return Err(Error::policy(
+                "PATCH_TRANSITION_TYPE_INVALID",
+                format!("{col} transition needs string states."),
+            ));
+        };
+        if !guard.allowed.get(cur).is_some_and(|to| to.contains(next)) {
+            return Err(Error::policy(
+                "PATCH_TRANSITION_NOT_ALLOWED",
+                format!("{col} cannot transition from {cur} to {next}."),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Numeric bounds over the patch values `proposed` gives (the proposal's patch, or the plan's).
+pub(crate) fn check_bounds_of<'a>(
+    bounds: &[(String, crate::config::NumericBound)],
+    proposed: impl Fn(&str) -> Option<&'a Value>,
+) -> Result<()> {
+    for (col, bound) in bounds {
+        let Some(v) = proposed(col) else { continue };
         let Some(n) = v.as_f64() else {
             return Err(Error::policy(
                 "PATCH_NUMERIC_BOUND_TYPE_INVALID",

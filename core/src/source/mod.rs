@@ -269,6 +269,7 @@ pub(crate) fn check_guard(plan: &GuardedUpdate, row: &Row) -> Option<UpdateOutco
 }
 
 fn check_policy(plan: &GuardedUpdate, row: &Row) -> Option<UpdateOutcome> {
+    use crate::capability::{check_bounds_of, check_transitions};
     let conflict = |code| {
         Some(UpdateOutcome::new(
             WriteStatus::Conflict,
@@ -278,28 +279,11 @@ fn check_policy(plan: &GuardedUpdate, row: &Row) -> Option<UpdateOutcome> {
         ))
     };
     let proposed = |col: &str| plan.patch.iter().find(|(c, _)| c == col).map(|(_, v)| v);
-    for (col, guard) in &plan.transitions {
-        let Some(next) = proposed(col) else { continue };
-        let current = row.get(guard.from_column.as_deref().unwrap_or(col));
-        let allowed = match (current, next) {
-            (Some(Value::String(cur)), Value::String(next)) => guard
-                .allowed
-                .get(cur)
-                .is_some_and(|to| to.iter().any(|t| t == next)),
-            _ => false,
-        };
-        if !allowed {
-            return conflict("TRANSITION_NO_LONGER_ALLOWED");
-        }
+    if check_transitions(&plan.transitions, proposed, row).is_err() {
+        return conflict("TRANSITION_NO_LONGER_ALLOWED");
     }
-    for (col, bound) in &plan.bounds {
-        let Some(v) = proposed(col) else { continue };
-        let ok = v.as_f64().is_some_and(|n| {
-            bound.minimum.is_none_or(|m| n >= m) && bound.maximum.is_none_or(|m| n <= m)
-        });
-        if !ok {
-            return conflict("POLICY_BOUND_VIOLATED");
-        }
+    if check_bounds_of(&plan.bounds, proposed).is_err() {
+        return conflict("POLICY_BOUND_VIOLATED");
     }
     None
 }
