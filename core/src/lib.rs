@@ -20,6 +20,7 @@ pub mod runner;
 pub mod source;
 pub mod sql;
 pub mod tools;
+pub mod write;
 
 pub use apply::{ApplyOptions, ApplyOutcome};
 pub use config::{LoadedConfig, RunnerConfig, load_config};

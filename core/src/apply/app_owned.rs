@@ -5,7 +5,8 @@ use super::executor::{Executor, ExecutorFailure, ExecutorJob};
 use super::{ApplyOptions, make_receipt};
 use crate::ledger::now_iso;
 use crate::protocol::{self, ChangeSet, ExecutionReceipt, HandlerReceipt, WritebackJob};
-use crate::source::{Source, UpdateOutcome, WriteStatus, WriteStep};
+use crate::source::Source;
+use crate::write::{UpdateOutcome, WriteStatus, WriteStep};
 use serde_json::{Map, Value};
 use std::sync::Arc;
 use std::time::Duration;
@@ -79,7 +80,7 @@ pub async fn run_guarded(
     executor: &dyn Executor,
     ej: &ExecutorJob,
     job: &WritebackJob,
-    plan: &crate::source::GuardedUpdate,
+    plan: &crate::write::GuardedUpdate,
     timeout: Duration,
     opts: &ApplyOptions,
 ) -> crate::error::Result<AppOutcome> {

@@ -194,6 +194,20 @@ pub(crate) enum TxRequest {
     },
 }
 
+impl TxRequest {
+    /// Answer the callback with an error instead of running its statement.
+    pub(crate) fn refuse(self, e: Error) {
+        match self {
+            TxRequest::Execute { reply, .. } => {
+                let _ = reply.send(Err(e));
+            }
+            TxRequest::Fetch { reply, .. } => {
+                let _ = reply.send(Err(e));
+            }
+        }
+    }
+}
+
 /// The guarded transaction handed to an in-process callback: the target row is already locked
 /// under the tenant guard, the version checked and the idempotency receipt claimed. Statements
 /// run in that transaction with bound parameters; the receipt commits with them. The handle is

@@ -148,7 +148,7 @@ pub fn job_for_executor(
 
 /// Receipt extras saying that the outcome was read back from the source's receipt table (an
 /// earlier attempt committed it; a crash or a failed ledger write kept the ledger from knowing).
-pub(crate) fn recovery_note(outcome: &crate::source::UpdateOutcome) -> Map<String, Value> {
+pub(crate) fn recovery_note(outcome: &crate::write::UpdateOutcome) -> Map<String, Value> {
     let mut extra = Map::new();
     if outcome.recovered {
         extra.insert("recovered_from_source_receipt".into(), Value::Bool(true));

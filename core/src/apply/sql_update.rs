@@ -4,7 +4,8 @@ use super::{ApplyOptions, make_receipt};
 use crate::config::{Capability, TransitionGuard};
 use crate::error::{Error, Result};
 use crate::protocol::{self, ExecutionReceipt, JobConflictGuard, WritebackJob};
-use crate::source::{GuardedUpdate, Source, UpdateOutcome, VersionGuard, WriteStatus};
+use crate::source::Source;
+use crate::write::{GuardedUpdate, UpdateOutcome, VersionGuard, WriteStatus};
 use serde_json::json;
 
 /// Digest of everything the write means, so a reused idempotency key with another intent is caught.
@@ -118,7 +119,7 @@ pub async fn execute(
     opts: &ApplyOptions,
 ) -> Result<(ExecutionReceipt, bool)> {
     let outcome = match source
-        .guarded_update(plan, opts.dry_run, crate::source::WriteStep::Update)
+        .guarded_update(plan, opts.dry_run, crate::write::WriteStep::Update)
         .await
     {
         Ok(o) => o,

@@ -12,6 +12,7 @@ pub use sqlite::SqliteSource;
 
 use crate::config::{Engine, LoadedConfig, SourceConfig};
 use crate::error::{Error, Result};
+use crate::write::{GuardedUpdate, UpdateOutcome, WriteStep};
 use readers::Readers;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
@@ -30,298 +31,6 @@ pub struct ReadRequest<'a> {
     pub key_value: &'a Value,
     pub tenant: Option<(&'a str, &'a str)>,
     pub limit: u64,
-}
-
-/// Which conflict guard a guarded update enforces.
-#[derive(Debug, Clone, PartialEq)]
-pub enum VersionGuard {
-    /// The column's current value must equal `expected` at microsecond precision.
-    Column { column: String, expected: Value },
-    /// The digest of the selected columns must equal `expected` (explicitly acknowledged weak guard).
-    RowHash {
-        expected: String,
-        columns: Vec<String>,
-    },
-}
-
-/// Everything a source needs to apply one approved single-row change.
-#[derive(Debug, Clone)]
-pub struct GuardedUpdate {
-    pub job_id: String,
-    pub proposal_id: String,
-    pub idempotency_key: String,
-    pub intent_hash: String,
-    pub schema: String,
-    pub table: String,
-    pub primary_key: String,
-    pub key_value: Value,
-    pub tenant: Option<(String, String)>,
-    pub patch: Vec<(String, Value)>,
-    pub guard: VersionGuard,
-    /// How the write moves the guard column (column guards only).
-    pub advance: crate::config::GuardAdvance,
-    /// The reviewed transition guards of the patched columns, re-checked on the locked row.
-    pub transitions: Vec<(String, crate::config::TransitionGuard)>,
-    /// The reviewed numeric bounds of the patched columns, re-checked inside the transaction.
-    pub bounds: Vec<(String, crate::config::NumericBound)>,
-    /// Columns to lock and read back (includes the guard column and transition sources).
-    pub lock_columns: Vec<String>,
-}
-
-impl GuardedUpdate {
-    /// The version column compared in the UPDATE predicate, for column guards.
-    pub fn version_column(&self) -> Option<&str> {
-        match &self.guard {
-            VersionGuard::Column { column, .. } => Some(column),
-            VersionGuard::RowHash { .. } => None,
-        }
-    }
-    pub fn tenant_column(&self) -> Option<&str> {
-        self.tenant.as_ref().map(|t| t.0.as_str())
-    }
-    pub fn patch_columns(&self) -> Vec<String> {
-        self.patch.iter().map(|(c, _)| c.clone()).collect()
-    }
-}
-
-/// Final status of a writeback attempt.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WriteStatus {
-    Applied,
-    AlreadyApplied,
-    Conflict,
-    Failed,
-}
-
-impl WriteStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            WriteStatus::Applied => "applied",
-            WriteStatus::AlreadyApplied => "already_applied",
-            WriteStatus::Conflict => "conflict",
-            WriteStatus::Failed => "failed",
-        }
-    }
-}
-
-/// What runs once the row is locked and its version checked.
-pub enum WriteStep<'a> {
-    /// The guarded single-row UPDATE of the approved patch (`sql_update`).
-    Update,
-    /// An in-process executor, given the guarded transaction (`in_process`).
-    Callback {
-        executor: &'a dyn crate::apply::executor::Executor,
-        job: &'a crate::apply::executor::ExecutorJob,
-        timeout: std::time::Duration,
-    },
-}
-
-impl WriteStep<'_> {
-    /// Right before the receipt claim: tell a callback executor it is next, two database round
-    /// trips ahead ([`Executor::warm_up`](crate::apply::executor::Executor::warm_up)).
-    pub(crate) fn warm_up(&self) {
-        if let WriteStep::Callback { executor, .. } = self {
-            executor.warm_up();
-        }
-    }
-}
-
-/// What the source transaction did.
-#[derive(Debug, Clone)]
-pub struct UpdateOutcome {
-    pub status: WriteStatus,
-    pub code: Option<String>,
-    pub rows_affected: u64,
-    pub previous_version: Option<Value>,
-    pub result_hash: String,
-    /// A transient failure: the proposal stays approved and a later apply may succeed.
-    pub retryable: bool,
-    /// The receipt body an in-process callback returned.
-    pub handler_body: Option<Value>,
-    /// The callback's own error, handed back to the `apply` caller unchanged.
-    pub callback_error: Option<std::sync::Arc<dyn std::error::Error + Send + Sync>>,
-    /// Read back from an earlier attempt's source receipt rather than done now.
-    pub recovered: bool,
-}
-
-impl UpdateOutcome {
-    pub(crate) fn new(
-        status: WriteStatus,
-        code: Option<&str>,
-        job_id: &str,
-        version: Option<&Value>,
-    ) -> Self {
-        let tag = code.unwrap_or(status.as_str());
-        let mut obj = serde_json::json!({"job_id": job_id, "status": tag});
-        if let Some(v) = version {
-            obj["version"] = v.clone();
-        }
-        UpdateOutcome {
-            status,
-            code: code.map(String::from),
-            rows_affected: 0,
-            previous_version: version.cloned(),
-            result_hash: crate::protocol::digest(&obj),
-            retryable: false,
-            handler_body: None,
-            callback_error: None,
-            recovered: false,
-        }
-    }
-    pub(crate) fn failed(job_id: &str, code: &str, retryable: bool) -> Self {
-        let mut o = Self::new(WriteStatus::Failed, Some(code), job_id, None);
-        o.retryable = retryable;
-        o
-    }
-}
-
-/// Map a stored source-side receipt status to the outcome of a repeated apply.
-pub(crate) fn outcome_from_existing_receipt(
-    job_id: &str,
-    status: Option<&str>,
-    hash: Option<String>,
-    intent: Option<String>,
-    want_intent: &str,
-) -> UpdateOutcome {
-    if let Some(i) = intent.as_deref()
-        && i != want_intent
-    {
-        return UpdateOutcome::failed(job_id, "IDEMPOTENCY_IDENTITY_CONFLICT", false);
-    }
-    let mut o = match status {
-        None => UpdateOutcome::failed(job_id, "IDEMPOTENCY_RECEIPT_UNAVAILABLE", true),
-        // The change committed with this receipt. Reported as the application it was: if the
-        // ledger already holds it, recording this is a no-op retry; if a crash or a failed ledger
-        // write lost it, this recovers it.
-        Some("applied" | "already_applied") => {
-            let mut o = UpdateOutcome::new(WriteStatus::Applied, None, job_id, None);
-            o.rows_affected = 1;
-            o.recovered = true;
-            o
-        }
-        Some("conflict") => UpdateOutcome::new(
-            WriteStatus::Conflict,
-            Some("IDEMPOTENT_CONFLICT"),
-            job_id,
-            None,
-        ),
-        Some("failed") => UpdateOutcome::failed(job_id, "IDEMPOTENT_FAILED", false),
-        Some(_) => UpdateOutcome::failed(job_id, "IDEMPOTENCY_RECEIPT_IN_PROGRESS", true),
-    };
-    if let Some(h) = hash.filter(|h| h.starts_with("sha256:")) {
-        o.result_hash = h;
-    }
-    o
-}
-
-/// The guarded transaction is no longer the one the core opened (an in-process callback ended
-/// it) or its receipt claim vanished: statements may have committed outside it. Never retried
-/// blindly; `reconcile` settles it from the source receipts.
-pub(crate) fn transaction_lost(plan: &GuardedUpdate) -> UpdateOutcome {
-    UpdateOutcome::failed(&plan.job_id, "RECONCILIATION_REQUIRED", false)
-}
-
-/// A patch value the target column would round, truncate or reject: refused before any write
-/// (propose refuses it first; this catches a schema that changed since).
-pub(crate) fn patch_problem(
-    plan: &GuardedUpdate,
-    kind: impl Fn(&str) -> Option<kinds::ColumnKind>,
-) -> Option<UpdateOutcome> {
-    plan.patch
-        .iter()
-        .any(|(c, v)| kind(c).and_then(|k| kinds::value_problem(k, v)).is_some())
-        .then(|| UpdateOutcome::failed(&plan.job_id, "PATCH_VALUE_TYPE_INVALID", false))
-}
-
-/// The failed outcome of a guard the runner cannot advance.
-pub(crate) const NOT_ADVANCEABLE: &str = "CONFLICT_GUARD_NOT_ADVANCEABLE";
-
-/// How this write advances the guard column of `kind` (`None` for a row-hash guard), or
-/// [`NOT_ADVANCEABLE`] for a guard the runner cannot advance.
-pub(crate) fn plan_advance(
-    plan: &GuardedUpdate,
-    kind: Option<kinds::ColumnKind>,
-) -> std::result::Result<Option<kinds::Advance>, &'static str> {
-    if plan.version_column().is_none() {
-        return Ok(None);
-    }
-    kinds::advance_rule(kind.unwrap_or(kinds::ColumnKind::Other), plan.advance)
-        .map(Some)
-        .map_err(|_| NOT_ADVANCEABLE)
-}
-
-/// Whether the guard column of the re-read row moved away from the approved version (a row
-/// that is gone counts as moved: there is nothing left to guard).
-pub(crate) fn version_moved(plan: &GuardedUpdate, row: Option<&Row>) -> bool {
-    match (&plan.guard, row) {
-        (VersionGuard::Column { column, expected }, Some(row)) => {
-            let current = row.get(column).cloned().unwrap_or(Value::Null);
-            !crate::apply::version::versions_match(&current, expected)
-        }
-        _ => true,
-    }
-}
-
-/// Compare the locked row against the guard, then re-check the reviewed transitions and bounds
-/// against it. `Some(conflict outcome)` when any of them does not hold; the row stays untouched.
-pub(crate) fn check_guard(plan: &GuardedUpdate, row: &Row) -> Option<UpdateOutcome> {
-    check_version(plan, row).or_else(|| check_policy(plan, row))
-}
-
-fn check_policy(plan: &GuardedUpdate, row: &Row) -> Option<UpdateOutcome> {
-    use crate::capability::{check_bounds_of, check_transitions};
-    let conflict = |code| {
-        Some(UpdateOutcome::new(
-            WriteStatus::Conflict,
-            Some(code),
-            &plan.job_id,
-            None,
-        ))
-    };
-    let proposed = |col: &str| plan.patch.iter().find(|(c, _)| c == col).map(|(_, v)| v);
-    if check_transitions(&plan.transitions, proposed, row).is_err() {
-        return conflict("TRANSITION_NO_LONGER_ALLOWED");
-    }
-    if check_bounds_of(&plan.bounds, proposed).is_err() {
-        return conflict("POLICY_BOUND_VIOLATED");
-    }
-    None
-}
-
-fn check_version(plan: &GuardedUpdate, row: &Row) -> Option<UpdateOutcome> {
-    match &plan.guard {
-        VersionGuard::Column { column, expected } => {
-            let current = row.get(column).cloned().unwrap_or(Value::Null);
-            if crate::apply::version::versions_match(&current, expected) {
-                None
-            } else {
-                Some(UpdateOutcome::new(
-                    WriteStatus::Conflict,
-                    Some("VERSION_CONFLICT"),
-                    &plan.job_id,
-                    Some(&current),
-                ))
-            }
-        }
-        VersionGuard::RowHash { expected, columns } => {
-            let subset: Map<String, Value> = columns
-                .iter()
-                .map(|c| (c.clone(), row.get(c).cloned().unwrap_or(Value::Null)))
-                .collect();
-            // Hashed as the approver saw it: with credential-like text masked.
-            let (seen, _) = crate::ledger::secrets::redact_secrets(&Value::Object(subset));
-            if &crate::protocol::digest(&seen) == expected {
-                None
-            } else {
-                Some(UpdateOutcome::new(
-                    WriteStatus::Conflict,
-                    Some("VERSION_CONFLICT"),
-                    &plan.job_id,
-                    None,
-                ))
-            }
-        }
-    }
 }
 
 /// What a source's receipt table records for one idempotency key: written in the same
@@ -459,60 +168,40 @@ impl Sources {
     }
 }
 
-/// Run an in-process callback against a guarded transaction and turn its answer into an outcome.
-/// `serve` runs one statement the callback sent; `Ok(Some(outcome))` means commit with the
-/// receipt, `Ok(None)` never happens, and every other result rolls back.
-pub(crate) fn callback_outcome(
-    plan: &GuardedUpdate,
-    result: std::result::Result<
-        std::result::Result<Value, crate::apply::executor::ExecutorFailure>,
-        tokio::time::error::Elapsed,
-    >,
-) -> (bool, UpdateOutcome) {
-    use crate::apply::executor::ExecutorFailure;
-    match result {
-        Err(_) => (
-            false,
-            UpdateOutcome::failed(&plan.job_id, "HANDLER_TIMEOUT", true),
-        ),
-        Ok(Err(ExecutorFailure::Safe { code, retryable })) => {
-            (false, UpdateOutcome::failed(&plan.job_id, &code, retryable))
+/// The open write transaction of a server source's guarded write (none once it ended).
+pub(crate) struct OpenTx<DB: sqlx::Database>(Option<sqlx::Transaction<'static, DB>>);
+
+impl<DB: sqlx::Database> OpenTx<DB> {
+    pub(crate) fn new(tx: sqlx::Transaction<'static, DB>) -> Self {
+        OpenTx(Some(tx))
+    }
+
+    pub(crate) fn is_open(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// The transaction's connection, for one statement.
+    pub(crate) fn conn(&mut self) -> Result<&mut DB::Connection> {
+        match self.0.as_mut() {
+            Some(tx) => Ok(&mut **tx),
+            None => Err(Error::Internal("no open write transaction".into())),
         }
-        Ok(Err(ExecutorFailure::Callback(e))) => {
-            let mut o = UpdateOutcome::failed(&plan.job_id, "HANDLER_EXCEPTION", false);
-            o.callback_error = Some(e);
-            (false, o)
+    }
+
+    pub(crate) async fn rollback(&mut self) {
+        if let Some(tx) = self.0.take() {
+            let _ = tx.rollback().await;
         }
-        Ok(Ok(body)) => match crate::protocol::HandlerReceipt::parse(&body) {
-            Err(_) => (
-                false,
-                UpdateOutcome::failed(&plan.job_id, "HANDLER_RECEIPT_INVALID", false),
-            ),
-            Ok(r) => {
-                let status = match r.status.as_str() {
-                    "applied" => WriteStatus::Applied,
-                    "already_applied" => WriteStatus::AlreadyApplied,
-                    "conflict" => WriteStatus::Conflict,
-                    _ => WriteStatus::Failed,
-                };
-                let code = r.safe_error_code.clone().or_else(|| {
-                    (status == WriteStatus::Failed).then(|| "HANDLER_FAILED".to_string())
-                });
-                let mut o = UpdateOutcome::new(
-                    status,
-                    code.as_deref(),
-                    &plan.job_id,
-                    r.previous_version.as_ref(),
-                );
-                o.rows_affected = if status == WriteStatus::Applied {
-                    r.rows_affected.max(1)
-                } else {
-                    0
-                };
-                o.handler_body = Some(body);
-                (status == WriteStatus::Applied, o)
-            }
-        },
+    }
+
+    pub(crate) async fn commit(&mut self) -> Result<()> {
+        match self.0.take() {
+            Some(tx) => tx
+                .commit()
+                .await
+                .map_err(|e| Error::Database(format!("commit failed: {e}"))),
+            None => Err(Error::Internal("no open write transaction".into())),
+        }
     }
 }
 

@@ -1,16 +1,15 @@
 //! MySQL and MariaDB sources through sqlx: lazy pools, flavor detection (MySQL vs MariaDB) for the
 //! statement timeout, the receipt table ensured before any transaction (DDL commits implicitly).
 
-use super::{
-    GuardedUpdate, ReadRequest, Row, UpdateOutcome, VersionGuard, WriteStatus, WriteStep,
-    callback_outcome, check_guard, outcome_from_existing_receipt, value_text,
-};
-use crate::apply::executor::{GuardedTx, TxRequest};
+use super::{ReadRequest, Row, value_text};
+use crate::apply::executor::TxRequest;
 use crate::apply::version::normalize_version;
-use crate::config::SourceConfig;
+use crate::config::{Engine, SourceConfig};
 use crate::error::{Error, Result};
 use crate::source::kinds::{Advance, ColumnKind};
 use crate::sql::mysql::{self as dialect, MyDecode};
+use crate::write::guarded::{self, Claim, StoredReceipt, WriteEngine};
+use crate::write::{GuardedUpdate, UpdateOutcome, VersionGuard, WriteStep};
 use serde_json::Value;
 use sqlx::mysql::{MySqlConnection, MySqlRow};
 use sqlx::{Connection, Row as _};
@@ -226,23 +225,21 @@ impl MySource {
         }
     }
 
+    /// Apply (or, with `dry_run`, rehearse) one guarded single-row change: the receipt table,
+    /// flavor, session timeout, column types and lock statement here, the transaction in
+    /// [`guarded`].
     pub async fn guarded_update(
         &self,
         plan: &GuardedUpdate,
         dry_run: bool,
         step: WriteStep<'_>,
     ) -> Result<UpdateOutcome> {
-        let mut conn = self
-            .pools
-            .writer()
-            .await?
-            .acquire()
-            .await
-            .map_err(map_err)?;
-        // DDL commits implicitly in MySQL: ensure the receipt table before the transaction starts.
-        let has_intent = match self.receipts_ready.get() {
-            Some(h) => *h,
-            None => {
+        let pool = self.pools.writer().await?.clone();
+        // DDL commits implicitly in MySQL: the receipt table is ensured before any transaction,
+        // and the flavor learned (it decides how finalizing proves the transaction is ours).
+        if self.receipts_ready.get().is_none() || self.mariadb.get().is_none() {
+            let mut conn = pool.acquire().await.map_err(map_err)?;
+            if self.receipts_ready.get().is_none() {
                 sqlx::raw_sql(dialect::RECEIPT_DDL)
                     .execute(&mut *conn)
                     .await
@@ -254,11 +251,13 @@ impl MySource {
                     .try_get(0)
                     .map_err(map_err)?;
                 let _ = self.receipts_ready.set(n > 0);
-                n > 0
             }
-        };
-        // Known before the transaction: it decides how finalizing proves the transaction is ours.
-        self.is_mariadb(&mut conn).await?;
+            self.is_mariadb(&mut conn).await?;
+        }
+        let has_intent = self.receipts_ready.get().copied().unwrap_or(false);
+        let mariadb = self.mariadb.get().copied().unwrap_or(false);
+        let mut tx = pool.begin().await.map_err(map_err)?;
+        self.set_timeout(&mut tx).await?;
         let mut needed = plan.lock_columns.clone();
         for c in plan.patch_columns() {
             if !needed.contains(&c) {
@@ -266,7 +265,7 @@ impl MySource {
             }
         }
         let cols = self
-            .columns(&mut conn, &plan.schema, &plan.table, &needed)
+            .columns(&mut tx, &plan.schema, &plan.table, &needed)
             .await?;
         let decode_of = |c: &str| {
             cols.iter()
@@ -279,72 +278,73 @@ impl MySource {
             .iter()
             .map(|c| (c.clone(), decode_of(c)))
             .collect();
-        let tenant_col = plan.tenant_column();
         let lock = dialect::select_row(
             &plan.schema,
             &plan.table,
             &lock_cols,
             &plan.primary_key,
-            tenant_col,
+            plan.tenant_column(),
             1,
             true,
         )?;
-        let kind = |c: &str| self.kind_of(&plan.schema, &plan.table, c);
-        if let Some(refused) = super::patch_problem(plan, kind) {
-            return Ok(refused);
-        }
-        let advance = match super::plan_advance(plan, plan.version_column().and_then(kind)) {
-            Ok(a) => a,
-            Err(code) => return Ok(UpdateOutcome::failed(&plan.job_id, code, false)),
+        let kinds = needed
+            .iter()
+            .filter_map(|c| Some((c.clone(), self.kind_of(&plan.schema, &plan.table, c)?)))
+            .collect();
+        let mut engine = MyWrite {
+            tx: super::OpenTx::new(tx),
+            has_intent,
+            mariadb,
+            cols,
+            kinds,
+            lock_cols,
+            lock,
         };
-        let statement = |patch_cols: &[String]| {
-            dialect::update_row(
-                &plan.schema,
-                &plan.table,
-                patch_cols,
-                &plan.primary_key,
-                tenant_col,
-                plan.version_column(),
-                advance,
-            )
-        };
-        let update = statement(&plan.patch_columns())?;
-        let advance_only = match advance {
-            Some(Advance::Increment | Advance::Timestamp { .. }) => Some(statement(&[])?),
-            _ => None,
-        };
-        let bind_update = |stmt: &dialect::MyStatement, patch: &[(String, Value)]| {
-            let mut q = stmt.query();
-            for (c, v) in patch {
-                q = bind_for(q, v, decode_of(c));
-            }
-            q = q.bind(value_text(&plan.key_value));
-            if let Some((_, t)) = &plan.tenant {
-                q = q.bind(t.clone());
-            }
-            if let VersionGuard::Column { column, expected } = &plan.guard {
-                q = bind_for(q, expected, decode_of(column));
-            }
-            q
-        };
-        let reread = async |tx: &mut MySqlConnection| {
-            let mut q = lock.query().bind(value_text(&plan.key_value));
-            if let Some((_, t)) = &plan.tenant {
-                q = q.bind(t.clone());
-            }
-            match q.fetch_optional(&mut *tx).await {
-                Ok(Some(r)) => decode_row(&r, &lock_cols)
-                    .map(|row| super::version_moved(plan, Some(&row)))
-                    .map_err(|_| UpdateOutcome::failed(&plan.job_id, "TRANSACTION_FAILED", false)),
-                Ok(None) => Ok(true),
-                Err(e) => Err(failure_from(&plan.job_id, e)),
-            }
-        };
-        self.set_timeout(&mut conn).await?;
+        guarded::run(&mut engine, plan, dry_run, step).await
+    }
+}
 
-        let mut tx = conn.begin().await.map_err(map_err)?;
-        step.warm_up();
-        let claim = if has_intent {
+/// MySQL's and MariaDB's pieces of the guarded write.
+struct MyWrite {
+    /// Opened while preparing (the session timeout and column types are set and learned in it).
+    tx: super::OpenTx<sqlx::MySql>,
+    /// Whether the receipt table has the `intent_hash` column (tables from older runners lack it).
+    has_intent: bool,
+    mariadb: bool,
+    cols: Vec<(String, MyDecode)>,
+    kinds: HashMap<String, ColumnKind>,
+    lock_cols: Vec<(String, MyDecode)>,
+    lock: dialect::MyStatement,
+}
+
+impl MyWrite {
+    fn decode_of(&self, column: &str) -> MyDecode {
+        self.cols
+            .iter()
+            .find(|(n, _)| n == column)
+            .map(|(_, d)| *d)
+            .unwrap_or(MyDecode::Text)
+    }
+
+    fn tx(&mut self) -> Result<&mut MySqlConnection> {
+        self.tx.conn()
+    }
+}
+
+impl WriteEngine for MyWrite {
+    const ENGINE: Engine = Engine::Mysql;
+
+    fn kind(&self, column: &str) -> Option<ColumnKind> {
+        self.kinds.get(column).copied()
+    }
+
+    async fn begin(&mut self) -> Result<()> {
+        // Opened while preparing; a claim never asks to start over here.
+        self.tx().map(|_| ())
+    }
+
+    async fn claim(&mut self, plan: &GuardedUpdate) -> Result<Claim> {
+        let claim = if self.has_intent {
             dialect::fixed(dialect::RECEIPT_CLAIM)
                 .bind(plan.idempotency_key.clone())
                 .bind(plan.job_id.clone())
@@ -356,206 +356,109 @@ impl MySource {
                 .bind(plan.job_id.clone())
                 .bind(plan.proposal_id.clone())
         };
-        let claimed = match claim.execute(&mut *tx).await {
-            Ok(r) => r.rows_affected() == 1,
-            Err(e) => {
-                let _ = tx.rollback().await;
-                return Ok(failure_from(&plan.job_id, e));
+        let done = claim.execute(self.tx()?).await.map_err(map_err)?;
+        Ok(if done.rows_affected() == 1 {
+            Claim::Claimed {
+                proof: String::new(),
             }
-        };
-        if !claimed {
-            let existing = dialect::fixed(if has_intent {
-                dialect::RECEIPT_LOCK
-            } else {
-                dialect::RECEIPT_LOCK_LEGACY
-            })
-            .bind(plan.idempotency_key.clone())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(map_err)?;
-            tx.commit().await.map_err(map_err)?;
-            let (status, hash, intent) = match existing {
-                Some(r) => (
-                    r.try_get::<Option<String>, _>(0).ok().flatten(),
-                    r.try_get::<Option<String>, _>(1).ok().flatten(),
-                    r.try_get::<Option<String>, _>(2).ok().flatten(),
-                ),
-                None => (None, None, None),
-            };
-            return Ok(outcome_from_existing_receipt(
-                &plan.job_id,
-                status.as_deref(),
-                hash,
-                intent,
-                &plan.intent_hash,
-            ));
-        }
-        let mut q = lock.query().bind(value_text(&plan.key_value));
+        } else {
+            Claim::Taken
+        })
+    }
+
+    async fn stored_receipt(&mut self, plan: &GuardedUpdate) -> Result<Option<StoredReceipt>> {
+        let row = dialect::fixed(if self.has_intent {
+            dialect::RECEIPT_LOCK
+        } else {
+            dialect::RECEIPT_LOCK_LEGACY
+        })
+        .bind(plan.idempotency_key.clone())
+        .fetch_optional(self.tx()?)
+        .await
+        .map_err(map_err)?;
+        let text = |r: &MySqlRow, i| r.try_get::<Option<String>, _>(i).ok().flatten();
+        Ok(row.map(|r| (text(&r, 0), text(&r, 1), text(&r, 2))))
+    }
+
+    async fn lock_rows(&mut self, plan: &GuardedUpdate) -> Result<Vec<Row>> {
+        let mut q = self.lock.query().bind(value_text(&plan.key_value));
         if let Some((_, t)) = &plan.tenant {
             q = q.bind(t.clone());
         }
-        let rows = match q.fetch_all(&mut *tx).await {
-            Ok(r) => r,
-            Err(e) => {
-                let _ = tx.rollback().await;
-                return Ok(failure_from(&plan.job_id, e));
-            }
-        };
-        if rows.len() > 1 {
-            let _ = tx.rollback().await;
-            return Ok(UpdateOutcome::failed(
-                &plan.job_id,
-                "MULTI_ROW_WRITE_BLOCKED",
-                false,
-            ));
+        let rows = q.fetch_all(self.tx()?).await.map_err(map_err)?;
+        rows.iter()
+            .map(|r| decode_row(r, &self.lock_cols))
+            .collect()
+    }
+
+    async fn update(
+        &mut self,
+        plan: &GuardedUpdate,
+        advance: Option<Advance>,
+        advance_only: bool,
+    ) -> Result<u64> {
+        let patch = plan.written(advance_only);
+        let columns: Vec<String> = patch.iter().map(|(c, _)| c.clone()).collect();
+        let stmt = dialect::update_row(
+            &plan.schema,
+            &plan.table,
+            &columns,
+            &plan.primary_key,
+            plan.tenant_column(),
+            plan.version_column(),
+            advance,
+        )?;
+        let mut q = stmt.query();
+        for (c, v) in patch {
+            q = bind_for(q, v, self.decode_of(c));
         }
-        let conflict = match rows.first() {
-            None => Some(UpdateOutcome::new(
-                WriteStatus::Conflict,
-                Some("ROW_NOT_FOUND"),
-                &plan.job_id,
-                None,
-            )),
-            Some(r) => check_guard(plan, &decode_row(r, &lock_cols)?),
-        };
-        let outcome = match (conflict, step) {
-            (Some(o), _) => o,
-            (
-                None,
-                WriteStep::Callback {
-                    executor,
-                    job,
-                    timeout,
-                },
-            ) => {
-                let (handle, mut rx) = GuardedTx::channel(crate::config::Engine::Mysql);
-                let fut = tokio::time::timeout(timeout, executor.execute(job, Some(handle)));
-                tokio::pin!(fut);
-                let result = loop {
-                    tokio::select! {
-                        out = &mut fut => break out,
-                        Some(req) = rx.recv() => serve_app_statement(&mut tx, req).await,
-                    }
-                };
-                drop(rx);
-                let (commit, outcome) = callback_outcome(plan, result);
-                if !commit {
-                    let _ = tx.rollback().await;
-                    return Ok(outcome);
-                }
-                // The version must have moved, by the callback's hand or by ours.
-                let moved = match reread(&mut tx).await {
-                    Ok(m) => m,
-                    Err(o) => {
-                        let _ = tx.rollback().await;
-                        return Ok(o);
-                    }
-                };
-                if !moved {
-                    let advanced = match &advance_only {
-                        Some(stmt) => bind_update(stmt, &[])
-                            .execute(&mut *tx)
-                            .await
-                            .map(|r| r.rows_affected() == 1),
-                        None => Ok(false),
-                    };
-                    let refused = match advanced {
-                        Ok(true) => None,
-                        Ok(false) => Some(UpdateOutcome::failed(
-                            &plan.job_id,
-                            "CONFLICT_GUARD_NOT_ADVANCED",
-                            false,
-                        )),
-                        Err(e) => Some(failure_from(&plan.job_id, e)),
-                    };
-                    if let Some(o) = refused {
-                        let _ = tx.rollback().await;
-                        return Ok(o);
-                    }
-                }
-                outcome
-            }
-            (None, WriteStep::Update) => {
-                // sqlx asks MySQL for found (matched) rows, so writing identical values still counts 1.
-                let affected = match bind_update(&update, &plan.patch).execute(&mut *tx).await {
-                    Ok(r) => r.rows_affected(),
-                    Err(e) => {
-                        let _ = tx.rollback().await;
-                        return Ok(failure_from(&plan.job_id, e));
-                    }
-                };
-                if affected != 1 {
-                    let _ = tx.rollback().await;
-                    return Ok(UpdateOutcome::failed(
-                        &plan.job_id,
-                        if affected == 0 {
-                            "VERSION_CONFLICT"
-                        } else {
-                            "MULTI_ROW_WRITE_BLOCKED"
-                        },
-                        false,
-                    ));
-                }
-                if advance == Some(Advance::Application) {
-                    // A trigger (or the application) must have moved the version.
-                    let refused = match reread(&mut tx).await {
-                        Ok(true) => None,
-                        Ok(false) => Some(UpdateOutcome::failed(
-                            &plan.job_id,
-                            "CONFLICT_GUARD_NOT_ADVANCED",
-                            false,
-                        )),
-                        Err(o) => Some(o),
-                    };
-                    if let Some(o) = refused {
-                        let _ = tx.rollback().await;
-                        return Ok(o);
-                    }
-                }
-                let expected = match &plan.guard {
-                    VersionGuard::Column { expected, .. } => expected.clone(),
-                    VersionGuard::RowHash { expected, .. } => Value::String(expected.clone()),
-                };
-                let mut o =
-                    UpdateOutcome::new(WriteStatus::Applied, None, &plan.job_id, Some(&expected));
-                o.rows_affected = 1;
-                o
-            }
-        };
-        let finalize = if self.mariadb.get().copied().unwrap_or(false) {
+        q = q.bind(value_text(&plan.key_value));
+        if let Some((_, t)) = &plan.tenant {
+            q = q.bind(t.clone());
+        }
+        if let VersionGuard::Column { column, expected } = &plan.guard {
+            q = bind_for(q, expected, self.decode_of(column));
+        }
+        Ok(q.execute(self.tx()?)
+            .await
+            .map_err(map_err)?
+            .rows_affected())
+    }
+
+    async fn serve(&mut self, req: TxRequest) {
+        match self.tx() {
+            Ok(tx) => serve_app_statement(tx, req).await,
+            Err(e) => req.refuse(e),
+        }
+    }
+
+    async fn finalize(
+        &mut self,
+        plan: &GuardedUpdate,
+        outcome: &UpdateOutcome,
+        _proof: &str,
+    ) -> Result<u64> {
+        let finalize = if self.mariadb {
             dialect::RECEIPT_FINALIZE_MARIADB
         } else {
             dialect::RECEIPT_FINALIZE
         };
-        match dialect::fixed(finalize)
+        let done = dialect::fixed(finalize)
             .bind(outcome.status.as_str())
             .bind(outcome.result_hash.clone())
             .bind(plan.idempotency_key.clone())
-            .execute(&mut *tx)
+            .execute(self.tx()?)
             .await
-        {
-            Ok(r) if r.rows_affected() == 1 => {}
-            Ok(_) => {
-                let _ = tx.rollback().await;
-                return Ok(super::transaction_lost(plan));
-            }
-            Err(e) => {
-                let _ = tx.rollback().await;
-                return Ok(failure_from(&plan.job_id, e));
-            }
-        }
-        if dry_run {
-            tx.rollback().await.map_err(map_err)?;
-            return Ok(outcome);
-        }
-        match tx.commit().await {
-            Ok(()) => Ok(outcome),
-            Err(_) => Ok(UpdateOutcome::failed(
-                &plan.job_id,
-                "RECONCILIATION_REQUIRED",
-                true,
-            )),
-        }
+            .map_err(map_err)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn rollback(&mut self) {
+        self.tx.rollback().await
+    }
+
+    async fn commit(&mut self) -> Result<()> {
+        self.tx.commit().await
     }
 }
 
@@ -654,21 +557,6 @@ fn decode_row(row: &MySqlRow, cols: &[(String, MyDecode)]) -> Result<Row> {
         out.insert(name.clone(), v.unwrap_or(Value::Null));
     }
     Ok(out)
-}
-
-fn failure_from(job_id: &str, e: sqlx::Error) -> UpdateOutcome {
-    match map_err(e) {
-        Error::SourceUnavailable { code, .. } => UpdateOutcome::failed(
-            job_id,
-            if code == "SOURCE_UNAVAILABLE" {
-                "DATABASE_UNAVAILABLE"
-            } else {
-                code
-            },
-            true,
-        ),
-        _ => UpdateOutcome::failed(job_id, "TRANSACTION_FAILED", false),
-    }
 }
 
 /// Connection problems, lock waits and statement timeouts are transient.

@@ -1,14 +1,13 @@
 //! PostgreSQL sources through sqlx: one lazily created pool per source and role.
 
-use super::{
-    GuardedUpdate, ReadRequest, Row, UpdateOutcome, VersionGuard, WriteStatus, WriteStep,
-    callback_outcome, check_guard, outcome_from_existing_receipt, value_text,
-};
-use crate::apply::executor::{GuardedTx, TxRequest};
-use crate::config::SourceConfig;
+use super::{ReadRequest, Row, value_text};
+use crate::apply::executor::TxRequest;
+use crate::config::{Engine, SourceConfig};
 use crate::error::{Error, Result};
 use crate::source::kinds::{Advance, ColumnKind};
 use crate::sql::postgres::{self as dialect, PgColumn, PgDecode};
+use crate::write::guarded::{self, Claim, StoredReceipt, WriteEngine};
+use crate::write::{GuardedUpdate, UpdateOutcome, VersionGuard, WriteStep};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, SecondsFormat, Utc};
 use serde_json::Value;
 use sqlx::postgres::PgConnection;
@@ -189,17 +188,18 @@ impl PgSource {
         Ok(note.to_string())
     }
 
+    /// Apply (or, with `dry_run`, rehearse) one guarded single-row change: the column types
+    /// and the lock statement here, the transaction in [`guarded`].
     pub async fn guarded_update(
         &self,
         plan: &GuardedUpdate,
         dry_run: bool,
         step: WriteStep<'_>,
     ) -> Result<UpdateOutcome> {
-        let mut conn = self
-            .pools
-            .writer()
-            .await?
-            .acquire()
+        // The write transaction opens first: the column types are learned on its connection.
+        let pool = self.pools.writer().await?.clone();
+        let mut tx = pool
+            .begin_with(dialect::begin(false, self.timeout_ms))
             .await
             .map_err(map_err)?;
         let mut needed = plan.lock_columns.clone();
@@ -209,343 +209,193 @@ impl PgSource {
             }
         }
         let cols = self
-            .columns(&mut conn, &plan.schema, &plan.table, &needed)
+            .columns(&mut tx, &plan.schema, &plan.table, &needed)
             .await?;
         let lock_cols: Vec<PgColumn> = cols
             .iter()
             .filter(|c| plan.lock_columns.contains(&c.name))
             .cloned()
             .collect();
-        let tenant_col = plan.tenant_column();
         let lock = dialect::select_row(
             &plan.schema,
             &plan.table,
-            &cols_with(&lock_cols, &cols, &plan.primary_key, tenant_col),
+            &cols_with(&lock_cols, &cols, &plan.primary_key, plan.tenant_column()),
             &plan.primary_key,
-            tenant_col,
+            plan.tenant_column(),
             1,
             true,
         )?;
-        let version_col = plan.version_column();
-        let kind = |c: &str| cols.iter().find(|x| x.name == c).map(|x| x.kind);
-        if let Some(refused) = super::patch_problem(plan, kind) {
-            return Ok(refused);
-        }
-        let advance = match super::plan_advance(plan, version_col.and_then(kind)) {
-            Ok(a) => a,
-            Err(code) => return Ok(UpdateOutcome::failed(&plan.job_id, code, false)),
+        let mut engine = PgWrite {
+            pool,
+            tx: super::OpenTx::new(tx),
+            timeout_ms: self.timeout_ms,
+            cols,
+            lock_cols,
+            lock,
         };
-        let statement = |patch_cols: &[String]| {
-            dialect::update_row(
-                &plan.schema,
-                &plan.table,
-                &cols,
-                patch_cols,
-                &plan.primary_key,
-                tenant_col,
-                version_col,
-                advance,
-            )
-        };
-        let update = statement(&plan.patch_columns())?;
-        // After an in-process callback that left the version as it was.
-        let advance_only = match advance {
-            Some(Advance::Increment | Advance::Timestamp { .. }) => Some(statement(&[])?),
-            _ => None,
-        };
-
-        let mut receipts_created = false;
-        loop {
-            let mut tx = conn
-                .begin_with(dialect::begin(false, self.timeout_ms))
-                .await
-                .map_err(map_err)?;
-            if !receipts_created {
-                step.warm_up();
-            }
-            let claimed = dialect::fixed(dialect::RECEIPT_CLAIM)
-                .bind(plan.idempotency_key.clone())
-                .bind(plan.job_id.clone())
-                .bind(plan.proposal_id.clone())
-                .bind(plan.intent_hash.clone())
-                .fetch_optional(&mut *tx)
-                .await;
-            let claimed = match claimed {
-                Ok(c) => c,
-                Err(sqlx::Error::Database(db))
-                    if db.code().as_deref() == Some("42P01") && !receipts_created =>
-                {
-                    // First write through this source: create the receipt table, then start over.
-                    let _ = tx.rollback().await;
-                    match dialect::fixed(dialect::RECEIPT_DDL)
-                        .execute(&mut *conn)
-                        .await
-                    {
-                        Ok(_) => {}
-                        // A concurrent creator won the race; the table exists.
-                        Err(sqlx::Error::Database(db))
-                            if matches!(
-                                db.code().as_deref(),
-                                Some("23505" | "42P07" | "42710")
-                            ) => {}
-                        Err(e) => return Ok(failure_from(&plan.job_id, e)),
-                    }
-                    receipts_created = true;
-                    continue;
-                }
-                Err(e) => {
-                    let _ = tx.rollback().await;
-                    return Ok(failure_from(&plan.job_id, e));
-                }
-            };
-            if claimed.is_none() {
-                let existing = dialect::fixed(dialect::RECEIPT_LOCK)
-                    .bind(plan.idempotency_key.clone())
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(map_err)?;
-                tx.commit().await.map_err(map_err)?;
-                let (status, hash, intent) = match existing {
-                    Some(r) => (
-                        r.try_get::<Option<String>, _>(0).ok().flatten(),
-                        r.try_get::<Option<String>, _>(1).ok().flatten(),
-                        r.try_get::<Option<String>, _>(2).ok().flatten(),
-                    ),
-                    None => (None, None, None),
-                };
-                return Ok(outcome_from_existing_receipt(
-                    &plan.job_id,
-                    status.as_deref(),
-                    hash,
-                    intent,
-                    &plan.intent_hash,
-                ));
-            }
-
-            // The id of the transaction that holds the claim: finalizing checks it is still ours.
-            let txid: String = claimed
-                .as_ref()
-                .and_then(|r| r.try_get::<String, _>(1).ok())
-                .unwrap_or_default();
-            let mut q = lock.query().bind(value_text(&plan.key_value));
-            if let Some((_, t)) = &plan.tenant {
-                q = q.bind(t.clone());
-            }
-            let rows = match q.fetch_all(&mut *tx).await {
-                Ok(r) => r,
-                Err(e) => {
-                    let _ = tx.rollback().await;
-                    return Ok(failure_from(&plan.job_id, e));
-                }
-            };
-            if rows.len() > 1 {
-                let _ = tx.rollback().await;
-                return Ok(UpdateOutcome::failed(
-                    &plan.job_id,
-                    "MULTI_ROW_WRITE_BLOCKED",
-                    false,
-                ));
-            }
-            let conflict = match rows.first() {
-                None => Some(UpdateOutcome::new(
-                    WriteStatus::Conflict,
-                    Some("ROW_NOT_FOUND"),
-                    &plan.job_id,
-                    None,
-                )),
-                Some(r) => check_guard(plan, &decode_row(r, &lock_cols)?),
-            };
-            if let Some(outcome) = conflict {
-                return self.finish(tx, plan, outcome, dry_run, &txid).await;
-            }
-
-            if let WriteStep::Callback {
-                executor,
-                job,
-                timeout,
-            } = &step
-            {
-                let (handle, mut rx) = GuardedTx::channel(crate::config::Engine::Postgres);
-                let fut = tokio::time::timeout(*timeout, executor.execute(job, Some(handle)));
-                tokio::pin!(fut);
-                let result = loop {
-                    tokio::select! {
-                        out = &mut fut => break out,
-                        Some(req) = rx.recv() => serve_app_statement(&mut tx, req).await,
-                    }
-                };
-                drop(rx);
-                let (commit, outcome) = callback_outcome(plan, result);
-                if !commit {
-                    let _ = tx.rollback().await;
-                    return Ok(outcome);
-                }
-                // The callback wrote what it wrote; the version must have moved, by its hand
-                // or by ours.
-                let moved = match self.reread(&mut tx, &lock, plan, &lock_cols).await {
-                    Ok(row) => super::version_moved(plan, row.as_ref()),
-                    Err(e) => {
-                        let _ = tx.rollback().await;
-                        return Ok(failure_from(&plan.job_id, e));
-                    }
-                };
-                if !moved {
-                    let advanced = match &advance_only {
-                        Some(stmt) => bind_update(stmt, plan, &[])
-                            .execute(&mut *tx)
-                            .await
-                            .map(|r| r.rows_affected() == 1),
-                        None => Ok(false),
-                    };
-                    match advanced {
-                        Ok(true) => {}
-                        Ok(false) => {
-                            let _ = tx.rollback().await;
-                            return Ok(UpdateOutcome::failed(
-                                &plan.job_id,
-                                "CONFLICT_GUARD_NOT_ADVANCED",
-                                false,
-                            ));
-                        }
-                        Err(e) => {
-                            let _ = tx.rollback().await;
-                            return Ok(failure_from(&plan.job_id, e));
-                        }
-                    }
-                }
-                return self.finish(tx, plan, outcome, dry_run, &txid).await;
-            }
-            let affected = match bind_update(&update, plan, &plan.patch)
-                .execute(&mut *tx)
-                .await
-            {
-                Ok(r) => r.rows_affected(),
-                Err(e) => {
-                    let _ = tx.rollback().await;
-                    return Ok(failure_from(&plan.job_id, e));
-                }
-            };
-            if affected != 1 {
-                let _ = tx.rollback().await;
-                let code = if affected == 0 {
-                    "VERSION_CONFLICT"
-                } else {
-                    "MULTI_ROW_WRITE_BLOCKED"
-                };
-                return Ok(UpdateOutcome::failed(&plan.job_id, code, false));
-            }
-            if advance == Some(Advance::Application) {
-                // A trigger (or the application) must have moved the version.
-                let moved = match self.reread(&mut tx, &lock, plan, &lock_cols).await {
-                    Ok(row) => super::version_moved(plan, row.as_ref()),
-                    Err(e) => {
-                        let _ = tx.rollback().await;
-                        return Ok(failure_from(&plan.job_id, e));
-                    }
-                };
-                if !moved {
-                    let _ = tx.rollback().await;
-                    return Ok(UpdateOutcome::failed(
-                        &plan.job_id,
-                        "CONFLICT_GUARD_NOT_ADVANCED",
-                        false,
-                    ));
-                }
-            }
-            let expected = match &plan.guard {
-                VersionGuard::Column { expected, .. } => Some(expected.clone()),
-                VersionGuard::RowHash { expected, .. } => Some(Value::String(expected.clone())),
-            };
-            let mut outcome =
-                UpdateOutcome::new(WriteStatus::Applied, None, &plan.job_id, expected.as_ref());
-            outcome.rows_affected = 1;
-            return self.finish(tx, plan, outcome, dry_run, &txid).await;
-        }
-    }
-
-    /// The locked row read again inside the transaction (after a write step).
-    async fn reread(
-        &self,
-        tx: &mut PgConnection,
-        lock: &dialect::PgStatement,
-        plan: &GuardedUpdate,
-        lock_cols: &[PgColumn],
-    ) -> std::result::Result<Option<Row>, sqlx::Error> {
-        let mut q = lock.query().bind(value_text(&plan.key_value));
-        if let Some((_, t)) = &plan.tenant {
-            q = q.bind(t.clone());
-        }
-        let row = q.fetch_optional(&mut *tx).await?;
-        row.map(|r| {
-            decode_row(&r, lock_cols).map_err(|e| sqlx::Error::Decode(e.to_string().into()))
-        })
-        .transpose()
-    }
-
-    /// Record the source-side receipt in the same transaction, then commit (or roll back a dry run).
-    async fn finish(
-        &self,
-        mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
-        plan: &GuardedUpdate,
-        outcome: UpdateOutcome,
-        dry_run: bool,
-        txid: &str,
-    ) -> Result<UpdateOutcome> {
-        let fin = dialect::fixed(dialect::RECEIPT_FINALIZE)
-            .bind(plan.idempotency_key.clone())
-            .bind(outcome.status.as_str())
-            .bind(outcome.result_hash.clone())
-            .bind(txid.to_string())
-            .execute(&mut *tx)
-            .await;
-        match fin {
-            Ok(r) if r.rows_affected() == 1 => {}
-            Ok(_) => {
-                // The claim made in this transaction is gone, or this is no longer the
-                // transaction that made it (a callback ended it): what was written is unknown.
-                let _ = tx.rollback().await;
-                return Ok(super::transaction_lost(plan));
-            }
-            Err(e) => {
-                let _ = tx.rollback().await;
-                return Ok(failure_from(&plan.job_id, e));
-            }
-        }
-        if dry_run {
-            tx.rollback().await.map_err(map_err)?;
-            return Ok(outcome);
-        }
-        match tx.commit().await {
-            Ok(()) => Ok(outcome),
-            // The commit may or may not have happened: never guess, let a later apply reconcile
-            // through the idempotency receipt.
-            Err(_) => Ok(UpdateOutcome::failed(
-                &plan.job_id,
-                "RECONCILIATION_REQUIRED",
-                true,
-            )),
-        }
+        guarded::run(&mut engine, plan, dry_run, step).await
     }
 }
 
-/// The guarded UPDATE with its values bound: `patch`, then pk, tenant and expected version.
-fn bind_update<'q>(
-    stmt: &dialect::PgStatement,
-    plan: &GuardedUpdate,
-    patch: &[(String, Value)],
-) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
-    let mut q = stmt.query();
-    for (_, v) in patch {
-        q = q.bind(value_text(v));
+/// PostgreSQL's pieces of the guarded write.
+struct PgWrite {
+    pool: sqlx::PgPool,
+    tx: super::OpenTx<sqlx::Postgres>,
+    timeout_ms: Option<u64>,
+    cols: Vec<PgColumn>,
+    lock_cols: Vec<PgColumn>,
+    lock: dialect::PgStatement,
+}
+
+impl PgWrite {
+    fn tx(&mut self) -> Result<&mut PgConnection> {
+        self.tx.conn()
     }
-    q = q.bind(value_text(&plan.key_value));
-    if let Some((_, t)) = &plan.tenant {
-        q = q.bind(t.clone());
+}
+
+impl WriteEngine for PgWrite {
+    const ENGINE: Engine = Engine::Postgres;
+
+    fn kind(&self, column: &str) -> Option<ColumnKind> {
+        self.cols.iter().find(|c| c.name == column).map(|c| c.kind)
     }
-    if let VersionGuard::Column { expected, .. } = &plan.guard {
-        q = q.bind(value_text(expected));
+
+    async fn begin(&mut self) -> Result<()> {
+        if !self.tx.is_open() {
+            let tx = self
+                .pool
+                .begin_with(dialect::begin(false, self.timeout_ms))
+                .await
+                .map_err(map_err)?;
+            self.tx = super::OpenTx::new(tx);
+        }
+        Ok(())
     }
-    q
+
+    async fn create_receipts(&mut self) -> Result<()> {
+        match dialect::fixed(dialect::RECEIPT_DDL)
+            .execute(&self.pool)
+            .await
+        {
+            Ok(_) => Ok(()),
+            // A concurrent creator won the race; the table exists.
+            Err(sqlx::Error::Database(db))
+                if matches!(db.code().as_deref(), Some("23505" | "42P07" | "42710")) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(map_err(e)),
+        }
+    }
+
+    async fn claim(&mut self, plan: &GuardedUpdate) -> Result<Claim> {
+        let claimed = dialect::fixed(dialect::RECEIPT_CLAIM)
+            .bind(plan.idempotency_key.clone())
+            .bind(plan.job_id.clone())
+            .bind(plan.proposal_id.clone())
+            .bind(plan.intent_hash.clone())
+            .fetch_optional(self.tx()?)
+            .await;
+        match claimed {
+            // The id of the transaction that holds the claim: finalizing checks it is still ours.
+            Ok(Some(row)) => Ok(Claim::Claimed {
+                proof: row.try_get::<String, _>(1).unwrap_or_default(),
+            }),
+            Ok(None) => Ok(Claim::Taken),
+            Err(sqlx::Error::Database(db)) if db.code().as_deref() == Some("42P01") => {
+                Ok(Claim::NoReceiptTable)
+            }
+            Err(e) => Err(map_err(e)),
+        }
+    }
+
+    async fn stored_receipt(&mut self, plan: &GuardedUpdate) -> Result<Option<StoredReceipt>> {
+        let row = dialect::fixed(dialect::RECEIPT_LOCK)
+            .bind(plan.idempotency_key.clone())
+            .fetch_optional(self.tx()?)
+            .await
+            .map_err(map_err)?;
+        let text = |r: &PgRow, i| r.try_get::<Option<String>, _>(i).ok().flatten();
+        Ok(row.map(|r| (text(&r, 0), text(&r, 1), text(&r, 2))))
+    }
+
+    async fn lock_rows(&mut self, plan: &GuardedUpdate) -> Result<Vec<Row>> {
+        let mut q = self.lock.query().bind(value_text(&plan.key_value));
+        if let Some((_, t)) = &plan.tenant {
+            q = q.bind(t.clone());
+        }
+        let rows = q.fetch_all(self.tx()?).await.map_err(map_err)?;
+        rows.iter()
+            .map(|r| decode_row(r, &self.lock_cols))
+            .collect()
+    }
+
+    async fn update(
+        &mut self,
+        plan: &GuardedUpdate,
+        advance: Option<Advance>,
+        advance_only: bool,
+    ) -> Result<u64> {
+        let patch = plan.written(advance_only);
+        let columns: Vec<String> = patch.iter().map(|(c, _)| c.clone()).collect();
+        let stmt = dialect::update_row(
+            &plan.schema,
+            &plan.table,
+            &self.cols,
+            &columns,
+            &plan.primary_key,
+            plan.tenant_column(),
+            plan.version_column(),
+            advance,
+        )?;
+        let mut q = stmt.query();
+        for (_, v) in patch {
+            q = q.bind(value_text(v));
+        }
+        q = q.bind(value_text(&plan.key_value));
+        if let Some((_, t)) = &plan.tenant {
+            q = q.bind(t.clone());
+        }
+        if let VersionGuard::Column { expected, .. } = &plan.guard {
+            q = q.bind(value_text(expected));
+        }
+        Ok(q.execute(self.tx()?)
+            .await
+            .map_err(map_err)?
+            .rows_affected())
+    }
+
+    async fn serve(&mut self, req: TxRequest) {
+        match self.tx() {
+            Ok(tx) => serve_app_statement(tx, req).await,
+            Err(e) => req.refuse(e),
+        }
+    }
+
+    async fn finalize(
+        &mut self,
+        plan: &GuardedUpdate,
+        outcome: &UpdateOutcome,
+        proof: &str,
+    ) -> Result<u64> {
+        let done = dialect::fixed(dialect::RECEIPT_FINALIZE)
+            .bind(plan.idempotency_key.clone())
+            .bind(outcome.status.as_str())
+            .bind(outcome.result_hash.clone())
+            .bind(proof.to_string())
+            .execute(self.tx()?)
+            .await
+            .map_err(map_err)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn rollback(&mut self) {
+        self.tx.rollback().await
+    }
+
+    async fn commit(&mut self) -> Result<()> {
+        self.tx.commit().await
+    }
 }
 
 /// Run one statement an in-process callback sent, inside the guarded transaction.
@@ -628,22 +478,6 @@ fn cols_with(lock: &[PgColumn], all: &[PgColumn], pk: &str, tenant: Option<&str>
         }
     }
     out
-}
-
-/// A failed outcome for a statement error: transient if the connection or a timeout caused it.
-fn failure_from(job_id: &str, e: sqlx::Error) -> UpdateOutcome {
-    match map_err(e) {
-        Error::SourceUnavailable { code, .. } => UpdateOutcome::failed(
-            job_id,
-            if code == "SOURCE_UNAVAILABLE" {
-                "DATABASE_UNAVAILABLE"
-            } else {
-                code
-            },
-            true,
-        ),
-        _ => UpdateOutcome::failed(job_id, "TRANSACTION_FAILED", false),
-    }
 }
 
 /// Connection-level problems are transient; statement errors keep their text for local logs.

@@ -1,14 +1,13 @@
 //! SQLite sources through rusqlite: the whole lifecycle with no database server.
 
-use super::{
-    GuardedUpdate, ReadRequest, Row, UpdateOutcome, VersionGuard, WriteStatus, WriteStep,
-    callback_outcome, check_guard, outcome_from_existing_receipt,
-};
-use crate::apply::executor::{GuardedTx, TxRequest};
-use crate::config::SourceConfig;
+use super::{ReadRequest, Row};
+use crate::apply::executor::TxRequest;
+use crate::config::{Engine, SourceConfig};
 use crate::error::{Error, Result};
 use crate::source::kinds::{Advance, ColumnKind, next_timestamp_text};
 use crate::sql::sqlite as dialect;
+use crate::write::guarded::{self, Claim, StoredReceipt, WriteEngine};
+use crate::write::{GuardedUpdate, UpdateOutcome, WriteStep};
 use rusqlite::types::{Value as SqlValue, ValueRef};
 use rusqlite::{Connection, OptionalExtension, params_from_iter};
 use serde_json::Value;
@@ -145,43 +144,87 @@ impl SqliteSource {
         }
     }
 
+    /// Apply (or, with `dry_run`, rehearse) one guarded single-row change: declared types, the
+    /// receipt table and the lock statement here, the transaction in [`guarded`].
     pub async fn guarded_update(
         &self,
         plan: &GuardedUpdate,
         dry_run: bool,
         step: WriteStep<'_>,
     ) -> Result<UpdateOutcome> {
-        let mut conn = self.take_conn()?;
-        let out = self.guarded_update_on(&mut conn, plan, dry_run, step).await;
-        if out.is_err() || !conn.is_autocommit() {
-            let _ = conn.execute_batch("ROLLBACK");
+        let mut c = self.take_conn()?;
+        let prepared = self.prepare(&mut c, plan);
+        let (out, c) = match prepared {
+            Ok((lock, kinds)) => {
+                let mut key_params = vec![to_sql(&plan.key_value)];
+                if let Some((_, t)) = &plan.tenant {
+                    key_params.push(SqlValue::Text(t.clone()));
+                }
+                let mut engine = SqliteWrite {
+                    c,
+                    busy_ms: self.busy_ms,
+                    kinds,
+                    lock,
+                    key_params,
+                    current_version: SqlValue::Null,
+                    next_version: None,
+                };
+                let out = guarded::run(&mut engine, plan, dry_run, step).await;
+                (out, engine.c)
+            }
+            Err(e) => (Err(e), c),
+        };
+        if !c.is_autocommit() {
+            let _ = c.execute_batch("ROLLBACK");
         }
-        self.give_back(conn);
+        self.give_back(c);
         out
     }
 
-    async fn guarded_update_on(
+    /// The lock statement and declared column types; the receipt table ensured first (it is
+    /// idempotent and keeps the write transaction to data statements).
+    fn prepare(
         &self,
         c: &mut Connection,
         plan: &GuardedUpdate,
-        dry_run: bool,
-        step: WriteStep<'_>,
-    ) -> Result<UpdateOutcome> {
-        let tenant_col = plan.tenant_column();
+    ) -> Result<(String, HashMap<String, ColumnKind>)> {
         let lock = dialect::select_row(
             &plan.schema,
             &plan.table,
             &plan.lock_columns,
             &plan.primary_key,
-            tenant_col,
+            plan.tenant_column(),
             None,
         )?;
         let kinds = declared_kinds(c, &plan.schema, &plan.table).map_err(db_err)?;
-        if let Some(refused) = super::patch_problem(plan, |col| kinds.get(col).copied()) {
-            return Ok(refused);
-        }
-        // DDL first: it is idempotent and keeps the write transaction to data statements.
         c.execute_batch(dialect::RECEIPT_DDL).map_err(db_err)?;
+        Ok((lock, kinds))
+    }
+}
+
+/// SQLite's pieces of the guarded write (a `BEGIN IMMEDIATE` transaction on the source file).
+struct SqliteWrite {
+    c: Connection,
+    busy_ms: u64,
+    kinds: HashMap<String, ColumnKind>,
+    lock: String,
+    /// Primary key, then tenant.
+    key_params: Vec<SqlValue>,
+    /// The locked row's version, bound exactly in the UPDATE's guard.
+    current_version: SqlValue,
+    /// What the UPDATE sets the version column to (`None`: the runner does not move it).
+    next_version: Option<SqlValue>,
+}
+
+impl WriteEngine for SqliteWrite {
+    const ENGINE: Engine = Engine::Sqlite;
+
+    fn kind(&self, column: &str) -> Option<ColumnKind> {
+        self.kinds.get(column).copied()
+    }
+
+    async fn begin(&mut self) -> Result<()> {
+        let c = &mut self.c;
         // Wait for the write lock without blocking the async runtime: another apply may hold it
         // while it awaits its own callback on this very thread.
         c.busy_timeout(Duration::ZERO).map_err(db_err)?;
@@ -198,226 +241,131 @@ impl SqliteSource {
         c.busy_timeout(Duration::from_millis(self.busy_ms))
             .map_err(db_err)?;
         if !began {
-            return Ok(UpdateOutcome::failed(
-                &plan.job_id,
-                "DATABASE_UNAVAILABLE",
-                true,
-            ));
+            return Err(Error::SourceUnavailable {
+                code: "SOURCE_UNAVAILABLE",
+                message: "sqlite source is busy".into(),
+            });
         }
-        step.warm_up();
-        let claimed = match c.execute(
-            dialect::RECEIPT_CLAIM,
-            rusqlite::params![
-                plan.idempotency_key,
-                plan.job_id,
-                plan.proposal_id,
-                plan.intent_hash
-            ],
-        ) {
-            Ok(n) => n,
-            Err(_) => {
-                return Ok(UpdateOutcome::failed(
-                    &plan.job_id,
-                    "TRANSACTION_FAILED",
-                    false,
-                ));
-            }
-        };
-        if claimed == 0 {
-            let existing: Option<(String, Option<String>, Option<String>)> = c
-                .query_row(dialect::RECEIPT_SELECT, [&plan.idempotency_key], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-                })
-                .optional()
-                .map_err(db_err)?;
-            c.execute_batch("COMMIT").map_err(db_err)?;
-            let (status, hash, intent) = match existing {
-                Some((s, h, i)) => (Some(s), h, i),
-                None => (None, None, None),
-            };
-            return Ok(outcome_from_existing_receipt(
-                &plan.job_id,
-                status.as_deref(),
-                hash,
-                intent,
-                &plan.intent_hash,
-            ));
-        }
-        let mut params = vec![to_sql(&plan.key_value)];
-        if let Some((_, t)) = &plan.tenant {
-            params.push(SqlValue::Text(t.clone()));
-        }
-        let rows = query_rows(c, &lock, &params, &plan.lock_columns).map_err(db_err)?;
-        if rows.len() > 1 {
-            return Ok(UpdateOutcome::failed(
-                &plan.job_id,
-                "MULTI_ROW_WRITE_BLOCKED",
-                false,
-            ));
-        }
-        let conflict = match rows.first() {
-            None => Some(UpdateOutcome::new(
-                WriteStatus::Conflict,
-                Some("ROW_NOT_FOUND"),
-                &plan.job_id,
-                None,
-            )),
-            Some(r) => check_guard(plan, r),
-        };
-        // How the version moves: the declared type decides, or the stored value where the
-        // declared type says little (dates kept as text, integers in an untyped column).
-        let (advance, next_version) = match (conflict.is_none(), plan.version_column()) {
-            (true, Some(column)) => {
-                let current = rows[0].get(column).unwrap_or(&Value::Null);
-                let kind = kinds.get(column).copied();
-                match advance_for(plan, kind, current) {
-                    Ok(a) => a,
-                    Err(code) => return Ok(UpdateOutcome::failed(&plan.job_id, code, false)),
-                }
-            }
-            _ => (None, None),
-        };
-        let statement = |patch_cols: &[String]| {
-            dialect::update_row(
-                &plan.schema,
-                &plan.table,
-                patch_cols,
-                &plan.primary_key,
-                tenant_col,
-                plan.version_column(),
-                next_version.is_some(),
+        Ok(())
+    }
+
+    async fn claim(&mut self, plan: &GuardedUpdate) -> Result<Claim> {
+        let claimed = self
+            .c
+            .execute(
+                dialect::RECEIPT_CLAIM,
+                rusqlite::params![
+                    plan.idempotency_key,
+                    plan.job_id,
+                    plan.proposal_id,
+                    plan.intent_hash
+                ],
             )
-        };
-        let bind = |patch: &[(String, Value)]| {
-            let mut p: Vec<SqlValue> = patch.iter().map(|(_, v)| to_sql(v)).collect();
-            p.extend(next_version.clone());
-            p.push(to_sql(&plan.key_value));
-            if let Some((_, t)) = &plan.tenant {
-                p.push(SqlValue::Text(t.clone()));
+            .map_err(db_err)?;
+        Ok(if claimed == 0 {
+            Claim::Taken
+        } else {
+            Claim::Claimed {
+                proof: String::new(),
             }
-            if let Some(column) = plan.version_column() {
-                // The row is locked and its version already matched; bind the stored value exactly.
-                p.push(to_sql(rows[0].get(column).unwrap_or(&Value::Null)));
-            }
-            p
+        })
+    }
+
+    async fn stored_receipt(&mut self, plan: &GuardedUpdate) -> Result<Option<StoredReceipt>> {
+        self.c
+            .query_row(dialect::RECEIPT_SELECT, [&plan.idempotency_key], |r| {
+                Ok((Some(r.get(0)?), r.get(1)?, r.get(2)?))
+            })
+            .optional()
+            .map_err(db_err)
+    }
+
+    async fn lock_rows(&mut self, plan: &GuardedUpdate) -> Result<Vec<Row>> {
+        query_rows(&self.c, &self.lock, &self.key_params, &plan.lock_columns).map_err(db_err)
+    }
+
+    /// The declared type decides, or the stored value where the declared type says little
+    /// (dates kept as text, integers in an untyped column).
+    fn advance(
+        &mut self,
+        plan: &GuardedUpdate,
+        locked: &Row,
+    ) -> std::result::Result<Option<Advance>, &'static str> {
+        let Some(column) = plan.version_column() else {
+            return Ok(None);
         };
-        let moved = |c: &Connection| {
-            query_rows(c, &lock, &params, &plan.lock_columns)
-                .map(|r| super::version_moved(plan, r.first()))
-                .unwrap_or(false)
-        };
-        let outcome = match (conflict, step) {
-            (Some(o), _) => o,
-            (
-                None,
-                WriteStep::Callback {
-                    executor,
-                    job,
-                    timeout,
-                },
-            ) => {
-                let (handle, mut rx) = GuardedTx::channel(crate::config::Engine::Sqlite);
-                let fut = tokio::time::timeout(timeout, executor.execute(job, Some(handle)));
-                tokio::pin!(fut);
-                let result = loop {
-                    tokio::select! {
-                        out = &mut fut => break out,
-                        Some(req) = rx.recv() => serve_app_statement(c, req),
-                    }
-                };
-                drop(rx);
-                let (commit, outcome) = callback_outcome(plan, result);
-                if !commit {
-                    c.execute_batch("ROLLBACK").map_err(db_err)?;
-                    return Ok(outcome);
-                }
-                // The version must have moved, by the callback's hand or by ours.
-                if !moved(c) {
-                    let advanced = next_version.is_some()
-                        && c.execute(&statement(&[])?, params_from_iter(bind(&[]).iter()))
-                            .is_ok_and(|n| n == 1);
-                    if !advanced {
-                        c.execute_batch("ROLLBACK").map_err(db_err)?;
-                        return Ok(UpdateOutcome::failed(
-                            &plan.job_id,
-                            "CONFLICT_GUARD_NOT_ADVANCED",
-                            false,
-                        ));
-                    }
-                }
-                outcome
-            }
-            (None, WriteStep::Update) => {
-                let update = statement(&plan.patch_columns())?;
-                let affected = match c.execute(&update, params_from_iter(bind(&plan.patch).iter()))
-                {
-                    Ok(n) => n,
-                    Err(_) => {
-                        return Ok(UpdateOutcome::failed(
-                            &plan.job_id,
-                            "TRANSACTION_FAILED",
-                            false,
-                        ));
-                    }
-                };
-                if affected != 1 {
-                    let code = if affected == 0 {
-                        "VERSION_CONFLICT"
-                    } else {
-                        "MULTI_ROW_WRITE_BLOCKED"
-                    };
-                    return Ok(UpdateOutcome::failed(&plan.job_id, code, false));
-                }
-                if advance == Some(Advance::Application) && !moved(c) {
-                    // A trigger (or the application) must have moved the version.
-                    return Ok(UpdateOutcome::failed(
-                        &plan.job_id,
-                        "CONFLICT_GUARD_NOT_ADVANCED",
-                        false,
-                    ));
-                }
-                let expected = match &plan.guard {
-                    VersionGuard::Column { expected, .. } => expected.clone(),
-                    VersionGuard::RowHash { expected, .. } => Value::String(expected.clone()),
-                };
-                let mut o =
-                    UpdateOutcome::new(WriteStatus::Applied, None, &plan.job_id, Some(&expected));
-                o.rows_affected = 1;
-                o
-            }
-        };
-        if c.is_autocommit() {
+        let current = locked.get(column).unwrap_or(&Value::Null);
+        let (advance, next) = advance_for(plan, self.kind(column), current)?;
+        self.current_version = to_sql(current);
+        self.next_version = next;
+        Ok(advance)
+    }
+
+    async fn update(
+        &mut self,
+        plan: &GuardedUpdate,
+        _advance: Option<Advance>,
+        advance_only: bool,
+    ) -> Result<u64> {
+        let patch = plan.written(advance_only);
+        let columns: Vec<String> = patch.iter().map(|(c, _)| c.clone()).collect();
+        let sql = dialect::update_row(
+            &plan.schema,
+            &plan.table,
+            &columns,
+            &plan.primary_key,
+            plan.tenant_column(),
+            plan.version_column(),
+            self.next_version.is_some(),
+        )?;
+        let mut p: Vec<SqlValue> = patch.iter().map(|(_, v)| to_sql(v)).collect();
+        p.extend(self.next_version.clone());
+        p.extend(self.key_params.iter().cloned());
+        if plan.version_column().is_some() {
+            // The row is locked and its version already matched; bind the stored value exactly.
+            p.push(self.current_version.clone());
+        }
+        self.c
+            .execute(&sql, params_from_iter(p.iter()))
+            .map(|n| n as u64)
+            .map_err(db_err)
+    }
+
+    async fn serve(&mut self, req: TxRequest) {
+        serve_app_statement(&self.c, req)
+    }
+
+    async fn finalize(
+        &mut self,
+        plan: &GuardedUpdate,
+        outcome: &UpdateOutcome,
+        _proof: &str,
+    ) -> Result<u64> {
+        if self.c.is_autocommit() {
             // A callback ended the transaction; what it left committed is unknown.
-            return Ok(super::transaction_lost(plan));
+            return Ok(0);
         }
-        match c.execute(
-            dialect::RECEIPT_FINALIZE,
-            rusqlite::params![
-                plan.idempotency_key,
-                outcome.status.as_str(),
-                outcome.result_hash
-            ],
-        ) {
-            Ok(1) => {}
-            Ok(_) => return Ok(super::transaction_lost(plan)),
-            Err(_) => {
-                return Ok(UpdateOutcome::failed(
-                    &plan.job_id,
-                    "TRANSACTION_FAILED",
-                    false,
-                ));
-            }
+        self.c
+            .execute(
+                dialect::RECEIPT_FINALIZE,
+                rusqlite::params![
+                    plan.idempotency_key,
+                    outcome.status.as_str(),
+                    outcome.result_hash
+                ],
+            )
+            .map(|n| n as u64)
+            .map_err(db_err)
+    }
+
+    async fn rollback(&mut self) {
+        if !self.c.is_autocommit() {
+            let _ = self.c.execute_batch("ROLLBACK");
         }
-        if dry_run {
-            c.execute_batch("ROLLBACK").map_err(db_err)?;
-        } else if c.execute_batch("COMMIT").is_err() {
-            return Ok(UpdateOutcome::failed(
-                &plan.job_id,
-                "RECONCILIATION_REQUIRED",
-                true,
-            ));
-        }
-        Ok(outcome)
+    }
+
+    async fn commit(&mut self) -> Result<()> {
+        self.c.execute_batch("COMMIT").map_err(db_err)
     }
 }
 
@@ -452,8 +400,8 @@ fn advance_for(
         (Some(k), _) => k,
         (None, _) => ColumnKind::Other,
     };
-    let advance = super::plan_advance(plan, Some(kind))?;
-    let refused = || super::NOT_ADVANCEABLE;
+    let advance = guarded::plan_advance(plan, Some(kind))?;
+    let refused = || guarded::NOT_ADVANCEABLE;
     let next = match (advance, current) {
         (Some(Advance::Increment), Value::Number(n)) => Some(SqlValue::Integer(
             n.as_i64()
