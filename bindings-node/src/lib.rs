@@ -414,11 +414,15 @@ impl Runner {
             limit: None,
         });
         self.call(env, move |r| async move {
-            json(r.ledger().list_proposals(
-                q.state.as_deref(),
-                q.tenant_id.as_deref(),
-                q.limit.unwrap_or(50),
-            )?)
+            json(
+                r.ledger()
+                    .list_proposals(
+                        q.state.as_deref(),
+                        q.tenant_id.as_deref(),
+                        q.limit.unwrap_or(50),
+                    )
+                    .await?,
+            )
         })
     }
 

@@ -457,6 +457,7 @@ impl NativeRunner {
             json(
                 r.ledger()
                     .list_proposals(state.as_deref(), tenant_id.as_deref(), limit)
+                    .await
                     .map_err(to_py_err)?,
             )
         })

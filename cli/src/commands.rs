@@ -375,8 +375,9 @@ async fn proposals(g: &Global, action: ProposalsCmd) -> Result<u8> {
             json,
         } => {
             let (ledger, _) = open_existing_ledger(g)?;
-            let list =
-                ledger.list_proposals(state.as_deref(), tenant.as_deref(), limit.clamp(1, 200))?;
+            let list = ledger
+                .list_proposals(state.as_deref(), tenant.as_deref(), limit.clamp(1, 200))
+                .await?;
             if json {
                 print_json(&json!({"proposals": list}));
             } else if list.is_empty() {
@@ -394,8 +395,8 @@ async fn proposals(g: &Global, action: ProposalsCmd) -> Result<u8> {
             json,
         } => {
             let (ledger, store) = open_existing_ledger(g)?;
-            let id = ledger.resolve_selector(&selector)?;
-            let replay = ledger.replay(&id)?;
+            let id = ledger.resolve_selector(&selector).await?;
+            let replay = ledger.replay(&id).await?;
             if json {
                 print_json(
                     &json!({"proposal": replay["proposal"], "events": replay["events"], "receipts": replay["receipts"], "evidence": replay["evidence"]}),
@@ -492,13 +493,13 @@ fn confirm(question: &str) -> Result<()> {
 
 async fn decide(g: &Global, a: DecideArgs, approve: bool) -> Result<u8> {
     let (ledger, store) = open_existing_ledger(g)?;
-    let id = ledger.resolve_selector(&a.selector)?;
-    let p = ledger.proposal(&id)?;
+    let id = ledger.resolve_selector(&a.selector).await?;
+    let p = ledger.proposal(&id).await?;
     if !approve && a.reason.as_deref().map(str::trim).unwrap_or("").is_empty() {
         return Err(usage("proposals reject requires --reason <text>"));
     }
     if !a.json {
-        let replay = ledger.replay_view(&id)?;
+        let replay = ledger.replay_view(&id).await?;
         render::proposal_show(&replay, true, &store);
     }
     if !a.yes {
@@ -514,9 +515,11 @@ async fn decide(g: &Global, a: DecideArgs, approve: bool) -> Result<u8> {
     }
     let approver = cli_approver(&a, p.change_set.approval.required_role.as_deref());
     let updated = if approve {
-        ledger.approve(&id, &approver, a.reason.as_deref())?
+        ledger.approve(&id, &approver, a.reason.as_deref()).await?
     } else {
-        ledger.reject(&id, &approver, a.reason.as_deref().unwrap_or_default())?
+        ledger
+            .reject(&id, &approver, a.reason.as_deref().unwrap_or_default())
+            .await?
     };
     if a.json {
         print_json(&serde_json::to_value(&updated).unwrap_or_default());
@@ -559,7 +562,7 @@ async fn apply(g: &Global, a: ApplyArgs) -> Result<u8> {
             runner.apply_job(&job, &opts).await?
         }
         (None, Some(sel)) => {
-            let id = runner.ledger().resolve_selector(sel)?;
+            let id = runner.ledger().resolve_selector(sel).await?;
             runner.apply(&id, &opts).await?
         }
         (None, None) => return Err(usage("apply requires <proposal_id|latest> or --job <path>")),
@@ -619,8 +622,8 @@ async fn replay(g: &Global, selector: Option<String>, details: bool, json_out: b
         ));
     }
     let (ledger, store) = open_existing_ledger(g)?;
-    let id = ledger.resolve_selector(&sel)?;
-    let record = ledger.replay(&id)?;
+    let id = ledger.resolve_selector(&sel).await?;
+    let record = ledger.replay(&id).await?;
     if json_out {
         print_json(&record);
     } else {

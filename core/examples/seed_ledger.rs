@@ -7,14 +7,17 @@ use serde_json::{Value, json};
 use synapsor_runner::Ledger;
 use synapsor_runner::ledger::{EvidenceBundle, QueryAudit};
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     let [_, path, template, count] = args.as_slice() else {
         eprintln!("usage: seed_ledger LEDGER TEMPLATE_PROPOSAL_ID COUNT");
         std::process::exit(2);
     };
     let ledger = Ledger::open(std::path::Path::new(path))?;
-    let template = ledger.proposal(&ledger.resolve_selector(template)?)?;
+    let template = ledger
+        .proposal(&ledger.resolve_selector(template).await?)
+        .await?;
     let count: usize = count.parse()?;
     let started = std::time::Instant::now();
     for i in 0..count {
@@ -47,7 +50,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             payload: json!({"parameters_redacted": true}),
             primary_key_value: object,
         };
-        ledger.create_proposal(&cs, &bundle, &audit)?;
+        ledger.create_proposal(&cs, &bundle, &audit).await?;
     }
     eprintln!(
         "seeded {count} proposals in {:.1}s",

@@ -38,13 +38,13 @@ impl Runner {
     /// `resources/list`: the caller's own most recent proposals (at most 50, newest first), as
     /// MCP resource entries. Another tenant's or principal's proposals never appear; a caller
     /// whose trusted context cannot be resolved gets an empty list.
-    pub fn list_resources(&self, caller: &TrustedContext) -> Result<Value> {
+    pub async fn list_resources(&self, caller: &TrustedContext) -> Result<Value> {
         let Ok(who) = self.resource_reader(caller) else {
             return Ok(json!({"resources": []}));
         };
         let mine: Vec<Value> = self
             .ledger()
-            .list_proposals(None, Some(&who.tenant_id), 200)?
+            .list_proposals(None, Some(&who.tenant_id), 200).await?
             .into_iter()
             .filter(|p| p.principal.as_deref() == Some(who.principal.as_str()))
             .take(50)
@@ -80,11 +80,15 @@ impl Runner {
                 } else {
                     id
                 };
-                let p = self.ledger().proposal(id).map_err(|_| not_found())?;
+                let p = self.ledger().proposal(id).await.map_err(|_| not_found())?;
                 if !owned(&p.tenant_id, p.principal.as_deref()) {
                     return Err(not_found());
                 }
-                let replay = self.ledger().replay_view(id).map_err(|_| not_found())?;
+                let replay = self
+                    .ledger()
+                    .replay_view(id)
+                    .await
+                    .map_err(|_| not_found())?;
                 Ok(if kind == "replay" {
                     replay
                 } else {
@@ -92,7 +96,11 @@ impl Runner {
                 })
             }
             "evidence" => {
-                let bundle = self.ledger().evidence_bundle(id)?.ok_or_else(not_found)?;
+                let bundle = self
+                    .ledger()
+                    .evidence_bundle(id)
+                    .await?
+                    .ok_or_else(not_found)?;
                 if !owned(
                     bundle["tenant_id"].as_str().unwrap_or_default(),
                     bundle["principal"].as_str(),

@@ -267,7 +267,9 @@ impl Runner {
     ) -> Result<ReadResult> {
         let (read, _) = self.read(name, &args, ctx, CapabilityKind::Read).await?;
         crate::embed::finishing();
-        self.ledger().record_read(&read.evidence, &read.audit)?;
+        self.ledger()
+            .record_read(&read.evidence, &read.audit)
+            .await?;
         let cap = self.config().capability(name).expect("checked");
         Ok(ReadResult {
             capability: name.to_string(),
@@ -309,7 +311,7 @@ impl Runner {
         let mut audit = read.audit.clone();
         audit.payload["proposal_id"] = Value::String(cs.proposal_id.clone());
         let (stored_cs, duplicate, state) =
-            match self.ledger().create_proposal(&cs, &bundle, &audit)? {
+            match self.ledger().create_proposal(&cs, &bundle, &audit).await? {
                 CreateOutcome::Created => (cs, false, "pending_review".to_string()),
                 CreateOutcome::Duplicate(existing) => (existing.change_set, true, existing.state),
             };
@@ -336,7 +338,7 @@ impl Runner {
 
     /// Approve a proposal outside any model-facing path. Enforces `approval.required_role`.
     pub async fn approve(&self, proposal_id: &str, approver: &Approver) -> Result<StoredProposal> {
-        self.ledger().approve(proposal_id, approver, None)
+        self.ledger().approve(proposal_id, approver, None).await
     }
 
     /// Reject a proposal (reason required). Terminal.
@@ -352,7 +354,7 @@ impl Runner {
                 "a rejection needs a reason",
             ));
         }
-        self.ledger().reject(proposal_id, approver, reason)
+        self.ledger().reject(proposal_id, approver, reason).await
     }
 
     /// Apply an approved proposal through its capability's executor.
@@ -367,7 +369,7 @@ impl Runner {
                 ),
             ));
         }
-        let p = self.ledger().proposal(proposal_id)?;
+        let p = self.ledger().proposal(proposal_id).await?;
         let cap = apply::matching_capability(config, &p)?;
         if !["approved", "pending_worker", "applied"].contains(&p.state.as_str()) {
             return Err(Error::ledger(
@@ -392,7 +394,7 @@ impl Runner {
     /// against the stored proposal and the current config before the source is contacted.
     pub async fn apply_job(&self, job: &WritebackJob, opts: &ApplyOptions) -> Result<ApplyOutcome> {
         let config = self.config();
-        let (p, cap) = apply::verify_authority(config, self.ledger(), job)?;
+        let (p, cap) = apply::verify_authority(config, self.ledger(), job).await?;
         let (executor, ex_config) = apply::authority::executor_type(config, cap)?;
         if executor != "sql_update" {
             return self
@@ -415,10 +417,13 @@ impl Runner {
         let before_columns: Vec<String> = p.change_set.before.keys().cloned().collect();
         let plan = apply::sql_update::plan_for(job, cap, &before_columns)?;
         if !opts.dry_run {
-            self.ledger().prepare_job(job, executor, &opts.runner_id)?;
+            self.ledger()
+                .prepare_job(job, executor, &opts.runner_id)
+                .await?;
         }
         let (receipt, retryable) = apply::sql_update::execute(&source, job, &plan, opts).await?;
         self.finish_apply(&p, job, receipt, executor, retryable, opts)
+            .await
     }
 
     /// Settle every proposal stuck in `pending_worker` (an apply that crashed, was killed, or
@@ -435,7 +440,7 @@ impl Runner {
     /// the lease has passed, and a new apply sends the same `Idempotency-Key`.
     pub async fn reconcile(&self, force: bool, opts: &ApplyOptions) -> Result<Vec<Reconciled>> {
         let mut out = Vec::new();
-        for (job, executor) in self.ledger().pending_jobs()? {
+        for (job, executor) in self.ledger().pending_jobs().await? {
             let lease_over = chrono::DateTime::parse_from_rfc3339(&job.lease.expires_at)
                 .map(|t| t < chrono::Utc::now())
                 .unwrap_or(true);
@@ -452,7 +457,7 @@ impl Runner {
                 }
                 _ => None,
             };
-            let release = |why: &str| -> Result<Reconciled> {
+            let release = async |why: &str| -> Result<Reconciled> {
                 if !(lease_over || force) {
                     return Ok(entry(
                         "in_flight",
@@ -462,15 +467,17 @@ impl Runner {
                         ),
                     ));
                 }
-                self.ledger().release_job(&job, &opts.runner_id, why)?;
+                self.ledger()
+                    .release_job(&job, &opts.runner_id, why)
+                    .await?;
                 Ok(entry(
                     "released",
                     format!("{why}; the proposal is approved again: apply it again or reject it"),
                 ))
             };
             let reconciled = match source_receipt {
-                None => release("app-owned handler: the application holds the record, and a new apply sends the same Idempotency-Key")?,
-                Some(None) => release("the source has no receipt for this job: nothing was written")?,
+                None => release("app-owned handler: the application holds the record, and a new apply sends the same Idempotency-Key").await?,
+                Some(None) => release("the source has no receipt for this job: nothing was written").await?,
                 Some(Some(r)) if r.status == "in_progress" => entry(
                     "unresolved",
                     "the source receipt is still in_progress: a transaction ended outside the runner's control; inspect the row and the receipt by hand".into(),
@@ -487,7 +494,7 @@ impl Runner {
                         extra.insert("source_completed_at".into(), Value::String(at.clone()));
                     }
                     let receipt = apply::make_receipt(&job, &opts.runner_id, status, rows, None, mutated, code, extra);
-                    self.ledger().record_receipt(&receipt, false)?;
+                    self.ledger().record_receipt(&receipt, false).await?;
                     entry(
                         &format!("recorded_{status}"),
                         format!("the source receipt says {}; recorded in the ledger", r.status),
@@ -500,7 +507,7 @@ impl Runner {
     }
 
     /// Record the outcome (an event for dry runs, a receipt otherwise) and shape the result.
-    fn finish_apply(
+    async fn finish_apply(
         &self,
         p: &StoredProposal,
         job: &WritebackJob,
@@ -516,10 +523,10 @@ impl Runner {
                 "writeback_dry_run",
                 &opts.runner_id,
                 serde_json::json!({"writeback_job_id": job.writeback_job_id, "outcome": receipt.status, "safe_error_code": receipt.safe_error_code, "rows_matched": receipt.rows_affected}),
-            )?;
+            ).await?;
             false
         } else {
-            match self.ledger().record_receipt(&receipt, retryable) {
+            match self.ledger().record_receipt(&receipt, retryable).await {
                 Ok(recorded) => recorded,
                 // The source has the change and its receipt; only the ledger missed it. Never a
                 // plain storage error: a retry or `reconcile` recovers it from the source receipt.
@@ -642,7 +649,8 @@ impl Runner {
         };
         if !opts.dry_run {
             self.ledger()
-                .prepare_job(job, executor_type, &opts.runner_id)?;
+                .prepare_job(job, executor_type, &opts.runner_id)
+                .await?;
         }
         let ej = app_owned::executor_job(&p.change_set, job, name, opts.dry_run);
         let out = if let Some(plan) = &plan {
@@ -651,7 +659,9 @@ impl Runner {
         } else {
             app_owned::run_detached(runner.as_ref(), &ej, job, timeout, opts).await
         };
-        let outcome = self.finish_apply(p, job, out.receipt, executor_type, out.retryable, opts)?;
+        let outcome = self
+            .finish_apply(p, job, out.receipt, executor_type, out.retryable, opts)
+            .await?;
         match out.callback_error {
             Some(e) => Err(Error::Callback(e)),
             None => Ok(outcome),
@@ -665,7 +675,7 @@ impl Runner {
 
     /// Everything captured for a proposal, in order.
     pub async fn replay(&self, proposal_id: &str) -> Result<Value> {
-        self.ledger().replay(proposal_id)
+        self.ledger().replay(proposal_id).await
     }
 
     /// Model-facing tools in a naming style.

@@ -192,12 +192,16 @@ async fn http_handler_gets_a_signed_authenticated_documented_request() {
                 |r| r.get(0),
             )
         })
+        .await
         .unwrap();
     assert!(
         !stored.contains("leaky") && !stored.contains(&url) && !stored.contains("tok-1"),
         "{stored}"
     );
-    assert_eq!(runner.ledger().proposal(&id).unwrap().state, "applied");
+    assert_eq!(
+        runner.ledger().proposal(&id).await.unwrap().state,
+        "applied"
+    );
 
     // Wrong token: the handler refuses, the runner records a failed receipt.
     set_env("T_HTTP1_TOKEN", "wrong");
@@ -221,7 +225,10 @@ async fn http_handler_gets_a_signed_authenticated_documented_request() {
         ),
         ("failed", Some("HANDLER_HTTP_401"))
     );
-    assert_eq!(runner.ledger().proposal(&id2).unwrap().state, "failed");
+    assert_eq!(
+        runner.ledger().proposal(&id2).await.unwrap().state,
+        "failed"
+    );
 }
 
 #[tokio::test]
@@ -258,10 +265,16 @@ async fn http_handler_timeout_is_retryable_and_a_later_apply_succeeds_once() {
         ("failed", Some("HANDLER_TIMEOUT"))
     );
     assert!(out.retryable);
-    assert_eq!(runner.ledger().proposal(&id).unwrap().state, "approved");
+    assert_eq!(
+        runner.ledger().proposal(&id).await.unwrap().state,
+        "approved"
+    );
     let out = runner.apply(&id, &ApplyOptions::default()).await.unwrap();
     assert_eq!(out.receipt.status, "applied");
-    assert_eq!(runner.ledger().proposal(&id).unwrap().state, "applied");
+    assert_eq!(
+        runner.ledger().proposal(&id).await.unwrap().state,
+        "applied"
+    );
     assert_eq!(
         seen.lock().unwrap().len(),
         2,
@@ -352,7 +365,10 @@ async fn duplicate_http_apply_sends_the_same_key_and_records_already_applied() {
         assert_eq!(keys.len(), 2);
         assert_eq!(keys[0], keys[1]);
     }
-    assert_eq!(runner.ledger().count("writeback_receipts").unwrap(), 1);
+    assert_eq!(
+        runner.ledger().count("writeback_receipts").await.unwrap(),
+        1
+    );
     let replay = runner.replay(&id).await.unwrap();
     assert!(
         replay["events"]
@@ -420,7 +436,10 @@ async fn in_process_without_registration_is_refused_before_anything_runs() {
         .await
         .unwrap_err();
     assert_eq!(e.code(), "EXECUTOR_NOT_REGISTERED");
-    assert_eq!(runner.ledger().proposal(&id).unwrap().state, "approved");
+    assert_eq!(
+        runner.ledger().proposal(&id).await.unwrap().state,
+        "approved"
+    );
 }
 
 /// The seed handler's business effect, as an in-process callback: insert the account credit,
@@ -548,6 +567,7 @@ async fn in_process_postgres_callback_error_rolls_everything_back_and_returns_th
                 r.get(0)
             })
         })
+        .await
         .unwrap();
     assert!(
         receipts.contains("HANDLER_EXCEPTION") && !receipts.contains("rejected the credit"),
@@ -779,13 +799,13 @@ async fn bench_inspect_on_worker_runs_the_real_inspect_and_times_it() {
     let us = run("billing.inspect_invoice", 1).await.unwrap();
     assert!(us > 0.0 && us < 60e6, "{us}");
     assert_eq!(
-        runner.ledger().count("evidence_bundles").unwrap(),
+        runner.ledger().count("evidence_bundles").await.unwrap(),
         1,
         "it is the real inspect: evidence recorded"
     );
     // `times` runs it that many times in the one task.
     run("billing.inspect_invoice", 3).await.unwrap();
-    assert_eq!(runner.ledger().count("evidence_bundles").unwrap(), 4);
+    assert_eq!(runner.ledger().count("evidence_bundles").await.unwrap(), 4);
     // The same refusals as inspect itself.
     let e = run("billing.nope", 1).await.unwrap_err();
     assert_eq!(e.code(), "CAPABILITY_NOT_FOUND");

@@ -48,21 +48,22 @@ async fn propose_waiver(runner: &Runner) -> String {
         .proposal_id
 }
 
-#[test]
-fn migrations_run_once_and_reopening_is_a_pragma_read() {
+#[tokio::test]
+async fn migrations_run_once_and_reopening_is_a_pragma_read() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("l.db");
     let l = Ledger::open(&path).unwrap();
-    assert_eq!(l.schema_version().unwrap(), 1);
+    assert_eq!(l.schema_version().await.unwrap(), 1);
     drop(l);
     let l = Ledger::open(&path).unwrap();
-    assert_eq!(l.schema_version().unwrap(), 1);
+    assert_eq!(l.schema_version().await.unwrap(), 1);
     let names: Vec<String> = l
         .raw(|c| {
             c.prepare("SELECT name FROM sqlite_master WHERE type = 'index'")?
                 .query_map([], |r| r.get(0))?
                 .collect()
         })
+        .await
         .unwrap();
     // Every lookup the CLI does has an index: latest, active-per-object, by state/tenant, events, receipts.
     for idx in [
@@ -83,14 +84,15 @@ fn migrations_run_once_and_reopening_is_a_pragma_read() {
     }
     let journal: String = l
         .raw(|c| c.query_row("PRAGMA journal_mode", [], |r| r.get(0)))
+        .await
         .unwrap();
     assert_eq!(journal, "wal");
 }
 
-#[test]
-fn the_active_proposal_lookup_searches_the_per_object_index() {
+#[tokio::test]
+async fn the_active_proposal_lookup_searches_the_per_object_index() {
     let l = Ledger::open_in_memory().unwrap();
-    let plan = l.active_lookup_plan().unwrap();
+    let plan = l.active_lookup_plan().await.unwrap();
     assert!(
         plan.contains("SEARCH proposals USING INDEX idx_proposals_active"),
         "{plan}"
@@ -105,13 +107,15 @@ async fn events_are_append_only() {
     let id = propose_waiver(&runner).await;
     let upd = runner
         .ledger()
-        .raw(|c| c.execute("UPDATE proposal_events SET actor = 'someone_else'", []));
+        .raw(|c| c.execute("UPDATE proposal_events SET actor = 'someone_else'", []))
+        .await;
     assert!(upd.unwrap_err().to_string().contains("append-only"));
     let del = runner
         .ledger()
-        .raw(|c| c.execute("DELETE FROM proposal_events WHERE proposal_id = ?1", [&id]));
+        .raw(move |c| c.execute("DELETE FROM proposal_events WHERE proposal_id = ?1", [&id]))
+        .await;
     assert!(del.unwrap_err().to_string().contains("append-only"));
-    assert_eq!(runner.ledger().count("proposal_events").unwrap(), 2);
+    assert_eq!(runner.ledger().count("proposal_events").await.unwrap(), 2);
 }
 
 #[tokio::test]
@@ -136,7 +140,7 @@ async fn secret_material_never_reaches_the_ledger() {
         .await
         .unwrap();
     assert_eq!(read.data["customer_id"], json!("<redacted>"));
-    assert_eq!(runner.ledger().count("evidence_bundles").unwrap(), 1);
+    assert_eq!(runner.ledger().count("evidence_bundles").await.unwrap(), 1);
     let env = runner
         .call_tool(
             "billing.inspect_invoice",
@@ -155,6 +159,7 @@ async fn secret_material_never_reaches_the_ledger() {
                 |r| r.get::<_, String>(0),
             )
         })
+        .await
         .unwrap();
     assert!(!stored.contains("hunter2"));
     // What the ledger is asked to store directly is still refused outright.
@@ -259,8 +264,14 @@ async fn ledger_state_survives_reopening() {
     )
     .await
     .unwrap();
-    assert_eq!(runner.ledger().proposal(&id).unwrap().state, "approved");
-    assert_eq!(runner.ledger().resolve_selector("latest").unwrap(), id);
+    assert_eq!(
+        runner.ledger().proposal(&id).await.unwrap().state,
+        "approved"
+    );
+    assert_eq!(
+        runner.ledger().resolve_selector("latest").await.unwrap(),
+        id
+    );
     let out = runner.apply(&id, &ApplyOptions::default()).await.unwrap();
     assert_eq!(out.receipt.status, "applied");
     let replay = runner.replay(&id).await.unwrap();
@@ -417,40 +428,44 @@ async fn a_stored_change_set_reads_back_as_stored_and_damage_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let runner = demo_runner(dir.path()).await;
     let id = propose_waiver(&runner).await;
+    let key = id.clone();
     let stored: String = runner
         .ledger()
-        .raw(|c| {
+        .raw(move |c| {
             c.query_row(
                 "SELECT change_set_json FROM proposals WHERE proposal_id = ?1",
-                [&id],
+                [&key],
                 |r| r.get(0),
             )
         })
+        .await
         .unwrap();
     let tree: serde_json::Value = serde_json::from_str(&stored).unwrap();
-    let read = runner.ledger().proposal(&id).unwrap().change_set;
+    let read = runner.ledger().proposal(&id).await.unwrap().change_set;
     assert_eq!(
         read,
         synapsor_runner::protocol::ChangeSet::parse(&tree).unwrap()
     );
     assert_eq!(read.to_value(), tree);
 
-    let store = |json: &str| {
+    let store = async |json: &str| {
+        let (json, id) = (json.to_string(), id.clone());
         runner
             .ledger()
-            .raw(|c| {
+            .raw(move |c| {
                 c.execute(
                     "UPDATE proposals SET change_set_json = ?1 WHERE proposal_id = ?2",
-                    [json, id.as_str()],
+                    [json.as_str(), id.as_str()],
                 )
             })
+            .await
             .unwrap();
     };
-    let damage = |json: &str| {
-        store(json);
-        runner.ledger().proposal(&id).unwrap_err()
+    let damage = async |json: &str| {
+        store(json).await;
+        runner.ledger().proposal(&id).await.unwrap_err()
     };
-    let not_json = damage("{not json");
+    let not_json = damage("{not json").await;
     assert!(
         not_json
             .to_string()
@@ -459,11 +474,17 @@ async fn a_stored_change_set_reads_back_as_stored_and_damage_is_named() {
     );
     let mut wrong = tree.clone();
     wrong["schema_version"] = json!("synapsor.change-set.v0");
-    assert_eq!(damage(&wrong.to_string()).code(), "PROTOCOL_INVALID");
+    assert_eq!(damage(&wrong.to_string()).await.code(), "PROTOCOL_INVALID");
     let mut unknown = tree.clone();
     unknown["surprise"] = json!(1);
-    assert_eq!(damage(&unknown.to_string()).code(), "PROTOCOL_INVALID");
+    assert_eq!(
+        damage(&unknown.to_string()).await.code(),
+        "PROTOCOL_INVALID"
+    );
     // A key written twice: the typed reader refuses it, the tree keeps the last one, as before.
-    store(&format!("{{\"mode\":\"other\",{}", &stored[1..]));
-    assert_eq!(runner.ledger().proposal(&id).unwrap().change_set, read);
+    store(&format!("{{\"mode\":\"other\",{}", &stored[1..])).await;
+    assert_eq!(
+        runner.ledger().proposal(&id).await.unwrap().change_set,
+        read
+    );
 }

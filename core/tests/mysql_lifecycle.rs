@@ -204,6 +204,7 @@ async fn microsecond_version_conflict_leaves_the_row_untouched_on_mariadb() {
         runner
             .ledger()
             .proposal(&id)
+            .await
             .unwrap()
             .change_set
             .guards
@@ -317,10 +318,14 @@ async fn sixteen_concurrent_applies_mutate_once_on_mariadb() {
         "{statuses:?}"
     );
     assert_eq!(db.sql("SELECT COUNT(*) FROM update_log"), "1");
-    assert_eq!(runner.ledger().count("writeback_receipts").unwrap(), 1);
+    assert_eq!(
+        runner.ledger().count("writeback_receipts").await.unwrap(),
+        1
+    );
     let status: String = runner
         .ledger()
         .raw(|c| c.query_row("SELECT status FROM writeback_receipts", [], |r| r.get(0)))
+        .await
         .unwrap();
     assert_eq!(status, "applied");
 }
@@ -330,7 +335,7 @@ async fn tampered_jobs_are_refused_before_mariadb_is_touched() {
     let db = MyDb::orders();
     let runner = db.runner();
     let id = approved(&runner, "tamper").await;
-    let p = runner.ledger().proposal(&id).unwrap();
+    let p = runner.ledger().proposal(&id).await.unwrap();
     let base = job_for_executor(&p, "mysql", "sql_update", &ApplyOptions::default()).to_value();
     type Tamper = Box<dyn Fn(&mut Value)>;
     let cases: Vec<(Tamper, &str)> = vec![

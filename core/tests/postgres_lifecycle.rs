@@ -64,8 +64,8 @@ async fn approved_waiver(runner: &Runner) -> String {
     id
 }
 
-fn job_value(runner: &Runner, id: &str) -> Value {
-    let p = runner.ledger().proposal(id).unwrap();
+async fn job_value(runner: &Runner, id: &str) -> Value {
+    let p = runner.ledger().proposal(id).await.unwrap();
     job_from_proposal(&p, "postgres", &opts()).to_value()
 }
 
@@ -91,11 +91,12 @@ async fn read_returns_the_scoped_row_with_evidence_and_audit() {
     assert_eq!(r.data["tenant_id"], json!("acme"));
     assert_eq!(r.data["updated_at"], json!("2026-06-20T14:31:08Z"));
     assert!(r.evidence_bundle_id.starts_with("ev_"));
-    assert_eq!(runner.ledger().count("evidence_bundles").unwrap(), 1);
-    assert_eq!(runner.ledger().count("query_audit").unwrap(), 1);
+    assert_eq!(runner.ledger().count("evidence_bundles").await.unwrap(), 1);
+    assert_eq!(runner.ledger().count("query_audit").await.unwrap(), 1);
     let audit: String = runner
         .ledger()
         .raw(|c| c.query_row("SELECT payload_json FROM query_audit", [], |r| r.get(0)))
+        .await
         .unwrap();
     assert!(audit.contains("WHERE id = ? AND tenant_id = ?"), "{audit}");
     assert!(
@@ -132,7 +133,7 @@ async fn propose_leaves_the_source_unchanged() {
         p.diff["waiver_reason"],
         json!({"before": null, "proposed": "late payment was a bank error"})
     );
-    let stored = runner.ledger().proposal(&p.proposal_id).unwrap();
+    let stored = runner.ledger().proposal(&p.proposal_id).await.unwrap();
     assert_eq!(
         stored.change_set.guards.expected_version.value,
         json!("2026-06-20T14:31:08Z")
@@ -151,12 +152,12 @@ async fn approval_requires_the_configured_role() {
         .unwrap_err();
     assert_eq!(err.code(), "APPROVER_ROLE_MISSING");
     assert_eq!(
-        runner.ledger().proposal(&id).unwrap().state,
+        runner.ledger().proposal(&id).await.unwrap().state,
         "pending_review"
     );
     let ok = runner.approve(&id, &lead()).await.unwrap();
     assert_eq!(ok.state, "approved");
-    let approval = runner.ledger().approval_record(&id).unwrap().unwrap();
+    let approval = runner.ledger().approval_record(&id).await.unwrap().unwrap();
     assert_eq!(approval["approver"], json!("lead_1"));
     assert_eq!(approval["roles"], json!(["billing_lead"]));
     let again = runner.approve(&id, &lead()).await.unwrap_err();
@@ -181,10 +182,13 @@ async fn apply_changes_exactly_the_row_and_writes_the_receipt_with_it() {
         db.sql("SELECT idempotency_key FROM synapsor_writeback_receipts"),
         format!("{id}:INV-3001")
     );
-    let p = runner.ledger().proposal(&id).unwrap();
+    let p = runner.ledger().proposal(&id).await.unwrap();
     assert_eq!(p.state, "applied");
     assert!(p.source_database_mutated);
-    assert_eq!(runner.ledger().count("writeback_receipts").unwrap(), 1);
+    assert_eq!(
+        runner.ledger().count("writeback_receipts").await.unwrap(),
+        1
+    );
 }
 
 #[tokio::test]
@@ -200,7 +204,7 @@ async fn w02_retry_returns_already_applied_with_zero_rows() {
     assert!(!retry.receipt.source_database_mutated);
     assert_eq!(invoice(&db, "INV-3001"), after_first);
     assert_eq!(
-        runner.ledger().count("writeback_receipts").unwrap(),
+        runner.ledger().count("writeback_receipts").await.unwrap(),
         1,
         "the first receipt stands"
     );
@@ -242,7 +246,10 @@ async fn w01_stale_row_by_one_microsecond_is_a_conflict_and_the_row_is_untouched
     assert!(!out.receipt.source_database_mutated);
     assert_eq!(invoice(&db, "INV-3001"), before);
     assert_eq!(receipt_rows(&db), "conflict");
-    assert_eq!(runner.ledger().proposal(&id).unwrap().state, "conflict");
+    assert_eq!(
+        runner.ledger().proposal(&id).await.unwrap().state,
+        "conflict"
+    );
     let retry = runner.apply(&id, &opts()).await.unwrap_err();
     assert_eq!(
         retry.code(),
@@ -261,7 +268,7 @@ async fn w11_microsecond_versions_survive_read_guard_and_apply() {
     );
     let runner = db.runner();
     let id = approved_waiver(&runner).await;
-    let p = runner.ledger().proposal(&id).unwrap();
+    let p = runner.ledger().proposal(&id).await.unwrap();
     assert_eq!(
         p.change_set.guards.expected_version.value,
         json!("2026-06-20T14:31:08.123456Z")
@@ -309,7 +316,7 @@ async fn cross_tenant_id_is_indistinguishable_from_a_missing_row() {
         .await
         .unwrap_err();
     assert_eq!(e.code(), "NOT_FOUND_IN_TENANT");
-    assert_eq!(runner.ledger().count("proposals").unwrap(), 0);
+    assert_eq!(runner.ledger().count("proposals").await.unwrap(), 0);
 }
 
 #[tokio::test]
@@ -344,7 +351,7 @@ async fn spoofed_tenant_and_unknown_arguments_are_refused_before_any_read() {
         .unwrap_err();
     assert_eq!(e.code(), "ARGUMENT_UNKNOWN");
     assert_eq!(
-        runner.ledger().count("evidence_bundles").unwrap(),
+        runner.ledger().count("evidence_bundles").await.unwrap(),
         0,
         "nothing was read"
     );
@@ -392,7 +399,10 @@ async fn w02_sixteen_concurrent_applies_mutate_the_row_once() {
         "{statuses:?}"
     );
     assert_eq!(db.sql("SELECT count(*) FROM update_log"), "1");
-    assert_eq!(runner.ledger().count("writeback_receipts").unwrap(), 1);
+    assert_eq!(
+        runner.ledger().count("writeback_receipts").await.unwrap(),
+        1
+    );
     assert_eq!(receipt_rows(&db), "applied");
 }
 
@@ -417,9 +427,12 @@ async fn dry_run_rehearses_rolls_back_and_leaves_the_proposal_approved() {
     assert!(!out.receipt.source_database_mutated);
     assert_eq!(table_digest(&db), before);
     assert_eq!(receipt_rows(&db), "");
-    assert_eq!(runner.ledger().proposal(&id).unwrap().state, "approved");
     assert_eq!(
-        runner.ledger().count("writeback_receipts").unwrap(),
+        runner.ledger().proposal(&id).await.unwrap().state,
+        "approved"
+    );
+    assert_eq!(
+        runner.ledger().count("writeback_receipts").await.unwrap(),
         0,
         "a dry run is never a terminal receipt"
     );
@@ -504,7 +517,10 @@ async fn unreachable_writer_gives_a_retryable_failure_and_keeps_the_approval() {
         Some("DATABASE_UNAVAILABLE")
     );
     assert!(out.retryable);
-    assert_eq!(broken.ledger().proposal(&id).unwrap().state, "approved");
+    assert_eq!(
+        broken.ledger().proposal(&id).await.unwrap().state,
+        "approved"
+    );
     drop(broken);
     let fixed = db.runner();
     let out = fixed.apply(&id, &opts()).await.unwrap();
@@ -587,7 +603,7 @@ async fn w05_receipt_failure_after_the_update_rolls_the_business_change_back() {
         "the business UPDATE must roll back with the receipt"
     );
     assert_eq!(receipt_rows(&db), "");
-    assert_eq!(runner.ledger().proposal(&id).unwrap().state, "failed");
+    assert_eq!(runner.ledger().proposal(&id).await.unwrap().state, "failed");
 }
 
 #[tokio::test]
@@ -595,7 +611,7 @@ async fn w06_tampered_job_target_or_guard_is_refused() {
     let db = PgDb::billing();
     let runner = db.runner();
     let id = approved_waiver(&runner).await;
-    let base = job_value(&runner, &id);
+    let base = job_value(&runner, &id).await;
     let cases: Vec<(&str, Tamper, &str)> = vec![
         (
             "table",
@@ -677,7 +693,7 @@ async fn w07_widened_allowlist_or_changed_patch_is_refused() {
     let db = PgDb::billing();
     let runner = db.runner();
     let id = approved_waiver(&runner).await;
-    let base = job_value(&runner, &id);
+    let base = job_value(&runner, &id).await;
     let mut widened = base.clone();
     widened["allowed_columns"] = json!(["late_fee_cents", "waiver_reason", "admin_override"]);
     assert_eq!(
@@ -710,7 +726,7 @@ async fn w08_sql_fragment_and_path_identifiers_are_refused_before_the_adapter() 
     let db = PgDb::billing();
     let runner = db.runner();
     let id = approved_waiver(&runner).await;
-    let base = job_value(&runner, &id);
+    let base = job_value(&runner, &id).await;
     let cases: Vec<Tamper> = vec![
         Box::new(|j| j["target"]["schema"] = json!("../private")),
         Box::new(|j| j["target"]["primary_key"]["column"] = json!("id/../../tenant_id")),
@@ -736,7 +752,7 @@ async fn w09_primary_or_tenant_key_in_the_allowlist_is_refused() {
     let db = PgDb::billing();
     let runner = db.runner();
     let id = approved_waiver(&runner).await;
-    let base = job_value(&runner, &id);
+    let base = job_value(&runner, &id).await;
     let mut pk = base.clone();
     pk["allowed_columns"] = json!(["id", "late_fee_cents", "waiver_reason"]);
     assert_eq!(
@@ -756,7 +772,7 @@ async fn w10_missing_digest_or_expired_lease_is_refused() {
     let db = PgDb::billing();
     let runner = db.runner();
     let id = approved_waiver(&runner).await;
-    let base = job_value(&runner, &id);
+    let base = job_value(&runner, &id).await;
     let mut no_digest = base.clone();
     no_digest.as_object_mut().unwrap().remove("proposal_hash");
     let e = apply_tampered(&runner, no_digest).await;
@@ -779,7 +795,7 @@ async fn w10b_job_for_absent_pending_or_rejected_proposal_or_other_digest_is_ref
     let db = PgDb::billing();
     let runner = db.runner();
     let pending = propose_waiver(&runner, "INV-3001", "pending one").await;
-    let job = job_value(&runner, &pending);
+    let job = job_value(&runner, &pending).await;
     assert_eq!(
         apply_tampered(&runner, job.clone()).await.code(),
         "PROPOSAL_NOT_APPROVED"
@@ -797,7 +813,7 @@ async fn w10b_job_for_absent_pending_or_rejected_proposal_or_other_digest_is_ref
     );
 
     let approved = approved_waiver(&runner).await;
-    let mut digest = job_value(&runner, &approved);
+    let mut digest = job_value(&runner, &approved).await;
     digest["proposal_hash"] = json!("sha256:tampered");
     assert_eq!(
         apply_tampered(&runner, digest).await.code(),
@@ -812,7 +828,10 @@ async fn w10b_job_for_absent_pending_or_rejected_proposal_or_other_digest_is_ref
     // A ledger row edited behind the runner's back no longer matches its digest.
     runner
         .ledger()
-        .raw(|c| c.execute("UPDATE proposals SET change_set_json = replace(change_set_json, '\"late_fee_cents\":0', '\"late_fee_cents\":1') WHERE proposal_id = ?1", [&approved]))
+        .raw({
+            let approved = approved.clone();
+            move |c| c.execute("UPDATE proposals SET change_set_json = replace(change_set_json, '\"late_fee_cents\":0', '\"late_fee_cents\":1') WHERE proposal_id = ?1", [&approved])
+        }).await
         .unwrap();
     let e = runner.apply(&approved, &opts()).await.unwrap_err();
     assert_eq!(e.code(), "LEDGER_INTEGRITY_FAILED");

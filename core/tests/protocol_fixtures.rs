@@ -160,7 +160,7 @@ async fn objects_we_produce_validate_against_the_schemas() {
         )
         .await
         .unwrap();
-    let stored = runner.ledger().proposal(&p.proposal_id).unwrap();
+    let stored = runner.ledger().proposal(&p.proposal_id).await.unwrap();
     assert_valid("change-set.v1.schema.json", &stored.change_set.to_value());
     let job = synapsor_runner::apply::job_from_proposal(&stored, "postgres", &Default::default());
     assert_valid("writeback-job.v1.schema.json", &job.to_value());

@@ -65,6 +65,7 @@ async fn only_the_owning_tenant_and_principal_can_read_a_handle() {
                 |c| c.query_row("SELECT count(*) FROM replay_records", [], |r| r
                     .get::<_, i64>(0))
             )
+            .await
             .unwrap(),
         0,
         "reading a resource writes nothing"

@@ -763,7 +763,7 @@ async fn a_transaction_lost_inside_a_callback_is_never_retried_blindly() {
         Some("RECONCILIATION_REQUIRED")
     );
     assert!(!out.retryable, "never retried blindly");
-    let p = r.ledger().proposal(&id).unwrap();
+    let p = r.ledger().proposal(&id).await.unwrap();
     assert_ne!(p.state, "approved", "a plain apply cannot run it again");
     let err = r.apply(&id, &ApplyOptions::default()).await.unwrap_err();
     assert_eq!(err.code(), "PROPOSAL_NOT_APPROVED");
@@ -841,12 +841,13 @@ async fn apply_losing_the_receipt(r: &Runner, balance: i64) -> String {
     .unwrap();
     r.approve(&id, &Approver::new("lead")).await.unwrap();
     r.ledger()
-        .raw(|c| c.execute_batch("CREATE TRIGGER lost BEFORE INSERT ON writeback_receipts BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"))
+        .raw(|c| c.execute_batch("CREATE TRIGGER lost BEFORE INSERT ON writeback_receipts BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END")).await
         .unwrap();
     let err = r.apply(&id, &ApplyOptions::default()).await.unwrap_err();
     assert_eq!(err.code(), "RECONCILIATION_REQUIRED", "{err}");
     r.ledger()
         .raw(|c| c.execute_batch("DROP TRIGGER lost"))
+        .await
         .unwrap();
     id
 }
@@ -867,7 +868,10 @@ async fn a_receipt_the_ledger_missed_is_recovered_from_the_source() {
             "{engine:?}: the source has it"
         );
         let version_after_first = db.cell("A-1", "updated_at");
-        assert_eq!(r.ledger().proposal(&id).unwrap().state, "pending_worker");
+        assert_eq!(
+            r.ledger().proposal(&id).await.unwrap().state,
+            "pending_worker"
+        );
         let out = r.apply(&id, &ApplyOptions::default()).await.unwrap();
         assert_eq!(out.receipt.status, "applied", "{engine:?}");
         assert!(out.receipt.source_database_mutated, "{engine:?}");
@@ -904,12 +908,12 @@ async fn reconcile_settles_stuck_proposals_from_the_source_receipts() {
         let r = db.runner();
         // One applied at the source, lost by the ledger: the process died before recording.
         let applied = apply_losing_the_receipt(&r, 99).await;
-        let state = r.ledger().proposal(&applied).unwrap().state;
+        let state = r.ledger().proposal(&applied).await.unwrap().state;
         assert_eq!(state, "pending_worker", "{engine:?}");
         let settled = r.reconcile(false, &ApplyOptions::default()).await.unwrap();
         assert_eq!(settled.len(), 1, "{engine:?}: {settled:?}");
         assert_eq!(settled[0].outcome, "recorded_applied", "{engine:?}");
-        let p = r.ledger().proposal(&applied).unwrap();
+        let p = r.ledger().proposal(&applied).await.unwrap();
         assert_eq!(
             (p.state.as_str(), p.source_database_mutated),
             ("applied", true)
@@ -924,7 +928,7 @@ async fn reconcile_settles_stuck_proposals_from_the_source_receipts() {
         .await
         .unwrap();
         r.approve(&stuck, &Approver::new("lead")).await.unwrap();
-        let p = r.ledger().proposal(&stuck).unwrap();
+        let p = r.ledger().proposal(&stuck).await.unwrap();
         let job = synapsor_runner::apply::job_for_executor(
             &p,
             match engine {
@@ -937,16 +941,20 @@ async fn reconcile_settles_stuck_proposals_from_the_source_receipts() {
         );
         r.ledger()
             .prepare_job(&job, "sql_update", "crashed_runner")
+            .await
             .unwrap();
         let settled = r.reconcile(false, &ApplyOptions::default()).await.unwrap();
         assert_eq!(
             settled[0].outcome, "in_flight",
             "{engine:?}: lease not over"
         );
-        assert_eq!(r.ledger().proposal(&stuck).unwrap().state, "pending_worker");
+        assert_eq!(
+            r.ledger().proposal(&stuck).await.unwrap().state,
+            "pending_worker"
+        );
         let settled = r.reconcile(true, &ApplyOptions::default()).await.unwrap();
         assert_eq!(settled[0].outcome, "released", "{engine:?}");
-        assert_eq!(r.ledger().proposal(&stuck).unwrap().state, "approved");
+        assert_eq!(r.ledger().proposal(&stuck).await.unwrap().state, "approved");
         let out = r.apply(&stuck, &ApplyOptions::default()).await.unwrap();
         assert_eq!(out.receipt.status, "applied", "{engine:?}");
         assert!(
@@ -979,7 +987,7 @@ async fn connection_mistakes_are_named_not_reported_as_retry_later() {
     assert!(err.to_string().contains(&var), "{err}");
     assert!(err.to_string().contains("write"), "{err}");
     assert_eq!(
-        r.ledger().proposal(&id).unwrap().state,
+        r.ledger().proposal(&id).await.unwrap().state,
         "approved",
         "nothing recorded"
     );
@@ -1025,11 +1033,16 @@ fn a_read_only_ledger_can_be_listed_and_replayed() {
     };
     let ledger = Ledger::open_read_only(&path).unwrap();
     assert!(ledger.is_read_only());
-    assert_eq!(ledger.list_proposals(None, None, 10).unwrap().len(), 1);
-    let replay = ledger.replay(&id).unwrap();
+    assert_eq!(
+        rt.block_on(ledger.list_proposals(None, None, 10))
+            .unwrap()
+            .len(),
+        1
+    );
+    let replay = rt.block_on(ledger.replay(&id)).unwrap();
     assert_eq!(replay["proposal"]["proposal_id"], json!(id));
-    let err = ledger
-        .approve(&id, &Approver::new("lead"), None)
+    let err = rt
+        .block_on(ledger.approve(&id, &Approver::new("lead"), None))
         .unwrap_err();
     assert_eq!(err.code(), "LOCAL_STORE_UNAVAILABLE", "writes fail: {err}");
 }

@@ -133,9 +133,10 @@ impl McpEndpoint {
     }
 
     /// `resources/list` result: the caller's own recent proposals.
-    pub fn list_resources(&self, ctx: &TrustedContext) -> Result<Value, RpcError> {
+    pub async fn list_resources(&self, ctx: &TrustedContext) -> Result<Value, RpcError> {
         self.runner
             .list_resources(ctx)
+            .await
             .map_err(|_| RpcError::new(-32603, "Internal error"))
     }
 
@@ -260,7 +261,7 @@ impl McpEndpoint {
                 let args = params.get("arguments").cloned().unwrap_or(Value::Null);
                 self.call_tool(name, args, ctx).await
             }
-            "resources/list" => self.list_resources(ctx),
+            "resources/list" => self.list_resources(ctx).await,
             "resources/templates/list" => Ok(self.resource_templates()),
             "resources/read" => {
                 let uri = params.get("uri").and_then(Value::as_str).ok_or_else(|| {

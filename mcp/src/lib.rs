@@ -113,6 +113,7 @@ impl ServerHandler for SynapsorMcp {
         let list = self
             .endpoint
             .list_resources(&self.context)
+            .await
             .map_err(|e| McpError::internal_error(e.message, None))?;
         serde_json::from_value(list).map_err(internal)
     }

@@ -56,7 +56,7 @@ pub fn executor_type<'a>(
 
 /// Verify `job` against the ledger and the current config. Returns the stored proposal and the
 /// capability that authorises it.
-pub fn verify_authority<'a>(
+pub async fn verify_authority<'a>(
     config: &'a RunnerConfig,
     ledger: &Ledger,
     job: &WritebackJob,
@@ -102,19 +102,22 @@ pub fn verify_authority<'a>(
 
     // The proposal names its capability; the job must fit that capability exactly (another
     // capability on the same table never lends its authority).
-    let p = ledger.proposal(&job.proposal_id).map_err(|e| match e {
-        Error::Ledger {
-            code: "PROPOSAL_NOT_FOUND",
-            ..
-        } => Error::authority(
-            "PROPOSAL_NOT_FOUND",
-            format!(
-                "local proposal not found for writeback job: {}",
-                job.proposal_id
+    let p = ledger
+        .proposal(&job.proposal_id)
+        .await
+        .map_err(|e| match e {
+            Error::Ledger {
+                code: "PROPOSAL_NOT_FOUND",
+                ..
+            } => Error::authority(
+                "PROPOSAL_NOT_FOUND",
+                format!(
+                    "local proposal not found for writeback job: {}",
+                    job.proposal_id
+                ),
             ),
-        ),
-        other => other,
-    })?;
+            other => other,
+        })?;
     if !["approved", "pending_worker", "applied"].contains(&p.state.as_str()) {
         return Err(Error::authority(
             "PROPOSAL_NOT_APPROVED",
@@ -200,12 +203,15 @@ pub fn verify_authority<'a>(
             "writeback proposal version does not match local proposal",
         ));
     }
-    let approval = ledger.approval_record(&p.proposal_id)?.ok_or_else(|| {
-        Error::authority(
-            "APPROVAL_MISSING",
-            format!("local proposal {} has no recorded approval", p.proposal_id),
-        )
-    })?;
+    let approval = ledger
+        .approval_record(&p.proposal_id)
+        .await?
+        .ok_or_else(|| {
+            Error::authority(
+                "APPROVAL_MISSING",
+                format!("local proposal {} has no recorded approval", p.proposal_id),
+            )
+        })?;
     if approval["proposal_hash"].as_str() != Some(p.proposal_hash.as_str()) {
         return Err(Error::authority(
             "APPROVAL_DIGEST_MISMATCH",

@@ -1,20 +1,23 @@
-//! The local ledger: proposals, evidence, query audit, approvals, jobs, receipts, append-only
-//! events and replay records, in one SQLite file (WAL).
+//! The ledger: proposals, evidence, query audit, approvals, jobs, receipts, append-only events
+//! and replay records.
+//!
+//! [`Ledger`] is the handle every caller uses; its methods are `async` and the store behind it
+//! decides where the work runs. The SQLite store (one file, WAL) runs on a thread of its own, so
+//! no caller blocks an async runtime's worker on the file or on another caller's write.
 
 mod schema;
 pub(crate) mod secrets;
+mod sqlite;
 
 pub use secrets::assert_no_secret_material;
 
 use crate::error::{Error, Result};
 use crate::protocol::{ChangeSet, ExecutionReceipt, WritebackJob};
 use chrono::{SecondsFormat, Utc};
-use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::Value;
+use sqlite::SqliteLedger;
 use std::path::Path;
-use std::sync::Mutex;
-use std::time::Duration;
 
 /// ISO-8601 UTC with microseconds: sortable as text.
 pub fn now_iso() -> String {
@@ -34,10 +37,6 @@ pub const PROPOSAL_STATES: &[&str] = &[
     "failed",
     "canceled",
 ];
-
-/// At most one proposal per object is active; the per-object index keeps this lookup O(log n)
-/// however many proposals the ledger holds (without the hint SQLite may scan by action).
-const ACTIVE_LOOKUP: &str = "SELECT proposal_id FROM proposals INDEXED BY idx_proposals_active WHERE action = ?1 AND tenant_id = ?2 AND object_id = ?3 AND state IN ('pending_review','approved','pending_worker') LIMIT 1";
 
 /// A proposal as stored.
 #[derive(Debug, Clone, Serialize)]
@@ -125,16 +124,13 @@ pub enum CreateOutcome {
     Duplicate(Box<StoredProposal>),
 }
 
-/// Run a statement through the connection's cache of prepared statements: the ledger's
-/// statements are few and fixed, and parsing them again on every call showed up as ~5% of the
-/// CPU time of a call.
-fn exec(c: &Connection, sql: &str, params: impl rusqlite::Params) -> rusqlite::Result<usize> {
-    c.prepare_cached(sql)?.execute(params)
-}
+/// One piece of work for the store, run on the ledger's thread.
+type Job = Box<dyn FnOnce(&mut SqliteLedger) + Send>;
 
-/// The ledger handle. Cheap to share behind an `Arc`; calls are short and serialized.
+/// The ledger handle. Share it behind an `Arc`; calls are serialized by the store.
 pub struct Ledger {
-    conn: Mutex<Connection>,
+    jobs: Option<std::sync::mpsc::Sender<Job>>,
+    thread: Option<std::thread::JoinHandle<()>>,
     /// Opened from a file this process may not write: reads and replay work, writes fail.
     read_only: bool,
 }
@@ -145,57 +141,55 @@ impl Ledger {
     /// evidence rows. A file this process may not write is opened read-only (listing and
     /// replay work). A ledger written by a newer runner is refused (`LEDGER_SCHEMA_TOO_NEW`).
     pub fn open(path: &Path) -> Result<Self> {
-        if path.as_os_str() == ":memory:" {
-            return Self::open_in_memory();
-        }
-        if !path.exists() {
-            create_private(path)?;
-        } else if !writable(path) {
-            return Self::open_read_only(path);
-        }
-        let conn = Connection::open(path)?;
-        conn.busy_timeout(Duration::from_secs(10))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        Self::init(conn)
+        Self::start(SqliteLedger::open(path)?)
     }
 
     /// A ledger that lives only as long as this handle.
     pub fn open_in_memory() -> Result<Self> {
-        Self::init(Connection::open_in_memory()?)
+        Self::start(SqliteLedger::open_in_memory()?)
     }
 
     /// An existing ledger, for reading only (an audit copy, a read-only mount).
     pub fn open_read_only(path: &Path) -> Result<Self> {
-        use rusqlite::OpenFlags;
-        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = Connection::open_with_flags(path, flags).and_then(|c| {
-            // WAL readers need the shared-memory file; where it cannot be made, read the file
-            // as it is on disk.
-            c.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))
-                .map(|_| c)
-        });
-        let conn = match conn {
-            Ok(c) => c,
-            Err(_) => {
-                let uri = format!("file:{}?immutable=1", path.display());
-                Connection::open_with_flags(uri, flags | OpenFlags::SQLITE_OPEN_URI)?
-            }
-        };
-        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-        check_schema_version(version)?;
-        if (version as usize) < schema::MIGRATIONS.len() {
-            return Err(Error::ledger(
-                "LEDGER_SCHEMA_OUTDATED",
-                format!(
-                    "the read-only ledger {} is at schema version {version}; open it writable once to migrate it",
-                    path.display()
-                ),
-            ));
-        }
+        Self::start(SqliteLedger::open_read_only(path)?)
+    }
+
+    fn start(mut store: SqliteLedger) -> Result<Self> {
+        let read_only = store.is_read_only();
+        let (jobs, queue) = std::sync::mpsc::channel::<Job>();
+        let thread = std::thread::Builder::new()
+            .name("synapsor-ledger".into())
+            .spawn(move || {
+                while let Ok(job) = queue.recv() {
+                    // A panic fails only its own call (its answer is dropped unsent).
+                    let _ =
+                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&mut store)));
+                }
+            })
+            .map_err(|e| Error::Internal(format!("cannot start the ledger thread: {e}")))?;
         Ok(Ledger {
-            conn: Mutex::new(conn),
-            read_only: true,
+            jobs: Some(jobs),
+            thread: Some(thread),
+            read_only,
         })
+    }
+
+    /// Run `f` against the store on its thread and wait for its answer.
+    async fn call<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut SqliteLedger) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let stopped = || Error::Internal("the ledger stopped before answering".into());
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move |store| {
+            let _ = reply.send(f(store));
+        });
+        self.jobs
+            .as_ref()
+            .ok_or_else(stopped)?
+            .send(job)
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
     }
 
     /// Whether this handle may only read (see [`Ledger::open_read_only`]).
@@ -203,765 +197,173 @@ impl Ledger {
         self.read_only
     }
 
-    fn init(mut conn: Connection) -> Result<Self> {
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
-        conn.set_prepared_statement_cache_capacity(64);
-        migrate(&mut conn)?;
-        Ok(Ledger {
-            conn: Mutex::new(conn),
-            read_only: false,
-        })
-    }
-
-    fn with<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
-        let mut c = self
-            .conn
-            .lock()
-            .map_err(|_| Error::Internal("ledger lock poisoned".into()))?;
-        f(&mut c)
-    }
-
-    fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
-        self.with(|c| {
-            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let out = f(&tx)?;
-            tx.commit()?;
-            Ok(out)
-        })
-    }
-
     /// Schema version after migrations.
-    pub fn schema_version(&self) -> Result<i64> {
-        self.with(|c| Ok(c.pragma_query_value(None, "user_version", |r| r.get(0))?))
+    pub async fn schema_version(&self) -> Result<i64> {
+        self.call(|l| l.schema_version()).await
     }
 
     /// Record the evidence and audit of a read capability call.
-    pub fn record_read(&self, bundle: &EvidenceBundle, audit: &QueryAudit) -> Result<()> {
-        check_bundle(bundle)?;
-        assert_no_secret_material(&audit.payload, "query_audit")?;
-        self.write(|tx| {
-            insert_bundle(tx, bundle, None)?;
-            insert_audit(tx, audit, bundle, None)?;
-            Ok(())
-        })
+    pub async fn record_read(&self, bundle: &EvidenceBundle, audit: &QueryAudit) -> Result<()> {
+        let (bundle, audit) = (bundle.clone(), audit.clone());
+        self.call(move |l| l.record_read(&bundle, &audit)).await
     }
 
-    /// Record a proposal with its evidence and audit, unless an active one exists for the object.
-    pub fn create_proposal(
+    /// Record a new proposal with its evidence and audit, unless the same change is already
+    /// active (then that proposal is returned).
+    pub async fn create_proposal(
         &self,
         cs: &ChangeSet,
         bundle: &EvidenceBundle,
         audit: &QueryAudit,
     ) -> Result<CreateOutcome> {
-        let cs_value = cs.to_value();
-        assert_no_secret_material(&cs_value, "change_set")?;
-        check_bundle(bundle)?;
-        assert_no_secret_material(&audit.payload, "query_audit")?;
-        self.write(|tx| {
-            let active: Option<String> = tx
-                .query_row(
-                    ACTIVE_LOOKUP,
-                    params![cs.action, cs.scope.tenant_id, cs.scope.object_id],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            if let Some(id) = active {
-                let existing = get_proposal_tx(tx, &id)?.ok_or_else(|| Error::Internal("active proposal vanished".into()))?;
-                // The read still happened: keep its evidence and audit, unlinked.
-                insert_bundle(tx, bundle, None)?;
-                insert_audit(tx, audit, bundle, None)?;
-                if existing.change_set.patch == cs.patch && existing.change_set.before == cs.before {
-                    return Ok(CreateOutcome::Duplicate(Box::new(existing)));
-                }
-                return Err(Error::ProposalAlreadyExists { active_id: existing.proposal_id, state: existing.state });
-            }
-            let now = &cs.created_at;
-            exec(tx,
-                "INSERT INTO proposals (proposal_id, proposal_version, proposal_hash, action, state, tenant_id, principal, capability, business_object, object_id, source_kind, source_id, source_schema, source_table, source_database_mutated, change_set_json, created_at, updated_at) VALUES (?1,?2,?3,?4,'pending_review',?5,?6,?4,?7,?8,?9,?10,?11,?12,0,?13,?14,?14)",
-                params![cs.proposal_id, cs.proposal_version, cs.integrity.proposal_hash, cs.action, cs.scope.tenant_id, cs.principal.id, cs.scope.business_object, cs.scope.object_id, cs.source.kind, cs.source.source_id, cs.source.schema, cs.source.table, cs_value.to_string(), now],
-            )?;
-            event(tx, &cs.proposal_id, "proposal_created", &cs.principal.id, json!({"proposal_hash": cs.integrity.proposal_hash, "proposal_version": cs.proposal_version, "source_database_mutated": false}))?;
-            insert_bundle(tx, bundle, Some(&cs.proposal_id))?;
-            event(tx, &cs.proposal_id, "evidence_recorded", "runner", json!({"evidence_bundle_id": bundle.evidence_bundle_id, "item_count": bundle.items.len()}))?;
-            insert_audit(tx, audit, bundle, Some(&cs.proposal_id))?;
-            Ok(CreateOutcome::Created)
-        })
+        let (cs, bundle, audit) = (cs.clone(), bundle.clone(), audit.clone());
+        self.call(move |l| l.create_proposal(&cs, &bundle, &audit))
+            .await
     }
 
-    /// A stored proposal by id.
-    pub fn proposal(&self, id: &str) -> Result<StoredProposal> {
-        self.with(|c| get_proposal_tx(c, id))?
-            .ok_or_else(|| Error::ledger("PROPOSAL_NOT_FOUND", format!("proposal not found: {id}")))
+    /// One stored proposal (`PROPOSAL_NOT_FOUND` when there is none).
+    pub async fn proposal(&self, id: &str) -> Result<StoredProposal> {
+        let id = id.to_string();
+        self.call(move |l| l.proposal(&id)).await
     }
 
     /// Resolve `latest` (newest by creation) or return the id as given.
-    pub fn resolve_selector(&self, selector: &str) -> Result<String> {
-        if selector != "latest" {
-            return Ok(selector
-                .strip_prefix("replay_")
-                .unwrap_or(selector)
-                .to_string());
-        }
-        self.with(|c| {
-            c.query_row(
-                "SELECT proposal_id FROM proposals ORDER BY created_at DESC, rowid DESC LIMIT 1",
-                [],
-                |r| r.get::<_, String>(0),
-            )
-            .optional()?
-            .ok_or_else(|| {
-                Error::ledger(
-                    "PROPOSAL_NOT_FOUND",
-                    "no proposals found in the local store",
-                )
-            })
-        })
+    pub async fn resolve_selector(&self, selector: &str) -> Result<String> {
+        let selector = selector.to_string();
+        self.call(move |l| l.resolve_selector(&selector)).await
     }
 
-    /// Newest proposals first, optionally filtered by state and tenant.
-    pub fn list_proposals(
+    /// Proposals, newest first, optionally of one state and one tenant.
+    pub async fn list_proposals(
         &self,
         state: Option<&str>,
         tenant: Option<&str>,
         limit: u32,
     ) -> Result<Vec<StoredProposal>> {
-        if let Some(s) = state
-            && !PROPOSAL_STATES.contains(&s)
-        {
-            return Err(Error::argument_field(
-                "PROPOSAL_STATE_UNKNOWN",
-                "state",
-                format!(
-                    "unknown proposal state {s:?}; one of {}",
-                    PROPOSAL_STATES.join(", ")
-                ),
-            ));
-        }
-        self.with(|c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT proposal_id FROM proposals WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR tenant_id = ?2) ORDER BY created_at DESC, rowid DESC LIMIT ?3",
-            )?;
-            let ids: Vec<String> = stmt.query_map(params![state, tenant, limit], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
-            ids.iter().map(|id| get_proposal_tx(c, id).and_then(|p| p.ok_or_else(|| Error::Internal("listed proposal vanished".into())))).collect()
-        })
+        let (state, tenant) = (state.map(String::from), tenant.map(String::from));
+        self.call(move |l| l.list_proposals(state.as_deref(), tenant.as_deref(), limit))
+            .await
     }
 
-    /// Approve the exact stored hash and version, enforcing the required role.
-    pub fn approve(
+    /// Approve a pending proposal.
+    pub async fn approve(
         &self,
         id: &str,
         approver: &Approver,
         reason: Option<&str>,
     ) -> Result<StoredProposal> {
-        self.write(|tx| {
-            let p = get_proposal_tx(tx, id)?.ok_or_else(|| {
-                Error::ledger("PROPOSAL_NOT_FOUND", format!("proposal not found: {id}"))
-            })?;
-            mode_gate(&p, "approved")?;
-            if p.state != "pending_review" {
-                return Err(Error::ledger(
-                    "PROPOSAL_NOT_PENDING_REVIEW",
-                    format!("proposal {id} is {}, not pending review", p.state),
-                ));
-            }
-            if let Some(role) = p.change_set.approval.required_role.as_deref()
-                && !approver.roles.iter().any(|r| r == role)
-            {
-                return Err(Error::ApproverRoleMissing {
-                    approver: approver.id.clone(),
-                    role: role.to_string(),
-                });
-            }
-            decide(tx, &p, approver, "approved", reason)?;
-            get_proposal_tx(tx, id)?
-                .ok_or_else(|| Error::Internal("approved proposal vanished".into()))
-        })
+        let (id, approver, reason) = (id.to_string(), approver.clone(), reason.map(String::from));
+        self.call(move |l| l.approve(&id, &approver, reason.as_deref()))
+            .await
     }
 
-    /// Reject a pending or approved proposal. Terminal.
-    pub fn reject(&self, id: &str, approver: &Approver, reason: &str) -> Result<StoredProposal> {
-        self.write(|tx| {
-            let p = get_proposal_tx(tx, id)?.ok_or_else(|| {
-                Error::ledger("PROPOSAL_NOT_FOUND", format!("proposal not found: {id}"))
-            })?;
-            if !["pending_review", "approved"].contains(&p.state.as_str()) {
-                return Err(Error::ledger(
-                    "PROPOSAL_NOT_REJECTABLE",
-                    format!("proposal {id} is {} and cannot be rejected", p.state),
-                ));
-            }
-            decide(tx, &p, approver, "rejected", Some(reason))?;
-            get_proposal_tx(tx, id)?
-                .ok_or_else(|| Error::Internal("rejected proposal vanished".into()))
-        })
+    /// Reject a pending or approved proposal.
+    pub async fn reject(
+        &self,
+        id: &str,
+        approver: &Approver,
+        reason: &str,
+    ) -> Result<StoredProposal> {
+        let (id, approver, reason) = (id.to_string(), approver.clone(), reason.to_string());
+        self.call(move |l| l.reject(&id, &approver, &reason)).await
     }
 
-    /// The approval that authorised the current state, if any.
-    pub fn approval_record(&self, id: &str) -> Result<Option<Value>> {
-        self.with(|c| {
-            Ok(c.query_row(
-                "SELECT approver, approver_roles_json, role_assertion, proposal_hash, proposal_version, created_at FROM approvals WHERE proposal_id = ?1 AND status = 'approved' ORDER BY approval_id DESC LIMIT 1",
-                [id],
-                |r| {
-                    Ok(json!({"approver": r.get::<_, String>(0)?, "roles": serde_json::from_str::<Value>(&r.get::<_, String>(1)?).unwrap_or(Value::Null), "role_assertion": r.get::<_, String>(2)?, "proposal_hash": r.get::<_, String>(3)?, "proposal_version": r.get::<_, u32>(4)?, "created_at": r.get::<_, String>(5)?}))
-                },
-            )
-            .optional()?)
-        })
+    /// The latest approval of a proposal, as recorded.
+    pub async fn approval_record(&self, id: &str) -> Result<Option<Value>> {
+        let id = id.to_string();
+        self.call(move |l| l.approval_record(&id)).await
     }
 
-    /// Record the job about to run and move an approved proposal to `pending_worker`.
-    pub fn prepare_job(&self, job: &WritebackJob, executor: &str, actor: &str) -> Result<()> {
-        let job_value = job.to_value();
-        assert_no_secret_material(&job_value, "writeback_job")?;
-        self.write(|tx| {
-            let p = get_proposal_tx(tx, &job.proposal_id)?.ok_or_else(|| Error::ledger("PROPOSAL_NOT_FOUND", format!("proposal not found: {}", job.proposal_id)))?;
-            mode_gate(&p, "converted into a writeback job")?;
-            if !["approved", "pending_worker", "applied"].contains(&p.state.as_str()) {
-                return Err(Error::ledger("PROPOSAL_NOT_APPROVED", format!("proposal {} is {}, not approved for writeback", p.proposal_id, p.state)));
-            }
-            let now = now_iso();
-            if p.state == "approved" {
-                exec(tx, "UPDATE proposals SET state = 'pending_worker', updated_at = ?2 WHERE proposal_id = ?1", params![p.proposal_id, now])?;
-                event(tx, &p.proposal_id, "proposal_pending_worker", actor, json!({"proposal_hash": p.proposal_hash, "proposal_version": p.proposal_version}))?;
-            }
-            let inserted = exec(tx,
-                "INSERT INTO writeback_jobs (writeback_job_id, proposal_id, proposal_hash, executor, status, job_json, created_at, updated_at) VALUES (?1,?2,?3,?4,'pending_worker',?5,?6,?6) ON CONFLICT(writeback_job_id) DO UPDATE SET job_json = excluded.job_json, status = 'pending_worker', updated_at = excluded.updated_at WHERE writeback_jobs.status <> 'applied'",
-                params![job.writeback_job_id, job.proposal_id, job.proposal_hash, executor, job_value.to_string(), now],
-            )?;
-            if inserted > 0 && p.state == "approved" {
-                event(tx, &p.proposal_id, "writeback_job_recorded", actor, json!({"writeback_job_id": job.writeback_job_id, "proposal_hash": job.proposal_hash, "source_id": job.runner_scope.source_id, "executor": executor}))?;
-            }
-            Ok(())
-        })
+    /// Record a writeback job before it runs (the proposal moves to `pending_worker`).
+    pub async fn prepare_job(&self, job: &WritebackJob, executor: &str, actor: &str) -> Result<()> {
+        let (job, executor, actor) = (job.clone(), executor.to_string(), actor.to_string());
+        self.call(move |l| l.prepare_job(&job, &executor, &actor))
+            .await
     }
 
     /// Writeback jobs whose proposal is still `pending_worker`: an apply started and never
     /// reported back (a crash, a killed process, a ledger write that failed), or is running now.
     /// Each with its executor type.
-    pub fn pending_jobs(&self) -> Result<Vec<(WritebackJob, String)>> {
-        self.with(|c| {
-            let mut stmt = c.prepare(
-                "SELECT j.job_json, j.executor FROM writeback_jobs j JOIN proposals p ON p.proposal_id = j.proposal_id WHERE p.state = 'pending_worker' AND j.status = 'pending_worker' ORDER BY j.created_at",
-            )?;
-            let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
-            let mut out = Vec::new();
-            for row in rows {
-                let (json, executor) = row?;
-                let value: Value = serde_json::from_str(&json)
-                    .map_err(|e| Error::LedgerStorage(format!("stored job unreadable: {e}")))?;
-                out.push((WritebackJob::parse(&value)?, executor));
-            }
-            Ok(out)
-        })
+    pub async fn pending_jobs(&self) -> Result<Vec<(WritebackJob, String)>> {
+        self.call(|l| l.pending_jobs()).await
     }
 
-    /// `reconcile`: the source shows that a pending job never wrote; put its proposal back to
-    /// `approved` (to be applied again or rejected) and say why in its events.
-    pub fn release_job(&self, job: &WritebackJob, actor: &str, why: &str) -> Result<()> {
-        self.write(|tx| {
-            let now = now_iso();
-            let moved = exec(tx, "UPDATE proposals SET state = 'approved', updated_at = ?2 WHERE proposal_id = ?1 AND state = 'pending_worker'", params![job.proposal_id, now])?;
-            if moved == 0 {
-                return Err(Error::ledger("PROPOSAL_NOT_PENDING", format!("proposal {} is no longer waiting on a writeback", job.proposal_id)));
-            }
-            exec(tx, "UPDATE writeback_jobs SET status = 'released', updated_at = ?2 WHERE writeback_job_id = ?1", params![job.writeback_job_id, now])?;
-            event(tx, &job.proposal_id, "writeback_reconciled", actor, json!({"writeback_job_id": job.writeback_job_id, "outcome": "released", "reason": why}))
-        })
+    /// Put a `pending_worker` proposal back to `approved`, recording why.
+    pub async fn release_job(&self, job: &WritebackJob, actor: &str, why: &str) -> Result<()> {
+        let (job, actor, why) = (job.clone(), actor.to_string(), why.to_string());
+        self.call(move |l| l.release_job(&job, &actor, &why)).await
     }
 
     /// Record an execution receipt. Returns whether a new receipt row was written (a retry
     /// that finds the change already applied only appends an event).
-    pub fn record_receipt(&self, receipt: &ExecutionReceipt, retryable: bool) -> Result<bool> {
-        self.write(|tx| {
-            let p = get_proposal_tx(tx, &receipt.proposal_id)?.ok_or_else(|| Error::ledger("PROPOSAL_NOT_FOUND", format!("proposal not found: {}", receipt.proposal_id)))?;
-            mode_gate(&p, "recorded with an execution receipt")?;
-            let job_known: bool = tx
-                .query_row("SELECT 1 FROM writeback_jobs WHERE writeback_job_id = ?1 AND proposal_id = ?2", params![receipt.writeback_job_id, receipt.proposal_id], |_| Ok(true))
-                .optional()?
-                .unwrap_or(false);
-            if !job_known {
-                return Err(Error::ledger("WRITEBACK_JOB_UNKNOWN", format!("no recorded job {} for proposal {}", receipt.writeback_job_id, receipt.proposal_id)));
-            }
-            if !["approved", "pending_worker", "applied"].contains(&p.state.as_str()) {
-                return Err(Error::ledger("RECEIPT_STATE_INVALID", format!("proposal {} is {}; receipts are not accepted in that state", p.proposal_id, p.state)));
-            }
-            let success = matches!(receipt.status.as_str(), "applied" | "already_applied");
-            let already_has_success: bool = tx
-                .query_row("SELECT 1 FROM writeback_receipts WHERE proposal_id = ?1 AND status IN ('applied','already_applied') LIMIT 1", [&receipt.proposal_id], |_| Ok(true))
-                .optional()?
-                .unwrap_or(false);
-            let payload = json!({"writeback_job_id": receipt.writeback_job_id, "rows_affected": receipt.rows_affected, "source_database_mutated": receipt.source_database_mutated, "receipt_hash": receipt.receipt_hash});
-            if receipt.status == "applied" && receipt.source_database_mutated {
-                // A concurrent retry may have recorded `already_applied` first while this attempt
-                // was committing the change: the real application supersedes that placeholder.
-                let placeholder: Option<i64> = tx
-                    .query_row(
-                        "SELECT receipt_id FROM writeback_receipts WHERE proposal_id = ?1 AND status = 'already_applied' AND NOT EXISTS (SELECT 1 FROM writeback_receipts WHERE proposal_id = ?1 AND status = 'applied') ORDER BY receipt_id LIMIT 1",
-                        [&receipt.proposal_id],
-                        |r| r.get(0),
-                    )
-                    .optional()?;
-                if let Some(rid) = placeholder {
-                    exec(tx,
-                        "UPDATE writeback_receipts SET writeback_job_id = ?2, runner_id = ?3, status = 'applied', source_database_mutated = 1, receipt_json = ?4, created_at = ?5 WHERE receipt_id = ?1",
-                        params![rid, receipt.writeback_job_id, receipt.runner_id, receipt.to_value().to_string(), receipt.executed_at],
-                    )?;
-                    exec(tx, "UPDATE proposals SET source_database_mutated = 1, updated_at = ?2 WHERE proposal_id = ?1", params![p.proposal_id, receipt.executed_at])?;
-                    event(tx, &p.proposal_id, "writeback_applied", &receipt.runner_id, payload)?;
-                    return Ok(true);
-                }
-            }
-            if p.state == "applied" || (success && already_has_success) {
-                // Idempotent retry: the first receipt stands; the attempt is still on record, as
-                // the no-op it was (it may carry the source's account of the first application).
-                let (kind, payload) = if success {
-                    ("writeback_already_applied".to_string(), json!({"writeback_job_id": receipt.writeback_job_id, "rows_affected": 0, "source_database_mutated": false, "receipt_hash": receipt.receipt_hash}))
-                } else {
-                    (format!("writeback_{}", receipt.status), payload)
-                };
-                event(tx, &p.proposal_id, &kind, &receipt.runner_id, payload)?;
-                return Ok(false);
-            }
-            let mut stored = receipt.to_value();
-            if retryable {
-                stored["retryable"] = Value::Bool(true);
-            }
-            exec(tx,
-                "INSERT INTO writeback_receipts (writeback_job_id, proposal_id, runner_id, status, idempotency_key, source_database_mutated, receipt_json, created_at) VALUES (?1,?2,?3,?4,?5,?6,?7,?8)",
-                params![receipt.writeback_job_id, receipt.proposal_id, receipt.runner_id, receipt.status, receipt.idempotency_key, receipt.source_database_mutated, stored.to_string(), receipt.executed_at],
-            )?;
-            let state = match receipt.status.as_str() {
-                "applied" | "already_applied" => "applied",
-                "conflict" => "conflict",
-                "canceled" => "canceled",
-                _ if retryable => "approved",
-                _ => "failed",
-            };
-            exec(tx,
-                "UPDATE proposals SET state = ?2, source_database_mutated = MAX(source_database_mutated, ?3), updated_at = ?4 WHERE proposal_id = ?1",
-                params![p.proposal_id, state, receipt.source_database_mutated, receipt.executed_at],
-            )?;
-            exec(tx, "UPDATE writeback_jobs SET status = ?2, updated_at = ?3 WHERE writeback_job_id = ?1", params![receipt.writeback_job_id, receipt.status, receipt.executed_at])?;
-            event(tx, &p.proposal_id, &format!("writeback_{}", receipt.status), &receipt.runner_id, payload)?;
-            Ok(true)
-        })
+    pub async fn record_receipt(
+        &self,
+        receipt: &ExecutionReceipt,
+        retryable: bool,
+    ) -> Result<bool> {
+        let receipt = receipt.clone();
+        self.call(move |l| l.record_receipt(&receipt, retryable))
+            .await
     }
 
-    /// Append an event (for example a dry-run outcome).
-    pub fn record_event(
+    /// Append an event to a proposal's history.
+    pub async fn record_event(
         &self,
         proposal_id: &str,
         kind: &str,
         actor: &str,
         payload: Value,
     ) -> Result<()> {
-        assert_no_secret_material(&payload, "event")?;
-        self.write(|tx| event(tx, proposal_id, kind, actor, payload))
+        let (id, kind, actor) = (proposal_id.to_string(), kind.to_string(), actor.to_string());
+        self.call(move |l| l.record_event(&id, &kind, &actor, payload))
+            .await
     }
 
-    /// Everything captured for a proposal, in order; the snapshot is kept in `replay_records`.
-    pub fn replay(&self, id: &str) -> Result<Value> {
-        self.replay_record(id, true)
+    /// The replay record of a proposal (stored as a replay record unless read-only).
+    pub async fn replay(&self, id: &str) -> Result<Value> {
+        let id = id.to_string();
+        self.call(move |l| l.replay(&id)).await
     }
 
     /// The same record for display only (approval previews): nothing is written.
-    pub fn replay_view(&self, id: &str) -> Result<Value> {
-        self.replay_record(id, false)
+    pub async fn replay_view(&self, id: &str) -> Result<Value> {
+        let id = id.to_string();
+        self.call(move |l| l.replay_view(&id)).await
     }
 
-    fn replay_record(&self, id: &str, persist: bool) -> Result<Value> {
-        let persist = persist && !self.read_only;
-        let proposal = self.proposal(id)?;
-        self.with(|c| {
-            let tx = c.transaction_with_behavior(if persist { TransactionBehavior::Immediate } else { TransactionBehavior::Deferred })?;
-            let rows = |sql: &str, f: &dyn Fn(&rusqlite::Row<'_>) -> rusqlite::Result<Value>| -> Result<Vec<Value>> {
-                let mut stmt = tx.prepare_cached(sql)?;
-                let out = stmt.query_map([id], |r| f(r))?.collect::<rusqlite::Result<Vec<_>>>()?;
-                Ok(out)
-            };
-            let parse = |s: String| serde_json::from_str::<Value>(&s).unwrap_or(Value::Null);
-            let events = rows("SELECT event_id, kind, actor, payload_json, created_at FROM proposal_events WHERE proposal_id = ?1 ORDER BY event_id", &|r| {
-                Ok(json!({"event_id": r.get::<_, i64>(0)?, "kind": r.get::<_, String>(1)?, "actor": r.get::<_, String>(2)?, "payload": parse(r.get(3)?), "created_at": r.get::<_, String>(4)?}))
-            })?;
-            let approvals = rows("SELECT approval_id, approver, approver_roles_json, role_assertion, status, reason, proposal_hash, proposal_version, created_at FROM approvals WHERE proposal_id = ?1 ORDER BY approval_id", &|r| {
-                Ok(json!({"approval_id": r.get::<_, i64>(0)?, "approver": r.get::<_, String>(1)?, "roles": parse(r.get(2)?), "role_assertion": r.get::<_, String>(3)?, "status": r.get::<_, String>(4)?, "reason": r.get::<_, Option<String>>(5)?, "proposal_hash": r.get::<_, String>(6)?, "proposal_version": r.get::<_, u32>(7)?, "created_at": r.get::<_, String>(8)?}))
-            })?;
-            let jobs = rows("SELECT writeback_job_id, executor, status, job_json, created_at, updated_at FROM writeback_jobs WHERE proposal_id = ?1 ORDER BY created_at", &|r| {
-                Ok(json!({"writeback_job_id": r.get::<_, String>(0)?, "executor": r.get::<_, String>(1)?, "status": r.get::<_, String>(2)?, "job": parse(r.get(3)?), "created_at": r.get::<_, String>(4)?, "updated_at": r.get::<_, String>(5)?}))
-            })?;
-            let receipts = rows("SELECT receipt_id, writeback_job_id, runner_id, status, idempotency_key, source_database_mutated, receipt_json, created_at FROM writeback_receipts WHERE proposal_id = ?1 ORDER BY receipt_id", &|r| {
-                Ok(json!({"receipt_id": r.get::<_, i64>(0)?, "writeback_job_id": r.get::<_, String>(1)?, "runner_id": r.get::<_, String>(2)?, "status": r.get::<_, String>(3)?, "idempotency_key": r.get::<_, String>(4)?, "source_database_mutated": r.get::<_, bool>(5)?, "receipt": parse(r.get(6)?), "created_at": r.get::<_, String>(7)?}))
-            })?;
-            let query_audit = rows("SELECT audit_id, evidence_bundle_id, source_id, query_fingerprint, table_name, row_count, payload_json, created_at FROM query_audit WHERE proposal_id = ?1 ORDER BY audit_id", &|r| {
-                Ok(json!({"audit_id": r.get::<_, i64>(0)?, "evidence_bundle_id": r.get::<_, Option<String>>(1)?, "source_id": r.get::<_, String>(2)?, "query_fingerprint": r.get::<_, String>(3)?, "table_name": r.get::<_, String>(4)?, "row_count": r.get::<_, i64>(5)?, "payload": parse(r.get(6)?), "created_at": r.get::<_, String>(7)?}))
-            })?;
-            let mut evidence = rows("SELECT evidence_bundle_id, tenant_id, payload_json, created_at FROM evidence_bundles WHERE proposal_id = ?1 ORDER BY created_at, rowid", &|r| {
-                Ok(json!({"evidence_bundle_id": r.get::<_, String>(0)?, "tenant_id": r.get::<_, String>(1)?, "payload": parse(r.get(2)?), "created_at": r.get::<_, String>(3)?}))
-            })?;
-            for b in evidence.iter_mut() {
-                let bid = b["evidence_bundle_id"].as_str().unwrap_or_default().to_string();
-                let mut stmt = tx.prepare_cached("SELECT item_json FROM evidence_items WHERE evidence_bundle_id = ?1 ORDER BY evidence_item_id")?;
-                let items = stmt.query_map([&bid], |r| r.get::<_, String>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
-                b["items"] = Value::Array(items.into_iter().map(parse).collect());
-            }
-            let record = json!({
-                "replay_id": format!("replay_{id}"),
-                "proposal": proposal,
-                "evidence": evidence,
-                "query_audit": query_audit,
-                "approvals": approvals,
-                "jobs": jobs,
-                "receipts": receipts,
-                "events": events,
-                "generated_at": now_iso(),
-            });
-            if persist {
-                exec(&tx,
-                    "INSERT OR REPLACE INTO replay_records (replay_id, proposal_id, payload_json, created_at) VALUES (?1, ?2, ?3, ?4)",
-                    params![format!("replay_{id}"), id, record.to_string(), now_iso()],
-                )?;
-            }
-            tx.commit()?;
-            Ok(record)
-        })
+    /// An evidence bundle with its items.
+    pub async fn evidence_bundle(&self, id: &str) -> Result<Option<Value>> {
+        let id = id.to_string();
+        self.call(move |l| l.evidence_bundle(&id)).await
     }
 
-    /// A stored evidence bundle with its items and query-audit rows.
-    pub fn evidence_bundle(&self, id: &str) -> Result<Option<Value>> {
-        self.with(|c| {
-            let parse = |s: String| serde_json::from_str::<Value>(&s).unwrap_or(Value::Null);
-            let bundle = c
-                .query_row(
-                    "SELECT evidence_bundle_id, proposal_id, tenant_id, principal, capability, source_id, source_table, business_object, object_id, query_fingerprint, payload_json, created_at FROM evidence_bundles WHERE evidence_bundle_id = ?1",
-                    [id],
-                    |r| {
-                        Ok(json!({
-                            "evidence_bundle_id": r.get::<_, String>(0)?, "proposal_id": r.get::<_, Option<String>>(1)?, "tenant_id": r.get::<_, String>(2)?,
-                            "principal": r.get::<_, Option<String>>(3)?, "capability": r.get::<_, Option<String>>(4)?, "source_id": r.get::<_, Option<String>>(5)?,
-                            "source_table": r.get::<_, Option<String>>(6)?, "business_object": r.get::<_, Option<String>>(7)?, "object_id": r.get::<_, Option<String>>(8)?,
-                            "query_fingerprint": r.get::<_, Option<String>>(9)?, "payload": parse(r.get(10)?), "created_at": r.get::<_, String>(11)?,
-                        }))
-                    },
-                )
-                .optional()?;
-            let Some(mut bundle) = bundle else { return Ok(None) };
-            let mut stmt = c.prepare_cached("SELECT item_json FROM evidence_items WHERE evidence_bundle_id = ?1 ORDER BY evidence_item_id")?;
-            let items = stmt.query_map([id], |r| r.get::<_, String>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
-            bundle["items"] = Value::Array(items.into_iter().map(parse).collect());
-            let mut stmt = c.prepare_cached("SELECT audit_id, source_id, query_fingerprint, table_name, row_count, payload_json, created_at FROM query_audit WHERE evidence_bundle_id = ?1 ORDER BY audit_id")?;
-            let audits = stmt
-                .query_map([id], |r| {
-                    Ok(json!({"audit_id": r.get::<_, i64>(0)?, "source_id": r.get::<_, String>(1)?, "query_fingerprint": r.get::<_, String>(2)?, "table_name": r.get::<_, String>(3)?, "row_count": r.get::<_, i64>(4)?, "payload": parse(r.get(5)?), "created_at": r.get::<_, String>(6)?}))
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            bundle["query_audit"] = Value::Array(audits);
-            Ok(Some(bundle))
-        })
+    /// Rows in one of the ledger's tables.
+    pub async fn count(&self, table: &str) -> Result<i64> {
+        let table = table.to_string();
+        self.call(move |l| l.count(&table)).await
     }
 
-    /// Number of rows in a ledger table (tests, stats, benchmarks).
-    pub fn count(&self, table: &str) -> Result<i64> {
-        let sql = match table {
-            "proposals" => "SELECT count(*) FROM proposals",
-            "proposal_events" => "SELECT count(*) FROM proposal_events",
-            "writeback_receipts" => "SELECT count(*) FROM writeback_receipts",
-            "evidence_bundles" => "SELECT count(*) FROM evidence_bundles",
-            "query_audit" => "SELECT count(*) FROM query_audit",
-            "approvals" => "SELECT count(*) FROM approvals",
-            _ => return Err(Error::Internal(format!("unknown ledger table {table}"))),
-        };
-        self.with(|c| Ok(c.query_row(sql, [], |r| r.get(0))?))
+    /// How SQLite looks up a proposal's active twin (tests check it uses the index).
+    pub async fn active_lookup_plan(&self) -> Result<String> {
+        self.call(|l| l.active_lookup_plan()).await
     }
 
-    /// The query plan of the active-proposal lookup that runs on every propose.
+    /// Direct connection access for tests and tooling.
     #[doc(hidden)]
-    pub fn active_lookup_plan(&self) -> Result<String> {
-        self.with(|c| {
-            let mut stmt = c.prepare(&format!("EXPLAIN QUERY PLAN {ACTIVE_LOOKUP}"))?;
-            let rows = stmt
-                .query_map(params!["a", "t", "o"], |r| r.get::<_, String>(3))?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok(rows.join("; "))
-        })
-    }
-
-    /// Direct connection access for tests and tooling in this crate.
-    #[doc(hidden)]
-    pub fn raw<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
-        self.with(|c| Ok(f(c)?))
+    pub async fn raw<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T> {
+        self.call(move |l| l.raw(f)).await
     }
 }
 
-/// Refuse a ledger whose schema is newer than this runner knows: writing into it could break
-/// what the newer runner relies on.
-fn check_schema_version(version: i64) -> Result<()> {
-    if version as usize > schema::MIGRATIONS.len() {
-        return Err(Error::ledger(
-            "LEDGER_SCHEMA_TOO_NEW",
-            format!(
-                "the ledger is at schema version {version}, written by a newer synapsor-runner (this one knows up to {}); upgrade synapsor-runner to use it",
-                schema::MIGRATIONS.len()
-            ),
-        ));
-    }
-    Ok(())
-}
-
-/// Create an empty ledger file readable by its owner only, and its missing folders `0700`.
-fn create_private(path: &Path) -> Result<()> {
-    let storage = |e: std::io::Error, what: &Path| {
-        Error::LedgerStorage(format!("cannot create {}: {e}", what.display()))
-    };
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        let mut dirs = std::fs::DirBuilder::new();
-        dirs.recursive(true);
-        #[cfg(unix)]
-        std::os::unix::fs::DirBuilderExt::mode(&mut dirs, 0o700);
-        dirs.create(parent).map_err(|e| storage(e, parent))?;
-    }
-    let mut file = std::fs::OpenOptions::new();
-    file.write(true).create(true).truncate(false);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut file, 0o600);
-    file.open(path).map(drop).map_err(|e| storage(e, path))
-}
-
-/// Whether this process may write the ledger file (and so open it for writing).
-fn writable(path: &Path) -> bool {
-    std::fs::OpenOptions::new().write(true).open(path).is_ok()
-}
-
-fn migrate(conn: &mut Connection) -> Result<()> {
-    let current: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-    check_schema_version(current)?;
-    if current as usize >= schema::MIGRATIONS.len() {
-        return Ok(());
-    }
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    // Another process may have migrated while we waited for the write lock.
-    let current: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
-    check_schema_version(current)?;
-    for (i, sql) in schema::MIGRATIONS.iter().enumerate().skip(current as usize) {
-        tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
-    }
-    tx.commit()?;
-    Ok(())
-}
-
-fn check_bundle(bundle: &EvidenceBundle) -> Result<()> {
-    assert_no_secret_material(&bundle.payload, "evidence_bundle.payload")?;
-    secrets::assert_no_secret_material_in_list(&bundle.items, "evidence_bundle.items")
-}
-
-fn mode_gate(p: &StoredProposal, operation: &str) -> Result<()> {
-    match p.change_set.mode.as_str() {
-        "shadow" => Err(Error::ledger(
-            "SHADOW_WRITEBACK_DISABLED",
-            format!(
-                "shadow proposal {} cannot be {operation}; shadow mode stores proposals, evidence, query audit, and replay only and never mutates the source database",
-                p.proposal_id
-            ),
-        )),
-        "read_only" => Err(Error::ledger(
-            "READ_ONLY_WRITEBACK_DISABLED",
-            format!(
-                "read-only proposal {} cannot be {operation}; read-only mode does not allow proposal writeback",
-                p.proposal_id
-            ),
-        )),
-        _ => Ok(()),
-    }
-}
-
-fn decide(
-    tx: &Transaction<'_>,
-    p: &StoredProposal,
-    approver: &Approver,
-    status: &str,
-    reason: Option<&str>,
-) -> Result<()> {
-    let now = now_iso();
-    exec(
-        tx,
-        "INSERT INTO approvals (proposal_id, proposal_version, proposal_hash, approver, approver_roles_json, role_assertion, status, reason, created_at) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)",
-        params![
-            p.proposal_id,
-            p.proposal_version,
-            p.proposal_hash,
-            approver.id,
-            json!(approver.roles).to_string(),
-            approver.role_assertion,
-            status,
-            reason,
-            now
-        ],
-    )?;
-    exec(
-        tx,
-        "UPDATE proposals SET state = ?2, updated_at = ?3 WHERE proposal_id = ?1",
-        params![p.proposal_id, status, now],
-    )?;
-    event(
-        tx,
-        &p.proposal_id,
-        &format!("proposal_{status}"),
-        &approver.id,
-        json!({"proposal_hash": p.proposal_hash, "proposal_version": p.proposal_version, "reason": reason, "roles": approver.roles, "role_assertion": approver.role_assertion}),
-    )
-}
-
-fn event(
-    tx: &Transaction<'_>,
-    proposal_id: &str,
-    kind: &str,
-    actor: &str,
-    payload: Value,
-) -> Result<()> {
-    exec(
-        tx,
-        "INSERT INTO proposal_events (proposal_id, kind, actor, payload_json, created_at) VALUES (?1,?2,?3,?4,?5)",
-        params![proposal_id, kind, actor, payload.to_string(), now_iso()],
-    )?;
-    Ok(())
-}
-
-fn insert_bundle(
-    tx: &Transaction<'_>,
-    b: &EvidenceBundle,
-    proposal_id: Option<&str>,
-) -> Result<()> {
-    let now = now_iso();
-    exec(
-        tx,
-        "INSERT OR REPLACE INTO evidence_bundles (evidence_bundle_id, proposal_id, tenant_id, principal, capability, source_id, source_table, business_object, object_id, query_fingerprint, payload_json, created_at) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)",
-        params![
-            b.evidence_bundle_id,
-            proposal_id,
-            b.tenant_id,
-            b.principal,
-            b.capability,
-            b.source_id,
-            b.source_table,
-            b.business_object,
-            b.object_id,
-            b.query_fingerprint,
-            b.payload.to_string(),
-            now
-        ],
-    )?;
-    for item in &b.items {
-        exec(
-            tx,
-            "INSERT INTO evidence_items (evidence_bundle_id, item_json, created_at) VALUES (?1,?2,?3)",
-            params![b.evidence_bundle_id, item.to_string(), now],
-        )?;
-    }
-    Ok(())
-}
-
-fn insert_audit(
-    tx: &Transaction<'_>,
-    a: &QueryAudit,
-    b: &EvidenceBundle,
-    proposal_id: Option<&str>,
-) -> Result<()> {
-    exec(
-        tx,
-        "INSERT INTO query_audit (proposal_id, evidence_bundle_id, source_id, query_fingerprint, table_name, row_count, payload_json, tenant_id, principal, capability, business_object, object_id, primary_key_value, created_at) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)",
-        params![
-            proposal_id,
-            b.evidence_bundle_id,
-            a.source_id,
-            a.query_fingerprint,
-            a.table_name,
-            a.row_count as i64,
-            a.payload.to_string(),
-            b.tenant_id,
-            b.principal,
-            b.capability,
-            b.business_object,
-            b.object_id,
-            a.primary_key_value,
-            now_iso()
-        ],
-    )?;
-    Ok(())
-}
-
-fn get_proposal_tx(c: &Connection, id: &str) -> Result<Option<StoredProposal>> {
-    let mut stmt = c.prepare_cached(
-        "SELECT proposal_id, proposal_version, proposal_hash, action, state, tenant_id, principal, business_object, object_id, source_kind, source_id, source_schema, source_table, source_database_mutated, change_set_json, created_at, updated_at FROM proposals WHERE proposal_id = ?1",
-    )?;
-    let row = stmt
-        .query_row([id], |r| {
-            Ok((
-                (
-                    r.get::<_, String>(0)?,
-                    r.get::<_, u32>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, String>(4)?,
-                    r.get::<_, String>(5)?,
-                    r.get::<_, Option<String>>(6)?,
-                ),
-                (
-                    r.get::<_, String>(7)?,
-                    r.get::<_, String>(8)?,
-                    r.get::<_, String>(9)?,
-                    r.get::<_, String>(10)?,
-                    r.get::<_, String>(11)?,
-                    r.get::<_, String>(12)?,
-                    r.get::<_, bool>(13)?,
-                ),
-                (
-                    r.get::<_, String>(14)?,
-                    r.get::<_, String>(15)?,
-                    r.get::<_, String>(16)?,
-                ),
-            ))
-        })
-        .optional()?;
-    let Some((
-        (proposal_id, proposal_version, proposal_hash, action, state, tenant_id, principal),
-        (business_object, object_id, source_kind, source_id, source_schema, source_table, mutated),
-        (cs_json, created_at, updated_at),
-    )) = row
-    else {
-        return Ok(None);
-    };
-    let change_set = match serde_json::from_str::<ChangeSet>(&cs_json) {
-        // Read straight into the typed change set: no JSON tree built, copied and dropped.
-        Ok(cs) => {
-            cs.validate()?;
-            cs
+impl Drop for Ledger {
+    /// Close the store before returning, so the file is released when the handle is gone.
+    fn drop(&mut self) {
+        self.jobs.take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
         }
-        // The precise error: not JSON, or JSON that is not a change set.
-        Err(_) => {
-            let cs_value: Value = serde_json::from_str(&cs_json)
-                .map_err(|e| Error::LedgerStorage(format!("stored change set is not JSON: {e}")))?;
-            ChangeSet::parse(&cs_value)?
-        }
-    };
-    Ok(Some(StoredProposal {
-        proposal_id,
-        proposal_version,
-        proposal_hash,
-        action,
-        state,
-        tenant_id,
-        principal,
-        business_object,
-        object_id,
-        source_kind,
-        source_id,
-        source_schema,
-        source_table,
-        source_database_mutated: mutated,
-        change_set,
-        created_at,
-        updated_at,
-    }))
+    }
 }
