@@ -17,7 +17,7 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
-use synapsor_runner::apply::executor::{
+use synapsor_runner::write::executor::{
     BoxFuture, Executor, ExecutorFailure, ExecutorJob, GuardedTx, Statement, no_guarded_transaction,
 };
 use synapsor_runner::{ApplyOptions, Approver, OpenOptions, Runner, ToolNaming, TrustedContext};

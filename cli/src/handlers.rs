@@ -1,6 +1,6 @@
 //! `handler template` (starter app-owned handlers) and `doctor --check-handlers`.
 
-use crate::commands::{print_json, usage};
+use crate::shared::{print_json, usage};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -5,6 +5,7 @@ mod demo;
 mod handlers;
 mod mcp_cmds;
 mod render;
+mod shared;
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;

@@ -1,7 +1,7 @@
 //! MCP-facing commands: `mcp serve`, `mcp serve-streamable-http`, `mcp configure`,
 //! `mcp hash-token`, `audit`, and `benchmark mcp-efficiency`.
 
-use crate::commands::{config_path, open_runner, usage};
+use crate::shared::{config_path, open_runner, usage};
 use crate::{AuditArgs, ConfigureArgs, Global, HttpServeArgs};
 use serde_json::{Map, Value, json};
 use std::net::{IpAddr, SocketAddr};
@@ -332,7 +332,7 @@ pub fn configure(g: &Global, a: &ConfigureArgs) -> Result<u8> {
     };
     let raw_config = config_path(g);
     // The ledger the reviewer's `proposals` and `apply` use: from the config unless given.
-    let raw_store = crate::commands::ledger_path(g);
+    let raw_store = crate::shared::ledger_path(g);
     let (cfg, store) = (shown(&raw_config), shown(&raw_store));
     let command = if absolute_paths {
         std::env::current_exe()

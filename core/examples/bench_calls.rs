@@ -8,7 +8,7 @@
 
 use serde_json::{Value, json};
 use std::time::Instant;
-use synapsor_runner::apply::executor::GuardedTx;
+use synapsor_runner::write::executor::GuardedTx;
 use synapsor_runner::{ApplyOptions, Approver, OpenOptions, Runner, TrustedContext};
 
 /// CPU time of the whole process (every thread), in microseconds: the work a call costs, as
@@ -74,7 +74,7 @@ async fn bench() {
             let row = tx.unwrap().fetch_one("SELECT 1 AS one", &[]).await.unwrap();
             assert!(row.is_some());
         }
-        Ok::<Value, synapsor_runner::apply::executor::ExecutorFailure>(
+        Ok::<Value, synapsor_runner::write::executor::ExecutorFailure>(
             json!({"status": "applied", "rows_affected": 0, "source_database_mutated": false}),
         )
     });

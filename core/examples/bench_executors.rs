@@ -6,7 +6,7 @@
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Instant;
-use synapsor_runner::apply::executor::{ExecutorFailure, ExecutorJob, GuardedTx};
+use synapsor_runner::write::executor::{ExecutorFailure, ExecutorJob, GuardedTx};
 use synapsor_runner::{ApplyOptions, Approver, OpenOptions, Runner, TrustedContext};
 
 fn credit(

@@ -1,8 +1,52 @@
-//! Result envelopes the model sees: v2 (default) and v1 (`result_format: 1`).
+//! What a capability call returns ([`ReadResult`], [`ProposalResult`]) and the result envelopes
+//! the model sees: v2 (default) and v1 (`result_format: 1`).
 
+use crate::context::ResolvedContext;
 use crate::error::Error;
-use crate::runner::{ProposalResult, ReadResult};
-use serde_json::{Value, json};
+use crate::values::Row;
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+/// A successful read.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReadResult {
+    pub capability: String,
+    pub business_object: String,
+    pub object_id: String,
+    pub data: Row,
+    pub evidence_bundle_id: String,
+    pub context: ResolvedContext,
+}
+
+impl ReadResult {
+    /// The result as JSON, the same value `serde_json::to_value` gives, with the row moved
+    /// into it rather than copied (the bindings hand every result over as JSON).
+    pub fn into_json(mut self) -> Value {
+        let data = std::mem::take(&mut self.data);
+        let mut v = serde_json::to_value(&self).expect("a ReadResult serialises");
+        v["data"] = Value::Object(data);
+        v
+    }
+}
+
+/// A created (or duplicate) proposal.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProposalResult {
+    pub capability: String,
+    pub proposal_id: String,
+    pub proposal_version: u32,
+    pub proposal_hash: String,
+    pub state: String,
+    pub business_object: String,
+    pub object_id: String,
+    pub tenant_id: String,
+    pub diff: Map<String, Value>,
+    pub evidence_bundle_id: String,
+    pub executor: String,
+    /// True when the same change was already active and that proposal is returned.
+    pub duplicate: bool,
+    pub shadow: bool,
+}
 
 pub const EVIDENCE_NOTE: &str =
     "audit/replay handle; you do not need to act on it during this turn";

@@ -1,6 +1,12 @@
 //! The one error type of the core. Every variant carries a stable machine code.
 
-use crate::config::ConfigIssue;
+/// One config validation finding: where, which stable code, and a readable message.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ConfigIssue {
+    pub path: String,
+    pub code: String,
+    pub message: String,
+}
 
 /// Result alias used across the core.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -13,6 +13,7 @@ pub mod embed;
 pub mod envelope;
 pub mod error;
 pub mod ledger;
+pub(crate) mod policy;
 pub mod protocol;
 pub mod recipe;
 pub mod resources;
@@ -20,14 +21,16 @@ pub mod runner;
 pub mod source;
 pub mod sql;
 pub mod tools;
+pub mod values;
 pub mod write;
 
 pub use apply::{ApplyOptions, ApplyOutcome};
 pub use config::{LoadedConfig, RunnerConfig, load_config};
 pub use context::{ResolvedContext, TrustedContext};
+pub use envelope::{ProposalResult, ReadResult};
 pub use error::{Error, ErrorFamily, Result};
 pub use ledger::{Approver, Ledger, StoredProposal};
-pub use runner::{OpenOptions, ProposalResult, ReadResult, Reconciled, Runner};
+pub use runner::{OpenOptions, Reconciled, Runner};
 pub use tools::{Tool, ToolNaming};
 
 /// Crate version, shown by `--version`.

@@ -1,17 +1,17 @@
 //! The facade: open a runner, then inspect, propose, approve, reject, apply, replay, call tools.
 
-use crate::apply::executor::Executor;
 use crate::apply::{self, ApplyOptions, ApplyOutcome};
 use crate::capability::{self, ScopedRead};
 use crate::config::ExecutorConfig;
 use crate::config::{CapabilityKind, LoadedConfig, Mode, RunnerConfig, load_config};
-use crate::context::{self, ResolvedContext, TrustedContext};
+use crate::context::{self, TrustedContext};
 use crate::envelope;
 use crate::error::{Error, Result};
 use crate::ledger::{Approver, CreateOutcome, Ledger, StoredProposal};
 use crate::protocol::WritebackJob;
-use crate::source::{Row, Sources};
+use crate::source::Sources;
 use crate::tools::{self, Tool, ToolNaming};
+use crate::write::executor::Executor;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::path::{Path, PathBuf};
@@ -64,46 +64,7 @@ pub fn resolve_ledger_path(explicit: Option<&Path>, config: Option<&LoadedConfig
 /// file's folder.
 pub const DEFAULT_LEDGER: &str = ".synapsor/local.db";
 
-/// A successful read.
-#[derive(Debug, Clone, Serialize)]
-pub struct ReadResult {
-    pub capability: String,
-    pub business_object: String,
-    pub object_id: String,
-    pub data: Row,
-    pub evidence_bundle_id: String,
-    pub context: ResolvedContext,
-}
-
-impl ReadResult {
-    /// The result as JSON, the same value `serde_json::to_value` gives, with the row moved
-    /// into it rather than copied (the bindings hand every result over as JSON).
-    pub fn into_json(mut self) -> Value {
-        let data = std::mem::take(&mut self.data);
-        let mut v = serde_json::to_value(&self).expect("a ReadResult serialises");
-        v["data"] = Value::Object(data);
-        v
-    }
-}
-
-/// A created (or duplicate) proposal.
-#[derive(Debug, Clone, Serialize)]
-pub struct ProposalResult {
-    pub capability: String,
-    pub proposal_id: String,
-    pub proposal_version: u32,
-    pub proposal_hash: String,
-    pub state: String,
-    pub business_object: String,
-    pub object_id: String,
-    pub tenant_id: String,
-    pub diff: Map<String, Value>,
-    pub evidence_bundle_id: String,
-    pub executor: String,
-    /// True when the same change was already active and that proposal is returned.
-    pub duplicate: bool,
-    pub shadow: bool,
-}
+pub use crate::envelope::{ProposalResult, ReadResult};
 
 struct Inner {
     config: LoadedConfig,
@@ -214,7 +175,7 @@ impl Runner {
 
     /// Benchmarks only: switch the executor registered under `name` between itself and an
     /// answer given at once without touching the database (the first call wraps it in a
-    /// [`BenchSwitch`](crate::apply::executor::BenchSwitch); registering again removes the
+    /// [`BenchSwitch`](crate::write::executor::BenchSwitch); registering again removes the
     /// switch). `false` if nothing is registered under `name`. Not for applications.
     #[doc(hidden)]
     pub fn bench_baseline(&self, name: &str, baseline: bool) -> bool {
@@ -225,7 +186,7 @@ impl Runner {
         match current.bench_switch() {
             Some(switch) => switch.set(baseline),
             None => {
-                let switch = crate::apply::executor::BenchSwitch::new(current, baseline);
+                let switch = crate::write::executor::BenchSwitch::new(current, baseline);
                 executors.insert(name.to_string(), Arc::new(switch));
             }
         }

@@ -11,8 +11,8 @@ use std::net::TcpListener;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use synapsor_runner::apply::executor::{ExecutorFailure, ExecutorJob, GuardedTx};
 use synapsor_runner::demo::create_demo;
+use synapsor_runner::write::executor::{ExecutorFailure, ExecutorJob, GuardedTx};
 use synapsor_runner::{ApplyOptions, Approver, Error, OpenOptions, Runner, TrustedContext};
 
 const WAIVER: &str = "billing.propose_late_fee_waiver";

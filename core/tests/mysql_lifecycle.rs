@@ -403,7 +403,7 @@ async fn tampered_jobs_are_refused_before_mariadb_is_touched() {
 #[tokio::test]
 async fn in_process_callback_runs_in_the_guarded_mariadb_transaction() {
     use std::sync::Arc;
-    use synapsor_runner::apply::executor::{ExecutorFailure, ExecutorJob, GuardedTx};
+    use synapsor_runner::write::executor::{ExecutorFailure, ExecutorJob, GuardedTx};
     for fail in [false, true] {
         let db = MyDb::orders();
         let text = std::fs::read_to_string(common::fixture(

@@ -672,7 +672,7 @@ fn note_update(engine: Engine) -> &'static str {
 
 #[tokio::test]
 async fn a_callback_cannot_end_or_escape_the_guarded_transaction() {
-    use synapsor_runner::apply::executor::{ExecutorFailure, ExecutorJob, GuardedTx};
+    use synapsor_runner::write::executor::{ExecutorFailure, ExecutorJob, GuardedTx};
     for engine in ENGINES {
         let db = Db::new(engine);
         let r = db.runner_with(&in_process_config(&db));
@@ -734,7 +734,7 @@ async fn a_callback_cannot_end_or_escape_the_guarded_transaction() {
 /// would repeat the business write).
 #[tokio::test]
 async fn a_transaction_lost_inside_a_callback_is_never_retried_blindly() {
-    use synapsor_runner::apply::executor::{ExecutorJob, GuardedTx};
+    use synapsor_runner::write::executor::{ExecutorJob, GuardedTx};
     let db = Db::new(Engine::Mariadb);
     db.sql("CREATE PROCEDURE sneaky() COMMIT");
     let r = db.runner_with(&in_process_config(&db));
@@ -771,8 +771,8 @@ async fn a_transaction_lost_inside_a_callback_is_never_retried_blindly() {
 
 #[test]
 fn transaction_control_is_recognised_through_comments_case_and_quotes() {
-    use synapsor_runner::apply::executor::transaction_control as tc;
     use synapsor_runner::config::Engine as E;
+    use synapsor_runner::write::executor::transaction_control as tc;
     for e in [E::Postgres, E::Mysql, E::Sqlite] {
         assert!(tc("rollback", e).is_some());
         assert!(tc("/* x */ Commit -- y", e).is_some());

@@ -1,11 +1,11 @@
 //! App-owned executors: build the documented request, run the executor (HTTP, command, or an
 //! in-process callback inside the guarded transaction), validate its receipt.
 
-use super::executor::{Executor, ExecutorFailure, ExecutorJob};
 use super::{ApplyOptions, make_receipt};
 use crate::ledger::now_iso;
 use crate::protocol::{self, ChangeSet, ExecutionReceipt, HandlerReceipt, WritebackJob};
 use crate::source::Source;
+use crate::write::executor::{Executor, ExecutorFailure, ExecutorJob};
 use crate::write::{UpdateOutcome, WriteStatus, WriteStep};
 use serde_json::{Map, Value};
 use std::sync::Arc;

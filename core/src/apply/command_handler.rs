@@ -5,7 +5,7 @@
 //! apply and a grandchild holding stdout cannot hold the apply up. At the timeout the group is
 //! killed too.
 
-use super::executor::{BoxFuture, Executor, ExecutorFailure, ExecutorJob, GuardedTx};
+use crate::write::executor::{BoxFuture, Executor, ExecutorFailure, ExecutorJob, GuardedTx};
 use serde_json::Value;
 use std::process::Stdio;
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! `http_handler`: POST the documented request to the app's URL, bearer auth, optional
 //! HMAC-SHA256 signature over the exact body, timeout, no automatic retries.
 
-use super::executor::{BoxFuture, Executor, ExecutorFailure, ExecutorJob, GuardedTx};
+use crate::write::executor::{BoxFuture, Executor, ExecutorFailure, ExecutorJob, GuardedTx};
 use hmac::{Hmac, Mac};
 use serde_json::Value;
 use sha2::Sha256;

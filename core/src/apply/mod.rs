@@ -4,10 +4,9 @@
 pub mod app_owned;
 pub mod authority;
 pub mod command_handler;
-pub mod executor;
+
 pub mod http_handler;
 pub mod sql_update;
-pub mod version;
 
 pub use authority::{matching_capability, verify_authority};
 

@@ -8,6 +8,7 @@ use crate::config::{Capability, PatchBinding, RunnerConfig};
 use crate::context::ResolvedContext;
 use crate::error::{Error, Result};
 use crate::ledger::{EvidenceBundle, QueryAudit, now_iso};
+use crate::policy::{check_bounds_of, check_transitions};
 use crate::protocol::{
     self, ApprovalRef, ChangeSet, ColumnValue, EvidenceRef, Guards, Integrity, Principal, Scope,
     SourceRef, WritebackRef,
@@ -208,10 +209,10 @@ pub fn build_patch(
 pub fn check_patch_types(
     cap: &Capability,
     patch: &Map<String, Value>,
-    kinds: &[crate::source::kinds::ColumnKind],
+    kinds: &[crate::values::kinds::ColumnKind],
 ) -> Result<()> {
     for ((col, v), kind) in patch.iter().zip(kinds) {
-        if let Some(problem) = crate::source::kinds::value_problem(*kind, v) {
+        if let Some(problem) = crate::values::kinds::value_problem(*kind, v) {
             let field = cap
                 .patch
                 .iter()
@@ -233,65 +234,6 @@ pub fn check_patch_types(
 /// Numeric bounds of the reviewed config, checked at propose time and again at apply time.
 pub fn check_bounds(cap: &Capability, patch: &Map<String, Value>) -> Result<()> {
     check_bounds_of(&cap.numeric_bounds, |c| patch.get(c))
-}
-
-/// The reviewed transition guards against `current` (the row as read, or as locked at apply):
-/// every patched guarded column must move along an allowed edge.
-pub(crate) fn check_transitions<'a>(
-    guards: &[(String, crate::config::TransitionGuard)],
-    proposed: impl Fn(&str) -> Option<&'a Value>,
-    current: &Row,
-) -> Result<()> {
-    for (col, guard) in guards {
-        let Some(next) = proposed(col) else { continue };
-        let current = current.get(guard.from_column.as_deref().unwrap_or(col));
-        let (Some(Value::String(cur)), Value::String(next)) = (current, next) else {
-            return Err(Error::policy(
-                "PATCH_TRANSITION_TYPE_INVALID",
-                format!("{col} transition needs string states."),
-            ));
-        };
-        if !guard.allowed.get(cur).is_some_and(|to| to.contains(next)) {
-            return Err(Error::policy(
-                "PATCH_TRANSITION_NOT_ALLOWED",
-                format!("{col} cannot transition from {cur} to {next}."),
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// Numeric bounds over the patch values `proposed` gives (the proposal's patch, or the plan's).
-pub(crate) fn check_bounds_of<'a>(
-    bounds: &[(String, crate::config::NumericBound)],
-    proposed: impl Fn(&str) -> Option<&'a Value>,
-) -> Result<()> {
-    for (col, bound) in bounds {
-        let Some(v) = proposed(col) else { continue };
-        let Some(n) = v.as_f64() else {
-            return Err(Error::policy(
-                "PATCH_NUMERIC_BOUND_TYPE_INVALID",
-                format!("{col} must be a number to be bounded."),
-            ));
-        };
-        if let Some(min) = bound.minimum
-            && n < min
-        {
-            return Err(Error::policy(
-                "PATCH_BELOW_MINIMUM",
-                format!("{col} must be at least {min}."),
-            ));
-        }
-        if let Some(max) = bound.maximum
-            && n > max
-        {
-            return Err(Error::policy(
-                "PATCH_ABOVE_MAXIMUM",
-                format!("{col} must be at most {max}."),
-            ));
-        }
-    }
-    Ok(())
 }
 
 /// The expected-version guard for a proposal.

@@ -10,16 +10,10 @@ pub use model::*;
 pub use validate::{ValidationReport, fold_name, is_reserved_arg_name, validate_value};
 
 use crate::error::{Error, Result};
-use serde::Serialize;
+
 use std::path::{Path, PathBuf};
 
-/// One validation finding: where, which stable code, and a readable message.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ConfigIssue {
-    pub path: String,
-    pub code: String,
-    pub message: String,
-}
+pub use crate::error::ConfigIssue;
 
 /// A validated config plus the file it came from (relative paths resolve against its folder).
 #[derive(Debug, Clone)]

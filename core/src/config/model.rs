@@ -339,49 +339,7 @@ pub struct ConflictGuard {
     pub advance: GuardAdvance,
 }
 
-/// `conflict_guard.advance`: how a write moves the version column so that a second proposal
-/// made against the old row can never apply on top of the first.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum GuardAdvance {
-    /// Chosen from the column's type at apply time: integers `+1`, timestamps to the database's
-    /// current time (strictly later than the old value, at the column's precision).
-    #[default]
-    Auto,
-    /// Set to the database's current time, strictly later than the old value.
-    Timestamp,
-    /// `+1`.
-    Increment,
-    /// The application (a trigger, the in-process callback) advances it; the runner checks that
-    /// it moved and refuses to commit when it did not.
-    Application,
-}
-
-/// What a guard column's name says about how it moves, for `advance: auto` at config load
-/// (the column's real type decides at apply time; a name that says neither is refused at load).
-pub fn guess_advance(column: &str) -> Option<GuardAdvance> {
-    let c = column.to_ascii_lowercase();
-    let words: Vec<&str> = c.split(|ch: char| !ch.is_ascii_alphanumeric()).collect();
-    let has = |w: &str| words.contains(&w);
-    if c.contains("version") || has("rev") || c.contains("revision") || has("seq") || has("lsn") {
-        return Some(GuardAdvance::Increment);
-    }
-    if c.ends_with("_at")
-        || c.ends_with("_on")
-        || c.ends_with("_ts")
-        || c.ends_with("time")
-        || c.ends_with("timestamp")
-        || c.contains("update")
-        || c.contains("modified")
-        || c.contains("changed")
-        || c.ends_with("date")
-        || c.ends_with("dt")
-        || c.contains("stamp")
-    {
-        return Some(GuardAdvance::Timestamp);
-    }
-    None
-}
+pub use crate::values::kinds::{GuardAdvance, guess_advance};
 
 impl GuardAdvance {
     pub fn as_str(self) -> &'static str {

@@ -3,7 +3,7 @@
 
 use super::ConfigIssue;
 use super::model::{GuardAdvance, guess_advance};
-use crate::sql::is_safe_identifier;
+use crate::values::is_safe_identifier;
 use regex_lite::Regex;
 use serde::Serialize;
 use serde_json::{Map, Value};

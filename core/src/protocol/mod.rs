@@ -6,7 +6,7 @@ mod digest;
 pub use digest::{canonical_json, digest, sha256_hex, short_id};
 
 use crate::error::{Error, Result};
-use crate::sql::is_safe_identifier;
+use crate::values::is_safe_identifier;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 

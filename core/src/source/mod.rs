@@ -1,6 +1,5 @@
 //! Source databases: pooled connections per source, scoped reads, guarded updates.
 
-pub mod kinds;
 mod mysql;
 mod postgres;
 mod readers;
@@ -14,12 +13,11 @@ use crate::config::{Engine, LoadedConfig, SourceConfig};
 use crate::error::{Error, Result};
 use crate::write::{GuardedUpdate, UpdateOutcome, WriteStep};
 use readers::Readers;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-/// One row as column → JSON scalar, in the order the columns were selected.
-pub type Row = Map<String, Value>;
+pub use crate::values::Row;
 
 /// A scoped single-object read.
 #[derive(Debug, Clone)]
@@ -81,7 +79,7 @@ impl Source {
         schema: &str,
         table: &str,
         columns: &[String],
-    ) -> Result<Vec<kinds::ColumnKind>> {
+    ) -> Result<Vec<crate::values::kinds::ColumnKind>> {
         match self {
             Source::Postgres(s) => s.column_kinds(schema, table, columns).await,
             Source::Mysql(s) => s.column_kinds(schema, table, columns).await,

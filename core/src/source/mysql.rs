@@ -2,12 +2,12 @@
 //! statement timeout, the receipt table ensured before any transaction (DDL commits implicitly).
 
 use super::{ReadRequest, Row, value_text};
-use crate::apply::executor::TxRequest;
-use crate::apply::version::normalize_version;
 use crate::config::{Engine, SourceConfig};
 use crate::error::{Error, Result};
-use crate::source::kinds::{Advance, ColumnKind};
 use crate::sql::mysql::{self as dialect, MyDecode};
+use crate::values::kinds::{Advance, ColumnKind};
+use crate::values::version::normalize_version;
+use crate::write::executor::TxRequest;
 use crate::write::guarded::{self, Claim, StoredReceipt, WriteEngine};
 use crate::write::{GuardedUpdate, UpdateOutcome, VersionGuard, WriteStep};
 use serde_json::Value;

@@ -1,11 +1,11 @@
 //! PostgreSQL sources through sqlx: one lazily created pool per source and role.
 
 use super::{ReadRequest, Row, value_text};
-use crate::apply::executor::TxRequest;
 use crate::config::{Engine, SourceConfig};
 use crate::error::{Error, Result};
-use crate::source::kinds::{Advance, ColumnKind};
 use crate::sql::postgres::{self as dialect, PgColumn, PgDecode};
+use crate::values::kinds::{Advance, ColumnKind};
+use crate::write::executor::TxRequest;
 use crate::write::guarded::{self, Claim, StoredReceipt, WriteEngine};
 use crate::write::{GuardedUpdate, UpdateOutcome, VersionGuard, WriteStep};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, SecondsFormat, Utc};

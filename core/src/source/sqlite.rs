@@ -1,11 +1,11 @@
 //! SQLite sources through rusqlite: the whole lifecycle with no database server.
 
 use super::{ReadRequest, Row};
-use crate::apply::executor::TxRequest;
 use crate::config::{Engine, SourceConfig};
 use crate::error::{Error, Result};
-use crate::source::kinds::{Advance, ColumnKind, next_timestamp_text};
 use crate::sql::sqlite as dialect;
+use crate::values::kinds::{Advance, ColumnKind, next_timestamp_text};
+use crate::write::executor::TxRequest;
 use crate::write::guarded::{self, Claim, StoredReceipt, WriteEngine};
 use crate::write::{GuardedUpdate, UpdateOutcome, WriteStep};
 use rusqlite::types::{Value as SqlValue, ValueRef};

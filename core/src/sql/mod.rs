@@ -10,15 +10,7 @@ use crate::error::{Error, Result};
 /// Name of the receipt table every source keeps for idempotent writeback.
 pub const RECEIPT_TABLE: &str = "synapsor_writeback_receipts";
 
-/// `^[A-Za-z_][A-Za-z0-9_]*$`: the only identifiers that ever reach SQL.
-pub fn is_safe_identifier(s: &str) -> bool {
-    let mut chars = s.chars();
-    match chars.next() {
-        Some(c) if c.is_ascii_alphabetic() || c == '_' => {}
-        _ => return false,
-    }
-    chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
+pub use crate::values::is_safe_identifier;
 
 /// Fail with `UNSAFE_IDENTIFIER` unless `s` is a safe identifier.
 pub fn check_identifier(s: &str) -> Result<&str> {

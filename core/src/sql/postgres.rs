@@ -2,7 +2,7 @@
 
 use super::check_identifier;
 use crate::error::{Error, Result};
-use crate::source::kinds::{Advance, ColumnKind};
+use crate::values::kinds::{Advance, ColumnKind};
 use sqlx::AssertSqlSafe;
 use sqlx::postgres::{PgArguments, Postgres};
 

@@ -2,7 +2,7 @@
 
 use super::check_identifier;
 use crate::error::Result;
-use crate::source::kinds::ColumnKind;
+use crate::values::kinds::ColumnKind;
 
 /// The value domain SQLite's type affinity rules give a declared column type.
 pub fn kind_for(declared: &str) -> ColumnKind {

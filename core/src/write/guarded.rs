@@ -18,11 +18,11 @@
 //! `source/postgres.rs`, `source/mysql.rs` and `source/sqlite.rs`); every decision is here.
 
 use super::{GuardedUpdate, UpdateOutcome, VersionGuard, WriteStatus, WriteStep};
-use crate::apply::executor::{GuardedTx, TxRequest};
 use crate::config::Engine;
 use crate::error::{Error, Result};
-use crate::source::Row;
-use crate::source::kinds::{self, Advance, ColumnKind};
+use crate::values::Row;
+use crate::values::kinds::{self, Advance, ColumnKind};
+use crate::write::executor::{GuardedTx, TxRequest};
 use serde_json::{Map, Value};
 use std::future::Future;
 
@@ -389,7 +389,7 @@ fn version_moved(plan: &GuardedUpdate, row: Option<&Row>) -> bool {
     match (&plan.guard, row) {
         (VersionGuard::Column { column, expected }, Some(row)) => {
             let current = row.get(column).cloned().unwrap_or(Value::Null);
-            !crate::apply::version::versions_match(&current, expected)
+            !crate::values::version::versions_match(&current, expected)
         }
         _ => true,
     }
@@ -402,7 +402,7 @@ fn check_guard(plan: &GuardedUpdate, row: &Row) -> Option<UpdateOutcome> {
 }
 
 fn check_policy(plan: &GuardedUpdate, row: &Row) -> Option<UpdateOutcome> {
-    use crate::capability::{check_bounds_of, check_transitions};
+    use crate::policy::{check_bounds_of, check_transitions};
     let conflict = |code| {
         Some(UpdateOutcome::new(
             WriteStatus::Conflict,
@@ -433,7 +433,7 @@ fn check_version(plan: &GuardedUpdate, row: &Row) -> Option<UpdateOutcome> {
     match &plan.guard {
         VersionGuard::Column { column, expected } => {
             let current = row.get(column).cloned().unwrap_or(Value::Null);
-            if crate::apply::version::versions_match(&current, expected) {
+            if crate::values::version::versions_match(&current, expected) {
                 None
             } else {
                 conflict(Some(&current))
@@ -460,11 +460,11 @@ fn check_version(plan: &GuardedUpdate, row: &Row) -> Option<UpdateOutcome> {
 fn callback_outcome(
     plan: &GuardedUpdate,
     result: std::result::Result<
-        std::result::Result<Value, crate::apply::executor::ExecutorFailure>,
+        std::result::Result<Value, crate::write::executor::ExecutorFailure>,
         tokio::time::error::Elapsed,
     >,
 ) -> (bool, UpdateOutcome) {
-    use crate::apply::executor::ExecutorFailure;
+    use crate::write::executor::ExecutorFailure;
     match result {
         Err(_) => (
             false,

@@ -3,6 +3,7 @@
 //!
 //! The transaction itself, the same on every engine, is in [`guarded`].
 
+pub mod executor;
 pub(crate) mod guarded;
 
 use serde_json::Value;
@@ -89,15 +90,15 @@ pub enum WriteStep<'a> {
     Update,
     /// An in-process executor, given the guarded transaction (`in_process`).
     Callback {
-        executor: &'a dyn crate::apply::executor::Executor,
-        job: &'a crate::apply::executor::ExecutorJob,
+        executor: &'a dyn crate::write::executor::Executor,
+        job: &'a crate::write::executor::ExecutorJob,
         timeout: std::time::Duration,
     },
 }
 
 impl WriteStep<'_> {
     /// Right before the receipt claim: tell a callback executor it is next, two database round
-    /// trips ahead ([`Executor::warm_up`](crate::apply::executor::Executor::warm_up)).
+    /// trips ahead ([`Executor::warm_up`](crate::write::executor::Executor::warm_up)).
     pub(crate) fn warm_up(&self) {
         if let WriteStep::Callback { executor, .. } = self {
             executor.warm_up();

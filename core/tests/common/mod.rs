@@ -237,14 +237,14 @@ impl Recording {
     }
 }
 
-impl synapsor_runner::apply::executor::Executor for Recording {
+impl synapsor_runner::write::executor::Executor for Recording {
     fn execute<'a>(
         &'a self,
-        _job: &'a synapsor_runner::apply::executor::ExecutorJob,
-        tx: Option<synapsor_runner::apply::executor::GuardedTx>,
-    ) -> synapsor_runner::apply::executor::BoxFuture<
+        _job: &'a synapsor_runner::write::executor::ExecutorJob,
+        tx: Option<synapsor_runner::write::executor::GuardedTx>,
+    ) -> synapsor_runner::write::executor::BoxFuture<
         'a,
-        Result<Value, synapsor_runner::apply::executor::ExecutorFailure>,
+        Result<Value, synapsor_runner::write::executor::ExecutorFailure>,
     > {
         self.0.lock().unwrap().push("execute");
         assert!(tx.is_some(), "runs in the guarded transaction");

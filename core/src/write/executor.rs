@@ -3,7 +3,7 @@
 //! timeouts, idempotency, receipt validation and recording, identically for every kind.
 
 use crate::error::{Error, Result};
-use crate::source::Row;
+use crate::values::Row;
 use serde_json::Value;
 use std::future::Future;
 use std::pin::Pin;
