@@ -50,7 +50,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             payload: json!({"parameters_redacted": true}),
             primary_key_value: object,
         };
-        ledger.create_proposal(&cs, &bundle, &audit).await?;
+        ledger.create_proposal(cs, bundle, audit).await?;
     }
     eprintln!(
         "seeded {count} proposals in {:.1}s",

@@ -228,16 +228,15 @@ impl Runner {
     ) -> Result<ReadResult> {
         let (read, _) = self.read(name, &args, ctx, CapabilityKind::Read).await?;
         crate::embed::finishing();
-        self.ledger()
-            .record_read(&read.evidence, &read.audit)
-            .await?;
+        let evidence_bundle_id = read.evidence.evidence_bundle_id.clone();
+        self.ledger().record_read(read.evidence, read.audit).await?;
         let cap = self.config().capability(name).expect("checked");
         Ok(ReadResult {
             capability: name.to_string(),
             business_object: cap.target.table.clone(),
             object_id: read.object_id,
             data: read.row,
-            evidence_bundle_id: read.evidence.evidence_bundle_id,
+            evidence_bundle_id,
             context: read.context,
         })
     }
@@ -271,9 +270,10 @@ impl Runner {
         bundle.items.push(serde_json::json!({"kind": "proposal_evidence", "before": cs.before, "patch": cs.patch, "after": cs.after}));
         let mut audit = read.audit.clone();
         audit.payload["proposal_id"] = Value::String(cs.proposal_id.clone());
+        let evidence_bundle_id = bundle.evidence_bundle_id.clone();
         let (stored_cs, duplicate, state) =
-            match self.ledger().create_proposal(&cs, &bundle, &audit).await? {
-                CreateOutcome::Created => (cs, false, "pending_review".to_string()),
+            match self.ledger().create_proposal(cs, bundle, audit).await? {
+                CreateOutcome::Created(cs) => (*cs, false, "pending_review".to_string()),
                 CreateOutcome::Duplicate(existing) => (existing.change_set, true, existing.state),
             };
         Ok(ProposalResult {
@@ -289,7 +289,7 @@ impl Runner {
             evidence_bundle_id: if duplicate {
                 stored_cs.evidence.bundle_id.clone()
             } else {
-                bundle.evidence_bundle_id
+                evidence_bundle_id
             },
             executor: cap.executor_name().to_string(),
             duplicate,

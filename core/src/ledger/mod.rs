@@ -16,7 +16,7 @@ use crate::protocol::{ChangeSet, ExecutionReceipt, WritebackJob};
 use chrono::{SecondsFormat, Utc};
 use serde::Serialize;
 use serde_json::Value;
-use sqlite::SqliteLedger;
+use sqlite::{Created, SqliteLedger};
 use std::path::Path;
 
 /// ISO-8601 UTC with microseconds: sortable as text.
@@ -119,7 +119,8 @@ impl Approver {
 /// Outcome of recording a new proposal.
 #[derive(Debug, Clone)]
 pub enum CreateOutcome {
-    Created,
+    /// Recorded; this is the change set as stored.
+    Created(Box<ChangeSet>),
     /// The same change is already active; this is that proposal.
     Duplicate(Box<StoredProposal>),
 }
@@ -203,8 +204,7 @@ impl Ledger {
     }
 
     /// Record the evidence and audit of a read capability call.
-    pub async fn record_read(&self, bundle: &EvidenceBundle, audit: &QueryAudit) -> Result<()> {
-        let (bundle, audit) = (bundle.clone(), audit.clone());
+    pub async fn record_read(&self, bundle: EvidenceBundle, audit: QueryAudit) -> Result<()> {
         self.call(move |l| l.record_read(&bundle, &audit)).await
     }
 
@@ -212,13 +212,17 @@ impl Ledger {
     /// active (then that proposal is returned).
     pub async fn create_proposal(
         &self,
-        cs: &ChangeSet,
-        bundle: &EvidenceBundle,
-        audit: &QueryAudit,
+        cs: ChangeSet,
+        bundle: EvidenceBundle,
+        audit: QueryAudit,
     ) -> Result<CreateOutcome> {
-        let (cs, bundle, audit) = (cs.clone(), bundle.clone(), audit.clone());
-        self.call(move |l| l.create_proposal(&cs, &bundle, &audit))
-            .await
+        self.call(move |l| {
+            Ok(match l.create_proposal(&cs, &bundle, &audit)? {
+                Created::New => CreateOutcome::Created(Box::new(cs)),
+                Created::Duplicate(p) => CreateOutcome::Duplicate(p),
+            })
+        })
+        .await
     }
 
     /// One stored proposal (`PROPOSAL_NOT_FOUND` when there is none).

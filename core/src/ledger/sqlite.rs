@@ -4,9 +4,7 @@
 
 use super::schema;
 use super::secrets::assert_no_secret_material;
-use super::{
-    Approver, CreateOutcome, EvidenceBundle, PROPOSAL_STATES, QueryAudit, StoredProposal, now_iso,
-};
+use super::{Approver, EvidenceBundle, PROPOSAL_STATES, QueryAudit, StoredProposal, now_iso};
 use crate::error::{Error, Result};
 use crate::protocol::{ChangeSet, ExecutionReceipt, WritebackJob};
 
@@ -19,6 +17,13 @@ use std::time::Duration;
 /// At most one proposal per object is active; the per-object index keeps this lookup O(log n)
 /// however many proposals the ledger holds (without the hint SQLite may scan by action).
 const ACTIVE_LOOKUP: &str = "SELECT proposal_id FROM proposals INDEXED BY idx_proposals_active WHERE action = ?1 AND tenant_id = ?2 AND object_id = ?3 AND state IN ('pending_review','approved','pending_worker') LIMIT 1";
+
+/// What recording a proposal did, on the store's side.
+pub(crate) enum Created {
+    New,
+    /// The same change is already active; this is that proposal.
+    Duplicate(Box<StoredProposal>),
+}
 
 /// Run a statement through the connection's cache of prepared statements: the ledger's
 /// statements are few and fixed, so each is parsed once per connection.
@@ -143,7 +148,7 @@ impl SqliteLedger {
         cs: &ChangeSet,
         bundle: &EvidenceBundle,
         audit: &QueryAudit,
-    ) -> Result<CreateOutcome> {
+    ) -> Result<Created> {
         let cs_value = cs.to_value();
         assert_no_secret_material(&cs_value, "change_set")?;
         check_bundle(bundle)?;
@@ -162,7 +167,7 @@ impl SqliteLedger {
                 insert_bundle(tx, bundle, None)?;
                 insert_audit(tx, audit, bundle, None)?;
                 if existing.change_set.patch == cs.patch && existing.change_set.before == cs.before {
-                    return Ok(CreateOutcome::Duplicate(Box::new(existing)));
+                    return Ok(Created::Duplicate(Box::new(existing)));
                 }
                 return Err(Error::ProposalAlreadyExists { active_id: existing.proposal_id, state: existing.state });
             }
@@ -175,7 +180,7 @@ impl SqliteLedger {
             insert_bundle(tx, bundle, Some(&cs.proposal_id))?;
             event(tx, &cs.proposal_id, "evidence_recorded", "runner", json!({"evidence_bundle_id": bundle.evidence_bundle_id, "item_count": bundle.items.len()}))?;
             insert_audit(tx, audit, bundle, Some(&cs.proposal_id))?;
-            Ok(CreateOutcome::Created)
+            Ok(Created::New)
         })
     }
 
