@@ -301,6 +301,24 @@ fn unusable<DB: sqlx::Database>(env: &str) -> Error {
     }
 }
 
+/// Bind a row's primary key (as text) and, under a tenant guard, the tenant: the parameters
+/// every keyed statement of a server source ends with.
+pub(crate) fn bind_key<'q, DB: sqlx::Database>(
+    q: sqlx::query::Query<'q, DB, DB::Arguments>,
+    key: &Value,
+    tenant: Option<&str>,
+) -> sqlx::query::Query<'q, DB, DB::Arguments>
+where
+    for<'t> Option<String>: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+    for<'t> String: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+{
+    let q = q.bind(value_text(key));
+    match tenant {
+        Some(t) => q.bind(t.to_string()),
+        None => q,
+    }
+}
+
 /// Bound text form of a JSON scalar (NULL stays NULL).
 pub(crate) fn value_text(v: &Value) -> Option<String> {
     match v {

@@ -127,10 +127,7 @@ impl PgSource {
             req.limit,
             false,
         )?;
-        let mut q = stmt.query().bind(value_text(req.key_value));
-        if let Some((_, tenant)) = req.tenant {
-            q = q.bind(tenant.to_string());
-        }
+        let q = super::bind_key(stmt.query(), req.key_value, req.tenant.map(|t| t.1));
         let rows = q.fetch_all(&mut *conn).await.map_err(map_err)?;
         lease.commit().await.map_err(map_err)?;
         rows.iter().map(|r| decode_row(r, &cols)).collect()
@@ -320,10 +317,7 @@ impl WriteEngine for PgWrite {
     }
 
     async fn lock_rows(&mut self, plan: &GuardedUpdate) -> Result<Vec<Row>> {
-        let mut q = self.lock.query().bind(value_text(&plan.key_value));
-        if let Some((_, t)) = &plan.tenant {
-            q = q.bind(t.clone());
-        }
+        let q = super::bind_key(self.lock.query(), &plan.key_value, plan.tenant_value());
         let rows = q.fetch_all(self.tx()?).await.map_err(map_err)?;
         rows.iter()
             .map(|r| decode_row(r, &self.lock_cols))
@@ -352,10 +346,7 @@ impl WriteEngine for PgWrite {
         for (_, v) in patch {
             q = q.bind(value_text(v));
         }
-        q = q.bind(value_text(&plan.key_value));
-        if let Some((_, t)) = &plan.tenant {
-            q = q.bind(t.clone());
-        }
+        q = super::bind_key(q, &plan.key_value, plan.tenant_value());
         if let VersionGuard::Column { expected, .. } = &plan.guard {
             q = q.bind(value_text(expected));
         }

@@ -52,6 +52,10 @@ impl GuardedUpdate {
             VersionGuard::RowHash { .. } => None,
         }
     }
+    /// The tenant the row must belong to (under a tenant guard).
+    pub fn tenant_value(&self) -> Option<&str> {
+        self.tenant.as_ref().map(|t| t.1.as_str())
+    }
     pub fn tenant_column(&self) -> Option<&str> {
         self.tenant.as_ref().map(|t| t.0.as_str())
     }
