@@ -3,6 +3,7 @@
 
 use crate::context::ResolvedContext;
 use crate::error::Error;
+use crate::policy::ProposalState;
 use crate::values::Row;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
@@ -36,7 +37,7 @@ pub struct ProposalResult {
     pub proposal_id: String,
     pub proposal_version: u32,
     pub proposal_hash: String,
-    pub state: String,
+    pub state: ProposalState,
     pub business_object: String,
     pub object_id: String,
     pub tenant_id: String,
@@ -74,14 +75,10 @@ pub fn proposal_v2(p: &ProposalResult) -> Value {
     } else {
         "app_handler"
     };
-    let state = if p.state == "pending_review" {
-        if p.shadow {
-            "shadow_proposal_created".to_string()
-        } else {
-            "review_required".to_string()
-        }
-    } else {
-        p.state.clone()
+    let state = match (p.state, p.shadow) {
+        (ProposalState::PendingReview, true) => "shadow_proposal_created",
+        (ProposalState::PendingReview, false) => "review_required",
+        (other, _) => other.as_str(),
     };
     let mut proposal = json!({
         "id": p.proposal_id,

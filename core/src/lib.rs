@@ -13,7 +13,7 @@ pub mod embed;
 pub mod envelope;
 pub mod error;
 pub mod ledger;
-pub(crate) mod policy;
+pub mod policy;
 pub mod protocol;
 pub mod recipe;
 pub mod resources;

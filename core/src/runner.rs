@@ -8,6 +8,7 @@ use crate::context::{self, TrustedContext};
 use crate::envelope;
 use crate::error::{Error, Result};
 use crate::ledger::{Approver, CreateOutcome, Ledger, StoredProposal};
+use crate::policy::ProposalState;
 use crate::protocol::WritebackJob;
 use crate::source::Sources;
 use crate::tools::{self, Tool, ToolNaming};
@@ -273,7 +274,7 @@ impl Runner {
         let evidence_bundle_id = bundle.evidence_bundle_id.clone();
         let (stored_cs, duplicate, state) =
             match self.ledger().create_proposal(cs, bundle, audit).await? {
-                CreateOutcome::Created(cs) => (*cs, false, "pending_review".to_string()),
+                CreateOutcome::Created(cs) => (*cs, false, ProposalState::PendingReview),
                 CreateOutcome::Duplicate(existing) => (existing.change_set, true, existing.state),
             };
         Ok(ProposalResult {
@@ -332,7 +333,7 @@ impl Runner {
         }
         let p = self.ledger().proposal(proposal_id).await?;
         let cap = apply::matching_capability(config, &p)?;
-        if !["approved", "pending_worker", "applied"].contains(&p.state.as_str()) {
+        if !p.state.may_apply() {
             return Err(Error::ledger(
                 "PROPOSAL_NOT_APPROVED",
                 format!(

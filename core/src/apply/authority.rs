@@ -118,7 +118,7 @@ pub async fn verify_authority<'a>(
             ),
             other => other,
         })?;
-    if !["approved", "pending_worker", "applied"].contains(&p.state.as_str()) {
+    if !p.state.may_apply() {
         return Err(Error::authority(
             "PROPOSAL_NOT_APPROVED",
             format!(

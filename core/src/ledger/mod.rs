@@ -45,7 +45,7 @@ pub struct StoredProposal {
     pub proposal_version: u32,
     pub proposal_hash: String,
     pub action: String,
-    pub state: String,
+    pub state: crate::policy::ProposalState,
     pub tenant_id: String,
     pub principal: Option<String>,
     pub business_object: String,

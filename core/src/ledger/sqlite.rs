@@ -6,6 +6,7 @@ use super::schema;
 use super::secrets::assert_no_secret_material;
 use super::{Approver, EvidenceBundle, PROPOSAL_STATES, QueryAudit, StoredProposal, now_iso};
 use crate::error::{Error, Result};
+use crate::policy::ProposalState;
 use crate::protocol::{ChangeSet, ExecutionReceipt, WritebackJob};
 
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
@@ -169,7 +170,7 @@ impl SqliteLedger {
                 if existing.change_set.patch == cs.patch && existing.change_set.before == cs.before {
                     return Ok(Created::Duplicate(Box::new(existing)));
                 }
-                return Err(Error::ProposalAlreadyExists { active_id: existing.proposal_id, state: existing.state });
+                return Err(Error::ProposalAlreadyExists { active_id: existing.proposal_id, state: existing.state.to_string() });
             }
             let now = &cs.created_at;
             exec(tx,
@@ -254,7 +255,7 @@ impl SqliteLedger {
                 Error::ledger("PROPOSAL_NOT_FOUND", format!("proposal not found: {id}"))
             })?;
             mode_gate(&p, "approved")?;
-            if p.state != "pending_review" {
+            if !p.state.may_approve() {
                 return Err(Error::ledger(
                     "PROPOSAL_NOT_PENDING_REVIEW",
                     format!("proposal {id} is {}, not pending review", p.state),
@@ -285,7 +286,7 @@ impl SqliteLedger {
             let p = get_proposal_tx(tx, id)?.ok_or_else(|| {
                 Error::ledger("PROPOSAL_NOT_FOUND", format!("proposal not found: {id}"))
             })?;
-            if !["pending_review", "approved"].contains(&p.state.as_str()) {
+            if !p.state.may_reject() {
                 return Err(Error::ledger(
                     "PROPOSAL_NOT_REJECTABLE",
                     format!("proposal {id} is {} and cannot be rejected", p.state),
@@ -318,11 +319,11 @@ impl SqliteLedger {
         self.write(|tx| {
             let p = get_proposal_tx(tx, &job.proposal_id)?.ok_or_else(|| Error::ledger("PROPOSAL_NOT_FOUND", format!("proposal not found: {}", job.proposal_id)))?;
             mode_gate(&p, "converted into a writeback job")?;
-            if !["approved", "pending_worker", "applied"].contains(&p.state.as_str()) {
+            if !p.state.may_apply() {
                 return Err(Error::ledger("PROPOSAL_NOT_APPROVED", format!("proposal {} is {}, not approved for writeback", p.proposal_id, p.state)));
             }
             let now = now_iso();
-            if p.state == "approved" {
+            if p.state == ProposalState::Approved {
                 exec(tx, "UPDATE proposals SET state = 'pending_worker', updated_at = ?2 WHERE proposal_id = ?1", params![p.proposal_id, now])?;
                 event(tx, &p.proposal_id, "proposal_pending_worker", actor, json!({"proposal_hash": p.proposal_hash, "proposal_version": p.proposal_version}))?;
             }
@@ -330,7 +331,7 @@ impl SqliteLedger {
                 "INSERT INTO writeback_jobs (writeback_job_id, proposal_id, proposal_hash, executor, status, job_json, created_at, updated_at) VALUES (?1,?2,?3,?4,'pending_worker',?5,?6,?6) ON CONFLICT(writeback_job_id) DO UPDATE SET job_json = excluded.job_json, status = 'pending_worker', updated_at = excluded.updated_at WHERE writeback_jobs.status <> 'applied'",
                 params![job.writeback_job_id, job.proposal_id, job.proposal_hash, executor, job_value.to_string(), now],
             )?;
-            if inserted > 0 && p.state == "approved" {
+            if inserted > 0 && p.state == ProposalState::Approved {
                 event(tx, &p.proposal_id, "writeback_job_recorded", actor, json!({"writeback_job_id": job.writeback_job_id, "proposal_hash": job.proposal_hash, "source_id": job.runner_scope.source_id, "executor": executor}))?;
             }
             Ok(())
@@ -384,7 +385,7 @@ impl SqliteLedger {
             if !job_known {
                 return Err(Error::ledger("WRITEBACK_JOB_UNKNOWN", format!("no recorded job {} for proposal {}", receipt.writeback_job_id, receipt.proposal_id)));
             }
-            if !["approved", "pending_worker", "applied"].contains(&p.state.as_str()) {
+            if !p.state.may_apply() {
                 return Err(Error::ledger("RECEIPT_STATE_INVALID", format!("proposal {} is {}; receipts are not accepted in that state", p.proposal_id, p.state)));
             }
             let success = matches!(receipt.status.as_str(), "applied" | "already_applied");
@@ -413,7 +414,7 @@ impl SqliteLedger {
                     return Ok(true);
                 }
             }
-            if p.state == "applied" || (success && already_has_success) {
+            if p.state == ProposalState::Applied || (success && already_has_success) {
                 // Idempotent retry: the first receipt stands; the attempt is still on record, as
                 // the no-op it was (it may carry the source's account of the first application).
                 let (kind, payload) = if success {
@@ -432,13 +433,7 @@ impl SqliteLedger {
                 "INSERT INTO writeback_receipts (writeback_job_id, proposal_id, runner_id, status, idempotency_key, source_database_mutated, receipt_json, created_at) VALUES (?1,?2,?3,?4,?5,?6,?7,?8)",
                 params![receipt.writeback_job_id, receipt.proposal_id, receipt.runner_id, receipt.status, receipt.idempotency_key, receipt.source_database_mutated, stored.to_string(), receipt.executed_at],
             )?;
-            let state = match receipt.status.as_str() {
-                "applied" | "already_applied" => "applied",
-                "conflict" => "conflict",
-                "canceled" => "canceled",
-                _ if retryable => "approved",
-                _ => "failed",
-            };
+            let state = ProposalState::after_receipt(&receipt.status, retryable).as_str();
             exec(tx,
                 "UPDATE proposals SET state = ?2, source_database_mutated = MAX(source_database_mutated, ?3), updated_at = ?4 WHERE proposal_id = ?1",
                 params![p.proposal_id, state, receipt.source_database_mutated, receipt.executed_at],
@@ -845,6 +840,11 @@ fn get_proposal_tx(c: &Connection, id: &str) -> Result<Option<StoredProposal>> {
             ChangeSet::parse(&cs_value)?
         }
     };
+    let state = ProposalState::parse(&state).ok_or_else(|| {
+        Error::LedgerStorage(format!(
+            "proposal {proposal_id} has an unknown state {state:?}"
+        ))
+    })?;
     Ok(Some(StoredProposal {
         proposal_id,
         proposal_version,
