@@ -139,7 +139,7 @@ pub async fn verify_authority<'a>(
                 && c.target
                     .tenant_key
                     .as_deref()
-                    .unwrap_or("__single_tenant_dev")
+                    .unwrap_or(crate::protocol::SINGLE_TENANT_DEV_GUARD)
                     == job.tenant_guard.column
         })
         .ok_or_else(|| {
@@ -266,7 +266,7 @@ pub async fn verify_authority<'a>(
                 && expected_value == &cs.guards.expected_version.value
         }
         JobConflictGuard::RowHash { expected_hash } => {
-            cs.guards.expected_version.column == "__row_hash"
+            cs.guards.expected_version.is_row_hash()
                 && Some(expected_hash.as_str()) == cs.guards.expected_version.value.as_str()
         }
         JobConflictGuard::None => false,

@@ -94,7 +94,7 @@ pub fn job_for_executor(
 ) -> WritebackJob {
     let cs = &p.change_set;
     let ev = &cs.guards.expected_version;
-    let conflict_guard = if ev.column == "__row_hash" {
+    let conflict_guard = if ev.is_row_hash() {
         JobConflictGuard::RowHash {
             expected_hash: ev
                 .value

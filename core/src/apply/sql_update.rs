@@ -46,7 +46,7 @@ pub fn plan_for(
             ));
         }
     };
-    let tenant = if job.tenant_guard.column == "__single_tenant_dev" {
+    let tenant = if job.tenant_guard.is_single_tenant_dev() {
         None
     } else {
         Some((

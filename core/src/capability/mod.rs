@@ -249,7 +249,7 @@ pub fn expected_version(cap: &Capability, before: &Row) -> Result<ColumnValue> {
     }
     if guard.weak_guard_ack == Some(true) {
         return Ok(ColumnValue {
-            column: "__row_hash".into(),
+            column: crate::protocol::ROW_HASH_GUARD.into(),
             value: Value::String(protocol::digest(&Value::Object(before.clone()))),
         });
     }
@@ -288,7 +288,7 @@ pub fn build_change_set(
             value: Value::String(ctx.tenant_id.clone()),
         },
         None => ColumnValue {
-            column: "__single_tenant_dev".into(),
+            column: crate::protocol::SINGLE_TENANT_DEV_GUARD.into(),
             value: Value::String("single_tenant_dev".into()),
         },
     };

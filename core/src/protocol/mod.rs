@@ -24,6 +24,23 @@ pub struct ColumnValue {
     pub value: Value,
 }
 
+/// The expected-version "column" of a row-hash guard: the value is the digest of the columns
+/// the approver saw, not a column of the table.
+pub const ROW_HASH_GUARD: &str = "__row_hash";
+/// The tenant-guard "column" of a single-tenant development source: no tenant column exists.
+pub const SINGLE_TENANT_DEV_GUARD: &str = "__single_tenant_dev";
+
+impl ColumnValue {
+    /// Whether this expected version is a row-hash digest rather than a version column.
+    pub fn is_row_hash(&self) -> bool {
+        self.column == ROW_HASH_GUARD
+    }
+    /// Whether this tenant guard stands for a single-tenant development source.
+    pub fn is_single_tenant_dev(&self) -> bool {
+        self.column == SINGLE_TENANT_DEV_GUARD
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Principal {
