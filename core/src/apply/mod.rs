@@ -8,7 +8,7 @@ pub mod command_handler;
 pub mod http_handler;
 pub mod sql_update;
 
-pub use authority::{matching_capability, verify_authority};
+pub use authority::{idempotency_key_for, job_id_for, matching_capability, verify_authority};
 
 use crate::ledger::{StoredProposal, now_iso};
 use crate::protocol::{
@@ -52,32 +52,6 @@ pub struct ApplyOutcome {
     pub recorded: bool,
     /// A transient failure: the proposal stays approved and a later apply may succeed.
     pub retryable: bool,
-}
-
-/// `wbj_` (direct SQL) or `hwb_` (app-owned executors) + the proposal id with anything
-/// outside `[A-Za-z0-9_:-]` replaced.
-pub fn job_id_for(proposal_id: &str, executor_type: &str) -> String {
-    let prefix = if executor_type == "sql_update" {
-        "wbj_"
-    } else {
-        "hwb_"
-    };
-    let safe: String = proposal_id
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "_:-".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    format!("{prefix}{safe}")
-}
-
-/// `<proposal_id>:<object_id>`.
-pub fn idempotency_key_for(p: &StoredProposal) -> String {
-    format!("{}:{}", p.proposal_id, p.object_id)
 }
 
 /// The writeback job for an approved proposal, exactly as stored (direct SQL).

@@ -60,6 +60,20 @@ pub struct StoredProposal {
     pub updated_at: String,
 }
 
+impl StoredProposal {
+    /// What the apply-time authority checks look at.
+    pub fn view(&self) -> crate::policy::apply::ProposalView<'_> {
+        crate::policy::apply::ProposalView {
+            proposal_id: &self.proposal_id,
+            object_id: &self.object_id,
+            state: self.state,
+            proposal_hash: &self.proposal_hash,
+            proposal_version: self.proposal_version,
+            change_set: &self.change_set,
+        }
+    }
+}
+
 /// An evidence bundle to record.
 #[derive(Debug, Clone, Serialize)]
 pub struct EvidenceBundle {

@@ -1,5 +1,8 @@
-//! The runner's "may this happen" checks that hold wherever they run: at propose, on the row
-//! as read, and again at apply, on the row as locked inside the write transaction.
+//! The runner's "may this happen" rules, each a small pure function: the proposal lifecycle
+//! ([`ProposalState`]), the transition and bound checks that hold at propose on the row as read
+//! and again at apply on the row as locked, and the apply-time authority checks ([`apply`]).
+
+pub mod apply;
 
 use crate::config::{NumericBound, TransitionGuard};
 use crate::error::{Error, Result};
