@@ -330,6 +330,12 @@ export interface OpenOptions {
    * the JS thread's CPU for that stretch; see docs/node.md#pre-wake.
    */
   prewake?: boolean
+  /**
+   * Values for the variables the config names for connection URLs (`read_url_env`,
+   * `write_url_env`), used before `process.env`: hand over URLs from your own secret store
+   * without setting environment variables.
+   */
+  env?: Record<string, string>
 }
 
 export interface ProposalsQuery {

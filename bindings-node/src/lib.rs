@@ -177,6 +177,10 @@ pub struct OpenOptions {
     /// the result (at most 1 ms), so the result does not wait for the JS thread to wake. Costs
     /// the JS thread's CPU for that stretch; see docs/node.md#pre-wake.
     pub prewake: Option<bool>,
+    /// Values for the variables the config names for connection URLs (`read_url_env`,
+    /// `write_url_env`), used before `process.env`: hand over URLs from your own secret store
+    /// without setting environment variables.
+    pub env: Option<std::collections::HashMap<String, String>>,
 }
 
 #[napi(object)]
@@ -283,9 +287,10 @@ impl Runner {
         config_path: String,
         options: Option<OpenOptions>,
     ) -> napi::Result<PromiseRaw<'env, Runner>> {
-        let (ledger, busy_wait, prewake) = options.map_or((None, None, None), |o| {
-            (o.ledger, o.busy_wait_ms, o.prewake)
-        });
+        let (ledger, busy_wait, prewake, env_vars) = options
+            .map_or((None, None, None, None), |o| {
+                (o.ledger, o.busy_wait_ms, o.prewake, o.env)
+            });
         let ledger_path = ledger.map(PathBuf::from);
         let busy_wait = busy::budget(busy_wait);
         spawn(env, async move {
@@ -296,6 +301,7 @@ impl Runner {
             let runner = CoreRunner::open(CoreOpenOptions {
                 config_path: PathBuf::from(config_path),
                 ledger_path,
+                env: env_vars.unwrap_or_default(),
             })
             .await?;
             Ok(Runner {

@@ -84,6 +84,24 @@ test('round trip: inspect, propose, list, approve, apply, retry, replay, tools, 
   assert.throws(() => runner.tools(), { code: 'RUNNER_CLOSED' })
 })
 
+test('connection URLs can be handed over without process.env', async (t) => {
+  const db = new BillingDb(t)
+  const env = { [db.readEnv]: process.env[db.readEnv], [db.writeEnv]: process.env[db.writeEnv] }
+  delete process.env[db.readEnv]
+  delete process.env[db.writeEnv]
+  const given = await Runner.open(db.config, { ledger: path.join(db.dir, 'env.db'), env })
+  const read = await given.inspect('billing.inspect_invoice', { invoice_id: 'INV-3001' }, { context: ACME })
+  assert.equal(read.data.id, 'INV-3001')
+  await given.close()
+  const bare = await Runner.open(db.config, { ledger: path.join(db.dir, 'bare.db') })
+  await assert.rejects(bare.inspect('billing.inspect_invoice', { invoice_id: 'INV-3001' }, { context: ACME }), (e) => {
+    assert.equal(e.code, 'SOURCE_CREDENTIAL_MISSING')
+    assert.match(e.message, new RegExp(db.readEnv))
+    return true
+  })
+  await bare.close()
+})
+
 test('every error family has a name, a stable code and retryable', async (t) => {
   const db = new BillingDb(t)
   const bad = path.join(db.dir, 'bad.json')

@@ -325,13 +325,14 @@ impl NativeRunner {
 #[pymethods]
 impl NativeRunner {
     #[staticmethod]
-    #[pyo3(signature = (config_path, ledger=None, busy_wait=0.0, prewake=true))]
+    #[pyo3(signature = (config_path, ledger=None, busy_wait=0.0, prewake=true, env=None))]
     fn open(
         py: Python<'_>,
         config_path: PathBuf,
         ledger: Option<PathBuf>,
         busy_wait: f64,
         prewake: bool,
+        env: Option<std::collections::HashMap<String, String>>,
     ) -> PyResult<Bound<'_, PyAny>> {
         check_fork()?;
         let wait = Wait {
@@ -342,6 +343,7 @@ impl NativeRunner {
             let runner = Runner::open(OpenOptions {
                 config_path,
                 ledger_path: ledger,
+                env: env.unwrap_or_default(),
             })
             .await
             .map_err(to_py_err)?;

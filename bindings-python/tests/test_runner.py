@@ -75,6 +75,22 @@ def test_round_trip_inspect_propose_approve_apply_replay(billing_db):
     run(main())
 
 
+def test_connection_urls_can_be_handed_over_without_the_process_environment(billing_db, tmp_path):
+    urls = {billing_db.read_env: os.environ.pop(billing_db.read_env), billing_db.write_env: os.environ.pop(billing_db.write_env)}
+
+    async def main():
+        async with await sr.Runner.open(billing_db.config, ledger=tmp_path / "env.db", env=urls) as runner:
+            read = await runner.inspect("billing.inspect_invoice", {"invoice_id": "INV-3001"}, context=ACME)
+            assert read["data"]["id"] == "INV-3001"
+        async with await sr.Runner.open(billing_db.config, ledger=tmp_path / "bare.db") as runner:
+            with pytest.raises(sr.SynapsorError) as e:
+                await runner.inspect("billing.inspect_invoice", {"invoice_id": "INV-3001"}, context=ACME)
+            assert e.value.code == "SOURCE_CREDENTIAL_MISSING"
+            assert billing_db.read_env in str(e.value)
+
+    run(main())
+
+
 def test_every_error_family_has_a_stable_code(billing_db, tmp_path):
     async def main():
         bad = tmp_path / "bad.json"

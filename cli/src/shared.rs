@@ -30,6 +30,7 @@ pub(crate) async fn open_runner(g: &Global) -> Result<Runner> {
     Runner::open(OpenOptions {
         config_path: path,
         ledger_path: g.store.clone(),
+        ..Default::default()
     })
     .await
 }

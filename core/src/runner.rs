@@ -15,6 +15,7 @@ use crate::tools::{self, Tool, ToolNaming};
 use crate::write::executor::Executor;
 use serde::Serialize;
 use serde_json::{Map, Value};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -23,17 +24,26 @@ use std::sync::Arc;
 pub struct OpenOptions {
     pub config_path: PathBuf,
     pub ledger_path: Option<PathBuf>,
+    /// Values for the variables the config names for connection URLs (`read_url_env`,
+    /// `write_url_env`), looked up before the process environment. Lets a host hand over URLs
+    /// from its own secret store without setting process-wide environment variables.
+    pub env: HashMap<String, String>,
 }
 
 impl OpenOptions {
     pub fn config_path(path: impl Into<PathBuf>) -> Self {
         OpenOptions {
             config_path: path.into(),
-            ledger_path: None,
+            ..Default::default()
         }
     }
     pub fn ledger(mut self, path: impl Into<PathBuf>) -> Self {
         self.ledger_path = Some(path.into());
+        self
+    }
+    /// The value of a variable the config names (see [`OpenOptions::env`](Self#structfield.env)).
+    pub fn env(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.env.insert(name.into(), value.into());
         self
     }
 }
@@ -97,12 +107,22 @@ impl Runner {
         let config = load_config(&opts.config_path)?;
         let ledger_path = resolve_ledger_path(opts.ledger_path.as_deref(), Some(&config));
         let ledger = Ledger::open(&ledger_path)?;
-        Self::with_parts(config, ledger)
+        Self::with_parts_and_env(config, ledger, &opts.env)
     }
 
     /// Build from an already loaded config and ledger.
     pub fn with_parts(config: LoadedConfig, ledger: Ledger) -> Result<Runner> {
-        let sources = Sources::open(&config)?;
+        Self::with_parts_and_env(config, ledger, &HashMap::new())
+    }
+
+    /// [`Runner::with_parts`] with values for the variables the config names
+    /// ([`OpenOptions::env`](OpenOptions#structfield.env)).
+    pub fn with_parts_and_env(
+        config: LoadedConfig,
+        ledger: Ledger,
+        env: &HashMap<String, String>,
+    ) -> Result<Runner> {
+        let sources = Sources::open(&config, env)?;
         Ok(Runner {
             inner: Arc::new(Inner {
                 config,

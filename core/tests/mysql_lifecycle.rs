@@ -65,30 +65,31 @@ impl MyDb {
         for cap in cfg["capabilities"].as_array_mut().unwrap() {
             cap["target"]["schema"] = json!(self.name);
         }
-        // Safety: env names are unique per test database; nextest runs each test in its own process.
-        unsafe {
-            std::env::set_var(
-                format!("{p}_READ"),
-                format!(
-                    "mysql://synapsor_reader:synapsor_reader_password@127.0.0.1:3306/{}",
-                    self.name
-                ),
-            );
-            std::env::set_var(
-                format!("{p}_WRITE"),
-                format!(
-                    "mysql://synapsor_writer:synapsor_writer_password@127.0.0.1:3306/{}",
-                    self.name
-                ),
-            );
-        }
         let path = self.dir.path().join("synapsor.runner.json");
         let loaded = load_config_str(&serde_json::to_string(&cfg).unwrap(), &path).unwrap();
-        Runner::with_parts(
+        Runner::with_parts_and_env(
             loaded,
             Ledger::open(&self.dir.path().join("local.db")).unwrap(),
+            &self.env(),
         )
         .unwrap()
+    }
+
+    /// The connection URLs the config's variables name, handed to the runner directly.
+    fn env(&self) -> std::collections::HashMap<String, String> {
+        let p = self.name.to_uppercase();
+        let url = |role: &str| {
+            format!(
+                "mysql://{role}:{role}_password@127.0.0.1:3306/{}",
+                self.name
+            )
+        };
+        [
+            (format!("{p}_READ"), url("synapsor_reader")),
+            (format!("{p}_WRITE"), url("synapsor_writer")),
+        ]
+        .into_iter()
+        .collect()
     }
 
     fn order(&self, id: &str) -> String {
@@ -420,15 +421,15 @@ async fn in_process_callback_runs_in_the_guarded_mariadb_transaction() {
         for cap in cfg["capabilities"].as_array_mut().unwrap() {
             cap["target"]["schema"] = json!(db.name);
         }
-        let _ = db.runner(); // sets the URL env vars
         let loaded = load_config_str(
             &serde_json::to_string(&cfg).unwrap(),
             &db.dir.path().join("c.json"),
         )
         .unwrap();
-        let runner = Runner::with_parts(
+        let runner = Runner::with_parts_and_env(
             loaded,
             Ledger::open(&db.dir.path().join("inproc.db")).unwrap(),
+            &db.env(),
         )
         .unwrap();
         runner.register_executor("orders_inproc", move |job: ExecutorJob, tx: Option<GuardedTx>| async move {

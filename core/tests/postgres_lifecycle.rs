@@ -501,14 +501,13 @@ async fn unreachable_writer_gives_a_retryable_failure_and_keeps_the_approval() {
     let db = PgDb::billing();
     let mut cfg = db.config_value();
     let p = db.env_prefix();
-    unsafe {
-        std::env::set_var(
-            format!("{p}_BROKEN"),
-            "postgres://synapsor_writer@127.0.0.1:1/nowhere",
-        )
-    };
+    let mut env = db.env();
+    env.insert(
+        format!("{p}_BROKEN"),
+        "postgres://synapsor_writer@127.0.0.1:1/nowhere".into(),
+    );
     cfg["sources"]["billing_postgres"]["write_url_env"] = json!(format!("{p}_BROKEN"));
-    let broken = db.runner_with(&cfg);
+    let broken = db.runner_with_env(&cfg, env);
     let id = approved_waiver(&broken).await;
     let out = broken.apply(&id, &opts()).await.unwrap();
     assert_eq!(out.receipt.status, "failed");
@@ -923,4 +922,38 @@ async fn a_reader_connection_the_server_dropped_is_replaced_without_failing_the_
     db.sql("REVOKE SELECT ON invoices FROM synapsor_reader");
     let e = read().await.unwrap_err();
     assert!(e.to_string().contains("42501"), "{e}");
+}
+
+#[tokio::test]
+async fn a_host_hands_connection_urls_to_the_runner_without_the_process_environment() {
+    let db = PgDb::billing();
+    let cfg = db.config_value();
+    let _ = db.runner_with(&cfg); // writes the config file
+    let read_var = cfg["sources"]["billing_postgres"]["read_url_env"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(std::env::var(&read_var).is_err(), "not in the process env");
+    let open = |env: Vec<(String, String)>| {
+        let mut opts = synapsor_runner::OpenOptions::config_path(db.config_path())
+            .ledger(db.dir.path().join("host.db"));
+        for (k, v) in env {
+            opts = opts.env(k, v);
+        }
+        Runner::open(opts)
+    };
+    let args = json!({"invoice_id": "INV-3001"});
+    let given = open(db.env().into_iter().collect()).await.unwrap();
+    let read = given
+        .inspect("billing.inspect_invoice", args.clone(), &acme())
+        .await
+        .unwrap();
+    assert_eq!(read.data["id"], json!("INV-3001"));
+    let bare = open(vec![]).await.unwrap();
+    let err = bare
+        .inspect("billing.inspect_invoice", args, &acme())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "SOURCE_CREDENTIAL_MISSING");
+    assert!(err.to_string().contains(&read_var), "{err}");
 }

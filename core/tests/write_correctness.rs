@@ -6,6 +6,7 @@
 mod common;
 
 use serde_json::{Value, json};
+use std::collections::HashMap;
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 use synapsor_runner::config::load_config_str;
@@ -155,23 +156,23 @@ impl Db {
         let env = self.name.to_uppercase();
         match self.engine {
             Engine::Postgres => {
-                // Safety: env names are unique per test database; nextest runs each test alone.
-                unsafe {
-                    std::env::set_var(
-                        &env,
-                        format!("postgres://postgres@127.0.0.1:5432/{}", self.name),
-                    );
-                }
                 json!({"engine": "postgres", "read_url_env": env, "write_url_env": env})
             }
             Engine::Mariadb => {
-                unsafe {
-                    std::env::set_var(&env, format!("mysql://root@127.0.0.1:3306/{}", self.name));
-                }
                 json!({"engine": "mysql", "read_url_env": env, "write_url_env": env})
             }
             Engine::Sqlite => json!({"engine": "sqlite", "path": "app.db"}),
         }
+    }
+
+    /// The connection URL the config's variable names, handed to the runner directly.
+    fn env(&self) -> HashMap<String, String> {
+        let url = match self.engine {
+            Engine::Postgres => format!("postgres://postgres@127.0.0.1:5432/{}", self.name),
+            Engine::Mariadb => format!("mysql://root@127.0.0.1:3306/{}", self.name),
+            Engine::Sqlite => return HashMap::new(),
+        };
+        HashMap::from([(self.name.to_uppercase(), url)])
     }
 
     fn schema(&self) -> &str {
@@ -240,12 +241,16 @@ impl Db {
     }
 
     fn runner_with(&self, cfg: &Value) -> Runner {
+        self.runner_with_env(cfg, &self.env())
+    }
+
+    fn runner_with_env(&self, cfg: &Value, env: &HashMap<String, String>) -> Runner {
         let path = self.dir.path().join("synapsor.runner.json");
         let text = serde_json::to_string_pretty(cfg).unwrap();
         std::fs::write(&path, &text).unwrap();
         let loaded = load_config_str(&text, &path).expect("config loads");
         let ledger = Ledger::open(&self.dir.path().join("local.db")).unwrap();
-        Runner::with_parts(loaded, ledger).unwrap()
+        Runner::with_parts_and_env(loaded, ledger, env).unwrap()
     }
 
     fn runner(&self) -> Runner {
@@ -355,9 +360,10 @@ async fn two_approved_proposals_made_against_one_row_never_both_apply() {
         let other_dir = tempfile::tempdir().unwrap();
         let path = db.dir.path().join("synapsor.runner.json");
         let loaded = load_config_str(&db.config().to_string(), &path).unwrap();
-        let r2 = Runner::with_parts(
+        let r2 = Runner::with_parts_and_env(
             loaded,
             Ledger::open(&other_dir.path().join("l.db")).unwrap(),
+            &db.env(),
         )
         .unwrap();
         for (cap, first, second, column, kept) in [
@@ -970,7 +976,12 @@ async fn reconcile_settles_stuck_proposals_from_the_source_receipts() {
 async fn connection_mistakes_are_named_not_reported_as_retry_later() {
     // An unset write URL names its variable, before anything is recorded.
     let db = Db::new(Engine::Postgres);
-    let r = db.runner();
+    let var = db.name.to_uppercase();
+    let mut cfg = db.config();
+    // Reads go through a variable that is given; writes through one that is not.
+    cfg["sources"]["app"]["read_url_env"] = json!(format!("{var}_READ"));
+    let read_url = db.env().remove(&var).unwrap();
+    let r = db.runner_with_env(&cfg, &HashMap::from([(format!("{var}_READ"), read_url)]));
     let id = propose(
         &r,
         "acct.set_balance",
@@ -979,9 +990,6 @@ async fn connection_mistakes_are_named_not_reported_as_retry_later() {
     .await
     .unwrap();
     r.approve(&id, &Approver::new("lead")).await.unwrap();
-    let var = db.name.to_uppercase();
-    // Safety: the variable is unique to this test's database.
-    unsafe { std::env::remove_var(&var) };
     let err = r.apply(&id, &ApplyOptions::default()).await.unwrap_err();
     assert_eq!(err.code(), "SOURCE_CREDENTIAL_MISSING");
     assert!(err.to_string().contains(&var), "{err}");
@@ -1003,8 +1011,10 @@ async fn connection_mistakes_are_named_not_reported_as_retry_later() {
         ),
     ] {
         let db = Db::new(engine);
-        let r = db.runner();
-        unsafe { std::env::set_var(db.name.to_uppercase(), url) };
+        let r = db.runner_with_env(
+            &db.config(),
+            &HashMap::from([(db.name.to_uppercase(), url.to_string())]),
+        );
         let err = r
             .inspect("acct.inspect", json!({"account_id": "A-1"}), &ctx())
             .await

@@ -195,6 +195,7 @@ class Runner:
         ledger: PathLike | None = None,
         busy_wait: float = 0.0,
         prewake: bool = True,
+        env: Mapping[str, str] | None = None,
     ) -> "Runner":
         """Load and validate the config (every problem listed in ``ConfigError.issues``) and open the ledger.
 
@@ -209,9 +210,17 @@ class Runner:
         until the result (at most 1 ms), so the result does not wait for the loop thread to wake.
         It costs the loop thread's CPU for that stretch; ``prewake=False`` lets the loop sleep
         until the result instead. See docs/python.md#pre-wake.
+
+        ``env``: values for the variables the config names for connection URLs
+        (``read_url_env``, ``write_url_env``), used before ``os.environ``: hand over URLs from
+        your own secret store without setting environment variables.
         """
         native = await _native.NativeRunner.open(
-            os.fspath(config_path), None if ledger is None else os.fspath(ledger), busy_wait, prewake
+            os.fspath(config_path),
+            None if ledger is None else os.fspath(ledger),
+            busy_wait,
+            prewake,
+            None if env is None else dict(env),
         )
         return cls(native)
 

@@ -48,9 +48,14 @@ pub enum Source {
 }
 
 impl Source {
-    fn open(name: &str, cfg: &SourceConfig, loaded: &LoadedConfig) -> Result<Self> {
+    fn open(
+        name: &str,
+        cfg: &SourceConfig,
+        loaded: &LoadedConfig,
+        env: &HashMap<String, String>,
+    ) -> Result<Self> {
         match cfg.engine {
-            Engine::Postgres => Ok(Source::Postgres(PgSource::new(name, cfg))),
+            Engine::Postgres => Ok(Source::Postgres(PgSource::new(name, cfg, env))),
             Engine::Sqlite => {
                 let rel = cfg.path.as_deref().unwrap_or_default();
                 let path = if std::path::Path::new(rel).is_absolute() {
@@ -60,7 +65,7 @@ impl Source {
                 };
                 Ok(Source::Sqlite(SqliteSource::new(path, cfg)))
             }
-            Engine::Mysql => Ok(Source::Mysql(MySource::new(name, cfg))),
+            Engine::Mysql => Ok(Source::Mysql(MySource::new(name, cfg, env))),
         }
     }
 
@@ -137,10 +142,12 @@ pub struct Sources {
 }
 
 impl Sources {
-    pub fn open(loaded: &LoadedConfig) -> Result<Self> {
+    /// `env` holds values for the URL variables the config names, used before the process
+    /// environment.
+    pub fn open(loaded: &LoadedConfig, env: &HashMap<String, String>) -> Result<Self> {
         let mut by_name = HashMap::new();
         for (name, cfg) in &loaded.config.sources {
-            match Source::open(name, cfg, loaded) {
+            match Source::open(name, cfg, loaded, env) {
                 Ok(s) => {
                     by_name.insert(name.clone(), Arc::new(s));
                 }
@@ -209,6 +216,8 @@ pub(crate) struct LazyPools<DB: sqlx::Database> {
     name: String,
     read_env: Option<String>,
     write_env: Option<String>,
+    /// Values the host gave for those variables, used before the process environment.
+    given: HashMap<String, String>,
     readers: tokio::sync::OnceCell<Readers<DB::Connection>>,
     writer: tokio::sync::OnceCell<sqlx::Pool<DB>>,
 }
@@ -217,11 +226,17 @@ impl<DB: sqlx::Database> LazyPools<DB>
 where
     for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
 {
-    pub(crate) fn new(name: &str, cfg: &SourceConfig) -> Self {
+    pub(crate) fn new(name: &str, cfg: &SourceConfig, env: &HashMap<String, String>) -> Self {
+        let given = [&cfg.read_url_env, &cfg.write_url_env]
+            .into_iter()
+            .flatten()
+            .filter_map(|v| Some((v.clone(), env.get(v)?.clone())))
+            .collect();
         LazyPools {
             name: name.to_string(),
             read_env: cfg.read_url_env.clone(),
             write_env: cfg.write_url_env.clone(),
+            given,
             readers: Default::default(),
             writer: Default::default(),
         }
@@ -279,8 +294,11 @@ where
                 if write { "write" } else { "read" }
             ),
         })?;
-        let url = std::env::var(env)
-            .ok()
+        let url = self
+            .given
+            .get(env)
+            .cloned()
+            .or_else(|| std::env::var(env).ok())
             .filter(|v| !v.is_empty())
             .ok_or_else(|| Error::SourceUnavailable {
                 code: "SOURCE_CREDENTIAL_MISSING",

@@ -32,9 +32,9 @@ pub struct MySource {
 }
 
 impl MySource {
-    pub fn new(name: &str, cfg: &SourceConfig) -> Self {
+    pub fn new(name: &str, cfg: &SourceConfig, env: &HashMap<String, String>) -> Self {
         MySource {
-            pools: super::LazyPools::new(name, cfg),
+            pools: super::LazyPools::new(name, cfg, env),
             timeout_ms: cfg.statement_timeout_ms,
             mariadb: OnceCell::new(),
             receipts_ready: OnceCell::new(),

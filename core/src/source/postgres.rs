@@ -24,9 +24,9 @@ pub struct PgSource {
 }
 
 impl PgSource {
-    pub fn new(name: &str, cfg: &SourceConfig) -> Self {
+    pub fn new(name: &str, cfg: &SourceConfig, env: &HashMap<String, String>) -> Self {
         PgSource {
-            pools: super::LazyPools::new(name, cfg),
+            pools: super::LazyPools::new(name, cfg, env),
             timeout_ms: cfg.statement_timeout_ms,
             types: Mutex::new(HashMap::new()),
         }

@@ -183,21 +183,36 @@ impl PgDb {
         cfg["trusted_context"] = json!({"provider": "host"});
         cfg["contexts"]["local_operator"] = json!({"provider": "host"});
         cfg.as_object_mut().unwrap().remove("storage");
-        // Safety: env names are unique per test database; nextest runs each test in its own process.
-        unsafe {
-            std::env::set_var(format!("{p}_READ"), self.url("synapsor_reader"));
-            std::env::set_var(format!("{p}_WRITE"), self.url("synapsor_writer"));
-        }
         cfg
     }
 
+    /// The connection URLs the config's variables name, handed to the runner directly (no
+    /// process environment).
+    pub fn env(&self) -> std::collections::HashMap<String, String> {
+        let p = self.env_prefix();
+        [
+            (format!("{p}_READ"), self.url("synapsor_reader")),
+            (format!("{p}_WRITE"), self.url("synapsor_writer")),
+        ]
+        .into_iter()
+        .collect()
+    }
+
     pub fn runner_with(&self, cfg: &Value) -> Runner {
+        self.runner_with_env(cfg, self.env())
+    }
+
+    pub fn runner_with_env(
+        &self,
+        cfg: &Value,
+        env: std::collections::HashMap<String, String>,
+    ) -> Runner {
         let path = self.dir.path().join("synapsor.runner.json");
         std::fs::write(&path, serde_json::to_string_pretty(cfg).unwrap()).unwrap();
         let loaded =
             load_config_str(&serde_json::to_string(cfg).unwrap(), &path).expect("config loads");
         let ledger = Ledger::open(&self.dir.path().join("local.db")).unwrap();
-        Runner::with_parts(loaded, ledger).unwrap()
+        Runner::with_parts_and_env(loaded, ledger, &env).unwrap()
     }
 
     pub fn runner(&self) -> Runner {
