@@ -14,8 +14,8 @@
 //! Busy-wait (`Runner.open(..., busy_wait=...)`, off by default): while calls started with a
 //! budget are in flight, a `call_soon` ticker keeps the loop turning instead of letting it sleep
 //! in its selector, and takes results straight from the queue. Other tasks and I/O still run on
-//! every turn; what it saves is the operating system waking a sleeping loop thread (20–60 µs on
-//! a VM), paid with the loop thread's CPU for at most the budget per call.
+//! every turn; what it saves is the operating system waking a sleeping loop thread, paid with
+//! the loop thread's CPU for at most the budget per call.
 //!
 //! Pre-wake (on by default, `busy_wait` off): a call whose remaining work is local (the core's
 //! `embed::finishing`) posts a `Prewake`; the loop wakes while that work runs and turns with the

@@ -228,7 +228,7 @@ impl std::fmt::Debug for GuardedTx {
 /// sender of its own, so the channel stays open for as long as the apply waits and a callback
 /// letting go of its handle never wakes the apply. (A binding frees its handle on its own
 /// thread, outside `embed::host_scope`; that wake-up would hand the apply to a runtime worker
-/// for nothing: 2.4 more context switches and ~20 µs more CPU per Python `def` apply.)
+/// for nothing, with the context switches that costs.)
 pub(crate) struct TxRequests {
     rx: mpsc::Receiver<TxRequest>,
     _open: mpsc::Sender<TxRequest>,
