@@ -3,6 +3,7 @@
 mod commands;
 mod demo;
 mod handlers;
+mod ledger_cmds;
 mod mcp_cmds;
 mod render;
 mod shared;
@@ -111,6 +112,16 @@ pub enum Command {
         /// Print JSON instead of text
         #[arg(long)]
         json: bool,
+    },
+    /// Execution receipts recorded in the ledger.
+    Receipts {
+        #[command(subcommand)]
+        action: ReceiptsCmd,
+    },
+    /// Look after the local ledger file.
+    Store {
+        #[command(subcommand)]
+        action: StoreCmd,
     },
     /// Walk through the whole lifecycle on an embedded SQLite database (no server needed).
     Demo {
@@ -428,6 +439,64 @@ pub enum HandlerCmd {
         /// List the templates
         #[arg(long)]
         list: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ReceiptsCmd {
+    /// List execution receipts, newest first.
+    List {
+        /// Only the receipts of this proposal
+        #[arg(long)]
+        proposal: Option<String>,
+        /// Only the receipts of this writeback job
+        #[arg(long)]
+        writeback_job: Option<String>,
+        /// Only the receipts with this idempotency key
+        #[arg(long)]
+        idempotency_key: Option<String>,
+        /// applied | already_applied | conflict | failed | canceled
+        #[arg(long)]
+        status: Option<String>,
+        /// Recorded at or after (ISO-8601; a date such as 2026-06-01 works)
+        #[arg(long)]
+        from: Option<String>,
+        /// Recorded at or before (ISO-8601)
+        #[arg(long)]
+        to: Option<String>,
+        /// At most this many (1 to 200)
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one execution receipt.
+    Show {
+        /// Receipt number (`1` or `rct_000001`)
+        receipt: String,
+        /// Show every field of the receipt
+        #[arg(long)]
+        details: bool,
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum StoreCmd {
+    /// Rows in every ledger table and the file's approximate size.
+    Stats {
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+    },
+    /// Rebuild the ledger file to reclaim free space.
+    Vacuum {
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
     },
 }
 

@@ -327,3 +327,91 @@ fn the_demo_hints_run_as_printed() {
         );
     }
 }
+
+#[test]
+fn receipts_and_store_stats_read_the_ledger() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = demo(dir.path());
+    let cli = |args: &[&str]| run(bin().args(args).arg("--config").arg(&config));
+    let (code, out, err) = cli(&["receipts", "list", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let list: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let receipts = list["receipts"].as_array().unwrap();
+    let statuses: Vec<&str> = receipts
+        .iter()
+        .map(|r| r["status"].as_str().unwrap())
+        .collect();
+    assert!(statuses.contains(&"applied"), "{statuses:?}");
+    assert!(statuses.contains(&"conflict"), "{statuses:?}");
+    let ids: Vec<i64> = receipts
+        .iter()
+        .map(|r| r["receipt_id"].as_i64().unwrap())
+        .collect();
+    assert!(ids.windows(2).all(|w| w[0] > w[1]), "newest first: {ids:?}");
+
+    let (_, out, _) = cli(&["receipts", "list", "--status", "conflict", "--json"]);
+    let only: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let only = only["receipts"].as_array().unwrap();
+    assert!(!only.is_empty() && only.iter().all(|r| r["status"] == "conflict"));
+
+    let applied = receipts.iter().find(|r| r["status"] == "applied").unwrap();
+    let n = applied["receipt_id"].as_i64().unwrap();
+    let (code, out, _) = cli(&["receipts", "list"]);
+    assert_eq!(code, 0);
+    assert!(out.contains(&format!("  receipt {n}  applied")), "{out}");
+    let (code, out, err) = cli(&["receipts", "show", &format!("rct_{n:06}")]);
+    assert_eq!(code, 0, "{err}");
+    for line in [
+        format!("Receipt rct_{n:06}"),
+        "Status: applied".into(),
+        "Writeback: guarded single-row update".into(),
+        "affected rows: 1".into(),
+        "Source DB changed: yes".into(),
+    ] {
+        assert!(out.contains(&line), "{line} in:\n{out}");
+    }
+    let (_, out, _) = cli(&["receipts", "show", &n.to_string(), "--details"]);
+    assert!(
+        out.contains("Idempotency key: ") && out.contains("Receipt hash: sha256:"),
+        "{out}"
+    );
+
+    let (code, _, err) = cli(&["receipts", "show", "999999"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("receipt not found"), "{err}");
+    let (code, _, err) = cli(&["receipts", "show", "latest"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("positive number"), "{err}");
+    let (code, _, err) = cli(&["receipts", "list", "--limit", "0"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("--limit"), "{err}");
+
+    let (code, out, err) = cli(&["store", "stats", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let stats: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(
+        stats["tables"]["proposals"].as_i64().unwrap() >= 2,
+        "{stats}"
+    );
+    assert_eq!(
+        stats["tables"]["writeback_receipts"].as_i64().unwrap(),
+        receipts.len() as i64
+    );
+    assert_eq!(
+        stats["approx_bytes"].as_i64().unwrap(),
+        stats["page_count"].as_i64().unwrap() * stats["page_size"].as_i64().unwrap()
+    );
+    assert!(
+        stats["path"].as_str().unwrap().ends_with("local.db"),
+        "{stats}"
+    );
+    let (code, out, err) = cli(&["store", "vacuum"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("vacuumed local store") && out.contains("approx bytes: "),
+        "{out}"
+    );
+    let (_, after, _) = cli(&["store", "stats", "--json"]);
+    let after: serde_json::Value = serde_json::from_str(&after).unwrap();
+    assert_eq!(after["tables"], stats["tables"], "vacuum keeps every row");
+}

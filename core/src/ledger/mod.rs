@@ -139,6 +139,34 @@ pub enum CreateOutcome {
     Duplicate(Box<StoredProposal>),
 }
 
+/// Every table of the ledger, as `store stats` counts them.
+pub const TABLES: &[&str] = &[
+    "proposals",
+    "proposal_events",
+    "approvals",
+    "writeback_jobs",
+    "writeback_receipts",
+    "evidence_bundles",
+    "evidence_items",
+    "query_audit",
+    "replay_records",
+    "runner_state",
+];
+
+/// Which execution receipts `receipts list` shows. `None` matches anything.
+#[derive(Debug, Clone, Default)]
+pub struct ReceiptFilter {
+    pub proposal: Option<String>,
+    pub writeback_job: Option<String>,
+    pub idempotency_key: Option<String>,
+    pub status: Option<String>,
+    /// Recorded at or after (ISO-8601 text; a date such as `2026-06-01` works).
+    pub from: Option<String>,
+    /// Recorded at or before.
+    pub to: Option<String>,
+    pub limit: u32,
+}
+
 /// One piece of work for the store, run on the ledger's thread.
 type Job = Box<dyn FnOnce(&mut SqliteLedger) + Send>;
 
@@ -359,6 +387,28 @@ impl Ledger {
     pub async fn count(&self, table: &str) -> Result<i64> {
         let table = table.to_string();
         self.call(move |l| l.count(&table)).await
+    }
+
+    /// Rows in every table and the file's size in pages (`page_count`, `page_size`,
+    /// `approx_bytes`).
+    pub async fn stats(&self) -> Result<Value> {
+        self.call(|l| l.stats()).await
+    }
+
+    /// Rebuild the ledger file to reclaim free pages; the approximate size before and after.
+    pub async fn vacuum(&self) -> Result<(i64, i64)> {
+        self.call(|l| l.vacuum()).await
+    }
+
+    /// Execution receipts, newest first.
+    pub async fn list_receipts(&self, filter: &ReceiptFilter) -> Result<Vec<Value>> {
+        let filter = filter.clone();
+        self.call(move |l| l.list_receipts(&filter)).await
+    }
+
+    /// One execution receipt by its number.
+    pub async fn receipt(&self, receipt_id: i64) -> Result<Option<Value>> {
+        self.call(move |l| l.receipt(receipt_id)).await
     }
 
     /// How SQLite looks up a proposal's active twin (tests check it uses the index).

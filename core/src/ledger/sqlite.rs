@@ -570,6 +570,64 @@ impl SqliteLedger {
         self.with(|c| Ok(c.query_row(sql, [], |r| r.get(0))?))
     }
 
+    /// Rows in every table, and the file's size in pages (`store stats`).
+    pub fn stats(&mut self) -> Result<Value> {
+        self.with(|c| {
+            let mut tables = serde_json::Map::new();
+            for t in super::TABLES {
+                let n: i64 = c.query_row(&format!("SELECT count(*) FROM {t}"), [], |r| r.get(0))?;
+                tables.insert(t.to_string(), json!(n));
+            }
+            let (pages, size) = page_stats(c)?;
+            Ok(json!({"tables": tables, "page_count": pages, "page_size": size, "approx_bytes": pages * size}))
+        })
+    }
+
+    /// Rebuild the file to reclaim free pages. Returns the approximate size before and after.
+    pub fn vacuum(&mut self) -> Result<(i64, i64)> {
+        if self.read_only {
+            return Err(Error::ledger(
+                "LOCAL_STORE_READ_ONLY",
+                "the ledger is open read-only; it cannot be vacuumed",
+            ));
+        }
+        self.with(|c| {
+            let (p, s) = page_stats(c)?;
+            c.execute_batch("VACUUM")?;
+            let (p2, s2) = page_stats(c)?;
+            Ok((p * s, p2 * s2))
+        })
+    }
+
+    /// Execution receipts, newest first, filtered (`receipts list`).
+    pub fn list_receipts(&mut self, f: &super::ReceiptFilter) -> Result<Vec<Value>> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT receipt_id, writeback_job_id, proposal_id, runner_id, status, idempotency_key, source_database_mutated, receipt_json, created_at FROM writeback_receipts \
+                 WHERE (?1 IS NULL OR proposal_id = ?1) AND (?2 IS NULL OR writeback_job_id = ?2) AND (?3 IS NULL OR idempotency_key = ?3) \
+                 AND (?4 IS NULL OR status = ?4) AND (?5 IS NULL OR created_at >= ?5) AND (?6 IS NULL OR created_at <= ?6) \
+                 ORDER BY receipt_id DESC LIMIT ?7",
+            )?;
+            let rows = stmt.query_map(
+                params![f.proposal, f.writeback_job, f.idempotency_key, f.status, f.from, f.to, f.limit],
+                receipt_row,
+            )?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    /// One execution receipt by its number (`receipts show`).
+    pub fn receipt(&mut self, id: i64) -> Result<Option<Value>> {
+        self.with(|c| {
+            Ok(c.query_row(
+                "SELECT receipt_id, writeback_job_id, proposal_id, runner_id, status, idempotency_key, source_database_mutated, receipt_json, created_at FROM writeback_receipts WHERE receipt_id = ?1",
+                [id],
+                receipt_row,
+            )
+            .optional()?)
+        })
+    }
+
     /// The query plan of the active-proposal lookup that runs on every propose.
     #[doc(hidden)]
     pub fn active_lookup_plan(&mut self) -> Result<String> {
@@ -587,6 +645,29 @@ impl SqliteLedger {
     pub fn raw<T>(&mut self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
         self.with(|c| Ok(f(c)?))
     }
+}
+
+/// Page count and page size of the ledger file.
+fn page_stats(c: &Connection) -> rusqlite::Result<(i64, i64)> {
+    let pages: i64 = c.pragma_query_value(None, "page_count", |r| r.get(0))?;
+    let size: i64 = c.pragma_query_value(None, "page_size", |r| r.get(0))?;
+    Ok((pages, size))
+}
+
+/// A receipt row as JSON: the stored receipt with its number and when it was recorded.
+fn receipt_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Value> {
+    let stored: Value = serde_json::from_str(&r.get::<_, String>(7)?).unwrap_or(Value::Null);
+    Ok(json!({
+        "receipt_id": r.get::<_, i64>(0)?,
+        "writeback_job_id": r.get::<_, String>(1)?,
+        "proposal_id": r.get::<_, String>(2)?,
+        "runner_id": r.get::<_, String>(3)?,
+        "status": r.get::<_, String>(4)?,
+        "idempotency_key": r.get::<_, String>(5)?,
+        "source_database_mutated": r.get::<_, bool>(6)?,
+        "created_at": r.get::<_, String>(8)?,
+        "receipt": stored,
+    }))
 }
 
 /// Refuse a ledger whose schema is newer than this runner knows: writing into it could break
