@@ -62,6 +62,8 @@ pub async fn run(cli: Cli) -> Result<u8> {
             Ok(0)
         }
         Command::Demo { dir } => crate::demo::run(&dir).await,
+        Command::Evidence { action } => crate::ledger_cmds::evidence(&g, action).await,
+        Command::QueryAudit { action } => crate::ledger_cmds::query_audit(&g, action).await,
         Command::Receipts { action } => crate::ledger_cmds::receipts(&g, action).await,
         Command::Store { action } => crate::ledger_cmds::store(&g, action).await,
         Command::Reconcile { force, json } => reconcile(&g, force, json).await,

@@ -1,10 +1,334 @@
-//! Read-only views and upkeep of the local ledger: `receipts list|show`, `store stats|vacuum`.
+//! Read-only views and upkeep of the local ledger: `evidence`, `query-audit` and `receipts`
+//! (`list|show`, and `export` where it applies), `store stats|vacuum`.
 
 use crate::shared::{open_existing_ledger, print_json, usage};
-use crate::{Global, ReceiptsCmd, StoreCmd};
+use crate::{EvidenceCmd, Global, ListArgs, QueryAuditCmd, ReceiptsCmd, StoreCmd};
 use serde_json::{Value, json};
+use std::path::Path;
+use synapsor_runner::Error;
 use synapsor_runner::error::Result;
-use synapsor_runner::ledger::ReceiptFilter;
+use synapsor_runner::ledger::{ListFilter, ReceiptFilter};
+
+fn check_limit(limit: u32) -> Result<u32> {
+    if (1..=200).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(usage("--limit must be a number from 1 to 200"))
+    }
+}
+
+/// The filters of a list command; `--object type:id` split, `--object-type`/`--object-id` winning.
+fn list_filter(a: ListArgs) -> Result<ListFilter> {
+    let (mut object_type, mut object_id) = (None, None);
+    if let Some(o) = &a.object {
+        match o.split_once(':') {
+            Some((t, id)) if !t.is_empty() && !id.is_empty() => {
+                object_type = Some(t.to_string());
+                object_id = Some(id.to_string());
+            }
+            _ => {
+                return Err(usage(
+                    "--object must use type:id, for example invoice:INV-3001",
+                ));
+            }
+        }
+    }
+    Ok(ListFilter {
+        tenant: a.tenant,
+        principal: a.principal,
+        capability: a.capability,
+        proposal: a.proposal,
+        evidence: None,
+        object_type: a.object_type.or(object_type),
+        object_id: a.object_id.or(object_id),
+        source: a.source,
+        table: a.table,
+        primary_key: None,
+        query_fingerprint: a.query_fingerprint,
+        from: a.from,
+        to: a.to,
+        limit: check_limit(a.limit)?,
+    })
+}
+
+fn not_found(code: &'static str, message: String) -> Error {
+    Error::Ledger { code, message }
+}
+
+fn write_export(path: Option<&Path>, what: &str, body: &str) -> Result<()> {
+    let path = path.ok_or_else(|| usage(&format!("{what} export requires --output <path>")))?;
+    std::fs::write(path, body).map_err(|e| Error::ConfigFile {
+        code: "EXPORT_FAILED",
+        message: format!("cannot write {}: {e}", path.display()),
+    })
+}
+
+pub async fn evidence(g: &Global, action: EvidenceCmd) -> Result<u8> {
+    let (ledger, _) = open_existing_ledger(g)?;
+    match action {
+        EvidenceCmd::List { filter } => {
+            let json_out = filter.json;
+            let list = ledger.list_evidence(&list_filter(filter)?).await?;
+            if json_out {
+                print_json(&json!({"evidence": list}));
+            } else if list.is_empty() {
+                println!("No evidence bundles found.");
+            } else {
+                for e in &list {
+                    println!(
+                        "{}  evidence {}",
+                        text(e, "created_at"),
+                        text(e, "evidence_bundle_id")
+                    );
+                    println!(
+                        "  capability: {}  object: {}:{}",
+                        text(e, "capability"),
+                        text(e, "business_object"),
+                        text(e, "object_id")
+                    );
+                    println!(
+                        "  proposal: {}  items: {}  query audit: {}",
+                        text(e, "proposal_id"),
+                        e["item_count"],
+                        e["query_audit_count"]
+                    );
+                }
+            }
+        }
+        EvidenceCmd::Show { id, details, json } => {
+            let bundle = ledger.evidence_bundle(&id).await?.ok_or_else(|| {
+                not_found(
+                    "EVIDENCE_NOT_FOUND",
+                    format!("evidence bundle not found: {id}"),
+                )
+            })?;
+            if json {
+                print_json(&bundle);
+            } else {
+                show_evidence(&bundle, details);
+            }
+        }
+        EvidenceCmd::Export { id, output, format } => {
+            if !["json", "markdown"].contains(&format.as_str()) {
+                return Err(usage(&format!(
+                    "unsupported export format: {format}. Supported formats: json, markdown"
+                )));
+            }
+            let bundle = ledger.evidence_bundle(&id).await?.ok_or_else(|| {
+                not_found(
+                    "EVIDENCE_NOT_FOUND",
+                    format!("evidence bundle not found: {id}"),
+                )
+            })?;
+            let body = if format == "json" {
+                serde_json::to_string_pretty(&bundle).unwrap_or_default()
+            } else {
+                evidence_markdown(&bundle)
+            };
+            write_export(output.as_deref(), "evidence", &body)?;
+            println!(
+                "exported {id} to {}",
+                output.as_deref().unwrap_or(Path::new("-")).display()
+            );
+        }
+    }
+    Ok(0)
+}
+
+fn show_evidence(b: &Value, details: bool) {
+    let items = b["items"].as_array().map(Vec::len).unwrap_or_default();
+    let audits = b["query_audit"]
+        .as_array()
+        .map(Vec::len)
+        .unwrap_or_default();
+    println!("Evidence {}", text(b, "evidence_bundle_id"));
+    println!(
+        "Used for: {}",
+        match b["proposal_id"].as_str() {
+            Some(p) => format!("proposal {p}"),
+            None => "a read".into(),
+        }
+    );
+    println!("  capability: {}", text(b, "capability"));
+    println!(
+        "  object: {}:{}",
+        text(b, "business_object"),
+        text(b, "object_id")
+    );
+    println!("Captured: {}", text(b, "created_at"));
+    println!("  {items} evidence item(s)");
+    println!("  {audits} query audit record(s)");
+    println!(
+        "Source: {} {}",
+        text(b, "source_id"),
+        text(b, "source_table")
+    );
+    println!("Rows:");
+    for item in b["items"].as_array().into_iter().flatten() {
+        println!("  {}", serde_json::to_string(item).unwrap_or_default());
+    }
+    if details {
+        println!("Evidence bundle: {}", text(b, "evidence_bundle_id"));
+        println!("Tenant: {}", text(b, "tenant_id"));
+        println!("Proposal: {}", text(b, "proposal_id"));
+        println!("Principal: {}", text(b, "principal"));
+        println!("Capability: {}", text(b, "capability"));
+        println!("Source: {}", text(b, "source_id"));
+        println!("Table: {}", text(b, "source_table"));
+        println!("Query fingerprint: {}", text(b, "query_fingerprint"));
+        println!("Rows captured: {items}");
+        println!("Created at: {}", text(b, "created_at"));
+        println!("Only the capability's visible columns are captured.");
+        println!("Related:");
+        for a in b["query_audit"].as_array().into_iter().flatten() {
+            println!("  query audit {}", a["audit_id"]);
+        }
+    }
+    println!("Next:");
+    match b["proposal_id"].as_str() {
+        Some(p) => println!("  synapsor-runner proposals show {p}"),
+        None => println!(
+            "  synapsor-runner query-audit list --evidence {}",
+            text(b, "evidence_bundle_id")
+        ),
+    }
+    if !details {
+        println!("More detail:");
+        println!(
+            "  synapsor-runner evidence show {} --details",
+            text(b, "evidence_bundle_id")
+        );
+    }
+}
+
+fn evidence_markdown(b: &Value) -> String {
+    let mut md = format!("# Evidence {}\n\n", text(b, "evidence_bundle_id"));
+    for (label, key) in [
+        ("Tenant", "tenant_id"),
+        ("Proposal", "proposal_id"),
+        ("Principal", "principal"),
+        ("Capability", "capability"),
+        ("Source", "source_id"),
+        ("Table", "source_table"),
+        ("Object", "object_id"),
+        ("Query fingerprint", "query_fingerprint"),
+        ("Created at", "created_at"),
+    ] {
+        md.push_str(&format!("- {label}: {}\n", text(b, key)));
+    }
+    md.push_str("\n## Items\n\n```json\n");
+    md.push_str(&serde_json::to_string_pretty(&b["items"]).unwrap_or_default());
+    md.push_str("\n```\n");
+    md
+}
+
+fn parse_audit_id(s: &str, what: &str) -> Result<i64> {
+    s.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| {
+        usage(&format!(
+            "query-audit {what} requires <audit_id>: a positive number"
+        ))
+    })
+}
+
+pub async fn query_audit(g: &Global, action: QueryAuditCmd) -> Result<u8> {
+    let (ledger, _) = open_existing_ledger(g)?;
+    match action {
+        QueryAuditCmd::List {
+            filter,
+            evidence,
+            primary_key,
+        } => {
+            let json_out = filter.json;
+            let mut f = list_filter(filter)?;
+            f.evidence = evidence;
+            f.primary_key = primary_key;
+            let list = ledger.list_query_audit(&f).await?;
+            if json_out {
+                print_json(&json!({"query_audit": list}));
+            } else if list.is_empty() {
+                println!("No query audit records found.");
+            } else {
+                for a in &list {
+                    println!("{}  audit {}", text(a, "created_at"), a["audit_id"]);
+                    println!(
+                        "  source: {}/{}  rows: {}",
+                        text(a, "source_id"),
+                        text(a, "table_name"),
+                        a["row_count"]
+                    );
+                    println!(
+                        "  proposal: {}  evidence: {}",
+                        text(a, "proposal_id"),
+                        text(a, "evidence_bundle_id")
+                    );
+                    println!(
+                        "  detail: synapsor-runner query-audit show {}",
+                        a["audit_id"]
+                    );
+                }
+            }
+        }
+        QueryAuditCmd::Show {
+            audit_id,
+            details,
+            json,
+        } => {
+            let id = parse_audit_id(&audit_id, "show")?;
+            let a = ledger.query_audit(id).await?.ok_or_else(|| {
+                not_found(
+                    "QUERY_AUDIT_NOT_FOUND",
+                    format!("query audit not found: {id}"),
+                )
+            })?;
+            if json {
+                print_json(&a);
+            } else {
+                println!("Query audit {id}");
+                println!(
+                    "Read: {} {} (fingerprint {})",
+                    text(&a, "source_id"),
+                    text(&a, "table_name"),
+                    text(&a, "query_fingerprint")
+                );
+                println!("Rows returned: {}", a["row_count"]);
+                println!("Linked records:");
+                println!("  proposal: {}", text(&a, "proposal_id"));
+                println!("  evidence: {}", text(&a, "evidence_bundle_id"));
+                println!("Recorded at: {}", text(&a, "created_at"));
+                if details {
+                    let redacted = a["payload"]["parameters_redacted"] == json!(true);
+                    println!(
+                        "Parameters redacted: {}",
+                        if redacted { "yes" } else { "unknown" }
+                    );
+                    println!(
+                        "Payload: {}",
+                        serde_json::to_string_pretty(&a["payload"]).unwrap_or_default()
+                    );
+                } else {
+                    println!("More detail:");
+                    println!("  synapsor-runner query-audit show {id} --details");
+                }
+            }
+        }
+        QueryAuditCmd::Export { audit_id, output } => {
+            let id = parse_audit_id(&audit_id, "export")?;
+            let a = ledger.query_audit(id).await?.ok_or_else(|| {
+                not_found(
+                    "QUERY_AUDIT_NOT_FOUND",
+                    format!("query audit not found: {id}"),
+                )
+            })?;
+            let body = serde_json::to_string_pretty(&a).unwrap_or_default();
+            write_export(output.as_deref(), "query-audit", &body)?;
+            println!(
+                "exported query audit {id} to {}",
+                output.as_deref().unwrap_or(Path::new("-")).display()
+            );
+        }
+    }
+    Ok(0)
+}
 
 /// `rct_000001` for receipt 1.
 fn receipt_name(id: i64) -> String {
@@ -36,9 +360,7 @@ pub async fn receipts(g: &Global, action: ReceiptsCmd) -> Result<u8> {
             limit,
             json,
         } => {
-            if !(1..=200).contains(&limit) {
-                return Err(usage("--limit must be a number from 1 to 200"));
-            }
+            let limit = check_limit(limit)?;
             let filter = ReceiptFilter {
                 proposal,
                 writeback_job,

@@ -113,6 +113,17 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Evidence bundles recorded by reads and proposals.
+    Evidence {
+        #[command(subcommand)]
+        action: EvidenceCmd,
+    },
+    /// The query-audit trail of every source read (parameters are never stored).
+    #[command(name = "query-audit")]
+    QueryAudit {
+        #[command(subcommand)]
+        action: QueryAuditCmd,
+    },
     /// Execution receipts recorded in the ledger.
     Receipts {
         #[command(subcommand)]
@@ -439,6 +450,118 @@ pub enum HandlerCmd {
         /// List the templates
         #[arg(long)]
         list: bool,
+    },
+}
+
+/// Filters shared by `evidence list` and `query-audit list`.
+#[derive(Args, Debug)]
+pub struct ListArgs {
+    /// Only this tenant
+    #[arg(long)]
+    pub tenant: Option<String>,
+    /// Only this principal
+    #[arg(long)]
+    pub principal: Option<String>,
+    /// Only this capability
+    #[arg(long)]
+    pub capability: Option<String>,
+    /// Only the records of this proposal
+    #[arg(long)]
+    pub proposal: Option<String>,
+    /// type:id, e.g. invoices:INV-3001 (the business object or table, and the object id)
+    #[arg(long)]
+    pub object: Option<String>,
+    /// The object type alone (overrides the type of --object)
+    #[arg(long)]
+    pub object_type: Option<String>,
+    /// The object id alone (overrides the id of --object)
+    #[arg(long)]
+    pub object_id: Option<String>,
+    /// Only this source
+    #[arg(long)]
+    pub source: Option<String>,
+    /// Only this table (with or without its schema)
+    #[arg(long)]
+    pub table: Option<String>,
+    /// Only this query fingerprint
+    #[arg(long)]
+    pub query_fingerprint: Option<String>,
+    /// Recorded at or after (ISO-8601; a date such as 2026-06-01 works)
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Recorded at or before (ISO-8601)
+    #[arg(long)]
+    pub to: Option<String>,
+    /// At most this many (1 to 200)
+    #[arg(long, default_value_t = 20)]
+    pub limit: u32,
+    /// Print JSON instead of text
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum EvidenceCmd {
+    /// List evidence bundles, newest first.
+    List {
+        #[command(flatten)]
+        filter: ListArgs,
+    },
+    /// Show one evidence bundle: what it was used for and the rows it captured.
+    Show {
+        /// Evidence bundle id (ev_…)
+        id: String,
+        /// Show every field, item and query-audit record
+        #[arg(long)]
+        details: bool,
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write one evidence bundle to a file.
+    Export {
+        /// Evidence bundle id (ev_…)
+        id: String,
+        /// File to write
+        #[arg(long)]
+        output: Option<PathBuf>,
+        /// json | markdown
+        #[arg(long, default_value = "json")]
+        format: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum QueryAuditCmd {
+    /// List query-audit records, newest first.
+    List {
+        #[command(flatten)]
+        filter: ListArgs,
+        /// Only the records of this evidence bundle
+        #[arg(long)]
+        evidence: Option<String>,
+        /// Only the reads of this primary key value
+        #[arg(long)]
+        primary_key: Option<String>,
+    },
+    /// Show one query-audit record.
+    Show {
+        /// Audit record number
+        audit_id: String,
+        /// Show the stored payload too
+        #[arg(long)]
+        details: bool,
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write one query-audit record to a file (JSON).
+    Export {
+        /// Audit record number
+        audit_id: String,
+        /// File to write
+        #[arg(long)]
+        output: Option<PathBuf>,
     },
 }
 

@@ -415,3 +415,125 @@ fn receipts_and_store_stats_read_the_ledger() {
     let after: serde_json::Value = serde_json::from_str(&after).unwrap();
     assert_eq!(after["tables"], stats["tables"], "vacuum keeps every row");
 }
+
+#[test]
+fn evidence_and_query_audit_can_be_listed_shown_and_exported() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = demo(dir.path());
+    let cli = |args: &[&str]| run(bin().args(args).arg("--config").arg(&config));
+    let json = |args: &[&str]| -> serde_json::Value {
+        let (code, out, err) = cli(args);
+        assert_eq!(code, 0, "{args:?}: {err}");
+        serde_json::from_str(&out).unwrap()
+    };
+    let all = json(&["evidence", "list", "--json"]);
+    let all = all["evidence"].as_array().unwrap().clone();
+    assert!(all.len() >= 2, "{all:?}");
+    let with_proposal = all.iter().find(|e| e["proposal_id"].is_string()).unwrap();
+    let id = with_proposal["evidence_bundle_id"].as_str().unwrap();
+    let object = format!(
+        "{}:{}",
+        with_proposal["business_object"].as_str().unwrap(),
+        with_proposal["object_id"].as_str().unwrap()
+    );
+    let one = json(&["evidence", "list", "--object", &object, "--json"]);
+    let one = one["evidence"].as_array().unwrap();
+    assert!(
+        !one.is_empty()
+            && one
+                .iter()
+                .all(|e| e["object_id"] == with_proposal["object_id"])
+    );
+    let none = json(&["evidence", "list", "--tenant", "globex", "--json"]);
+    assert_eq!(none["evidence"], serde_json::json!([]));
+    let (code, _, err) = cli(&["evidence", "list", "--object", "INV-3001"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("--object must use type:id"), "{err}");
+
+    let (code, out, err) = cli(&["evidence", "show", id]);
+    assert_eq!(code, 0, "{err}");
+    for line in [
+        &format!("Evidence {id}"),
+        "Used for: proposal ",
+        "evidence item(s)",
+        "query audit record(s)",
+        "More detail:",
+    ] {
+        assert!(out.contains(line), "{line} in:\n{out}");
+    }
+    let (_, out, _) = cli(&["evidence", "show", id, "--details"]);
+    assert!(
+        out.contains(&format!("Evidence bundle: {id}")) && out.contains("Query fingerprint: "),
+        "{out}"
+    );
+    let (code, _, err) = cli(&["evidence", "show", "ev_missing"]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("evidence bundle not found: ev_missing"),
+        "{err}"
+    );
+    let md = dir.path().join("ev.md");
+    let (code, out, err) = run(bin()
+        .args(["evidence", "export", id, "--format", "markdown", "--output"])
+        .arg(&md)
+        .arg("--config")
+        .arg(&config));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(&format!("exported {id} to ")), "{out}");
+    assert!(
+        std::fs::read_to_string(&md)
+            .unwrap()
+            .starts_with(&format!("# Evidence {id}"))
+    );
+    let (code, _, err) = cli(&["evidence", "export", id]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("evidence export requires --output <path>"),
+        "{err}"
+    );
+    let (code, _, err) = cli(&["evidence", "export", id, "--format", "pdf", "--output", "x"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("unsupported export format: pdf"), "{err}");
+
+    let audits = json(&["query-audit", "list", "--json"]);
+    let audits = audits["query_audit"].as_array().unwrap().clone();
+    assert!(!audits.is_empty());
+    let linked = json(&["query-audit", "list", "--evidence", id, "--json"]);
+    let linked = linked["query_audit"].as_array().unwrap();
+    assert!(!linked.is_empty() && linked.iter().all(|a| a["evidence_bundle_id"] == id));
+    let n = audits[0]["audit_id"].as_i64().unwrap().to_string();
+    let (code, out, _) = cli(&["query-audit", "list"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains(&format!("  audit {n}")) && out.contains("  source: "),
+        "{out}"
+    );
+    let (code, out, err) = cli(&["query-audit", "show", &n, "--details"]);
+    assert_eq!(code, 0, "{err}");
+    for line in [
+        &format!("Query audit {n}"),
+        "Read: ",
+        "Rows returned: ",
+        "Linked records:",
+        "Parameters redacted: ",
+        "Payload: ",
+    ] {
+        assert!(out.contains(line), "{line} in:\n{out}");
+    }
+    let (code, _, err) = cli(&["query-audit", "show", "0"]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("query-audit show requires <audit_id>"),
+        "{err}"
+    );
+    let file = dir.path().join("audit.json");
+    let (code, _, err) = run(bin()
+        .args(["query-audit", "export", &n, "--output"])
+        .arg(&file)
+        .arg("--config")
+        .arg(&config));
+    assert_eq!(code, 0, "{err}");
+    let exported: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!(exported["audit_id"].to_string(), n);
+}

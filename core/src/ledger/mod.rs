@@ -153,6 +153,31 @@ pub const TABLES: &[&str] = &[
     "runner_state",
 ];
 
+/// Which evidence bundles or query-audit rows a list shows. `None` matches anything; every
+/// given filter must hold.
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    pub tenant: Option<String>,
+    pub principal: Option<String>,
+    pub capability: Option<String>,
+    pub proposal: Option<String>,
+    pub evidence: Option<String>,
+    /// The business object or table (`invoices`, `public.invoices`).
+    pub object_type: Option<String>,
+    pub object_id: Option<String>,
+    pub source: Option<String>,
+    /// The table, with or without its schema.
+    pub table: Option<String>,
+    /// Query audit only: the primary key value read.
+    pub primary_key: Option<String>,
+    pub query_fingerprint: Option<String>,
+    /// Recorded at or after (ISO-8601 text; a date such as `2026-06-01` works).
+    pub from: Option<String>,
+    /// Recorded at or before.
+    pub to: Option<String>,
+    pub limit: u32,
+}
+
 /// Which execution receipts `receipts list` shows. `None` matches anything.
 #[derive(Debug, Clone, Default)]
 pub struct ReceiptFilter {
@@ -398,6 +423,23 @@ impl Ledger {
     /// Rebuild the ledger file to reclaim free pages; the approximate size before and after.
     pub async fn vacuum(&self) -> Result<(i64, i64)> {
         self.call(|l| l.vacuum()).await
+    }
+
+    /// Evidence bundles, newest first, with their item and query-audit counts.
+    pub async fn list_evidence(&self, filter: &ListFilter) -> Result<Vec<Value>> {
+        let filter = filter.clone();
+        self.call(move |l| l.list_evidence(&filter)).await
+    }
+
+    /// Query-audit rows, newest first.
+    pub async fn list_query_audit(&self, filter: &ListFilter) -> Result<Vec<Value>> {
+        let filter = filter.clone();
+        self.call(move |l| l.list_query_audit(&filter)).await
+    }
+
+    /// One query-audit row by its number.
+    pub async fn query_audit(&self, audit_id: i64) -> Result<Option<Value>> {
+        self.call(move |l| l.query_audit(audit_id)).await
     }
 
     /// Execution receipts, newest first.

@@ -570,6 +570,70 @@ impl SqliteLedger {
         self.with(|c| Ok(c.query_row(sql, [], |r| r.get(0))?))
     }
 
+    /// Evidence bundles, newest first, filtered (`evidence list`).
+    pub fn list_evidence(&mut self, f: &super::ListFilter) -> Result<Vec<Value>> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT b.evidence_bundle_id, b.proposal_id, b.tenant_id, b.principal, b.capability, b.source_id, b.source_table, b.business_object, b.object_id, b.query_fingerprint, b.created_at, \
+                 (SELECT count(*) FROM evidence_items i WHERE i.evidence_bundle_id = b.evidence_bundle_id), \
+                 (SELECT count(*) FROM query_audit q WHERE q.evidence_bundle_id = b.evidence_bundle_id) \
+                 FROM evidence_bundles b \
+                 WHERE (?1 IS NULL OR b.tenant_id = ?1) AND (?2 IS NULL OR b.principal = ?2) AND (?3 IS NULL OR b.capability = ?3) \
+                 AND (?4 IS NULL OR b.proposal_id = ?4) AND (?5 IS NULL OR b.business_object = ?5 OR b.source_table = ?5 OR b.source_table LIKE '%.' || ?5) \
+                 AND (?6 IS NULL OR b.object_id = ?6) AND (?7 IS NULL OR b.source_id = ?7) \
+                 AND (?8 IS NULL OR b.source_table = ?8 OR b.source_table LIKE '%.' || ?8) AND (?9 IS NULL OR b.query_fingerprint = ?9) \
+                 AND (?10 IS NULL OR b.created_at >= ?10) AND (?11 IS NULL OR b.created_at <= ?11) AND (?12 IS NULL OR b.evidence_bundle_id = ?12) \
+                 ORDER BY b.created_at DESC, b.evidence_bundle_id DESC LIMIT ?13",
+            )?;
+            let rows = stmt.query_map(
+                params![f.tenant, f.principal, f.capability, f.proposal, f.object_type, f.object_id, f.source, f.table, f.query_fingerprint, f.from, f.to, f.evidence, f.limit],
+                |r| {
+                    Ok(json!({
+                        "evidence_bundle_id": r.get::<_, String>(0)?, "proposal_id": r.get::<_, Option<String>>(1)?, "tenant_id": r.get::<_, String>(2)?,
+                        "principal": r.get::<_, Option<String>>(3)?, "capability": r.get::<_, Option<String>>(4)?, "source_id": r.get::<_, Option<String>>(5)?,
+                        "source_table": r.get::<_, Option<String>>(6)?, "business_object": r.get::<_, Option<String>>(7)?, "object_id": r.get::<_, Option<String>>(8)?,
+                        "query_fingerprint": r.get::<_, Option<String>>(9)?, "created_at": r.get::<_, String>(10)?,
+                        "item_count": r.get::<_, i64>(11)?, "query_audit_count": r.get::<_, i64>(12)?,
+                    }))
+                },
+            )?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    /// Query-audit rows, newest first, filtered (`query-audit list`).
+    pub fn list_query_audit(&mut self, f: &super::ListFilter) -> Result<Vec<Value>> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "{QUERY_AUDIT_SELECT} \
+                 WHERE (?1 IS NULL OR tenant_id = ?1) AND (?2 IS NULL OR principal = ?2) AND (?3 IS NULL OR capability = ?3) \
+                 AND (?4 IS NULL OR proposal_id = ?4) AND (?5 IS NULL OR business_object = ?5 OR table_name = ?5 OR table_name LIKE '%.' || ?5) \
+                 AND (?6 IS NULL OR object_id = ?6) AND (?7 IS NULL OR source_id = ?7) \
+                 AND (?8 IS NULL OR table_name = ?8 OR table_name LIKE '%.' || ?8) AND (?9 IS NULL OR query_fingerprint = ?9) \
+                 AND (?10 IS NULL OR created_at >= ?10) AND (?11 IS NULL OR created_at <= ?11) AND (?12 IS NULL OR evidence_bundle_id = ?12) \
+                 AND (?13 IS NULL OR primary_key_value = ?13) \
+                 ORDER BY created_at DESC, audit_id DESC LIMIT ?14"
+            ))?;
+            let rows = stmt.query_map(
+                params![f.tenant, f.principal, f.capability, f.proposal, f.object_type, f.object_id, f.source, f.table, f.query_fingerprint, f.from, f.to, f.evidence, f.primary_key, f.limit],
+                query_audit_row,
+            )?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    /// One query-audit row by its number (`query-audit show`).
+    pub fn query_audit(&mut self, id: i64) -> Result<Option<Value>> {
+        self.with(|c| {
+            Ok(c.query_row(
+                &format!("{QUERY_AUDIT_SELECT} WHERE audit_id = ?1"),
+                [id],
+                query_audit_row,
+            )
+            .optional()?)
+        })
+    }
+
     /// Rows in every table, and the file's size in pages (`store stats`).
     pub fn stats(&mut self) -> Result<Value> {
         self.with(|c| {
@@ -652,6 +716,30 @@ fn page_stats(c: &Connection) -> rusqlite::Result<(i64, i64)> {
     let pages: i64 = c.pragma_query_value(None, "page_count", |r| r.get(0))?;
     let size: i64 = c.pragma_query_value(None, "page_size", |r| r.get(0))?;
     Ok((pages, size))
+}
+
+const QUERY_AUDIT_SELECT: &str = "SELECT audit_id, proposal_id, evidence_bundle_id, source_id, query_fingerprint, table_name, row_count, payload_json, tenant_id, principal, capability, business_object, object_id, primary_key_value, created_at FROM query_audit";
+
+/// A query-audit row as JSON.
+fn query_audit_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Value> {
+    let payload: Value = serde_json::from_str(&r.get::<_, String>(7)?).unwrap_or(Value::Null);
+    Ok(json!({
+        "audit_id": r.get::<_, i64>(0)?,
+        "proposal_id": r.get::<_, Option<String>>(1)?,
+        "evidence_bundle_id": r.get::<_, Option<String>>(2)?,
+        "source_id": r.get::<_, String>(3)?,
+        "query_fingerprint": r.get::<_, String>(4)?,
+        "table_name": r.get::<_, String>(5)?,
+        "row_count": r.get::<_, i64>(6)?,
+        "payload": payload,
+        "tenant_id": r.get::<_, Option<String>>(8)?,
+        "principal": r.get::<_, Option<String>>(9)?,
+        "capability": r.get::<_, Option<String>>(10)?,
+        "business_object": r.get::<_, Option<String>>(11)?,
+        "object_id": r.get::<_, Option<String>>(12)?,
+        "primary_key_value": r.get::<_, Option<String>>(13)?,
+        "created_at": r.get::<_, String>(14)?,
+    }))
 }
 
 /// A receipt row as JSON: the stored receipt with its number and when it was recorded.
