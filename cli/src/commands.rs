@@ -21,6 +21,13 @@ pub async fn run(cli: Cli) -> Result<u8> {
         Command::Config {
             action: ConfigCmd::Validate { json },
         } => config_validate(&g, json),
+        Command::Config {
+            action: ConfigCmd::Show { redacted },
+        } => crate::ledger_cmds::config_show(&g, redacted),
+        Command::Config {
+            action: ConfigCmd::Migrate,
+        } => crate::ledger_cmds::config_migrate(&g),
+        Command::Validate { job } => crate::ledger_cmds::validate_job(job.as_deref()),
         Command::Tools {
             action: ToolsCmd::Preview { alias_mode, json },
         } => tools_preview(&g, &alias_mode, json).await,
@@ -332,6 +339,13 @@ async fn proposals(g: &Global, action: ProposalsCmd) -> Result<u8> {
                 render::proposal_show(&replay, details, &store);
             }
             Ok(0)
+        }
+        ProposalsCmd::WritebackJob {
+            selector,
+            lease_seconds,
+            output,
+        } => {
+            crate::ledger_cmds::writeback_job(g, &selector, lease_seconds, output.as_deref()).await
         }
         ProposalsCmd::Approve(a) => decide(g, a, true).await,
         ProposalsCmd::Reject(a) => decide(g, a, false).await,

@@ -498,3 +498,131 @@ pub async fn store(g: &Global, action: StoreCmd) -> Result<u8> {
     }
     Ok(0)
 }
+
+/// `config show [--redacted]`: the config file as JSON.
+pub fn config_show(g: &Global, redacted: bool) -> Result<u8> {
+    let path = crate::shared::config_path(g);
+    let loaded = synapsor_runner::config::load_config(&path)?;
+    let text = std::fs::read_to_string(&loaded.path).map_err(|e| Error::ConfigFile {
+        code: "CONFIG_NOT_FOUND",
+        message: format!("cannot read {}: {e}", loaded.path.display()),
+    })?;
+    let value: Value = serde_json::from_str(&text).map_err(|e| Error::ConfigFile {
+        code: "CONFIG_INVALID_JSON",
+        message: format!("{} is not JSON: {e}", loaded.path.display()),
+    })?;
+    print_json(&if redacted {
+        redact_config(&value)
+    } else {
+        value
+    });
+    Ok(0)
+}
+
+/// Mask credential-like values by the ledger's rules, except under `*_env` keys: those hold the
+/// names of environment variables, not their values.
+fn redact_config(v: &Value) -> Value {
+    match v {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| {
+                    let kept = if k.ends_with("_env") {
+                        v.clone()
+                    } else if v.is_object() || v.is_array() {
+                        redact_config(v)
+                    } else {
+                        let (masked, changed) =
+                            synapsor_runner::ledger::redact_secrets(&json!({ k.as_str(): v }));
+                        if changed {
+                            masked[k].clone()
+                        } else {
+                            v.clone()
+                        }
+                    };
+                    (k.clone(), kept)
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(redact_config).collect()),
+        other => synapsor_runner::ledger::redact_secrets(other).0,
+    }
+}
+
+/// `config migrate`: version 1 is the only config format.
+pub fn config_migrate(g: &Global) -> Result<u8> {
+    let loaded = synapsor_runner::config::load_config(crate::shared::config_path(g))?;
+    println!("config already current ({})", loaded.path.display());
+    Ok(0)
+}
+
+/// `validate --job <path>`: parse a writeback job file against the protocol.
+pub fn validate_job(job: Option<&Path>) -> Result<u8> {
+    let path = job.ok_or_else(|| usage("--job <path> is required"))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| usage(&format!("cannot read --job {}: {e}", path.display())))?;
+    let value: Value =
+        serde_json::from_str(&text).map_err(|e| usage(&format!("--job is not valid JSON: {e}")))?;
+    synapsor_runner::protocol::WritebackJob::parse(&value)?;
+    println!("job valid");
+    Ok(0)
+}
+
+/// `proposals writeback-job`: the job an apply of this approved proposal would run.
+pub async fn writeback_job(
+    g: &Global,
+    selector: &str,
+    lease_seconds: i64,
+    output: Option<&Path>,
+) -> Result<u8> {
+    if !(1..=86_400).contains(&lease_seconds) {
+        return Err(usage("--lease-seconds must be from 1 to 86400"));
+    }
+    let runner = crate::shared::open_runner(g).await?;
+    let id = runner.ledger().resolve_selector(selector).await?;
+    let p = runner.ledger().proposal(&id).await?;
+    if p.change_set.mode == "shadow" {
+        return Err(Error::Ledger {
+            code: "SHADOW_WRITEBACK_DISABLED",
+            message: format!("shadow proposal {id} cannot be converted into a writeback job"),
+        });
+    }
+    if !p.state.may_apply() {
+        return Err(Error::Ledger {
+            code: "PROPOSAL_NOT_APPROVED",
+            message: format!("proposal {id} is {}, not approved for writeback", p.state),
+        });
+    }
+    let config = runner.config();
+    let cap = synapsor_runner::apply::matching_capability(config, &p)?;
+    let (executor, _) = synapsor_runner::apply::authority::executor_type(config, cap)?;
+    let engine = config
+        .sources
+        .get(&p.source_id)
+        .map(|s| s.engine.as_str())
+        .unwrap_or_default();
+    let opts = synapsor_runner::ApplyOptions {
+        lease_seconds,
+        ..Default::default()
+    };
+    let job = synapsor_runner::apply::job_for_executor(&p, engine, executor, &opts);
+    let value = job.to_value();
+    match output {
+        None => print_json(&value),
+        Some(path) => {
+            std::fs::write(
+                path,
+                serde_json::to_string_pretty(&value).unwrap_or_default(),
+            )
+            .map_err(|e| Error::ConfigFile {
+                code: "EXPORT_FAILED",
+                message: format!("cannot write {}: {e}", path.display()),
+            })?;
+            println!(
+                "created writeback job {} for {id} at {}",
+                job.writeback_job_id,
+                path.display()
+            );
+        }
+    }
+    Ok(0)
+}

@@ -113,6 +113,12 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Check a writeback job file against the protocol (nothing is applied).
+    Validate {
+        /// Writeback job JSON file
+        #[arg(long)]
+        job: Option<PathBuf>,
+    },
     /// Evidence bundles recorded by reads and proposals.
     Evidence {
         #[command(subcommand)]
@@ -150,6 +156,15 @@ pub enum ConfigCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Print the config as JSON.
+    Show {
+        /// Mask credential-like values (connection URLs, bearer tokens, passwords); the names of
+        /// environment variables stay readable
+        #[arg(long)]
+        redacted: bool,
+    },
+    /// Bring the config to the current format (version 1 is the only one, so nothing changes).
+    Migrate,
 }
 
 #[derive(Subcommand, Debug)]
@@ -208,6 +223,18 @@ pub enum ProposalsCmd {
         /// Print JSON instead of text
         #[arg(long)]
         json: bool,
+    },
+    /// Print (or write) the writeback job an apply of an approved proposal would run.
+    #[command(name = "writeback-job")]
+    WritebackJob {
+        /// Proposal id or `latest`
+        selector: String,
+        /// How long the job's lease lasts, in seconds
+        #[arg(long, default_value_t = 300)]
+        lease_seconds: i64,
+        /// Write the job to this file instead of printing it
+        #[arg(long)]
+        output: Option<PathBuf>,
     },
     /// Approve a proposal (role-checked; outside any model-facing path).
     Approve(DecideArgs),

@@ -537,3 +537,102 @@ fn evidence_and_query_audit_can_be_listed_shown_and_exported() {
         serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
     assert_eq!(exported["audit_id"].to_string(), n);
 }
+
+#[test]
+fn config_show_writeback_job_and_job_validation() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = demo(dir.path());
+    let cli = |args: &[&str]| run(bin().args(args).arg("--config").arg(&config));
+    // A credential in a free-form field is masked; the names of env vars stay readable.
+    let mut cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
+    cfg["sources"]["billing"]["ssl"] =
+        serde_json::json!({"password": "hunter2", "note": "postgres://u:pw@db/x"});
+    cfg["executors"] = serde_json::json!({"app": {"type": "http_handler", "url_env": "APP_HANDLER_URL", "auth": {"type": "bearer_env", "token_env": "APP_HANDLER_TOKEN"}}});
+    std::fs::write(&config, serde_json::to_string_pretty(&cfg).unwrap()).unwrap();
+    let (code, out, err) = cli(&["config", "show"]);
+    assert_eq!(code, 0, "{err}");
+    let shown: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(shown, cfg);
+    let (code, out, err) = cli(&["config", "show", "--redacted"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!out.contains("hunter2") && !out.contains("u:pw@"), "{out}");
+    let masked: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        masked["sources"]["billing"]["ssl"]["password"],
+        "<redacted>"
+    );
+    assert_eq!(
+        masked["executors"]["app"]["auth"]["token_env"],
+        "APP_HANDLER_TOKEN"
+    );
+    assert_eq!(masked["executors"]["app"]["url_env"], "APP_HANDLER_URL");
+    assert_eq!(
+        masked["sources"]["billing"]["path"],
+        cfg["sources"]["billing"]["path"]
+    );
+    let (code, out, _) = cli(&["config", "migrate"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("config already current"), "{out}");
+
+    // The job of an approved proposal, written to a file, validates and applies.
+    let (code, _, err) = cli(&[
+        "propose",
+        "billing.propose_late_fee_waiver",
+        "--args",
+        r#"{"invoice_id":"INV-3002","reason":"goodwill"}"#,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = cli(&["proposals", "writeback-job", "latest"]);
+    assert_ne!(code, 0, "pending review is not approved");
+    assert!(err.contains("not approved for writeback"), "{err}");
+    let (code, _, err) = cli(&[
+        "proposals",
+        "approve",
+        "latest",
+        "--yes",
+        "--as",
+        "lead",
+        "--role",
+        "billing_lead",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = cli(&["proposals", "writeback-job", "latest"]);
+    assert_eq!(code, 0, "{err}");
+    let printed: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(printed["schema_version"], "synapsor.writeback-job.v1", "{printed}");
+    let job = dir.path().join("job.json");
+    let (code, out, err) = run(bin()
+        .args([
+            "proposals",
+            "writeback-job",
+            "latest",
+            "--lease-seconds",
+            "600",
+            "--output",
+        ])
+        .arg(&job)
+        .arg("--config")
+        .arg(&config));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("created writeback job wbj_"), "{out}");
+    let (code, out, err) = run(bin().args(["validate", "--job"]).arg(&job));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.trim(), "job valid");
+    let (code, out, err) = run(bin()
+        .args(["apply", "--job"])
+        .arg(&job)
+        .arg("--config")
+        .arg(&config));
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, _, err) = run(bin().arg("validate"));
+    assert_ne!(code, 0);
+    assert!(err.contains("--job <path> is required"), "{err}");
+    std::fs::write(&job, r#"{"schema_version":"synapsor.writeback-job.v1"}"#).unwrap();
+    let (code, _, err) = run(bin().args(["validate", "--job"]).arg(&job));
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("PROTOCOL_INVALID") || err.contains("invalid"),
+        "{err}"
+    );
+}

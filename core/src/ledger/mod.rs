@@ -9,7 +9,7 @@ mod schema;
 pub(crate) mod secrets;
 mod sqlite;
 
-pub use secrets::assert_no_secret_material;
+pub use secrets::{REDACTED, assert_no_secret_material, redact_secrets};
 
 use crate::error::{Error, Result};
 use crate::protocol::{ChangeSet, ExecutionReceipt, WritebackJob};
