@@ -48,6 +48,32 @@ pub async fn run(cli: Cli) -> Result<u8> {
                     details: d,
                     json: j,
                 }) => (proposal.or(s), d || details, j || json),
+                Some(ReplayCmd::List {
+                    filter,
+                    evidence,
+                    receipt,
+                    state,
+                    status,
+                }) => {
+                    return crate::ledger_cmds::replay_list(
+                        &g, filter, evidence, receipt, state, status,
+                    )
+                    .await;
+                }
+                Some(ReplayCmd::Export {
+                    selector: s,
+                    proposal,
+                    output,
+                    format,
+                }) => {
+                    return crate::ledger_cmds::replay_export(
+                        &g,
+                        proposal.or(s),
+                        output.as_deref(),
+                        &format,
+                    )
+                    .await;
+                }
                 None => (selector, details, json),
             };
             replay(&g, sel, details, json).await

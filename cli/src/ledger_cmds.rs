@@ -44,6 +44,9 @@ fn list_filter(a: ListArgs) -> Result<ListFilter> {
         source: a.source,
         table: a.table,
         primary_key: None,
+        state: None,
+        status: None,
+        receipt: None,
         query_fingerprint: a.query_fingerprint,
         from: a.from,
         to: a.to,
@@ -625,4 +628,124 @@ pub async fn writeback_job(
         }
     }
     Ok(0)
+}
+
+/// `replay list`: one entry per proposal.
+pub async fn replay_list(
+    g: &Global,
+    filter: ListArgs,
+    evidence: Option<String>,
+    receipt: Option<String>,
+    state: Option<String>,
+    status: Option<String>,
+) -> Result<u8> {
+    let (ledger, _) = open_existing_ledger(g)?;
+    let json_out = filter.json;
+    let mut f = list_filter(filter)?;
+    f.evidence = evidence;
+    f.state = state;
+    f.status = status;
+    f.receipt = match receipt {
+        None => None,
+        Some(r) => Some(
+            r.strip_prefix("rct_")
+                .unwrap_or(&r)
+                .parse::<i64>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| usage("--receipt must be a positive receipt number"))?,
+        ),
+    };
+    let list = ledger.list_replays(&f).await?;
+    if json_out {
+        print_json(&json!({"replays": list}));
+    } else if list.is_empty() {
+        println!("No replays found.");
+    } else {
+        for r in &list {
+            println!("{}  {}", text(r, "created_at"), text(r, "replay_id"));
+            println!(
+                "  {}  {}:{}  {}",
+                text(r, "capability"),
+                text(r, "business_object"),
+                text(r, "object_id"),
+                text(r, "state")
+            );
+        }
+    }
+    Ok(0)
+}
+
+/// `replay export`: a proposal's replay record as JSON or markdown.
+pub async fn replay_export(
+    g: &Global,
+    selector: Option<String>,
+    output: Option<&Path>,
+    format: &str,
+) -> Result<u8> {
+    if !["json", "markdown"].contains(&format) {
+        return Err(usage(&format!(
+            "unsupported export format: {format}. Supported formats: json, markdown"
+        )));
+    }
+    let sel = selector.ok_or_else(|| usage("replay export requires <proposal_id> or latest"))?;
+    let (ledger, _) = open_existing_ledger(g)?;
+    let id = ledger.resolve_selector(&sel).await?;
+    let record = ledger.replay(&id).await?;
+    let body = if format == "json" {
+        serde_json::to_string_pretty(&record).unwrap_or_default()
+    } else {
+        replay_markdown(&record)
+    };
+    write_export(output, "replay", &body)?;
+    println!(
+        "exported {} to {}",
+        text(&record, "replay_id"),
+        output.unwrap_or(Path::new("-")).display()
+    );
+    Ok(0)
+}
+
+fn replay_markdown(r: &Value) -> String {
+    let p = &r["proposal"];
+    let cs = &p["change_set"];
+    let pretty = |v: &Value| serde_json::to_string_pretty(v).unwrap_or_default();
+    let block = |v: &Value| format!("```json\n{}\n```\n", pretty(v));
+    let mut md = String::from("# Synapsor Replay\n\n");
+    md.push_str(&format!(
+        "- Replay: {}\n- Proposal: {}\n- State: {}\n\n",
+        text(r, "replay_id"),
+        text(p, "proposal_id"),
+        text(p, "state")
+    ));
+    md.push_str("## What The Agent Requested\n\n");
+    md.push_str(&format!(
+        "{} on {}:{}\n\n",
+        text(p, "action"),
+        text(p, "business_object"),
+        text(p, "object_id")
+    ));
+    md.push_str("## Trusted Context\n\n");
+    md.push_str(&format!(
+        "- Tenant: {}\n- Principal: {}\n\n",
+        text(p, "tenant_id"),
+        text(p, "principal")
+    ));
+    md.push_str("## Evidence\n\n");
+    md.push_str(&block(&r["evidence"]));
+    md.push_str("\n## Proposed Diff\n\n");
+    md.push_str(&block(
+        &json!({"before": cs["before"], "patch": cs["patch"], "after": cs["after"]}),
+    ));
+    md.push_str("\n## Approval\n\n");
+    md.push_str(&block(&r["approvals"]));
+    md.push_str("\n## Guarded Writeback\n\n");
+    md.push_str(&block(
+        &json!({"jobs": r["jobs"], "receipts": r["receipts"]}),
+    ));
+    md.push_str("\n## Query Audit\n\n");
+    md.push_str(&block(&r["query_audit"]));
+    md.push_str("\n## Replay Note\n\n");
+    md.push_str("This is local captured interaction replay, not external database time travel. It shows what the runner recorded: the evidence the agent saw, the change it proposed, who approved it and what the guarded writeback did.\n");
+    md
 }

@@ -283,6 +283,37 @@ pub struct ApplyArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum ReplayCmd {
+    /// List replays (one per proposal), newest first.
+    List {
+        #[command(flatten)]
+        filter: ListArgs,
+        /// Only the replay of the proposal this evidence bundle belongs to
+        #[arg(long)]
+        evidence: Option<String>,
+        /// Only the replay of the proposal with this receipt number
+        #[arg(long)]
+        receipt: Option<String>,
+        /// Only proposals in this state
+        #[arg(long)]
+        state: Option<String>,
+        /// Only proposals with a receipt of this status
+        #[arg(long)]
+        status: Option<String>,
+    },
+    /// Write a proposal's replay to a file.
+    Export {
+        /// Proposal id or `latest`
+        selector: Option<String>,
+        /// Proposal id (same as the positional argument)
+        #[arg(long)]
+        proposal: Option<String>,
+        /// File to write
+        #[arg(long, alias = "out")]
+        output: Option<PathBuf>,
+        /// json | markdown
+        #[arg(long, default_value = "json")]
+        format: String,
+    },
     /// Show everything captured for a proposal, in order.
     Show {
         /// Proposal id or `latest`

@@ -600,7 +600,10 @@ fn config_show_writeback_job_and_job_validation() {
     let (code, out, err) = cli(&["proposals", "writeback-job", "latest"]);
     assert_eq!(code, 0, "{err}");
     let printed: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(printed["schema_version"], "synapsor.writeback-job.v1", "{printed}");
+    assert_eq!(
+        printed["schema_version"], "synapsor.writeback-job.v1",
+        "{printed}"
+    );
     let job = dir.path().join("job.json");
     let (code, out, err) = run(bin()
         .args([
@@ -633,6 +636,111 @@ fn config_show_writeback_job_and_job_validation() {
     assert_ne!(code, 0);
     assert!(
         err.contains("PROTOCOL_INVALID") || err.contains("invalid"),
+        "{err}"
+    );
+}
+
+#[test]
+fn replays_can_be_listed_and_exported() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = demo(dir.path());
+    let cli = |args: &[&str]| run(bin().args(args).arg("--config").arg(&config));
+    let (code, out, err) = cli(&["replay", "list", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let all: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let all = all["replays"].as_array().unwrap().clone();
+    assert!(all.len() >= 2);
+    for r in &all {
+        let keys: Vec<&str> = r.as_object().unwrap().keys().map(String::as_str).collect();
+        for k in [
+            "replay_id",
+            "proposal_id",
+            "created_at",
+            "state",
+            "tenant_id",
+            "principal",
+            "capability",
+            "business_object",
+            "object_id",
+        ] {
+            assert!(keys.contains(&k), "{k} in {r}");
+        }
+        assert_eq!(
+            r["replay_id"],
+            format!("replay_{}", r["proposal_id"].as_str().unwrap())
+        );
+    }
+    let (_, out, _) = cli(&["replay", "list", "--state", "applied", "--json"]);
+    let applied: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let applied = applied["replays"].as_array().unwrap();
+    assert!(!applied.is_empty() && applied.iter().all(|r| r["state"] == "applied"));
+    let (_, out, _) = cli(&["receipts", "list", "--status", "conflict", "--json"]);
+    let receipts: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let conflict = &receipts["receipts"][0];
+    let (_, out, _) = cli(&[
+        "replay",
+        "list",
+        "--receipt",
+        &conflict["receipt_id"].to_string(),
+        "--json",
+    ]);
+    let by_receipt: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(by_receipt["replays"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        by_receipt["replays"][0]["proposal_id"],
+        conflict["proposal_id"]
+    );
+    let (code, _, err) = cli(&["replay", "list", "--receipt", "x"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("--receipt must be a positive"), "{err}");
+    let (code, out, _) = cli(&["replay", "list"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("  replay_wrp_"), "{out}");
+
+    let md = dir.path().join("replay.md");
+    let (code, out, err) = run(bin()
+        .args([
+            "replay", "export", "latest", "--format", "markdown", "--out",
+        ])
+        .arg(&md)
+        .arg("--config")
+        .arg(&config));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("exported replay_wrp_"), "{out}");
+    let text = std::fs::read_to_string(&md).unwrap();
+    for h in [
+        "# Synapsor Replay",
+        "## What The Agent Requested",
+        "## Trusted Context",
+        "## Evidence",
+        "## Proposed Diff",
+        "## Approval",
+        "## Guarded Writeback",
+        "## Query Audit",
+        "## Replay Note",
+    ] {
+        assert!(text.contains(h), "{h} in:\n{text}");
+    }
+    let json_file = dir.path().join("replay.json");
+    let (code, _, err) = run(bin()
+        .args([
+            "replay",
+            "export",
+            "--proposal",
+            all[0]["proposal_id"].as_str().unwrap(),
+            "--output",
+        ])
+        .arg(&json_file)
+        .arg("--config")
+        .arg(&config));
+    assert_eq!(code, 0, "{err}");
+    let record: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json_file).unwrap()).unwrap();
+    assert_eq!(record["proposal"]["proposal_id"], all[0]["proposal_id"]);
+    let (code, _, err) = cli(&["replay", "export", "latest"]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("replay export requires --output <path>"),
         "{err}"
     );
 }

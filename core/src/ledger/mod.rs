@@ -170,6 +170,12 @@ pub struct ListFilter {
     pub table: Option<String>,
     /// Query audit only: the primary key value read.
     pub primary_key: Option<String>,
+    /// Replays only: the proposal's state.
+    pub state: Option<String>,
+    /// Replays only: a receipt of the proposal has this status.
+    pub status: Option<String>,
+    /// Replays only: the proposal has this receipt.
+    pub receipt: Option<i64>,
     pub query_fingerprint: Option<String>,
     /// Recorded at or after (ISO-8601 text; a date such as `2026-06-01` works).
     pub from: Option<String>,
@@ -429,6 +435,12 @@ impl Ledger {
     pub async fn list_evidence(&self, filter: &ListFilter) -> Result<Vec<Value>> {
         let filter = filter.clone();
         self.call(move |l| l.list_evidence(&filter)).await
+    }
+
+    /// One replay entry per proposal, newest first.
+    pub async fn list_replays(&self, filter: &ListFilter) -> Result<Vec<Value>> {
+        let filter = filter.clone();
+        self.call(move |l| l.list_replays(&filter)).await
     }
 
     /// Query-audit rows, newest first.

@@ -601,6 +601,35 @@ impl SqliteLedger {
         })
     }
 
+    /// One replay entry per proposal, newest first, filtered (`replay list`).
+    pub fn list_replays(&mut self, f: &super::ListFilter) -> Result<Vec<Value>> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT p.proposal_id, p.created_at, p.state, p.tenant_id, p.principal, p.action, p.business_object, p.object_id FROM proposals p \
+                 WHERE (?1 IS NULL OR p.tenant_id = ?1) AND (?2 IS NULL OR p.principal = ?2) AND (?3 IS NULL OR p.action = ?3) \
+                 AND (?4 IS NULL OR p.proposal_id = ?4) AND (?5 IS NULL OR p.business_object = ?5 OR p.source_table = ?5) \
+                 AND (?6 IS NULL OR p.object_id = ?6) AND (?7 IS NULL OR p.source_id = ?7) AND (?8 IS NULL OR p.source_table = ?8) \
+                 AND (?9 IS NULL OR p.state = ?9) AND (?10 IS NULL OR p.created_at >= ?10) AND (?11 IS NULL OR p.created_at <= ?11) \
+                 AND (?12 IS NULL OR EXISTS (SELECT 1 FROM evidence_bundles e WHERE e.proposal_id = p.proposal_id AND e.evidence_bundle_id = ?12)) \
+                 AND (?13 IS NULL OR EXISTS (SELECT 1 FROM writeback_receipts r WHERE r.proposal_id = p.proposal_id AND r.receipt_id = ?13)) \
+                 AND (?14 IS NULL OR EXISTS (SELECT 1 FROM writeback_receipts r WHERE r.proposal_id = p.proposal_id AND r.status = ?14)) \
+                 ORDER BY p.created_at DESC, p.rowid DESC LIMIT ?15",
+            )?;
+            let rows = stmt.query_map(
+                params![f.tenant, f.principal, f.capability, f.proposal, f.object_type, f.object_id, f.source, f.table, f.state, f.from, f.to, f.evidence, f.receipt, f.status, f.limit],
+                |r| {
+                    let id: String = r.get(0)?;
+                    Ok(json!({
+                        "replay_id": format!("replay_{id}"), "proposal_id": id, "created_at": r.get::<_, String>(1)?,
+                        "state": r.get::<_, String>(2)?, "tenant_id": r.get::<_, String>(3)?, "principal": r.get::<_, Option<String>>(4)?,
+                        "capability": r.get::<_, String>(5)?, "business_object": r.get::<_, String>(6)?, "object_id": r.get::<_, String>(7)?,
+                    }))
+                },
+            )?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
     /// Query-audit rows, newest first, filtered (`query-audit list`).
     pub fn list_query_audit(&mut self, f: &super::ListFilter) -> Result<Vec<Value>> {
         self.with(|c| {
