@@ -95,6 +95,22 @@ pub async fn run(cli: Cli) -> Result<u8> {
             Ok(0)
         }
         Command::Demo { dir } => crate::demo::run(&dir).await,
+        Command::Activity {
+            action:
+                crate::ActivityCmd::Search {
+                    filter,
+                    evidence,
+                    replay,
+                    receipt,
+                    state,
+                    status,
+                },
+        } => {
+            crate::ledger_cmds::activity_search(
+                &g, filter, evidence, replay, receipt, state, status,
+            )
+            .await
+        }
         Command::Evidence { action } => crate::ledger_cmds::evidence(&g, action).await,
         Command::QueryAudit { action } => crate::ledger_cmds::query_audit(&g, action).await,
         Command::Receipts { action } => crate::ledger_cmds::receipts(&g, action).await,

@@ -645,17 +645,7 @@ pub async fn replay_list(
     f.evidence = evidence;
     f.state = state;
     f.status = status;
-    f.receipt = match receipt {
-        None => None,
-        Some(r) => Some(
-            r.strip_prefix("rct_")
-                .unwrap_or(&r)
-                .parse::<i64>()
-                .ok()
-                .filter(|n| *n > 0)
-                .ok_or_else(|| usage("--receipt must be a positive receipt number"))?,
-        ),
-    };
+    f.receipt = receipt_filter(receipt.as_deref())?;
     let list = ledger.list_replays(&f).await?;
     if json_out {
         print_json(&json!({"replays": list}));
@@ -748,4 +738,110 @@ fn replay_markdown(r: &Value) -> String {
     md.push_str("\n## Replay Note\n\n");
     md.push_str("This is local captured interaction replay, not external database time travel. It shows what the runner recorded: the evidence the agent saw, the change it proposed, who approved it and what the guarded writeback did.\n");
     md
+}
+
+/// `--receipt 7` or `--receipt rct_000007`.
+fn receipt_filter(receipt: Option<&str>) -> Result<Option<i64>> {
+    receipt
+        .map(|r| {
+            r.strip_prefix("rct_")
+                .unwrap_or(r)
+                .parse::<i64>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| usage("--receipt must be a positive receipt number"))
+        })
+        .transpose()
+}
+
+/// `activity search`: proposals, and the evidence and query audit of reads not tied to a
+/// proposal, merged newest first.
+pub async fn activity_search(
+    g: &Global,
+    filter: ListArgs,
+    evidence: Option<String>,
+    replay: Option<String>,
+    receipt: Option<String>,
+    state: Option<String>,
+    status: Option<String>,
+) -> Result<u8> {
+    let (ledger, _) = open_existing_ledger(g)?;
+    let json_out = filter.json;
+    let mut f = list_filter(filter)?;
+    if let Some(r) = replay {
+        let id = r.strip_prefix("replay_").unwrap_or(&r).to_string();
+        if f.proposal.as_ref().is_some_and(|p| *p != id) {
+            return Err(usage("--replay and --proposal name different proposals"));
+        }
+        f.proposal = Some(id);
+    }
+    f.evidence = evidence;
+    f.receipt = receipt_filter(receipt.as_deref())?;
+    let only_proposals = state.is_some() || status.is_some() || f.receipt.is_some();
+    f.state = state;
+    f.status = status;
+    let mut items: Vec<Value> = ledger
+        .list_replays(&f)
+        .await?
+        .into_iter()
+        .map(|p| {
+            json!({"kind": "proposal", "created_at": p["created_at"], "capability": p["capability"], "tenant_id": p["tenant_id"],
+                   "object": format!("{}:{}", text(&p, "business_object"), text(&p, "object_id")), "proposal_id": p["proposal_id"],
+                   "state": p["state"], "replay_id": p["replay_id"]})
+        })
+        .collect();
+    if !only_proposals && f.proposal.is_none() {
+        for e in ledger.list_evidence(&f).await? {
+            if e["proposal_id"].is_null() {
+                items.push(json!({"kind": "evidence", "created_at": e["created_at"], "capability": e["capability"], "tenant_id": e["tenant_id"],
+                                  "object": format!("{}:{}", text(&e, "business_object"), text(&e, "object_id")), "evidence_bundle_id": e["evidence_bundle_id"]}));
+            }
+        }
+        for a in ledger.list_query_audit(&f).await? {
+            if a["proposal_id"].is_null() && a["evidence_bundle_id"].is_null() {
+                items.push(json!({"kind": "query-audit", "created_at": a["created_at"], "capability": a["capability"], "tenant_id": a["tenant_id"],
+                                  "object": format!("{}:{}", text(&a, "business_object"), text(&a, "object_id")), "audit_id": a["audit_id"]}));
+            }
+        }
+    }
+    items.sort_by(|a, b| text(b, "created_at").cmp(text(a, "created_at")));
+    items.truncate(f.limit as usize);
+    if json_out {
+        print_json(&json!({"interactions": items}));
+        return Ok(0);
+    }
+    if items.is_empty() {
+        println!("No local interactions found.");
+        return Ok(0);
+    }
+    println!("Found {} local interaction(s)", items.len());
+    for (n, i) in items.iter().enumerate() {
+        println!("{}. {}", n + 1, text(i, "created_at"));
+        println!("   kind: {}", text(i, "kind"));
+        println!("   capability: {}", text(i, "capability"));
+        println!("   tenant: {}", text(i, "tenant_id"));
+        println!("   object: {}", text(i, "object"));
+        for (label, key) in [
+            ("proposal", "proposal_id"),
+            ("evidence", "evidence_bundle_id"),
+            ("query audit", "audit_id"),
+            ("state", "state"),
+            ("replay", "replay_id"),
+        ] {
+            match &i[key] {
+                Value::String(v) => println!("   {label}: {v}"),
+                Value::Number(v) => println!("   {label}: {v}"),
+                _ => {}
+            }
+        }
+    }
+    println!("Next:");
+    match items.iter().find(|i| i["kind"] == "proposal") {
+        Some(p) => println!("  synapsor-runner replay show {}", text(p, "proposal_id")),
+        None => println!(
+            "  synapsor-runner evidence show {}",
+            text(&items[0], "evidence_bundle_id")
+        ),
+    }
+    Ok(0)
 }

@@ -119,6 +119,11 @@ pub enum Command {
         #[arg(long)]
         job: Option<PathBuf>,
     },
+    /// Search everything the ledger recorded: proposals, reads' evidence and query audit.
+    Activity {
+        #[command(subcommand)]
+        action: ActivityCmd,
+    },
     /// Evidence bundles recorded by reads and proposals.
     Evidence {
         #[command(subcommand)]
@@ -556,6 +561,30 @@ pub struct ListArgs {
     /// Print JSON instead of text
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ActivityCmd {
+    /// Proposals and the reads not tied to one, newest first.
+    Search {
+        #[command(flatten)]
+        filter: ListArgs,
+        /// Only the activity around this evidence bundle
+        #[arg(long)]
+        evidence: Option<String>,
+        /// Only this replay (replay_<proposal id>)
+        #[arg(long)]
+        replay: Option<String>,
+        /// Only the proposal with this receipt number
+        #[arg(long)]
+        receipt: Option<String>,
+        /// Only proposals in this state
+        #[arg(long)]
+        state: Option<String>,
+        /// Only proposals with a receipt of this status
+        #[arg(long)]
+        status: Option<String>,
+    },
 }
 
 #[derive(Subcommand, Debug)]

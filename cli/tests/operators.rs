@@ -744,3 +744,60 @@ fn replays_can_be_listed_and_exported() {
         "{err}"
     );
 }
+
+#[test]
+fn activity_search_merges_proposals_and_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = demo(dir.path());
+    let cli = |args: &[&str]| run(bin().args(args).arg("--config").arg(&config));
+    let search = |args: &[&str]| -> Vec<serde_json::Value> {
+        let mut all = vec!["activity", "search", "--json"];
+        all.extend_from_slice(args);
+        let (code, out, err) = cli(&all);
+        assert_eq!(code, 0, "{args:?}: {err}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        v["interactions"].as_array().unwrap().clone()
+    };
+    let all = search(&[]);
+    let kinds: Vec<&str> = all.iter().map(|i| i["kind"].as_str().unwrap()).collect();
+    assert!(
+        kinds.contains(&"proposal") && kinds.contains(&"evidence"),
+        "{kinds:?}"
+    );
+    let times: Vec<&str> = all
+        .iter()
+        .map(|i| i["created_at"].as_str().unwrap())
+        .collect();
+    assert!(
+        times.windows(2).all(|w| w[0] >= w[1]),
+        "newest first: {times:?}"
+    );
+    let applied = search(&["--state", "applied"]);
+    assert!(
+        !applied.is_empty()
+            && applied
+                .iter()
+                .all(|i| i["kind"] == "proposal" && i["state"] == "applied")
+    );
+    let id = applied[0]["proposal_id"].as_str().unwrap();
+    let one = search(&["--replay", &format!("replay_{id}")]);
+    assert_eq!(one.len(), 1);
+    assert_eq!(one[0]["proposal_id"], id);
+    let object = applied[0]["object"].as_str().unwrap();
+    assert!(
+        search(&["--object", object])
+            .iter()
+            .all(|i| i["object"] == object)
+    );
+    assert_eq!(search(&["--limit", "1"]).len(), 1);
+    assert!(search(&["--tenant", "globex"]).is_empty());
+    let (code, out, _) = cli(&["activity", "search", "--tenant", "globex"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("No local interactions found."), "{out}");
+    let (code, out, _) = cli(&["activity", "search"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("local interaction(s)") && out.contains("   kind: proposal"),
+        "{out}"
+    );
+}
