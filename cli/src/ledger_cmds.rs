@@ -469,7 +469,69 @@ fn show_receipt(r: &Value, details: bool) {
     }
 }
 
+/// `30d`, `12h`, `15m`, `45s`.
+fn parse_age(s: &str) -> Result<chrono::Duration> {
+    let bad = || usage("--older-than must be N followed by s, m, h or d (e.g. 30d)");
+    let (at, unit) = s.char_indices().last().ok_or_else(bad)?;
+    let n: i64 = s[..at].parse().map_err(|_| bad())?;
+    if n < 0 {
+        return Err(bad());
+    }
+    match unit.to_ascii_lowercase() {
+        's' => chrono::Duration::try_seconds(n),
+        'm' => chrono::Duration::try_minutes(n),
+        'h' => chrono::Duration::try_hours(n),
+        'd' => chrono::Duration::try_days(n),
+        _ => None,
+    }
+    .ok_or_else(bad)
+}
+
+/// `store reset --yes`: delete the ledger file and its WAL companions.
+fn store_reset(g: &Global, yes: bool, force: bool, json: bool) -> Result<u8> {
+    let store = crate::shared::ledger_path(g);
+    if store.as_os_str() == ":memory:" {
+        return Err(usage("store reset needs a ledger file, not :memory:"));
+    }
+    if !yes {
+        return Err(usage(
+            "store reset is destructive for the local ledger. Rerun with --yes after backing up anything you need.",
+        ));
+    }
+    crate::shared::check_not_in_use(&store, "store reset", force)?;
+    let mut removed = Vec::new();
+    for suffix in ["", "-wal", "-shm", ".lease.json"] {
+        let mut p = store.as_os_str().to_owned();
+        p.push(suffix);
+        let p = std::path::PathBuf::from(p);
+        if p.exists() {
+            std::fs::remove_file(&p).map_err(|e| Error::ConfigFile {
+                code: "LOCAL_STORE_RESET_FAILED",
+                message: format!("cannot remove {}: {e}", p.display()),
+            })?;
+            removed.push(p.display().to_string());
+        }
+    }
+    if json {
+        print_json(
+            &json!({"ok": true, "store": store.display().to_string(), "removed": removed, "source_database_changed": false}),
+        );
+    } else {
+        println!("Local store reset complete");
+        println!("Store: {}", store.display());
+        println!("Source database changed: no");
+        println!("Removed:");
+        for r in &removed {
+            println!("  {r}");
+        }
+    }
+    Ok(0)
+}
+
 pub async fn store(g: &Global, action: StoreCmd) -> Result<u8> {
+    if let StoreCmd::Reset { yes, force, json } = action {
+        return store_reset(g, yes, force, json);
+    }
     let (ledger, store) = open_existing_ledger(g)?;
     match action {
         StoreCmd::Stats { json } => {
@@ -487,6 +549,51 @@ pub async fn store(g: &Global, action: StoreCmd) -> Result<u8> {
                 println!("approx bytes: {}", stats["approx_bytes"]);
             }
         }
+        StoreCmd::Prune {
+            older_than,
+            dry_run,
+            yes,
+            force,
+            json,
+        } => {
+            if yes && dry_run {
+                return Err(usage("store prune takes --yes or --dry-run, not both"));
+            }
+            let age = older_than
+                .as_deref()
+                .ok_or_else(|| {
+                    usage("store prune requires --older-than N followed by s, m, h or d (e.g. 30d)")
+                })
+                .and_then(parse_age)?;
+            if yes {
+                crate::shared::check_not_in_use(&store, "store prune", force)?;
+            }
+            let cutoff =
+                (chrono::Utc::now() - age).to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+            let out = ledger.prune_reads(&cutoff, !yes).await?;
+            if json {
+                print_json(&out);
+            } else {
+                println!(
+                    "{}",
+                    if yes {
+                        "Local store prune complete"
+                    } else {
+                        "Local store prune dry run"
+                    }
+                );
+                println!("Store: {}", store.display());
+                println!("Cutoff: {cutoff}");
+                println!("Only reads' evidence and query audit no proposal references are pruned.");
+                for (t, n) in out["deleted"].as_object().into_iter().flatten() {
+                    println!("  {t}: {n}");
+                }
+                if !yes {
+                    println!("No rows were deleted. Rerun with --yes to apply this prune.");
+                }
+            }
+        }
+        StoreCmd::Reset { .. } => unreachable!("handled before the ledger is opened"),
         StoreCmd::Vacuum { json } => {
             let (before, after) = ledger.vacuum().await?;
             if json {

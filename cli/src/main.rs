@@ -708,6 +708,37 @@ pub enum StoreCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Remove the evidence and query audit of old reads that no proposal references (a dry run
+    /// unless --yes). Proposals and their history are never pruned.
+    Prune {
+        /// Age of the oldest reads kept: N followed by s, m, h or d (e.g. 30d)
+        #[arg(long)]
+        older_than: Option<String>,
+        /// Only count what would be removed (the default)
+        #[arg(long)]
+        dry_run: bool,
+        /// Remove the rows
+        #[arg(long)]
+        yes: bool,
+        /// Go ahead even though an MCP server holds the ledger
+        #[arg(long)]
+        force: bool,
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete the ledger file (and its -wal and -shm files). Everything recorded is lost.
+    Reset {
+        /// Really delete it
+        #[arg(long)]
+        yes: bool,
+        /// Go ahead even though an MCP server holds the ledger
+        #[arg(long)]
+        force: bool,
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]

@@ -84,3 +84,105 @@ pub(crate) fn open_existing_ledger(g: &Global) -> Result<(Ledger, PathBuf)> {
 pub(crate) fn print_json(v: &Value) {
     println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
 }
+
+/// A long-running server's claim on its ledger: `<ledger>.lease.json` naming the process, so
+/// that `store prune --yes` and `store reset` refuse while it runs. Removed when dropped; a lease
+/// whose process is gone is ignored and removed by the next check.
+pub(crate) struct StoreLease {
+    path: PathBuf,
+}
+
+fn lease_path(ledger: &std::path::Path) -> PathBuf {
+    let mut p = ledger.as_os_str().to_owned();
+    p.push(".lease.json");
+    PathBuf::from(p)
+}
+
+impl StoreLease {
+    /// Claim `ledger` for this process (best effort: a lease that cannot be written is warned
+    /// about, not fatal).
+    pub(crate) fn take(ledger: &std::path::Path, transport: &str) -> Option<StoreLease> {
+        if ledger.as_os_str() == ":memory:" {
+            return None;
+        }
+        let path = lease_path(ledger);
+        let body = serde_json::json!({
+            "pid": std::process::id(),
+            "mode": "mcp",
+            "transport": transport,
+            "store_path": ledger.display().to_string(),
+            "started_at": chrono::Utc::now().to_rfc3339(),
+        });
+        match std::fs::write(&path, body.to_string()) {
+            Ok(()) => Some(StoreLease { path }),
+            Err(e) => {
+                eprintln!(
+                    "warning: cannot write the ledger lease {}: {e}",
+                    path.display()
+                );
+                None
+            }
+        }
+    }
+}
+
+impl Drop for StoreLease {
+    fn drop(&mut self) {
+        let ours = std::fs::read_to_string(&self.path)
+            .ok()
+            .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+            .is_some_and(|v| v["pid"].as_u64() == Some(u64::from(std::process::id())));
+        if ours {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// Whether process `pid` is alive (a process we may not signal counts as alive).
+fn alive(pid: u32) -> bool {
+    #[cfg(unix)]
+    {
+        let Ok(pid) = i32::try_from(pid) else {
+            return false;
+        };
+        // SAFETY: signal 0 only checks that the process exists; nothing is sent.
+        let r = unsafe { libc::kill(pid, 0) };
+        r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = pid;
+        true
+    }
+}
+
+/// Refuse `op` on `ledger` while a live MCP server holds it, unless `force` (then only warn).
+pub(crate) fn check_not_in_use(ledger: &std::path::Path, op: &str, force: bool) -> Result<()> {
+    let path = lease_path(ledger);
+    let Some(lease) = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+    else {
+        return Ok(());
+    };
+    let pid = lease["pid"].as_u64().and_then(|p| u32::try_from(p).ok());
+    if !pid.is_some_and(alive) {
+        let _ = std::fs::remove_file(&path);
+        return Ok(());
+    }
+    let message = format!(
+        "Local store appears active for {}/{} (pid {}, started {}). Refusing {op}. Stop that server first, or pass --force.",
+        lease["mode"].as_str().unwrap_or("mcp"),
+        lease["transport"].as_str().unwrap_or("?"),
+        lease["pid"],
+        lease["started_at"].as_str().unwrap_or("?"),
+    );
+    if force {
+        eprintln!("warning: {message}");
+        return Ok(());
+    }
+    Err(Error::ConfigFile {
+        code: "LOCAL_STORE_IN_USE",
+        message,
+    })
+}

@@ -801,3 +801,116 @@ fn activity_search_merges_proposals_and_reads() {
         "{out}"
     );
 }
+
+#[test]
+fn store_prune_keeps_proposals_and_reset_needs_yes_and_a_free_ledger() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = demo(dir.path());
+    let ledger = dir.path().join(".synapsor/demo/local.db");
+    let lease = dir.path().join(".synapsor/demo/local.db.lease.json");
+    let cli = |args: &[&str]| run(bin().args(args).arg("--config").arg(&config));
+    let stats = || -> serde_json::Value {
+        let (_, out, _) = cli(&["store", "stats", "--json"]);
+        serde_json::from_str::<serde_json::Value>(&out).unwrap()["tables"].clone()
+    };
+    let before = stats();
+    // A dry run by default: counts, removes nothing.
+    let (code, out, err) = cli(&["store", "prune", "--older-than", "0s"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("Local store prune dry run") && out.contains("No rows were deleted."),
+        "{out}"
+    );
+    assert_eq!(stats(), before);
+    let (_, out, _) = cli(&["store", "prune", "--older-than", "0s", "--json"]);
+    let dry: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(dry["dry_run"], true);
+    let reads = dry["deleted"]["evidence_bundles"].as_i64().unwrap();
+    assert!(reads >= 1, "the demo's read is prunable: {dry}");
+    for (args, msg) in [
+        (
+            vec!["store", "prune", "--older-than", "0s", "--yes", "--dry-run"],
+            "not both",
+        ),
+        (
+            vec!["store", "prune", "--older-than", "5x"],
+            "--older-than must be",
+        ),
+        (
+            vec!["store", "prune", "--older-than", "5µ"],
+            "--older-than must be",
+        ),
+        (vec!["store", "prune"], "requires --older-than"),
+        (vec!["store", "reset"], "Rerun with --yes"),
+    ] {
+        let (code, _, err) = cli(&args);
+        assert_ne!(code, 0, "{args:?}");
+        assert!(err.contains(msg), "{args:?}: {err}");
+    }
+
+    // A live server's lease stops destructive commands unless --force; a stale one is ignored.
+    let live = serde_json::json!({"pid": std::process::id(), "mode": "mcp", "transport": "stdio", "started_at": "now"});
+    std::fs::write(&lease, live.to_string()).unwrap();
+    let (code, _, err) = cli(&["store", "prune", "--older-than", "0s", "--yes"]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("LOCAL_STORE_IN_USE") && err.contains("Refusing store prune"),
+        "{err}"
+    );
+    let (code, _, err) = cli(&["store", "reset", "--yes"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("Refusing store reset"), "{err}");
+    let mut gone = Command::new("true").spawn().unwrap();
+    let dead_pid = gone.id();
+    gone.wait().unwrap();
+    std::fs::write(&lease, serde_json::json!({"pid": dead_pid}).to_string()).unwrap();
+    let (code, out, err) = cli(&["store", "prune", "--older-than", "0s", "--yes"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("Local store prune complete"), "{out}");
+    assert!(!lease.exists(), "a stale lease is removed");
+    let after = stats();
+    assert_eq!(after["proposals"], before["proposals"]);
+    assert_eq!(after["writeback_receipts"], before["writeback_receipts"]);
+    assert_eq!(after["proposal_events"], before["proposal_events"]);
+    assert_eq!(
+        after["evidence_bundles"].as_i64().unwrap(),
+        before["evidence_bundles"].as_i64().unwrap() - reads
+    );
+    let (code, _, err) = cli(&["replay", "show", "latest"]);
+    assert_eq!(code, 0, "proposals keep their evidence: {err}");
+
+    // An MCP server holds the ledger while it runs and lets go when it stops.
+    let mut server = bin()
+        .args(["mcp", "serve", "--config"])
+        .arg(&config)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !lease.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(lease.exists(), "mcp serve writes its lease");
+    let (code, _, err) = cli(&["store", "reset", "--yes"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("appears active for mcp/stdio"), "{err}");
+    drop(server.stdin.take());
+    server.wait().unwrap();
+    assert!(!lease.exists(), "the lease goes with the server");
+
+    let (code, out, err) = cli(&["store", "reset", "--yes"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("Local store reset complete") && out.contains("Source database changed: no"),
+        "{out}"
+    );
+    assert!(!ledger.exists());
+    let (code, _, err) = cli(&["proposals", "list"]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("No local Synapsor proposal store was found"),
+        "{err}"
+    );
+}

@@ -426,6 +426,15 @@ impl Ledger {
         self.call(|l| l.stats()).await
     }
 
+    /// Remove (or, with `dry_run`, count) the evidence and query audit of reads recorded before
+    /// `cutoff` (ISO-8601) that no proposal references. Proposals and everything recorded about
+    /// them (approvals, jobs, receipts, events, their evidence) are never pruned. Returns
+    /// `{cutoff, dry_run, deleted: {table: rows}}`.
+    pub async fn prune_reads(&self, cutoff: &str, dry_run: bool) -> Result<Value> {
+        let cutoff = cutoff.to_string();
+        self.call(move |l| l.prune_reads(&cutoff, dry_run)).await
+    }
+
     /// Rebuild the ledger file to reclaim free pages; the approximate size before and after.
     pub async fn vacuum(&self) -> Result<(i64, i64)> {
         self.call(|l| l.vacuum()).await

@@ -663,6 +663,41 @@ impl SqliteLedger {
         })
     }
 
+    /// Remove (or, with `dry_run`, count) the evidence and query audit of reads recorded
+    /// before `cutoff` that no proposal references. Proposals, approvals, jobs, receipts,
+    /// events and a proposal's own evidence are never pruned.
+    pub fn prune_reads(&mut self, cutoff: &str, dry_run: bool) -> Result<Value> {
+        if !dry_run && self.read_only {
+            return Err(Error::ledger(
+                "LOCAL_STORE_READ_ONLY",
+                "the ledger is open read-only; nothing can be pruned",
+            ));
+        }
+        self.with(|c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            const OLD_BUNDLES: &str = "SELECT evidence_bundle_id FROM evidence_bundles WHERE proposal_id IS NULL AND created_at < ?1";
+            let audit_where = format!(
+                "proposal_id IS NULL AND ((evidence_bundle_id IS NULL AND created_at < ?1) OR evidence_bundle_id IN ({OLD_BUNDLES}))"
+            );
+            let items_where = format!("evidence_bundle_id IN ({OLD_BUNDLES})");
+            let bundles_where = "proposal_id IS NULL AND created_at < ?1";
+            let mut deleted = serde_json::Map::new();
+            for (table, filter) in [
+                ("query_audit", audit_where.as_str()),
+                ("evidence_items", items_where.as_str()),
+                ("evidence_bundles", bundles_where),
+            ] {
+                let n: i64 = tx.query_row(&format!("SELECT count(*) FROM {table} WHERE {filter}"), [cutoff], |r| r.get(0))?;
+                if !dry_run && n > 0 {
+                    tx.execute(&format!("DELETE FROM {table} WHERE {filter}"), [cutoff])?;
+                }
+                deleted.insert(table.to_string(), json!(n));
+            }
+            tx.commit()?;
+            Ok(json!({"cutoff": cutoff, "dry_run": dry_run, "deleted": deleted}))
+        })
+    }
+
     /// Rows in every table, and the file's size in pages (`store stats`).
     pub fn stats(&mut self) -> Result<Value> {
         self.with(|c| {
