@@ -245,19 +245,26 @@ async fn tools_preview(g: &Global, alias_mode: &str, json_out: bool) -> Result<u
     Ok(if ok { 0 } else { 1 })
 }
 
-fn read_call_args(a: &CallArgs) -> Result<Value> {
+fn read_call_args(a: &CallArgs, runner: &Runner) -> Result<Value> {
     let inline = a
         .args
         .clone()
         .or_else(|| a.json.clone().filter(|s| !s.is_empty()));
-    let sources = [a.input.is_some(), inline.is_some()]
+    let sources = [a.input.is_some(), inline.is_some(), a.sample]
         .iter()
         .filter(|x| **x)
         .count();
     if sources > 1 {
         return Err(usage(
-            "pass arguments with only one of --input, --args, or --json",
+            "pass arguments with only one of --sample, --input, --args, or --json",
         ));
+    }
+    if a.sample {
+        let cap = runner
+            .config()
+            .capability(&a.capability)
+            .ok_or_else(|| synapsor_runner::Error::CapabilityNotFound(a.capability.clone()))?;
+        return Ok(crate::sample::arguments(cap));
     }
     let text = match (&a.input, inline) {
         (Some(p), _) => std::fs::read_to_string(p)
@@ -265,7 +272,7 @@ fn read_call_args(a: &CallArgs) -> Result<Value> {
         (None, Some(s)) => s,
         (None, None) => {
             return Err(usage(&format!(
-                "{} requires --input <file>, --args '<object>', or --json '<object>'",
+                "{} requires --sample, --input <file>, --args '<object>', or --json '<object>'",
                 a.capability
             )));
         }
@@ -296,8 +303,8 @@ fn cli_context(runner: &Runner, capability: &str) -> TrustedContext {
 }
 
 async fn call(g: &Global, a: CallArgs, proposal: bool) -> Result<u8> {
-    let args = read_call_args(&a)?;
     let runner = open_runner(g).await?;
+    let args = read_call_args(&a, &runner)?;
     let store = resolve_ledger_path(g.store.as_deref(), Some(runner.loaded_config()));
     let ctx = cli_context(&runner, &a.capability);
     let json_out = a.json.is_some();

@@ -6,6 +6,7 @@ mod handlers;
 mod ledger_cmds;
 mod mcp_cmds;
 mod render;
+mod sample;
 mod shared;
 
 use clap::{Args, Parser, Subcommand};
@@ -199,6 +200,9 @@ pub struct CallArgs {
     /// JSON output; with a value, the value is also the inline arguments (as in the reference)
     #[arg(long, num_args = 0..=1, default_missing_value = "")]
     pub json: Option<String>,
+    /// Made-up arguments for a first try (an invoice id such as INV-3001, a reason, …)
+    #[arg(long)]
+    pub sample: bool,
 }
 
 #[derive(Subcommand, Debug)]

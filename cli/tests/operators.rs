@@ -914,3 +914,41 @@ fn store_prune_keeps_proposals_and_reset_needs_yes_and_a_free_ledger() {
         "{err}"
     );
 }
+
+#[test]
+fn sample_arguments_make_a_first_call_without_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = demo(dir.path());
+    let cli = |args: &[&str]| run(bin().args(args).arg("--config").arg(&config));
+    let (code, out, err) = cli(&[
+        "propose",
+        "billing.propose_late_fee_waiver",
+        "--sample",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let made: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let id = made["proposal"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{made}"));
+    let (_, out, _) = cli(&["proposals", "show", id, "--json"]);
+    let shown: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let cs = &shown["proposal"]["change_set"];
+    assert_eq!(cs["scope"]["object_id"], "INV-3001", "{cs}");
+    assert_eq!(
+        cs["patch"]["waiver_reason"], "approved support waiver",
+        "{cs}"
+    );
+    let (code, out, err) = cli(&["inspect", "billing.inspect_invoice", "--sample"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("INV-3001"), "{out}");
+    let (code, _, err) = cli(&[
+        "propose",
+        "billing.propose_late_fee_waiver",
+        "--sample",
+        "--args",
+        "{}",
+    ]);
+    assert_ne!(code, 0);
+    assert!(err.contains("only one of --sample"), "{err}");
+}
