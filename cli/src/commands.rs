@@ -144,6 +144,9 @@ pub async fn run(cli: Cli) -> Result<u8> {
             json,
         } => crate::handlers::doctor(&config_path(&g), check_handlers, check_writeback, json).await,
         Command::Writeback {
+            action: WritebackCmd::Doctor { check_db, json },
+        } => crate::ledger_cmds::writeback_doctor(&g, check_db, json).await,
+        Command::Writeback {
             action:
                 WritebackCmd::Grants {
                     engine,

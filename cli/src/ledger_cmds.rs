@@ -952,3 +952,86 @@ pub async fn activity_search(
     }
     Ok(0)
 }
+
+/// `writeback doctor`: every source direct-SQL proposals write to, its writer variable, and
+/// with `check_db` a rolled-back probe of the writer. Exit 1 when a variable is missing or a
+/// probe failed.
+pub async fn writeback_doctor(g: &Global, check_db: bool, json_out: bool) -> Result<u8> {
+    let runner = crate::shared::open_runner(g).await?;
+    let config = runner.config();
+    let mut names: Vec<&String> = config
+        .capabilities
+        .iter()
+        .filter(|c| {
+            c.kind == synapsor_runner::config::CapabilityKind::Proposal
+                && c.executor_name() == "sql_update"
+        })
+        .map(|c| &c.source)
+        .collect();
+    names.sort();
+    names.dedup();
+    let mut ok = true;
+    let mut sources = Vec::new();
+    for name in names {
+        let Some(src) = config.sources.get(name) else {
+            continue;
+        };
+        let engine = src.engine.as_str();
+        let env = src.write_url_env.clone();
+        let set = match (&env, engine) {
+            (_, "sqlite") => true,
+            (Some(v), _) => std::env::var(v).is_ok_and(|x| !x.is_empty()),
+            (None, _) => false,
+        };
+        ok &= set;
+        let db = if check_db && set {
+            let probe = runner.probe_writeback(name).await;
+            ok &= probe.is_ok();
+            Some(match probe {
+                Ok(note) => json!({"ok": true, "detail": note}),
+                Err(e) => json!({"ok": false, "code": e.code(), "detail": e.safe_message()}),
+            })
+        } else {
+            None
+        };
+        sources.push(json!({"source": name, "engine": engine, "writer_env": env, "env_set": set, "db_check": db}));
+    }
+    if json_out {
+        print_json(&json!({"ok": ok, "sources": sources}));
+    } else {
+        println!("Synapsor writeback doctor");
+        println!("Config: {}", runner.loaded_config().path.display());
+        if sources.is_empty() {
+            println!("No direct SQL writeback sources found.");
+        }
+        for s in &sources {
+            println!("Source: {}", text(s, "source"));
+            println!("  engine: {}", text(s, "engine"));
+            println!(
+                "  writer env: {}",
+                s["writer_env"].as_str().unwrap_or("(none: sqlite file)")
+            );
+            println!(
+                "  env status: {}",
+                if s["env_set"] == json!(true) {
+                    "set"
+                } else {
+                    "missing"
+                }
+            );
+            println!("  receipt table: synapsor_writeback_receipts");
+            if let Some(db) = s["db_check"].as_object() {
+                let passed = db.get("ok") == Some(&json!(true));
+                println!("  db check: {}", if passed { "ok" } else { "failed" });
+                println!(
+                    "    {}",
+                    db.get("detail").and_then(Value::as_str).unwrap_or_default()
+                );
+            }
+        }
+        println!("Next:");
+        println!("  synapsor-runner writeback migration --engine <engine>");
+        println!("  synapsor-runner writeback grants --engine <engine> --writer-role <role>");
+    }
+    Ok(if ok { 0 } else { 1 })
+}

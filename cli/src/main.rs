@@ -747,6 +747,16 @@ pub enum StoreCmd {
 
 #[derive(Subcommand, Debug)]
 pub enum WritebackCmd {
+    /// Check every source that direct-SQL proposals write to: its writer variable and, with
+    /// --check-db, the writer's connection and receipt-table permissions (rolled-back probe).
+    Doctor {
+        /// Connect with each writer and probe the receipt table
+        #[arg(long)]
+        check_db: bool,
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the receipt-table DDL.
     Migration {
         /// postgres | mysql | sqlite

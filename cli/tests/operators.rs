@@ -952,3 +952,54 @@ fn sample_arguments_make_a_first_call_without_input() {
     assert_ne!(code, 0);
     assert!(err.contains("only one of --sample"), "{err}");
 }
+
+#[test]
+fn writeback_doctor_names_missing_writers_and_probes_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("synapsor.runner.json");
+    std::fs::copy(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../fixtures/examples/mcp-postgres-billing-app-handler/synapsor.runner.json"
+        ),
+        &config,
+    )
+    .unwrap();
+    let admin = std::env::var("SYNAPSOR_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let doctor = |url: Option<&str>, check: bool| {
+        let mut cmd = bin();
+        cmd.args(["writeback", "doctor", "--config"]).arg(&config);
+        if check {
+            cmd.arg("--check-db");
+        }
+        cmd.env_remove("BILLING_APP_WRITE_URL");
+        if let Some(u) = url {
+            cmd.env("BILLING_APP_WRITE_URL", u);
+        }
+        run(&mut cmd)
+    };
+    let (code, out, _) = doctor(None, true);
+    assert_eq!(code, 1, "{out}");
+    for line in [
+        "Synapsor writeback doctor",
+        "Source: billing_postgres",
+        "  writer env: BILLING_APP_WRITE_URL",
+        "  env status: missing",
+    ] {
+        assert!(out.contains(line), "{line} in:\n{out}");
+    }
+    let (code, out, err) = doctor(Some(&admin), true);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("  env status: set") && out.contains("  db check: ok"),
+        "{out}"
+    );
+    let (code, out, _) = doctor(Some("postgres://nobody@127.0.0.1:1/none"), true);
+    assert_eq!(code, 1);
+    assert!(out.contains("  db check: failed"), "{out}");
+    assert!(
+        !out.contains("nobody@"),
+        "no credentials in the output: {out}"
+    );
+}
