@@ -111,6 +111,7 @@ pub async fn run(cli: Cli) -> Result<u8> {
             )
             .await
         }
+        Command::Events { action } => crate::events::run(&g, action).await,
         Command::Evidence { action } => crate::ledger_cmds::evidence(&g, action).await,
         Command::QueryAudit { action } => crate::ledger_cmds::query_audit(&g, action).await,
         Command::Receipts { action } => crate::ledger_cmds::receipts(&g, action).await,

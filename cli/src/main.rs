@@ -2,6 +2,7 @@
 
 mod commands;
 mod demo;
+mod events;
 mod handlers;
 mod ledger_cmds;
 mod mcp_cmds;
@@ -124,6 +125,11 @@ pub enum Command {
     Activity {
         #[command(subcommand)]
         action: ActivityCmd,
+    },
+    /// The proposal events the ledger recorded: print them, follow them, or push them to a webhook.
+    Events {
+        #[command(subcommand)]
+        action: EventsCmd,
     },
     /// Evidence bundles recorded by reads and proposals.
     Evidence {
@@ -588,6 +594,77 @@ pub enum ActivityCmd {
         /// Only proposals with a receipt of this status
         #[arg(long)]
         status: Option<String>,
+    },
+}
+
+/// Which events, and how to follow them.
+#[derive(Args, Debug)]
+pub struct EventArgs {
+    /// Only the events of this proposal
+    #[arg(long)]
+    pub proposal: Option<String>,
+    /// Only events of this kind (e.g. proposal_created, writeback_applied)
+    #[arg(long)]
+    pub kind: Option<String>,
+    /// Only events by this actor
+    #[arg(long)]
+    pub actor: Option<String>,
+    /// Recorded at or after (ISO-8601)
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Recorded at or before (ISO-8601)
+    #[arg(long)]
+    pub to: Option<String>,
+    /// The newest this many (1 to 200)
+    #[arg(long, default_value_t = 20)]
+    pub limit: u32,
+    /// Keep watching for new events until interrupted (Ctrl-C or SIGTERM)
+    #[arg(long)]
+    pub follow: bool,
+    /// How often --follow looks, in milliseconds (at least 250)
+    #[arg(long, default_value_t = 1000)]
+    pub interval_ms: u64,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum EventsCmd {
+    /// Print events, oldest first.
+    Tail {
+        #[command(flatten)]
+        events: EventArgs,
+        /// Print each event's payload too
+        #[arg(long)]
+        details: bool,
+        /// Print JSON instead of text (not with --follow)
+        #[arg(long)]
+        json: bool,
+    },
+    /// POST each event to a webhook whose URL is read from an environment variable.
+    #[command(alias = "push")]
+    Webhook {
+        #[command(flatten)]
+        events: EventArgs,
+        /// Environment variable holding the webhook URL
+        #[arg(long)]
+        url_env: Option<String>,
+        /// Not accepted: a URL on the command line ends up in shell history and process lists; use --url-env
+        #[arg(long)]
+        url: Option<String>,
+        /// Environment variable holding a bearer token for the webhook
+        #[arg(long)]
+        auth_token_env: Option<String>,
+        /// Per-request timeout in milliseconds (at least 250)
+        #[arg(long, default_value_t = 5000)]
+        timeout_ms: u64,
+        /// Only events after this event id
+        #[arg(long, default_value_t = 0)]
+        since_event_id: i64,
+        /// Print the payloads instead of sending them
+        #[arg(long)]
+        dry_run: bool,
+        /// Print JSON lines instead of text
+        #[arg(long)]
+        json: bool,
     },
 }
 

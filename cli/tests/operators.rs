@@ -1003,3 +1003,173 @@ fn writeback_doctor_names_missing_writers_and_probes_them() {
         "no credentials in the output: {out}"
     );
 }
+
+/// A one-thread HTTP server on loopback answering every request with `status`; returns its URL
+/// and the requests it saw (head and body).
+fn webhook_server(status: u16, n: usize) -> (String, std::thread::JoinHandle<Vec<String>>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!(
+        "http://hook:secret@{}/events?sig=abc",
+        listener.local_addr().unwrap()
+    );
+    let handle = std::thread::spawn(move || {
+        let mut seen = Vec::new();
+        for stream in listener.incoming().take(n) {
+            let mut stream = stream.unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut head = String::new();
+            let mut len = 0usize;
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                if line == "\r\n" || line.is_empty() {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap();
+                }
+                head.push_str(&line);
+            }
+            let mut body = vec![0; len];
+            reader.read_exact(&mut body).unwrap();
+            seen.push(format!("{head}\n{}", String::from_utf8(body).unwrap()));
+            let reply = if status == 200 { "ok" } else { "nope" };
+            write!(
+                stream,
+                "HTTP/1.1 {status} X\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{reply}",
+                reply.len()
+            )
+            .unwrap();
+        }
+        seen
+    });
+    (url, handle)
+}
+
+#[test]
+fn events_can_be_tailed_followed_and_pushed_to_a_webhook() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = demo(dir.path());
+    let cli = |args: &[&str]| run(bin().args(args).arg("--config").arg(&config));
+    let (code, out, err) = cli(&["events", "tail", "--json", "--limit", "200"]);
+    assert_eq!(code, 0, "{err}");
+    let all: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let all = all["events"].as_array().unwrap().clone();
+    let ids: Vec<i64> = all
+        .iter()
+        .map(|e| e["event_id"].as_i64().unwrap())
+        .collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "oldest first: {ids:?}");
+    let (_, out, _) = cli(&["events", "tail", "--kind", "proposal_created", "--json"]);
+    let created: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(
+        created["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["kind"] == "proposal_created")
+    );
+    let (code, out, _) = cli(&["events", "tail", "--limit", "2"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("  proposal: wrp_") && out.contains("  actor: "),
+        "{out}"
+    );
+    let (_, out, _) = cli(&["events", "tail", "--kind", "nothing_like_this"]);
+    assert!(out.contains("No local events found."), "{out}");
+    let (code, _, err) = cli(&["events", "tail", "--follow", "--json"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("--follow"), "{err}");
+
+    // --follow prints new events as they are recorded and ends cleanly on SIGTERM.
+    let mut follower = bin()
+        .args([
+            "events",
+            "tail",
+            "--follow",
+            "--interval-ms",
+            "250",
+            "--limit",
+            "1",
+            "--config",
+        ])
+        .arg(&config)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Let it list what is there first; the proposal below is then only seen by following.
+    std::thread::sleep(std::time::Duration::from_millis(600));
+    let (code, out, err) = cli(&[
+        "propose",
+        "billing.propose_late_fee_waiver",
+        "--sample",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let made: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let new_id = made["proposal"]["id"].as_str().unwrap().to_string();
+    std::thread::sleep(std::time::Duration::from_millis(900));
+    // SAFETY: signalling our own child process.
+    unsafe { libc::kill(follower.id() as i32, libc::SIGTERM) };
+    let out = follower.wait_with_output().unwrap();
+    assert!(out.status.success(), "ends cleanly: {:?}", out.status);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("proposal_created"),
+        "the new event was followed:\n{text}"
+    );
+
+    // The webhook gets each event with the bearer; the URL's credentials never reach the output.
+    let (url, server) = webhook_server(200, 2);
+    let (code, out, err) = run(bin()
+        .args([
+            "events",
+            "webhook",
+            "--url-env",
+            "T_HOOK_URL",
+            "--auth-token-env",
+            "T_HOOK_TOKEN",
+            "--limit",
+            "2",
+            "--config",
+        ])
+        .arg(&config)
+        .env("T_HOOK_URL", &url)
+        .env("T_HOOK_TOKEN", "tok-123"));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.matches("pushed event ").count(), 2, "{out}");
+    assert!(!out.contains("secret") && !out.contains("sig=abc"), "{out}");
+    let seen = server.join().unwrap();
+    assert_eq!(seen.len(), 2);
+    assert!(
+        seen[0]
+            .to_ascii_lowercase()
+            .contains("authorization: bearer tok-123"),
+        "{}",
+        seen[0]
+    );
+    let body: serde_json::Value =
+        serde_json::from_str(seen[0].split("\n\n").last().unwrap()).unwrap();
+    assert_eq!(body["schema_version"], "synapsor.local-event-webhook.v1");
+    assert!(body["event"]["kind"].is_string());
+    let (url, server) = webhook_server(500, 1);
+    let (code, _, err) = run(bin()
+        .args([
+            "events",
+            "webhook",
+            "--url-env",
+            "T_HOOK_URL",
+            "--limit",
+            "1",
+            "--config",
+        ])
+        .arg(&config)
+        .env("T_HOOK_URL", &url));
+    assert_ne!(code, 0);
+    assert!(err.contains("webhook returned HTTP 500: nope"), "{err}");
+    server.join().unwrap();
+    let (code, _, err) = cli(&["events", "webhook", "--url", "http://example.invalid/"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("--url-env"), "{err}");
+}

@@ -184,6 +184,19 @@ pub struct ListFilter {
     pub limit: u32,
 }
 
+/// Which proposal events `events tail` shows.
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    /// Only events after this one (0: from the start).
+    pub after_id: i64,
+    pub proposal: Option<String>,
+    pub kind: Option<String>,
+    pub actor: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub limit: u32,
+}
+
 /// Which execution receipts `receipts list` shows. `None` matches anything.
 #[derive(Debug, Clone, Default)]
 pub struct ReceiptFilter {
@@ -444,6 +457,12 @@ impl Ledger {
     pub async fn list_evidence(&self, filter: &ListFilter) -> Result<Vec<Value>> {
         let filter = filter.clone();
         self.call(move |l| l.list_evidence(&filter)).await
+    }
+
+    /// Proposal events after `filter.after_id`: the newest `limit`, oldest first.
+    pub async fn list_events(&self, filter: &EventFilter) -> Result<Vec<Value>> {
+        let filter = filter.clone();
+        self.call(move |l| l.list_events(&filter)).await
     }
 
     /// One replay entry per proposal, newest first.

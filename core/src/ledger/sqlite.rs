@@ -698,6 +698,30 @@ impl SqliteLedger {
         })
     }
 
+    /// Proposal events after `after_id`, filtered: the newest `limit` of them, oldest first
+    /// (`events tail`).
+    pub fn list_events(&mut self, f: &super::EventFilter) -> Result<Vec<Value>> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT event_id, proposal_id, kind, actor, payload_json, created_at FROM proposal_events \
+                 WHERE event_id > ?1 AND (?2 IS NULL OR proposal_id = ?2) AND (?3 IS NULL OR kind = ?3) AND (?4 IS NULL OR actor = ?4) \
+                 AND (?5 IS NULL OR created_at >= ?5) AND (?6 IS NULL OR created_at <= ?6) \
+                 ORDER BY event_id DESC LIMIT ?7",
+            )?;
+            let rows = stmt.query_map(
+                params![f.after_id, f.proposal, f.kind, f.actor, f.from, f.to, f.limit],
+                |r| {
+                    let payload: Value = serde_json::from_str(&r.get::<_, String>(4)?).unwrap_or(Value::Null);
+                    Ok(json!({"event_id": r.get::<_, i64>(0)?, "proposal_id": r.get::<_, String>(1)?, "kind": r.get::<_, String>(2)?,
+                              "actor": r.get::<_, String>(3)?, "payload": payload, "created_at": r.get::<_, String>(5)?}))
+                },
+            )?;
+            let mut out = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+            out.reverse();
+            Ok(out)
+        })
+    }
+
     /// Rows in every table, and the file's size in pages (`store stats`).
     pub fn stats(&mut self) -> Result<Value> {
         self.with(|c| {
