@@ -48,17 +48,8 @@ pub async fn run(cli: Cli) -> Result<u8> {
                     details: d,
                     json: j,
                 }) => (proposal.or(s), d || details, j || json),
-                Some(ReplayCmd::List {
-                    filter,
-                    evidence,
-                    receipt,
-                    state,
-                    status,
-                }) => {
-                    return crate::ledger_cmds::replay_list(
-                        &g, filter, evidence, receipt, state, status,
-                    )
-                    .await;
+                Some(ReplayCmd::List { filter, proposals }) => {
+                    return crate::ledger_cmds::replay_list(&g, filter, proposals).await;
                 }
                 Some(ReplayCmd::Export {
                     selector: s,
@@ -99,18 +90,10 @@ pub async fn run(cli: Cli) -> Result<u8> {
             action:
                 crate::ActivityCmd::Search {
                     filter,
-                    evidence,
+                    proposals,
                     replay,
-                    receipt,
-                    state,
-                    status,
                 },
-        } => {
-            crate::ledger_cmds::activity_search(
-                &g, filter, evidence, replay, receipt, state, status,
-            )
-            .await
-        }
+        } => crate::ledger_cmds::activity_search(&g, filter, proposals, replay).await,
         Command::Events { action } => crate::events::run(&g, action).await,
         Command::Evidence { action } => crate::ledger_cmds::evidence(&g, action).await,
         Command::QueryAudit { action } => crate::ledger_cmds::query_audit(&g, action).await,

@@ -2,7 +2,9 @@
 //! (`list|show`, and `export` where it applies), `store stats|vacuum`.
 
 use crate::shared::{open_existing_ledger, print_json, usage};
-use crate::{EvidenceCmd, Global, ListArgs, QueryAuditCmd, ReceiptsCmd, StoreCmd};
+use crate::{
+    EvidenceCmd, Global, ListArgs, ProposalFilterArgs, QueryAuditCmd, ReceiptsCmd, StoreCmd,
+};
 use serde_json::{Value, json};
 use std::path::Path;
 use synapsor_runner::Error;
@@ -741,18 +743,11 @@ pub async fn writeback_job(
 pub async fn replay_list(
     g: &Global,
     filter: ListArgs,
-    evidence: Option<String>,
-    receipt: Option<String>,
-    state: Option<String>,
-    status: Option<String>,
+    proposals: ProposalFilterArgs,
 ) -> Result<u8> {
     let (ledger, _) = open_existing_ledger(g)?;
     let json_out = filter.json;
-    let mut f = list_filter(filter)?;
-    f.evidence = evidence;
-    f.state = state;
-    f.status = status;
-    f.receipt = receipt_filter(receipt.as_deref())?;
+    let f = proposal_filter(filter, proposals)?;
     let list = ledger.list_replays(&f).await?;
     if json_out {
         print_json(&json!({"replays": list}));
@@ -847,6 +842,16 @@ fn replay_markdown(r: &Value) -> String {
     md
 }
 
+/// The list filters plus the proposal filters (`--evidence`, `--receipt`, `--state`, `--status`).
+fn proposal_filter(filter: ListArgs, p: ProposalFilterArgs) -> Result<ListFilter> {
+    let mut f = list_filter(filter)?;
+    f.evidence = p.evidence;
+    f.receipt = receipt_filter(p.receipt.as_deref())?;
+    f.state = p.state;
+    f.status = p.status;
+    Ok(f)
+}
+
 /// `--receipt 7` or `--receipt rct_000007`.
 fn receipt_filter(receipt: Option<&str>) -> Result<Option<i64>> {
     receipt
@@ -866,15 +871,12 @@ fn receipt_filter(receipt: Option<&str>) -> Result<Option<i64>> {
 pub async fn activity_search(
     g: &Global,
     filter: ListArgs,
-    evidence: Option<String>,
+    proposals: ProposalFilterArgs,
     replay: Option<String>,
-    receipt: Option<String>,
-    state: Option<String>,
-    status: Option<String>,
 ) -> Result<u8> {
     let (ledger, _) = open_existing_ledger(g)?;
     let json_out = filter.json;
-    let mut f = list_filter(filter)?;
+    let mut f = proposal_filter(filter, proposals)?;
     if let Some(r) = replay {
         let id = r.strip_prefix("replay_").unwrap_or(&r).to_string();
         if f.proposal.as_ref().is_some_and(|p| *p != id) {
@@ -882,11 +884,7 @@ pub async fn activity_search(
         }
         f.proposal = Some(id);
     }
-    f.evidence = evidence;
-    f.receipt = receipt_filter(receipt.as_deref())?;
-    let only_proposals = state.is_some() || status.is_some() || f.receipt.is_some();
-    f.state = state;
-    f.status = status;
+    let only_proposals = f.state.is_some() || f.status.is_some() || f.receipt.is_some();
     let mut items: Vec<Value> = ledger
         .list_replays(&f)
         .await?

@@ -296,24 +296,16 @@ pub struct ApplyArgs {
     pub json: bool,
 }
 
+// Parsed once per process; boxing the filters would only add noise.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 pub enum ReplayCmd {
     /// List replays (one per proposal), newest first.
     List {
         #[command(flatten)]
         filter: ListArgs,
-        /// Only the replay of the proposal this evidence bundle belongs to
-        #[arg(long)]
-        evidence: Option<String>,
-        /// Only the replay of the proposal with this receipt number
-        #[arg(long)]
-        receipt: Option<String>,
-        /// Only proposals in this state
-        #[arg(long)]
-        state: Option<String>,
-        /// Only proposals with a receipt of this status
-        #[arg(long)]
-        status: Option<String>,
+        #[command(flatten)]
+        proposals: ProposalFilterArgs,
     },
     /// Write a proposal's replay to a file.
     Export {
@@ -573,27 +565,34 @@ pub struct ListArgs {
     pub json: bool,
 }
 
+/// Filters on proposals and what hangs off them (`replay list`, `activity search`).
+#[derive(Args, Debug)]
+pub struct ProposalFilterArgs {
+    /// Only the proposal this evidence bundle belongs to
+    #[arg(long)]
+    pub evidence: Option<String>,
+    /// Only the proposal with this receipt number
+    #[arg(long)]
+    pub receipt: Option<String>,
+    /// Only proposals in this state
+    #[arg(long)]
+    pub state: Option<String>,
+    /// Only proposals with a receipt of this status
+    #[arg(long)]
+    pub status: Option<String>,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum ActivityCmd {
     /// Proposals and the reads not tied to one, newest first.
     Search {
         #[command(flatten)]
         filter: ListArgs,
-        /// Only the activity around this evidence bundle
-        #[arg(long)]
-        evidence: Option<String>,
+        #[command(flatten)]
+        proposals: ProposalFilterArgs,
         /// Only this replay (replay_<proposal id>)
         #[arg(long)]
         replay: Option<String>,
-        /// Only the proposal with this receipt number
-        #[arg(long)]
-        receipt: Option<String>,
-        /// Only proposals in this state
-        #[arg(long)]
-        state: Option<String>,
-        /// Only proposals with a receipt of this status
-        #[arg(long)]
-        status: Option<String>,
     },
 }
 
@@ -668,6 +667,8 @@ pub enum EventsCmd {
     },
 }
 
+// Parsed once per process; boxing the filters would only add noise.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 pub enum EvidenceCmd {
     /// List evidence bundles, newest first.
@@ -699,6 +700,8 @@ pub enum EvidenceCmd {
     },
 }
 
+// Parsed once per process; boxing the filters would only add noise.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 pub enum QueryAuditCmd {
     /// List query-audit records, newest first.

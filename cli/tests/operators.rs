@@ -9,6 +9,12 @@ use std::process::Command;
 mod cli_support;
 use cli_support::{bin, run};
 
+/// The command failed and said `msg` on stderr.
+fn assert_refused((code, _, err): (i32, String, String), msg: &str) {
+    assert_ne!(code, 0, "expected a refusal saying {msg}");
+    assert!(err.contains(msg), "{msg} in: {err}");
+}
+
 /// Run the demo in `dir`; returns its config path.
 fn demo(dir: &Path) -> std::path::PathBuf {
     let (code, out, err) = run(bin().arg("demo").current_dir(dir));
@@ -376,15 +382,9 @@ fn receipts_and_store_stats_read_the_ledger() {
         "{out}"
     );
 
-    let (code, _, err) = cli(&["receipts", "show", "999999"]);
-    assert_ne!(code, 0);
-    assert!(err.contains("receipt not found"), "{err}");
-    let (code, _, err) = cli(&["receipts", "show", "latest"]);
-    assert_ne!(code, 0);
-    assert!(err.contains("positive number"), "{err}");
-    let (code, _, err) = cli(&["receipts", "list", "--limit", "0"]);
-    assert_ne!(code, 0);
-    assert!(err.contains("--limit"), "{err}");
+    assert_refused(cli(&["receipts", "show", "999999"]), "receipt not found");
+    assert_refused(cli(&["receipts", "show", "latest"]), "positive number");
+    assert_refused(cli(&["receipts", "list", "--limit", "0"]), "--limit");
 
     let (code, out, err) = cli(&["store", "stats", "--json"]);
     assert_eq!(code, 0, "{err}");
@@ -446,9 +446,10 @@ fn evidence_and_query_audit_can_be_listed_shown_and_exported() {
     );
     let none = json(&["evidence", "list", "--tenant", "globex", "--json"]);
     assert_eq!(none["evidence"], serde_json::json!([]));
-    let (code, _, err) = cli(&["evidence", "list", "--object", "INV-3001"]);
-    assert_ne!(code, 0);
-    assert!(err.contains("--object must use type:id"), "{err}");
+    assert_refused(
+        cli(&["evidence", "list", "--object", "INV-3001"]),
+        "--object must use type:id",
+    );
 
     let (code, out, err) = cli(&["evidence", "show", id]);
     assert_eq!(code, 0, "{err}");
@@ -466,11 +467,9 @@ fn evidence_and_query_audit_can_be_listed_shown_and_exported() {
         out.contains(&format!("Evidence bundle: {id}")) && out.contains("Query fingerprint: "),
         "{out}"
     );
-    let (code, _, err) = cli(&["evidence", "show", "ev_missing"]);
-    assert_ne!(code, 0);
-    assert!(
-        err.contains("evidence bundle not found: ev_missing"),
-        "{err}"
+    assert_refused(
+        cli(&["evidence", "show", "ev_missing"]),
+        "evidence bundle not found: ev_missing",
     );
     let md = dir.path().join("ev.md");
     let (code, out, err) = run(bin()
@@ -485,15 +484,14 @@ fn evidence_and_query_audit_can_be_listed_shown_and_exported() {
             .unwrap()
             .starts_with(&format!("# Evidence {id}"))
     );
-    let (code, _, err) = cli(&["evidence", "export", id]);
-    assert_ne!(code, 0);
-    assert!(
-        err.contains("evidence export requires --output <path>"),
-        "{err}"
+    assert_refused(
+        cli(&["evidence", "export", id]),
+        "evidence export requires --output <path>",
     );
-    let (code, _, err) = cli(&["evidence", "export", id, "--format", "pdf", "--output", "x"]);
-    assert_ne!(code, 0);
-    assert!(err.contains("unsupported export format: pdf"), "{err}");
+    assert_refused(
+        cli(&["evidence", "export", id, "--format", "pdf", "--output", "x"]),
+        "unsupported export format: pdf",
+    );
 
     let audits = json(&["query-audit", "list", "--json"]);
     let audits = audits["query_audit"].as_array().unwrap().clone();
@@ -520,11 +518,9 @@ fn evidence_and_query_audit_can_be_listed_shown_and_exported() {
     ] {
         assert!(out.contains(line), "{line} in:\n{out}");
     }
-    let (code, _, err) = cli(&["query-audit", "show", "0"]);
-    assert_ne!(code, 0);
-    assert!(
-        err.contains("query-audit show requires <audit_id>"),
-        "{err}"
+    assert_refused(
+        cli(&["query-audit", "show", "0"]),
+        "query-audit show requires <audit_id>",
     );
     let file = dir.path().join("audit.json");
     let (code, _, err) = run(bin()
@@ -628,15 +624,11 @@ fn config_show_writeback_job_and_job_validation() {
         .arg("--config")
         .arg(&config));
     assert_eq!(code, 0, "{out}{err}");
-    let (code, _, err) = run(bin().arg("validate"));
-    assert_ne!(code, 0);
-    assert!(err.contains("--job <path> is required"), "{err}");
+    assert_refused(run(bin().arg("validate")), "--job <path> is required");
     std::fs::write(&job, r#"{"schema_version":"synapsor.writeback-job.v1"}"#).unwrap();
-    let (code, _, err) = run(bin().args(["validate", "--job"]).arg(&job));
-    assert_ne!(code, 0);
-    assert!(
-        err.contains("PROTOCOL_INVALID") || err.contains("invalid"),
-        "{err}"
+    assert_refused(
+        run(bin().args(["validate", "--job"]).arg(&job)),
+        "PROTOCOL_INVALID",
     );
 }
 
@@ -690,9 +682,10 @@ fn replays_can_be_listed_and_exported() {
         by_receipt["replays"][0]["proposal_id"],
         conflict["proposal_id"]
     );
-    let (code, _, err) = cli(&["replay", "list", "--receipt", "x"]);
-    assert_ne!(code, 0);
-    assert!(err.contains("--receipt must be a positive"), "{err}");
+    assert_refused(
+        cli(&["replay", "list", "--receipt", "x"]),
+        "--receipt must be a positive",
+    );
     let (code, out, _) = cli(&["replay", "list"]);
     assert_eq!(code, 0);
     assert!(out.contains("  replay_wrp_"), "{out}");
@@ -737,11 +730,9 @@ fn replays_can_be_listed_and_exported() {
     let record: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json_file).unwrap()).unwrap();
     assert_eq!(record["proposal"]["proposal_id"], all[0]["proposal_id"]);
-    let (code, _, err) = cli(&["replay", "export", "latest"]);
-    assert_ne!(code, 0);
-    assert!(
-        err.contains("replay export requires --output <path>"),
-        "{err}"
+    assert_refused(
+        cli(&["replay", "export", "latest"]),
+        "replay export requires --output <path>",
     );
 }
 
@@ -851,15 +842,11 @@ fn store_prune_keeps_proposals_and_reset_needs_yes_and_a_free_ledger() {
     // A live server's lease stops destructive commands unless --force; a stale one is ignored.
     let live = serde_json::json!({"pid": std::process::id(), "mode": "mcp", "transport": "stdio", "started_at": "now"});
     std::fs::write(&lease, live.to_string()).unwrap();
-    let (code, _, err) = cli(&["store", "prune", "--older-than", "0s", "--yes"]);
-    assert_ne!(code, 0);
-    assert!(
-        err.contains("LOCAL_STORE_IN_USE") && err.contains("Refusing store prune"),
-        "{err}"
+    assert_refused(
+        cli(&["store", "prune", "--older-than", "0s", "--yes"]),
+        "Refusing store prune",
     );
-    let (code, _, err) = cli(&["store", "reset", "--yes"]);
-    assert_ne!(code, 0);
-    assert!(err.contains("Refusing store reset"), "{err}");
+    assert_refused(cli(&["store", "reset", "--yes"]), "Refusing store reset");
     let mut gone = Command::new("true").spawn().unwrap();
     let dead_pid = gone.id();
     gone.wait().unwrap();
@@ -893,9 +880,10 @@ fn store_prune_keeps_proposals_and_reset_needs_yes_and_a_free_ledger() {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     assert!(lease.exists(), "mcp serve writes its lease");
-    let (code, _, err) = cli(&["store", "reset", "--yes"]);
-    assert_ne!(code, 0);
-    assert!(err.contains("appears active for mcp/stdio"), "{err}");
+    assert_refused(
+        cli(&["store", "reset", "--yes"]),
+        "appears active for mcp/stdio",
+    );
     drop(server.stdin.take());
     server.wait().unwrap();
     assert!(!lease.exists(), "the lease goes with the server");
@@ -907,11 +895,9 @@ fn store_prune_keeps_proposals_and_reset_needs_yes_and_a_free_ledger() {
         "{out}"
     );
     assert!(!ledger.exists());
-    let (code, _, err) = cli(&["proposals", "list"]);
-    assert_ne!(code, 0);
-    assert!(
-        err.contains("No local Synapsor proposal store was found"),
-        "{err}"
+    assert_refused(
+        cli(&["proposals", "list"]),
+        "No local Synapsor proposal store was found",
     );
 }
 
@@ -942,15 +928,16 @@ fn sample_arguments_make_a_first_call_without_input() {
     let (code, out, err) = cli(&["inspect", "billing.inspect_invoice", "--sample"]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("INV-3001"), "{out}");
-    let (code, _, err) = cli(&[
-        "propose",
-        "billing.propose_late_fee_waiver",
-        "--sample",
-        "--args",
-        "{}",
-    ]);
-    assert_ne!(code, 0);
-    assert!(err.contains("only one of --sample"), "{err}");
+    assert_refused(
+        cli(&[
+            "propose",
+            "billing.propose_late_fee_waiver",
+            "--sample",
+            "--args",
+            "{}",
+        ]),
+        "only one of --sample",
+    );
 }
 
 #[test]
@@ -1078,12 +1065,10 @@ fn events_can_be_tailed_followed_and_pushed_to_a_webhook() {
     );
     let (_, out, _) = cli(&["events", "tail", "--kind", "nothing_like_this"]);
     assert!(out.contains("No local events found."), "{out}");
-    let (code, _, err) = cli(&["events", "tail", "--follow", "--json"]);
-    assert_ne!(code, 0);
-    assert!(err.contains("--follow"), "{err}");
+    assert_refused(cli(&["events", "tail", "--follow", "--json"]), "--follow");
 
     // --follow prints new events as they are recorded and ends cleanly on SIGTERM.
-    let mut follower = bin()
+    let follower = bin()
         .args([
             "events",
             "tail",
@@ -1116,8 +1101,8 @@ fn events_can_be_tailed_followed_and_pushed_to_a_webhook() {
     assert!(out.status.success(), "ends cleanly: {:?}", out.status);
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(
-        text.contains("proposal_created"),
-        "the new event was followed:\n{text}"
+        text.contains("proposal_created") && text.contains(&format!("  proposal: {new_id}")),
+        "the new events were followed:\n{text}"
     );
 
     // The webhook gets each event with the bearer; the URL's credentials never reach the output.
@@ -1154,22 +1139,24 @@ fn events_can_be_tailed_followed_and_pushed_to_a_webhook() {
     assert_eq!(body["schema_version"], "synapsor.local-event-webhook.v1");
     assert!(body["event"]["kind"].is_string());
     let (url, server) = webhook_server(500, 1);
-    let (code, _, err) = run(bin()
-        .args([
-            "events",
-            "webhook",
-            "--url-env",
-            "T_HOOK_URL",
-            "--limit",
-            "1",
-            "--config",
-        ])
-        .arg(&config)
-        .env("T_HOOK_URL", &url));
-    assert_ne!(code, 0);
-    assert!(err.contains("webhook returned HTTP 500: nope"), "{err}");
+    assert_refused(
+        run(bin()
+            .args([
+                "events",
+                "webhook",
+                "--url-env",
+                "T_HOOK_URL",
+                "--limit",
+                "1",
+                "--config",
+            ])
+            .arg(&config)
+            .env("T_HOOK_URL", &url)),
+        "webhook returned HTTP 500: nope",
+    );
     server.join().unwrap();
-    let (code, _, err) = cli(&["events", "webhook", "--url", "http://example.invalid/"]);
-    assert_ne!(code, 0);
-    assert!(err.contains("--url-env"), "{err}");
+    assert_refused(
+        cli(&["events", "webhook", "--url", "http://example.invalid/"]),
+        "--url-env",
+    );
 }

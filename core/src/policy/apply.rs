@@ -339,7 +339,7 @@ pub fn check_job_is_proposal(
     }
     let (executor, _) = executor_type(config, cap)?;
     if job.idempotency_key != idempotency_key_for(p.proposal_id, p.object_id)
-        || job.writeback_job_id != job_id_for(&p.proposal_id, executor)
+        || job.writeback_job_id != job_id_for(p.proposal_id, executor)
     {
         return Err(deny(
             "JOB_IDENTITY_MISMATCH",
