@@ -95,6 +95,15 @@ pub async fn run(cli: Cli) -> Result<u8> {
                 },
         } => crate::ledger_cmds::activity_search(&g, filter, proposals, replay).await,
         Command::Events { action } => crate::events::run(&g, action).await,
+        Command::Smoke {
+            action:
+                crate::SmokeCmd::Call {
+                    tool,
+                    sample,
+                    input,
+                    json,
+                },
+        } => crate::smoke::call(&g, tool, sample, input.as_deref(), json).await,
         Command::Evidence { action } => crate::ledger_cmds::evidence(&g, action).await,
         Command::QueryAudit { action } => crate::ledger_cmds::query_audit(&g, action).await,
         Command::Receipts { action } => crate::ledger_cmds::receipts(&g, action).await,

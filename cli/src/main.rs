@@ -9,6 +9,7 @@ mod mcp_cmds;
 mod render;
 mod sample;
 mod shared;
+mod smoke;
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -120,6 +121,11 @@ pub enum Command {
         /// Writeback job JSON file
         #[arg(long)]
         job: Option<PathBuf>,
+    },
+    /// Call one tool once through the MCP server's own path, to check a setup end to end.
+    Smoke {
+        #[command(subcommand)]
+        action: SmokeCmd,
     },
     /// Search everything the ledger recorded: proposals, reads' evidence and query audit.
     Activity {
@@ -563,6 +569,24 @@ pub struct ListArgs {
     /// Print JSON instead of text
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SmokeCmd {
+    /// Call a tool (the only exposed one by default) with sample or given arguments.
+    Call {
+        /// Tool name as MCP lists it (canonical), e.g. billing.inspect_invoice
+        tool: Option<String>,
+        /// Made-up arguments (the default when no input is given)
+        #[arg(long)]
+        sample: bool,
+        /// JSON file with the arguments
+        #[arg(long)]
+        input: Option<PathBuf>,
+        /// Inline JSON arguments; also prints the result as JSON
+        #[arg(long, num_args = 0..=1, default_missing_value = "")]
+        json: Option<String>,
+    },
 }
 
 /// Filters on proposals and what hangs off them (`replay list`, `activity search`).

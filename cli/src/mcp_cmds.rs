@@ -19,7 +19,7 @@ fn naming(alias_mode: &str) -> Result<ToolNaming> {
         .ok_or_else(|| usage("--alias-mode must be canonical, openai, or both"))
 }
 
-fn uses_host_provider(runner: &Runner) -> bool {
+pub(crate) fn uses_host_provider(runner: &Runner) -> bool {
     let c = runner.config();
     c.trusted_context
         .iter()

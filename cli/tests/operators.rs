@@ -1160,3 +1160,72 @@ fn events_can_be_tailed_followed_and_pushed_to_a_webhook() {
         "--url-env",
     );
 }
+
+#[test]
+fn smoke_call_runs_one_tool_through_the_mcp_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = demo(dir.path());
+    let cli = |args: &[&str]| run(bin().args(args).arg("--config").arg(&config));
+    let (code, out, err) = cli(&["smoke", "call", "billing.inspect_invoice"]);
+    assert_eq!(code, 0, "{err}");
+    for line in [
+        "Synapsor smoke call: ok",
+        "Tool:",
+        "  billing.inspect_invoice",
+        "\"invoice_id\": \"INV-3001\"",
+        "Source DB changed:",
+        "Evidence:\n  ev_",
+        "query-audit list --evidence ev_",
+    ] {
+        assert!(out.contains(line), "{line} in:\n{out}");
+    }
+    let (code, out, err) = cli(&["smoke", "call", "billing.propose_late_fee_waiver"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("Proposal:\n  wrp_") && out.contains("synapsor://replay/replay_wrp_"),
+        "{out}"
+    );
+    let (code, out, err) = cli(&[
+        "smoke",
+        "call",
+        "billing.inspect_invoice",
+        "--json",
+        r#"{"invoice_id":"INV-3002"}"#,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["input"]["invoice_id"], "INV-3002");
+    assert_eq!(v["result"]["data"]["id"], "INV-3002");
+    assert!(v["store_path"].as_str().unwrap().ends_with("local.db"));
+    assert_refused(cli(&["smoke", "call"]), "because 2 tools are exposed");
+    assert_refused(
+        cli(&[
+            "smoke",
+            "call",
+            "billing.inspect_invoice",
+            "--sample",
+            "--json",
+            "{}",
+        ]),
+        "only one of --sample, --input, or --json",
+    );
+    assert_refused(
+        cli(&["smoke", "call", "billing.inspect_invoice", "--json", "[1]"]),
+        "must be a JSON object",
+    );
+    assert_refused(
+        cli(&["smoke", "call", "billing.nothing"]),
+        "billing.nothing",
+    );
+    assert_refused(
+        cli(&[
+            "smoke",
+            "call",
+            "billing.inspect_invoice",
+            "--json",
+            r#"{"invoice_id":"INV-9001"}"#,
+        ]),
+        "NOT_FOUND_IN_TENANT",
+    );
+}
