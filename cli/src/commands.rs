@@ -147,9 +147,16 @@ pub async fn run(cli: Cli) -> Result<u8> {
                     schema,
                 },
         } => {
+            // From the config when there is one: the user's own tables and columns.
+            let loaded = synapsor_runner::config::load_config(config_path(&g)).ok();
             println!(
                 "{}",
-                crate::handlers::grants(&engine, &writer_role, schema.as_deref())?
+                crate::handlers::grants(
+                    &engine,
+                    &writer_role,
+                    schema.as_deref(),
+                    loaded.as_ref().map(|l| &l.config)
+                )?
             );
             Ok(0)
         }

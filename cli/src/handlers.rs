@@ -202,15 +202,101 @@ fn on_path(program: &str) -> bool {
 }
 
 /// Least-privilege grants for the receipt table (identifiers are checked, never interpolated raw).
-pub fn grants(engine: &str, role: &str, schema: Option<&str>) -> Result<String> {
+/// The column grants each reviewed direct-SQL proposal capability on `engine` needs: what it
+/// reads (visible columns, keys, guard, transition sources) and what it writes (the allowed
+/// columns and the version column the runner advances). `(schema, table, select, update)`.
+fn target_grants(
+    config: &synapsor_runner::RunnerConfig,
+    engine: &str,
+) -> Vec<(String, String, Vec<String>, Vec<String>)> {
+    use synapsor_runner::config::CapabilityKind;
+    let mut out: Vec<(String, String, Vec<String>, Vec<String>)> = Vec::new();
+    for cap in &config.capabilities {
+        let on_engine = config
+            .sources
+            .get(&cap.source)
+            .is_some_and(|s| s.engine.as_str() == engine);
+        if cap.kind != CapabilityKind::Proposal || cap.executor_name() != "sql_update" || !on_engine
+        {
+            continue;
+        }
+        let guard = cap.conflict_guard.as_ref().and_then(|g| g.column.clone());
+        let mut select: Vec<String> = cap.visible_columns.clone();
+        select.push(cap.target.primary_key.clone());
+        select.extend(cap.target.tenant_key.clone());
+        select.extend(guard.clone());
+        select.extend(
+            cap.transition_guards
+                .iter()
+                .filter_map(|(_, t)| t.from_column.clone()),
+        );
+        let mut update = cap.allowed_columns.clone();
+        update.extend(guard);
+        let entry = match out
+            .iter_mut()
+            .find(|e| e.0 == cap.target.schema && e.1 == cap.target.table)
+        {
+            Some(e) => e,
+            None => {
+                out.push((
+                    cap.target.schema.clone(),
+                    cap.target.table.clone(),
+                    vec![],
+                    vec![],
+                ));
+                out.last_mut().expect("just pushed")
+            }
+        };
+        entry.2.extend(select);
+        entry.3.extend(update);
+    }
+    for e in &mut out {
+        for cols in [&mut e.2, &mut e.3] {
+            cols.sort();
+            cols.dedup();
+        }
+    }
+    out
+}
+
+pub fn grants(
+    engine: &str,
+    role: &str,
+    schema: Option<&str>,
+    config: Option<&synapsor_runner::RunnerConfig>,
+) -> Result<String> {
     let ident = |s: &str| synapsor_runner::sql::check_identifier(s).map(|x| x.to_string());
+    let targets = config.map(|c| target_grants(c, engine)).unwrap_or_default();
+    let list = |cols: &[String], quote: &str| -> Result<String> {
+        cols.iter()
+            .map(|c| ident(c).map(|c| format!("{quote}{c}{quote}")))
+            .collect::<Result<Vec<_>>>()
+            .map(|v| v.join(", "))
+    };
     match engine {
         "postgres" => {
             let schema = ident(schema.unwrap_or("public"))?;
             let role = ident(role)?;
-            Ok(format!(
-                "GRANT USAGE ON SCHEMA \"{schema}\" TO \"{role}\";\nGRANT SELECT, INSERT, UPDATE ON TABLE \"{schema}\".synapsor_writeback_receipts TO \"{role}\";\n-- Only if the runner should create the receipt table itself (otherwise run `writeback migration` as the owner):\n-- GRANT CREATE ON SCHEMA \"{schema}\" TO \"{role}\";\n-- The writer also needs SELECT and UPDATE on the reviewed target columns, for example:\n-- GRANT SELECT, UPDATE (late_fee_cents, waiver_reason) ON \"{schema}\".invoices TO \"{role}\";"
-            ))
+            let mut out = format!(
+                "GRANT USAGE ON SCHEMA \"{schema}\" TO \"{role}\";\nGRANT SELECT, INSERT, UPDATE ON TABLE \"{schema}\".synapsor_writeback_receipts TO \"{role}\";\n-- Only if the runner should create the receipt table itself (otherwise run `writeback migration` as the owner):\n-- GRANT CREATE ON SCHEMA \"{schema}\" TO \"{role}\";"
+            );
+            if targets.is_empty() {
+                out.push_str("\n-- The writer also needs SELECT and UPDATE on the reviewed target columns, for example:\n-- GRANT SELECT (id, tenant_id, updated_at), UPDATE (late_fee_cents, updated_at) ON \"public\".invoices TO \"{role}\";".replace("{role}", &role).as_str());
+            }
+            for (tschema, table, select, update) in &targets {
+                let (tschema, table) = (ident(tschema)?, ident(table)?);
+                if tschema != schema {
+                    out.push_str(&format!(
+                        "\nGRANT USAGE ON SCHEMA \"{tschema}\" TO \"{role}\";"
+                    ));
+                }
+                out.push_str(&format!(
+                    "\n-- Reviewed writes to {tschema}.{table}: the columns read and the columns written (the version column included).\nGRANT SELECT ({}), UPDATE ({}) ON \"{tschema}\".\"{table}\" TO \"{role}\";",
+                    list(select, "\"")?,
+                    list(update, "\"")?
+                ));
+            }
+            Ok(out)
         }
         "mysql" => {
             let db = ident(schema.ok_or_else(|| {
@@ -224,9 +310,21 @@ pub fn grants(engine: &str, role: &str, schema: Option<&str>) -> Result<String> 
             if !account_ok {
                 return Err(usage(&format!("unsafe mysql account: {role}")));
             }
-            Ok(format!(
-                "GRANT SELECT, INSERT, UPDATE ON `{db}`.synapsor_writeback_receipts TO {role};\n-- Only if the runner should create the receipt table itself:\n-- GRANT CREATE ON `{db}`.* TO {role};\n-- The writer also needs SELECT and UPDATE on the reviewed target columns, for example:\n-- GRANT SELECT, UPDATE (refund_review_status, refund_note) ON `{db}`.orders TO {role};"
-            ))
+            let mut out = format!(
+                "GRANT SELECT, INSERT, UPDATE ON `{db}`.synapsor_writeback_receipts TO {role};\n-- Only if the runner should create the receipt table itself:\n-- GRANT CREATE ON `{db}`.* TO {role};"
+            );
+            if targets.is_empty() {
+                out.push_str(&format!("\n-- The writer also needs SELECT and UPDATE on the reviewed target columns, for example:\n-- GRANT SELECT (id, tenant_id, updated_at), UPDATE (refund_note, updated_at) ON `{db}`.orders TO {role};"));
+            }
+            for (tdb, table, select, update) in &targets {
+                let (tdb, table) = (ident(tdb)?, ident(table)?);
+                out.push_str(&format!(
+                    "\n-- Reviewed writes to {tdb}.{table}: the columns read and the columns written (the version column included).\nGRANT SELECT ({}), UPDATE ({}) ON `{tdb}`.`{table}` TO {role};",
+                    list(select, "`")?,
+                    list(update, "`")?
+                ));
+            }
+            Ok(out)
         }
         _ => Err(usage(
             "writeback command requires --engine postgres or --engine mysql",

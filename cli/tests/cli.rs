@@ -293,3 +293,85 @@ fn doctor_check_writeback_probes_postgres_without_committing() {
     assert_eq!(code, 1);
     assert!(out.contains("FAIL billing_postgres: writer env"), "{out}");
 }
+
+#[test]
+fn writeback_grants_from_the_config_are_all_a_fresh_writer_needs() {
+    let db = common::PgDb::billing();
+    let cfg = db.config_value();
+    let path = db.dir.path().join("grants.json");
+    std::fs::write(&path, serde_json::to_string(&cfg).unwrap()).unwrap();
+    let role = format!("gw_{}", &db.name[db.name.len() - 8..]);
+    let (code, grants, err) = run(bin()
+        .args([
+            "writeback",
+            "grants",
+            "--engine",
+            "postgres",
+            "--writer-role",
+            &role,
+            "--config",
+        ])
+        .arg(&path));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        grants.contains("ON \"public\".\"invoices\"")
+            && grants.contains("UPDATE (\"late_fee_cents\", \"updated_at\", \"waiver_reason\")"),
+        "the user's table and columns, not an example:\n{grants}"
+    );
+    // A role with nothing but these grants (and the receipt table the owner created) applies.
+    let (_, ddl, _) = run(bin().args(["writeback", "migration", "--engine", "postgres"]));
+    db.sql(&ddl);
+    db.sql(&format!(
+        "DO $$ BEGIN CREATE ROLE {role} LOGIN PASSWORD 'pw'; EXCEPTION WHEN duplicate_object THEN NULL; END $$"
+    ));
+    db.sql(&grants);
+    let url = db.url("synapsor_writer").replace(
+        "synapsor_writer:synapsor_writer_password",
+        &format!("{role}:pw"),
+    );
+    let p = db.env_prefix();
+    let env = |cmd: &mut std::process::Command| {
+        cmd.env(format!("{p}_READ"), db.url("synapsor_reader"))
+            .env(format!("{p}_WRITE"), &url)
+            .env("SYNAPSOR_TENANT_ID", "acme")
+            .env("SYNAPSOR_PRINCIPAL", "agent");
+    };
+    let store = db.dir.path().join("grants.db");
+    let cli = |args: &[&str]| {
+        let mut cmd = bin();
+        cmd.args(args)
+            .arg("--config")
+            .arg(&path)
+            .arg("--store")
+            .arg(&store);
+        env(&mut cmd);
+        run(&mut cmd)
+    };
+    let (code, out, err) = cli(&[
+        "propose",
+        "billing.propose_late_fee_waiver",
+        "--args",
+        r#"{"invoice_id":"INV-3001","reason":"bank error"}"#,
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, _, err) = cli(&[
+        "proposals",
+        "approve",
+        "latest",
+        "--yes",
+        "--as",
+        "lead",
+        "--role",
+        "billing_lead",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = cli(&["apply", "latest", "--json"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let applied: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(applied["receipt"]["status"], "applied", "{applied}");
+    assert_eq!(
+        db.sql("SELECT late_fee_cents FROM invoices WHERE id = 'INV-3001'"),
+        "0"
+    );
+    db.sql(&format!("DROP OWNED BY {role}; DROP ROLE {role}"));
+}
