@@ -375,3 +375,103 @@ fn writeback_grants_from_the_config_are_all_a_fresh_writer_needs() {
     );
     db.sql(&format!("DROP OWNED BY {role}; DROP ROLE {role}"));
 }
+
+#[test]
+fn mariadb_writeback_grants_from_the_config_are_all_a_fresh_writer_needs() {
+    let name = format!("syngr_{}", std::process::id());
+    common::mariadb(
+        None,
+        &format!("DROP DATABASE IF EXISTS {name}; CREATE DATABASE {name}"),
+    );
+    let schema = std::fs::read_to_string(common::fixture(
+        "examples/mcp-mysql-orders/seed/001_schema.sql",
+    ))
+    .unwrap()
+    .replace("synapsor_runner_mcp_orders", &name);
+    common::mariadb(Some(&name), &schema);
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(common::fixture(
+            "examples/mcp-mysql-orders/synapsor.runner.json",
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    for cap in cfg["capabilities"].as_array_mut().unwrap() {
+        cap["target"]["schema"] = serde_json::json!(name);
+    }
+    cfg.as_object_mut().unwrap().remove("storage");
+    let path = dir.path().join("orders.json");
+    std::fs::write(&path, serde_json::to_string(&cfg).unwrap()).unwrap();
+    let user = format!("gw{}", std::process::id());
+    let account = format!("'{user}'@'%'");
+    let (code, grants, err) = run(bin()
+        .args([
+            "writeback",
+            "grants",
+            "--engine",
+            "mysql",
+            "--writer-role",
+            &account,
+            "--schema",
+            &name,
+            "--config",
+        ])
+        .arg(&path));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        grants.contains(&format!("ON `{name}`.`orders`")),
+        "{grants}"
+    );
+    let (_, ddl, _) = run(bin().args(["writeback", "migration", "--engine", "mysql"]));
+    common::mariadb(Some(&name), &ddl);
+    common::mariadb(
+        None,
+        &format!("DROP USER IF EXISTS {account}; CREATE USER {account} IDENTIFIED BY 'pw'"),
+    );
+    common::mariadb(Some(&name), &grants);
+    let cli = |args: &[&str]| {
+        run(bin()
+            .args(args)
+            .arg("--config")
+            .arg(&path)
+            .arg("--store")
+            .arg(dir.path().join("l.db"))
+            .env(
+                "ORDERS_MYSQL_READ_URL",
+                format!("mysql://root@127.0.0.1:3306/{name}"),
+            )
+            .env(
+                "ORDERS_MYSQL_WRITE_URL",
+                format!("mysql://{user}:pw@127.0.0.1:3306/{name}"),
+            )
+            .env("SYNAPSOR_TENANT_ID", "acme")
+            .env("SYNAPSOR_PRINCIPAL", "agent"))
+    };
+    let (code, out, err) = cli(&[
+        "propose",
+        "orders.propose_refund_review",
+        "--args",
+        r#"{"order_id":"O-1001","refund_note":"duplicate charge"}"#,
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, _, err) = cli(&[
+        "proposals",
+        "approve",
+        "latest",
+        "--yes",
+        "--as",
+        "lead",
+        "--role",
+        "orders_lead",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = cli(&["apply", "latest", "--json"]);
+    let result = format!("{out}{err}");
+    common::mariadb(
+        None,
+        &format!("DROP USER IF EXISTS {account}; DROP DATABASE IF EXISTS {name}"),
+    );
+    assert_eq!(code, 0, "{result}");
+    assert!(result.contains("\"status\": \"applied\""), "{result}");
+}

@@ -186,10 +186,7 @@ impl MySource {
             .acquire()
             .await
             .map_err(map_err)?;
-        sqlx::raw_sql(dialect::RECEIPT_DDL)
-            .execute(&mut *conn)
-            .await
-            .map_err(map_err)?;
+        ensure_receipts(&mut conn).await?;
         let flavor = if self.is_mariadb(&mut conn).await? {
             "MariaDB"
         } else {
@@ -237,10 +234,7 @@ impl MySource {
         if self.receipts_ready.get().is_none() || self.mariadb.get().is_none() {
             let mut conn = pool.acquire().await.map_err(map_err)?;
             if self.receipts_ready.get().is_none() {
-                sqlx::raw_sql(dialect::RECEIPT_DDL)
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(map_err)?;
+                ensure_receipts(&mut conn).await?;
                 let n: i64 = dialect::fixed(dialect::RECEIPT_HAS_INTENT)
                     .fetch_one(&mut *conn)
                     .await
@@ -451,6 +445,24 @@ impl WriteEngine for MyWrite {
     async fn commit(&mut self) -> Result<()> {
         self.tx.commit().await
     }
+}
+
+/// Create the receipt table when it does not exist yet. Checked first, so that a writer granted
+/// only SELECT, INSERT and UPDATE on an existing table (`writeback grants`) never needs CREATE.
+async fn ensure_receipts(conn: &mut MySqlConnection) -> Result<()> {
+    let n: i64 = dialect::fixed(dialect::RECEIPT_TABLE_EXISTS)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(map_err)?
+        .try_get(0)
+        .map_err(map_err)?;
+    if n == 0 {
+        sqlx::raw_sql(dialect::RECEIPT_DDL)
+            .execute(&mut *conn)
+            .await
+            .map_err(map_err)?;
+    }
+    Ok(())
 }
 
 /// Temporal columns get `YYYY-MM-DD HH:MM:SS.ffffff` (what MySQL parses in any mode); other

@@ -15,6 +15,9 @@ pub const RECEIPT_CLAIM: &str = "INSERT IGNORE INTO synapsor_writeback_receipts 
 /// may not alter them): claim without it there.
 pub const RECEIPT_CLAIM_LEGACY: &str = "INSERT IGNORE INTO synapsor_writeback_receipts (idempotency_key, job_id, proposal_id, status, result_hash) VALUES (?, ?, ?, 'in_progress', NULL)";
 pub const RECEIPT_LOCK_LEGACY: &str = "SELECT status, result_hash, NULL FROM synapsor_writeback_receipts WHERE idempotency_key = ? LOCK IN SHARE MODE";
+/// Whether the receipt table exists in the connection's database (creating it only then: even
+/// `CREATE TABLE IF NOT EXISTS` needs the CREATE privilege on MySQL and MariaDB).
+pub const RECEIPT_TABLE_EXISTS: &str = "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'synapsor_writeback_receipts'";
 pub const RECEIPT_HAS_INTENT: &str = "SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'synapsor_writeback_receipts' AND COLUMN_NAME = 'intent_hash'";
 /// After a duplicate `INSERT IGNORE` the transaction already holds a shared lock on the receipt;
 /// reading it in share mode (not `FOR UPDATE`) avoids the S→X upgrade that deadlocks waiters.
