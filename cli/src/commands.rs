@@ -85,7 +85,17 @@ pub async fn run(cli: Cli) -> Result<u8> {
             println!("{};", synapsor_runner::sql::receipt_table_ddl(e));
             Ok(0)
         }
-        Command::Demo { dir } => crate::demo::run(&dir).await,
+        Command::Demo {
+            action: Some(crate::DemoCmd::Inspect { npx, json }),
+            ..
+        } => crate::demo::inspect(npx, json).await,
+        Command::Demo {
+            quick: true,
+            details,
+            json,
+            ..
+        } => crate::demo::quick(details, json).await,
+        Command::Demo { dir, .. } => crate::demo::run(&dir).await,
         Command::Activity {
             action:
                 crate::ActivityCmd::Search {

@@ -160,9 +160,33 @@ pub enum Command {
     },
     /// Walk through the whole lifecycle on an embedded SQLite database (no server needed).
     Demo {
+        #[command(subcommand)]
+        action: Option<DemoCmd>,
         /// Folder for the demo source, config and ledger
         #[arg(long, default_value = ".synapsor/demo")]
         dir: PathBuf,
+        /// Only seed a small fixture ledger (.synapsor/quick-demo.db) with one pending proposal
+        #[arg(long)]
+        quick: bool,
+        /// With --quick: explain each part
+        #[arg(long)]
+        details: bool,
+        /// With --quick: print a JSON summary
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DemoCmd {
+    /// Seed the quick-demo ledger again and list the commands that look into it.
+    Inspect {
+        /// Print the commands as npx runs them
+        #[arg(long)]
+        npx: bool,
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
     },
 }
 

@@ -1229,3 +1229,70 @@ fn smoke_call_runs_one_tool_through_the_mcp_path() {
         "NOT_FOUND_IN_TENANT",
     );
 }
+
+#[test]
+fn the_quick_demo_seeds_a_fixture_ledger_its_inspect_commands_run_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let here = |args: &[&str]| run(bin().args(args).current_dir(dir.path()));
+    let (code, out, err) = here(&["demo", "--quick"]);
+    assert_eq!(code, 0, "{err}");
+    for line in [
+        "Synapsor quick demo complete.",
+        "billing.propose_late_fee_waiver(invoice_id=\"INV-3001\")",
+        "* proposal created",
+        "* source DB changed: no",
+        "* approval required outside MCP",
+        "./.synapsor/quick-demo.db",
+        "synapsor-runner demo inspect",
+    ] {
+        assert!(out.contains(line), "{line} in:\n{out}");
+    }
+    assert!(
+        !out.contains("Raw MCP shape") && !out.contains("proposals show latest --store"),
+        "{out}"
+    );
+    let (code, out, _) = here(&["demo", "--quick", "--json"]);
+    assert_eq!(code, 0);
+    let summary: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(summary["proposal_id"], "wrp_quick_INV_3001");
+    assert_eq!(summary["replay_id"], "replay_wrp_quick_INV_3001");
+    assert_eq!(
+        summary["proposed_change"]["late_fee_cents"],
+        serde_json::json!({"before": 5500, "after": 0})
+    );
+    let (code, out, _) = here(&["demo", "--quick", "--details"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("Raw MCP shape:") && out.contains("Proposal id: wrp_quick_INV_3001"),
+        "{out}"
+    );
+
+    // Every command demo inspect lists (but the full demo and the audit) runs on the fixture.
+    let (code, out, err) = here(&["demo", "inspect", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let listed: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let commands: Vec<String> = listed["commands"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["command"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(commands.len(), 7);
+    for command in commands.iter().filter(|c| c.contains("--store")) {
+        let args: Vec<&str> = command.split_whitespace().skip(1).collect();
+        let (code, out, err) = here(&args);
+        assert_eq!(code, 0, "{command}: {out}{err}");
+        if command.contains("activity search") {
+            assert!(out.contains("wrp_quick_INV_3001"), "{command}:\n{out}");
+        }
+    }
+    let (code, out, _) = here(&["demo", "inspect", "--npx"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("Quick demo inspection")
+            && out.contains(
+                "npx -y -p @synapsor/runner synapsor-runner evidence show ev_quick_INV_3001"
+            ),
+        "{out}"
+    );
+}

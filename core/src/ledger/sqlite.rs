@@ -579,7 +579,7 @@ impl SqliteLedger {
                  (SELECT count(*) FROM query_audit q WHERE q.evidence_bundle_id = b.evidence_bundle_id) \
                  FROM evidence_bundles b \
                  WHERE (?1 IS NULL OR b.tenant_id = ?1) AND (?2 IS NULL OR b.principal = ?2) AND (?3 IS NULL OR b.capability = ?3) \
-                 AND (?4 IS NULL OR b.proposal_id = ?4) AND (?5 IS NULL OR b.business_object = ?5 OR b.source_table = ?5 OR b.source_table LIKE '%.' || ?5) \
+                 AND (?4 IS NULL OR b.proposal_id = ?4) AND (?5 IS NULL OR b.business_object IN (?5, ?5 || 's') OR b.business_object || 's' = ?5 OR b.source_table = ?5 OR b.source_table LIKE '%.' || ?5 OR b.source_table LIKE '%.' || ?5 || 's') \
                  AND (?6 IS NULL OR b.object_id = ?6) AND (?7 IS NULL OR b.source_id = ?7) \
                  AND (?8 IS NULL OR b.source_table = ?8 OR b.source_table LIKE '%.' || ?8) AND (?9 IS NULL OR b.query_fingerprint = ?9) \
                  AND (?10 IS NULL OR b.created_at >= ?10) AND (?11 IS NULL OR b.created_at <= ?11) AND (?12 IS NULL OR b.evidence_bundle_id = ?12) \
@@ -607,7 +607,7 @@ impl SqliteLedger {
             let mut stmt = c.prepare_cached(
                 "SELECT p.proposal_id, p.created_at, p.state, p.tenant_id, p.principal, p.action, p.business_object, p.object_id FROM proposals p \
                  WHERE (?1 IS NULL OR p.tenant_id = ?1) AND (?2 IS NULL OR p.principal = ?2) AND (?3 IS NULL OR p.action = ?3) \
-                 AND (?4 IS NULL OR p.proposal_id = ?4) AND (?5 IS NULL OR p.business_object = ?5 OR p.source_table = ?5) \
+                 AND (?4 IS NULL OR p.proposal_id = ?4) AND (?5 IS NULL OR p.business_object IN (?5, ?5 || 's') OR p.business_object || 's' = ?5 OR p.source_table = ?5 OR p.source_table IN (?5 || 's')) \
                  AND (?6 IS NULL OR p.object_id = ?6) AND (?7 IS NULL OR p.source_id = ?7) AND (?8 IS NULL OR p.source_table = ?8) \
                  AND (?9 IS NULL OR p.state = ?9) AND (?10 IS NULL OR p.created_at >= ?10) AND (?11 IS NULL OR p.created_at <= ?11) \
                  AND (?12 IS NULL OR EXISTS (SELECT 1 FROM evidence_bundles e WHERE e.proposal_id = p.proposal_id AND e.evidence_bundle_id = ?12)) \
@@ -636,7 +636,7 @@ impl SqliteLedger {
             let mut stmt = c.prepare_cached(&format!(
                 "{QUERY_AUDIT_SELECT} \
                  WHERE (?1 IS NULL OR tenant_id = ?1) AND (?2 IS NULL OR principal = ?2) AND (?3 IS NULL OR capability = ?3) \
-                 AND (?4 IS NULL OR proposal_id = ?4) AND (?5 IS NULL OR business_object = ?5 OR table_name = ?5 OR table_name LIKE '%.' || ?5) \
+                 AND (?4 IS NULL OR proposal_id = ?4) AND (?5 IS NULL OR business_object IN (?5, ?5 || 's') OR business_object || 's' = ?5 OR table_name = ?5 OR table_name LIKE '%.' || ?5 OR table_name LIKE '%.' || ?5 || 's') \
                  AND (?6 IS NULL OR object_id = ?6) AND (?7 IS NULL OR source_id = ?7) \
                  AND (?8 IS NULL OR table_name = ?8 OR table_name LIKE '%.' || ?8) AND (?9 IS NULL OR query_fingerprint = ?9) \
                  AND (?10 IS NULL OR created_at >= ?10) AND (?11 IS NULL OR created_at <= ?11) AND (?12 IS NULL OR evidence_bundle_id = ?12) \
