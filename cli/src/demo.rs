@@ -313,22 +313,27 @@ fn tempfile_dir() -> Result<std::path::PathBuf> {
     Ok(dir)
 }
 
+/// What the quick-demo ledger holds, as `demo --quick --json` and `demo inspect --json` print it.
+fn quick_summary() -> serde_json::Value {
+    json!({
+        "mode": "fixture_only",
+        "store": QUICK_STORE,
+        "proposal_id": QUICK_PROPOSAL,
+        "evidence_bundle_id": QUICK_EVIDENCE,
+        "replay_id": format!("replay_{QUICK_PROPOSAL}"),
+        "model_tool": "billing.propose_late_fee_waiver",
+        "business_object": "invoice:INV-3001",
+        "proposed_change": {"late_fee_cents": {"before": 5500, "after": 0}},
+        "source_database_changed": false,
+        "approval": "required outside MCP",
+    })
+}
+
 /// `demo --quick`: the safety model on a fixture ledger, no database needed.
 pub async fn quick(details: bool, json_out: bool) -> Result<u8> {
     seed_quick(Path::new(QUICK_STORE)).await?;
     if json_out {
-        crate::shared::print_json(&json!({
-            "mode": "fixture_only",
-            "store": QUICK_STORE,
-            "proposal_id": QUICK_PROPOSAL,
-            "evidence_bundle_id": QUICK_EVIDENCE,
-            "replay_id": format!("replay_{QUICK_PROPOSAL}"),
-            "model_tool": "billing.propose_late_fee_waiver",
-            "business_object": "invoice:INV-3001",
-            "proposed_change": {"late_fee_cents": {"before": 5500, "after": 0}},
-            "source_database_changed": false,
-            "approval": "required outside MCP",
-        }));
+        crate::shared::print_json(&quick_summary());
         return Ok(0);
     }
     if details {
@@ -437,14 +442,12 @@ pub async fn inspect(npx: bool, json_out: bool) -> Result<u8> {
         ),
     ];
     if json_out {
-        crate::shared::print_json(&json!({
-            "mode": "fixture_only",
-            "store": QUICK_STORE,
-            "proposal_id": QUICK_PROPOSAL,
-            "evidence_bundle_id": QUICK_EVIDENCE,
-            "replay_id": format!("replay_{QUICK_PROPOSAL}"),
-            "commands": entries.iter().map(|(l, d, c)| json!({"label": l, "command": c, "description": d})).collect::<Vec<_>>(),
-        }));
+        let mut summary = quick_summary();
+        summary["commands"] = entries
+            .iter()
+            .map(|(l, d, c)| json!({"label": l, "command": c, "description": d}))
+            .collect();
+        crate::shared::print_json(&summary);
         return Ok(0);
     }
     println!("Quick demo inspection");
