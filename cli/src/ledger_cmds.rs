@@ -60,6 +60,24 @@ fn not_found(code: &'static str, message: String) -> Error {
     Error::Ledger { code, message }
 }
 
+async fn evidence_of(ledger: &synapsor_runner::Ledger, id: &str) -> Result<Value> {
+    ledger.evidence_bundle(id).await?.ok_or_else(|| {
+        not_found(
+            "EVIDENCE_NOT_FOUND",
+            format!("evidence bundle not found: {id}"),
+        )
+    })
+}
+
+async fn query_audit_of(ledger: &synapsor_runner::Ledger, id: i64) -> Result<Value> {
+    ledger.query_audit(id).await?.ok_or_else(|| {
+        not_found(
+            "QUERY_AUDIT_NOT_FOUND",
+            format!("query audit not found: {id}"),
+        )
+    })
+}
+
 fn write_export(path: Option<&Path>, what: &str, body: &str) -> Result<()> {
     let path = path.ok_or_else(|| usage(&format!("{what} export requires --output <path>")))?;
     std::fs::write(path, body).map_err(|e| Error::ConfigFile {
@@ -101,12 +119,7 @@ pub async fn evidence(g: &Global, action: EvidenceCmd) -> Result<u8> {
             }
         }
         EvidenceCmd::Show { id, details, json } => {
-            let bundle = ledger.evidence_bundle(&id).await?.ok_or_else(|| {
-                not_found(
-                    "EVIDENCE_NOT_FOUND",
-                    format!("evidence bundle not found: {id}"),
-                )
-            })?;
+            let bundle = evidence_of(&ledger, &id).await?;
             if json {
                 print_json(&bundle);
             } else {
@@ -119,12 +132,7 @@ pub async fn evidence(g: &Global, action: EvidenceCmd) -> Result<u8> {
                     "unsupported export format: {format}. Supported formats: json, markdown"
                 )));
             }
-            let bundle = ledger.evidence_bundle(&id).await?.ok_or_else(|| {
-                not_found(
-                    "EVIDENCE_NOT_FOUND",
-                    format!("evidence bundle not found: {id}"),
-                )
-            })?;
+            let bundle = evidence_of(&ledger, &id).await?;
             let body = if format == "json" {
                 serde_json::to_string_pretty(&bundle).unwrap_or_default()
             } else {
@@ -279,12 +287,7 @@ pub async fn query_audit(g: &Global, action: QueryAuditCmd) -> Result<u8> {
             json,
         } => {
             let id = parse_audit_id(&audit_id, "show")?;
-            let a = ledger.query_audit(id).await?.ok_or_else(|| {
-                not_found(
-                    "QUERY_AUDIT_NOT_FOUND",
-                    format!("query audit not found: {id}"),
-                )
-            })?;
+            let a = query_audit_of(&ledger, id).await?;
             if json {
                 print_json(&a);
             } else {
@@ -318,12 +321,7 @@ pub async fn query_audit(g: &Global, action: QueryAuditCmd) -> Result<u8> {
         }
         QueryAuditCmd::Export { audit_id, output } => {
             let id = parse_audit_id(&audit_id, "export")?;
-            let a = ledger.query_audit(id).await?.ok_or_else(|| {
-                not_found(
-                    "QUERY_AUDIT_NOT_FOUND",
-                    format!("query audit not found: {id}"),
-                )
-            })?;
+            let a = query_audit_of(&ledger, id).await?;
             let body = serde_json::to_string_pretty(&a).unwrap_or_default();
             write_export(output.as_deref(), "query-audit", &body)?;
             println!(

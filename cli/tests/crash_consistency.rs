@@ -9,6 +9,9 @@
 
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
+#[path = "../../core/tests/common/mod.rs"]
+mod common;
+
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -216,25 +219,8 @@ impl Setup {
 impl Drop for Setup {
     fn drop(&mut self) {
         match self.engine {
-            Engine::Postgres => {
-                let _ = Command::new("psql")
-                    .args([
-                        "postgres://postgres@127.0.0.1:5432/postgres",
-                        "-qc",
-                        &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
-                    ])
-                    .output();
-            }
-            Engine::Mariadb => {
-                let _ = Command::new("mariadb")
-                    .args([
-                        "-uroot",
-                        "-h127.0.0.1",
-                        "-e",
-                        &format!("DROP DATABASE IF EXISTS {}", self.name),
-                    ])
-                    .output();
-            }
+            Engine::Postgres => common::drop_pg_database(&self.name),
+            Engine::Mariadb => common::drop_mariadb_database(&self.name),
             Engine::Sqlite => {}
         }
     }

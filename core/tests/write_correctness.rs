@@ -7,7 +7,6 @@ mod common;
 
 use serde_json::{Value, json};
 use std::collections::HashMap;
-use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 use synapsor_runner::config::load_config_str;
 use synapsor_runner::{ApplyOptions, Approver, Error, Ledger, Runner, TrustedContext};
@@ -261,26 +260,8 @@ impl Db {
 impl Drop for Db {
     fn drop(&mut self) {
         match self.engine {
-            Engine::Postgres => {
-                let _ = Command::new("psql")
-                    .args([
-                        "postgres://postgres@127.0.0.1:5432/postgres",
-                        "-q",
-                        "-c",
-                        &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
-                    ])
-                    .output();
-            }
-            Engine::Mariadb => {
-                let _ = Command::new("mariadb")
-                    .args([
-                        "-uroot",
-                        "-h127.0.0.1",
-                        "-e",
-                        &format!("DROP DATABASE IF EXISTS {}", self.name),
-                    ])
-                    .output();
-            }
+            Engine::Postgres => common::drop_pg_database(&self.name),
+            Engine::Mariadb => common::drop_mariadb_database(&self.name),
             Engine::Sqlite => {}
         }
     }

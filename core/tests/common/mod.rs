@@ -228,16 +228,33 @@ impl PgDb {
     }
 }
 
+/// Drop a test's PostgreSQL database (best effort: cleanup never fails a test).
+pub fn drop_pg_database(name: &str) {
+    let _ = Command::new("psql")
+        .args([
+            admin_url().as_str(),
+            "-q",
+            "-c",
+            &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+        ])
+        .output();
+}
+
+/// Drop a test's MariaDB database (best effort).
+pub fn drop_mariadb_database(name: &str) {
+    let _ = Command::new("mariadb")
+        .args([
+            "-uroot",
+            "-h127.0.0.1",
+            "-e",
+            &format!("DROP DATABASE IF EXISTS {name}"),
+        ])
+        .output();
+}
+
 impl Drop for PgDb {
     fn drop(&mut self) {
-        let _ = Command::new("psql")
-            .args([
-                admin_url().as_str(),
-                "-q",
-                "-c",
-                &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
-            ])
-            .output();
+        drop_pg_database(&self.name);
     }
 }
 
