@@ -317,20 +317,6 @@ export interface OpenOptions {
   /** Ledger path (default: the config's `storage`, else `.synapsor/local.db`). */
   ledger?: string
   /**
-   * Milliseconds (0 to 100, default 0): while a call is in flight, keep the event loop
-   * turning for up to this long instead of letting it sleep until the result arrives. Saves
-   * the OS wake-up of the JS thread for the JS thread's CPU time; see
-   * docs/node.md#pre-wake-and-busy-wait.
-   */
-  busyWaitMs?: number
-  /**
-   * Default true (ignored with `busyWaitMs`): the event loop sleeps while the database works
-   * and is woken as soon as a call has only its ledger write left, then keeps turning until
-   * the result (at most 1 ms), so the result does not wait for the JS thread to wake. Costs
-   * the JS thread's CPU for that stretch; see docs/node.md#pre-wake-and-busy-wait.
-   */
-  prewake?: boolean
-  /**
    * Values for the variables the config names for connection URLs (`read_url_env`,
    * `write_url_env`), used before `process.env`: hand over URLs from your own secret store
    * without setting environment variables.

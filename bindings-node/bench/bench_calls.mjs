@@ -23,13 +23,8 @@ const cpuMicros = (start) => {
   return d.user + d.system
 }
 
-// Runner.open({ busyWaitMs }) from env BUSY_WAIT_US (default 0: the loop sleeps).
-const BUSY_WAIT_MS = Number(process.env.BUSY_WAIT_US ?? 0) / 1e3
-// Runner.open({ prewake }) from env PREWAKE (default 1; 0 turns pre-wake and the executor warm-up off).
-const PREWAKE = process.env.PREWAKE !== '0'
-
 async function nodeBench(db, kind) {
-  const runner = await Runner.open(db.config, { ledger: path.join(db.dir, `node-${kind}.db`), busyWaitMs: BUSY_WAIT_MS, prewake: PREWAKE })
+  const runner = await Runner.open(db.config, { ledger: path.join(db.dir, `node-${kind}.db`)})
   const entered = { at: 0n }
   // The executor runs one statement (tx.fetchOne) before answering.
   let statement = false

@@ -18,9 +18,7 @@
 // start-up, warm-up and shutdown cancelled out. The warm-up is long (300 of each kind) so that V8
 // has compiled the code before counting starts; the garbage collector still runs a different
 // number of times in each process, which is why Node's counts move more between repeats than
-// Python's. The runner is opened with `prewake: false` (which also turns off the executor
-// warm-up): their loop turns are spinning while waiting, and how many there are depends on
-// timing, not on the call. So this is the binding's own work without them.
+// Python's.
 //
 // Rust's `inspect`s run natively, many more of them, give the user-space CPU time per call
 // (`process.cpuUsage`), and so how many instructions this machine runs per microsecond: what the
@@ -46,7 +44,7 @@ const signed = (x) => (x >= 0 ? '+' : '') + fmt(x)
 
 async function child(who, n, config, ledger) {
   const { Runner } = await import('../index.js')
-  const runner = await Runner.open(config, { ledger, prewake: false })
+  const runner = await Runner.open(config, { ledger })
   runner.executor('billing_inproc', who === 'async' ? async () => RECEIPT : () => RECEIPT)
   let applied = 0
   const apply = async (rust) => {
@@ -137,7 +135,7 @@ async function main() {
         `(per repeat: ${runs}), about ${((med[who] - med[base]) / rate).toFixed(0)} µs of CPU here`,
     )
   }
-  console.log(`Instructions per call (callgrind, user space, every thread; ${repeats} repeats, prewake: false), Node minus Rust in the same process:`)
+  console.log(`Instructions per call (callgrind, user space, every thread; ${repeats} repeats), Node minus Rust in the same process:`)
   if (KINDS.node) line(`await runner.inspect (n=${sizes.inspect[0]} and ${sizes.inspect[1]})`, 'node', 'rust')
   if (KINDS.function) {
     line(`apply with a function executor (n=${sizes.apply[0]} and ${sizes.apply[1]})`, 'function', 'rust-apply')

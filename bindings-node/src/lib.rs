@@ -2,144 +2,35 @@
 //! converts its arguments on the JS thread, runs one core call on the runtime, and resolves with
 //! plain JSON-compatible objects (or rejects with a coded `Error`, see `errors.rs`).
 
-mod busy;
 mod errors;
 mod executor;
 mod json;
-mod results;
 
 use errors::Failure;
 use executor::{JsExecutor, Transaction};
 use json::Json;
-use napi::bindgen_prelude::{
-    Env, FnArgs, Function, PromiseRaw, ToNapiValue, Unknown, within_runtime_if_available,
-};
+use napi::bindgen_prelude::{Env, FnArgs, Function, PromiseRaw, ToNapiValue, Unknown};
 use napi_derive::napi;
 use serde_json::Value;
 use std::future::Future;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use synapsor_runner::{
     ApplyOptions as CoreApplyOptions, Approver, OpenOptions as CoreOpenOptions,
     Runner as CoreRunner, ToolNaming, TrustedContext,
 };
 use synapsor_runner_mcp::McpEndpoint;
 
-/// Start a core call and hand JavaScript a promise of its result. The first poll runs right
-/// here on the JS thread (see `synapsor_runner::embed`), the rest on the runtime; the promise
+/// Run a core call on the runtime and hand JavaScript a promise of its result. The promise
 /// resolves with the value, or rejects with a coded error built on the JS thread.
 pub(crate) fn spawn<'env, T, F>(env: &'env Env, fut: F) -> napi::Result<PromiseRaw<'env, T>>
 where
     T: ToNapiValue + Send + 'static,
     F: Future<Output = Result<T, Failure>> + Send + 'static,
 {
-    spawn_with(env, busy::Wait::default(), fut)
-}
-
-/// [`spawn`], keeping the event loop turning while the call is in flight for up to `wait.busy`
-/// (`busy.rs`). Without that, and with `wait.prewake`, the loop sleeps while the database works
-/// and is woken when the core says the call has only local work left (`embed::finishing`: its
-/// ledger write); it turns from then until the result, at most `busy::PREWAKE_BUDGET`.
-pub(crate) fn spawn_with<'env, T, F>(
-    env: &'env Env,
-    wait: busy::Wait,
-    fut: F,
-) -> napi::Result<PromiseRaw<'env, T>>
-where
-    T: ToNapiValue + Send + 'static,
-    F: Future<Output = Result<T, Failure>> + Send + 'static,
-{
-    // A core call's future is a few KB (`inspect`'s about 3 KB), and each wrapper below would
-    // hold it again: unboxed, some 48 KB were copied on every call. Boxed here, the wrappers
-    // hold a pointer.
-    let fut = Box::pin(fut);
-    let (deferred, promise) = results::deferred(env)?;
-    let runtime = within_runtime_if_available(tokio::runtime::Handle::current);
-    let in_flight = (!wait.busy.is_zero()).then(|| busy::call_started(env, wait.busy));
-    let prewake = (in_flight.is_none() && wait.prewake)
-        .then(|| deferred.js_thread())
-        .flatten()
-        .map(|js| Arc::new(Prewake::new(js)));
-    synapsor_runner::embed::start(&runtime, async move {
-        let out = match &prewake {
-            Some(p) => {
-                let hint = {
-                    let p = p.clone();
-                    synapsor_runner::embed::FinishingHint::new(move || p.fire())
-                };
-                let fut = synapsor_runner::embed::with_finishing_hint(hint, fut);
-                CALL_PREWAKE.scope(p.clone(), fut).await
-            }
-            None => fut.await,
-        };
-        deferred.settle(move |env| out.map_err(|f| f.into_js(env)));
-        drop(in_flight);
-        if let Some(p) = prewake {
-            p.settled();
-        }
-    });
-    Ok(PromiseRaw::new(env.raw(), promise))
-}
-
-/// One call's pre-wake: told on a runtime worker that the JS thread will be needed soon, it
-/// counts the call as keeping the loop turning and asks the JS thread to turn, until it is
-/// settled. That is the case twice: when only local work is left before the result
-/// (`embed::finishing`; settled once the result is queued), and one database round trip before
-/// an executor's job is handed to JavaScript (`Executor::warm_up`; settled when the callback
-/// has returned, or with the result if the lock found a conflict).
-pub(crate) struct Prewake {
-    js: results::JsThread,
-    counter: Arc<AtomicUsize>,
-    js_thread: std::thread::ThreadId,
-    /// Counted in the ticker's counter now.
-    counted: AtomicBool,
-}
-
-tokio::task_local! {
-    /// The pre-wake of the call being run, for its executor (`JsExecutor::warm_up`).
-    static CALL_PREWAKE: Arc<Prewake>;
-}
-
-/// The pre-wake of the call running on this task, if it has one.
-pub(crate) fn call_prewake() -> Option<Arc<Prewake>> {
-    CALL_PREWAKE.try_with(Arc::clone).ok()
-}
-
-impl Prewake {
-    /// On the JS thread.
-    fn new(js: results::JsThread) -> Self {
-        Prewake {
-            js,
-            counter: busy::counter(),
-            js_thread: std::thread::current().id(),
-            counted: AtomicBool::new(false),
-        }
-    }
-
-    /// From the core (`embed::finishing`). On the JS thread itself nothing is asleep to wake:
-    /// the result follows in the same poll.
-    fn fire(&self) {
-        if std::thread::current().id() != self.js_thread {
-            self.warm_up();
-        }
-    }
-
-    /// From an executor's `warm_up`. Even on the JS thread (a first poll that got this far
-    /// without waiting): the loop would otherwise go to sleep before the job arrives.
-    pub(crate) fn warm_up(&self) {
-        if !self.counted.swap(true, Ordering::AcqRel) {
-            self.counter.fetch_add(1, Ordering::AcqRel);
-            self.js.run(|env| busy::keep_hot(env, busy::PREWAKE_BUDGET));
-        }
-    }
-
-    /// The JS thread has what it was woken for (the executor's job, or the result).
-    pub(crate) fn settled(&self) {
-        if self.counted.swap(false, Ordering::AcqRel) {
-            self.counter.fetch_sub(1, Ordering::AcqRel);
-        }
-    }
+    env.spawn_future_with_callback(async move { Ok::<_, napi::Error>(fut.await) }, |env, out| {
+        out.map_err(|f| f.into_js(env))
+    })
 }
 
 fn json<T: serde::Serialize>(v: T) -> Result<Json, Failure> {
@@ -167,16 +58,6 @@ fn trusted(ctx: Option<Context>) -> TrustedContext {
 pub struct OpenOptions {
     /// Ledger path (default: the config's `storage`, else `.synapsor/local.db`).
     pub ledger: Option<String>,
-    /// Milliseconds (0 to 100, default 0): while a call is in flight, keep the event loop
-    /// turning for up to this long instead of letting it sleep until the result arrives. Saves
-    /// the OS wake-up of the JS thread for the JS thread's CPU time; see
-    /// docs/node.md#pre-wake-and-busy-wait.
-    pub busy_wait_ms: Option<f64>,
-    /// Default true (ignored with `busyWaitMs`): the event loop sleeps while the database works
-    /// and is woken as soon as a call has only its ledger write left, then keeps turning until
-    /// the result (at most 1 ms), so the result does not wait for the JS thread to wake. Costs
-    /// the JS thread's CPU for that stretch; see docs/node.md#pre-wake-and-busy-wait.
-    pub prewake: Option<bool>,
     /// Values for the variables the config names for connection URLs (`read_url_env`,
     /// `write_url_env`), used before `process.env`: hand over URLs from your own secret store
     /// without setting environment variables.
@@ -253,7 +134,6 @@ fn approver(id: String, roles: Option<Vec<String>>) -> Approver {
 #[napi]
 pub struct Runner {
     inner: Mutex<Option<CoreRunner>>,
-    wait: busy::Wait,
 }
 
 impl Runner {
@@ -271,9 +151,8 @@ impl Runner {
         F: FnOnce(CoreRunner) -> Fut,
         Fut: Future<Output = Result<Json, Failure>> + Send + 'static,
     {
-        // Boxed where it is made: passed on by value, it would be copied (see `spawn_with`).
-        let fut = self.get().map(|r| Box::pin(f(r)));
-        spawn_with(env, self.wait, async move { fut?.await })
+        let fut = self.get().map(f);
+        spawn(env, async move { fut?.await })
     }
 }
 
@@ -287,17 +166,9 @@ impl Runner {
         config_path: String,
         options: Option<OpenOptions>,
     ) -> napi::Result<PromiseRaw<'env, Runner>> {
-        let (ledger, busy_wait, prewake, env_vars) = options
-            .map_or((None, None, None, None), |o| {
-                (o.ledger, o.busy_wait_ms, o.prewake, o.env)
-            });
+        let (ledger, env_vars) = options.map_or((None, None), |o| (o.ledger, o.env));
         let ledger_path = ledger.map(PathBuf::from);
-        let busy_wait = busy::budget(busy_wait);
         spawn(env, async move {
-            let wait = busy::Wait {
-                busy: busy_wait.map_err(|m| Failure::invalid("INVALID_BUSY_WAIT", m))?,
-                prewake: prewake.unwrap_or(true),
-            };
             let runner = CoreRunner::open(CoreOpenOptions {
                 config_path: PathBuf::from(config_path),
                 ledger_path,
@@ -306,7 +177,6 @@ impl Runner {
             .await?;
             Ok(Runner {
                 inner: Mutex::new(Some(runner)),
-                wait,
             })
         })
     }
@@ -494,7 +364,7 @@ impl Runner {
         executor: Function<'_, FnArgs<(Unknown<'static>, Transaction)>, Unknown<'static>>,
     ) -> napi::Result<()> {
         let runner = self.get().map_err(|f| f.into_js(env))?;
-        runner.register_executor(&name, JsExecutor::new(executor, self.wait)?);
+        runner.register_executor(&name, JsExecutor::new(executor)?);
         Ok(())
     }
 

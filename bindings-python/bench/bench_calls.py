@@ -26,10 +26,6 @@ import synapsor_runner as sr  # noqa: E402
 N = int(sys.argv[2]) if len(sys.argv) > 2 else 2000
 RUST = sys.argv[1]
 CTX = {"tenant_id": "acme", "principal": "bench"}
-#: Runner.open(busy_wait=...) in seconds (env BUSY_WAIT_US, default 0: the loop sleeps).
-BUSY_WAIT = int(os.environ.get("BUSY_WAIT_US", "0")) / 1e6
-#: Runner.open(prewake=...) (env PREWAKE, default 1; 0 turns pre-wake and the executor warm-up off).
-PREWAKE = os.environ.get("PREWAKE", "1") != "0"
 #: The event loop (env LOOP: "asyncio", the default, or "uvloop", which uvicorn[standard] uses).
 LOOP = os.environ.get("LOOP", "asyncio")
 if LOOP not in ("asyncio", "uvloop"):
@@ -45,8 +41,7 @@ def run(coro):
 
 
 async def py_bench(db, kind):
-    runner = await sr.Runner.open(db.config, ledger=pathlib.Path(tempfile.mkdtemp()) / f"py-{kind}.db",
-                                  busy_wait=BUSY_WAIT, prewake=PREWAKE)
+    runner = await sr.Runner.open(db.config, ledger=pathlib.Path(tempfile.mkdtemp()) / f"py-{kind}.db")
     entered = [0.0]
     statement = False  # the executor runs one statement (tx.fetch_one) before answering
     if kind == "sync":

@@ -17,9 +17,7 @@ One process per count, running one kind of call n times after a warm-up of every
   trip: the job handed to Python, the call, the receipt handed back.
 
 Two values of n: the difference divided by the difference in n is the count per call, with
-start-up, warm-up and shutdown cancelled out. The runner is opened with `prewake=False` (which
-also turns off the executor warm-up): their loop turns are spinning while waiting, and how many
-there are depends on timing, not on the call. So this is the binding's own work without them.
+start-up, warm-up and shutdown cancelled out.
 
 Rust's `inspect`s run natively, many more of them, give the user-space CPU time per call
 (`getrusage`), and so how many instructions this machine runs per microsecond: what the
@@ -49,7 +47,7 @@ WARMUP = int(os.environ.get("WARMUP", "30"))
 async def child(who: str, n: int, config: str, ledger: str) -> None:
     import synapsor_runner as sr
 
-    runner = await sr.Runner.open(config, ledger=ledger, prewake=False)
+    runner = await sr.Runner.open(config, ledger=ledger)
     if who == "async":
         @runner.executor("billing_inproc")
         async def answer(job, tx):
@@ -150,7 +148,7 @@ def main() -> None:
         print(f"  {label}: {med[who]:,.0f} against Rust's {med[base]:,.0f}: {med[who] - med[base]:+,.0f} "
               f"(per repeat: {runs}), about {(med[who] - med[base]) / rate:.0f} µs of CPU here")
 
-    print(f"Instructions per call (callgrind, user space, every thread; {repeats} repeats, prewake=False), "
+    print(f"Instructions per call (callgrind, user space, every thread; {repeats} repeats), "
           f"Python minus Rust in the same process:")
     if "inspect" in calls:
         line(f"await runner.inspect (n={sizes['inspect'][0]} and {sizes['inspect'][1]})", "py", "rust")

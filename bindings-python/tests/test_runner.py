@@ -443,7 +443,7 @@ class CancelsExecutorTasks(asyncio.SelectorEventLoop):
 
     def create_task(self, coro, **kwargs):
         task = super().create_task(coro, **kwargs)
-        if getattr(coro, "__qualname__", "") == "drive":
+        if getattr(coro, "__qualname__", "").endswith("credit"):
             task.cancel()
         return task
 
@@ -539,24 +539,22 @@ def new_loop(kind):
 
 
 @pytest.mark.parametrize("kind", ["selector", "uvloop", "no_readers"])
-def test_results_reach_the_loop_with_and_without_a_mailbox(billing_db, kind):
-    # Results come back through the loop's mailbox (a watched socket, no GIL on the worker);
-    # a loop that cannot watch sockets gets them with call_soon_threadsafe instead. uvloop
-    # watches the mailbox like asyncio's own loop does.
+def test_results_reach_every_kind_of_loop(billing_db, kind):
+    # asyncio's own loop, uvloop's, and one that cannot watch sockets all get their results.
     async def main():
         runner = await open_runner(billing_db)
         results = await asyncio.gather(*[
             runner.inspect("billing.inspect_invoice", {"invoice_id": "INV-3001"}, context=ACME)
             for _ in range(20)
         ])
-        for _ in range(20):  # sequential: each result alone in the mailbox
+        for _ in range(20):  # sequential: each result alone
             results.append(await runner.inspect("billing.inspect_invoice", {"invoice_id": "INV-3001"}, context=ACME))
         with pytest.raises(sr.NotFoundError):
             await runner.inspect("billing.inspect_invoice", {"invoice_id": "INV-NOPE"}, context=ACME)
         assert [r["object_id"] for r in results] == ["INV-3001"] * 40
-        return hasattr(asyncio.get_running_loop(), "_synapsor_runner_mailbox")
+        return len(results)
 
-    assert on_loop(new_loop(kind), main) is (kind != "no_readers")
+    assert on_loop(new_loop(kind), main) == 40
 
 
 def test_mcp_handle_serves_mcp_under_the_apps_context(billing_db):
@@ -640,7 +638,7 @@ def test_cancelled_call_runs_to_completion_and_drops_its_result(billing_db):
 
 @pytest.mark.parametrize("loop_kind", ["selector", "uvloop", "no_readers"])
 @pytest.mark.parametrize("kind", ["sync", "async"])
-def test_executors_answer_with_and_without_a_mailbox(billing_db, loop_kind, kind):
+def test_executors_answer_on_every_kind_of_loop(billing_db, loop_kind, kind):
     # The receipt, and a failure, reach `apply` whichever way the loop is reached.
     def register(runner):
         seen = []
@@ -673,239 +671,6 @@ def test_executors_answer_with_and_without_a_mailbox(billing_db, loop_kind, kind
         assert seen == [pid, p["proposal_id"]]
 
     on_loop(new_loop(loop_kind), main)
-
-
-class SleepCountingLoop(asyncio.SelectorEventLoop):
-    """Counts the selector calls that may put the loop thread to sleep (timeout None or > 0)."""
-
-    def __init__(self):
-        super().__init__()
-        self.selects = self.sleeps = self.turns = 0
-        self.watch = None  # turns are counted while this future is pending
-        select = self._selector.select
-
-        def counting(timeout=None):
-            self.selects += 1
-            if timeout is None or timeout > 0:
-                self.sleeps += 1
-            elif self.watch is not None and not self.watch.done():
-                self.turns += 1
-            return select(timeout)
-
-        self._selector.select = counting
-
-
-@pytest.mark.parametrize("prewake", [True, False])
-def test_prewake_wakes_the_loop_before_the_ledger_write_ends_and_stops_turning_after(billing_db, prewake):
-    """By default the loop sleeps while the database works, is woken when the core says only the
-    call's ledger write is left, and turns (zero-timeout selects) until the result; then sleeps."""
-    async def main():
-        loop = asyncio.get_running_loop()
-        runner = await sr.Runner.open(billing_db.config, ledger=billing_db.ledger, prewake=prewake)
-        await runner.inspect("billing.inspect_invoice", {"invoice_id": "INV-3001"}, context=ACME)  # warm pools
-        pending = slept = turned = 0
-        # Calls that did not finish on their first poll: 20, and with pre-wake more (for up to
-        # 5 s) until 3 have turned the loop. A call whose result is already queued when the loop
-        # reads the pre-wake needs no turn; in CI (debug build) only 1 of 20 turned once.
-        deadline = time.monotonic() + 5
-        for _ in range(100_000):
-            sleeps, turns = loop.sleeps, loop.turns
-            fut = runner._native.inspect("billing.inspect_invoice", {"invoice_id": "INV-3001"}, dict(ACME))
-            if fut.done():
-                continue
-            loop.watch = fut
-            assert (await fut)["data"]["late_fee_cents"] == 5500
-            loop.watch = None
-            pending += 1
-            slept += loop.sleeps > sleeps
-            turned += loop.turns > turns
-            if pending >= 20 and (not prewake or turned >= 3 or time.monotonic() > deadline):
-                break
-        selects = loop.selects
-        await asyncio.sleep(0.05)  # nothing in flight: no ticking
-        after = loop.selects - selects
-        await runner.close()
-        return pending, slept, turned, after
-
-    pending, slept, turned, after = on_loop(SleepCountingLoop(), main)
-    assert pending >= 20
-    assert slept == pending  # the database's answer is waited for asleep either way
-    if prewake:
-        # Turns while the result is still on its way.
-        assert turned >= 3, (turned, pending)
-    else:
-        assert turned == 0, turned
-    assert after <= 3, after
-
-
-class RowLock:
-    """Another session holding `FOR UPDATE` on one invoice until released (an open psql)."""
-
-    def __init__(self, url, invoice):
-        self.proc = subprocess.Popen(["psql", url, "-q", "-At", "-v", "ON_ERROR_STOP=1"], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, text=True)
-        self.proc.stdin.write(f"BEGIN;\nSELECT id FROM public.invoices WHERE id = '{invoice}' FOR UPDATE;\n")
-        self.proc.stdin.flush()
-        assert self.proc.stdout.readline().strip() == invoice  # held from here
-
-    def release(self):
-        if self.proc.stdin.closed:
-            return
-        self.proc.stdin.write("COMMIT;\n")
-        self.proc.stdin.close()
-        self.proc.wait(timeout=10)
-
-
-@pytest.mark.parametrize("prewake", [True, False])
-def test_warm_up_has_the_callback_awake_before_its_job_arrives(billing_db, prewake):
-    """One database round trip before an executor's job (as the row lock is taken), the core
-    warms the executor up: an `async def` finds the loop already turning (zero-timeout selects
-    while the row lock is waited for), a `def` finds a pool thread polling for it."""
-    from synapsor_runner import _native
-
-    async def main():
-        loop = asyncio.get_running_loop()
-        runner = await sr.Runner.open(billing_db.config, ledger=billing_db.ledger, prewake=prewake)
-        turns_at_entry = []
-
-        @runner.executor("billing_inproc")
-        async def credit(job, tx):
-            turns_at_entry.append(loop.turns)
-            return {"status": "applied", "rows_affected": 0, "source_database_mutated": False}
-
-        async def apply_one(i, hold=None):
-            p = await runner.propose("billing.propose_account_credit",
-                                     {"invoice_id": "INV-3001", "amount_cents": 10 + i, "reason": f"r{i}"}, context=ACME)
-            await runner.approve(p["proposal_id"], approver="lead", roles=["billing_lead"])
-            lock = None
-            if hold:
-                # The apply's row lock waits for this session: its job comes `hold` seconds later.
-                lock = RowLock(billing_db.url, "INV-3001")
-                loop.call_later(hold, lock.release)
-            try:
-                fut = runner._native.apply(p["proposal_id"], False)
-                loop.watch, start = fut, loop.turns
-                out = await fut
-            finally:
-                loop.watch = None
-                if lock:
-                    lock.release()
-            assert out["receipt"]["status"] == "applied"
-            return start
-
-        turned = []
-        for i in range(5):
-            start = await apply_one(i, hold=0.03)
-            # The loop turns once anyway between starting the coroutine's task and its first
-            # step; one woken ahead has also turned while the lock was waited for.
-            turned.append(turns_at_entry[-1] - start)
-
-        @runner.executor("billing_inproc")
-        def credit_def(job, tx):
-            return {"status": "applied", "rows_affected": 0, "source_database_mutated": False}
-
-        await apply_one(5)  # the pool's first thread starts here
-        polled = _native._def_jobs_taken_polling()
-        for i in range(6, 26):
-            await apply_one(i)
-        polled = _native._def_jobs_taken_polling() - polled
-        selects = loop.selects
-        await asyncio.sleep(0.05)  # nothing in flight: no ticking
-        after = loop.selects - selects
-        await runner.close()
-        return turned, polled, after
-
-    turned, polled, after = on_loop(SleepCountingLoop(), main)
-    if prewake:
-        assert all(t > 1 for t in turned), turned
-        # A thread woken ahead polls for at most 1 ms; on a loaded machine a job can come later.
-        assert polled >= 3, polled
-    else:
-        assert turned == [1] * 5, turned
-        assert polled == 0, polled
-    assert after <= 3, after
-
-
-@pytest.mark.parametrize("busy_wait", [0.0, 0.1])
-def test_busy_wait_keeps_the_loop_turning_while_calls_are_in_flight_and_stops_after(billing_db, busy_wait):
-    async def main():
-        loop = asyncio.get_running_loop()
-        runner = await sr.Runner.open(billing_db.config, ledger=billing_db.ledger, busy_wait=busy_wait,
-                                      prewake=False)
-        await runner.inspect("billing.inspect_invoice", {"invoice_id": "INV-3001"}, context=ACME)  # warm pools
-        pending = during = 0
-        for _ in range(200):  # until 20 calls did not finish on their first poll
-            before = loop.sleeps
-            fut = runner._native.inspect("billing.inspect_invoice", {"invoice_id": "INV-3001"}, dict(ACME))
-            if fut.done():  # finished on the loop thread already: nothing to wait for
-                assert fut.result()["data"]["late_fee_cents"] == 5500
-                continue
-            assert (await fut)["data"]["late_fee_cents"] == 5500
-            pending, during = pending + 1, during + loop.sleeps - before
-            if pending == 20:
-                break
-        selects = loop.selects
-        await asyncio.sleep(0.05)  # nothing in flight: the loop sleeps again, no ticking
-        after = loop.selects - selects
-        await runner.close()
-        return pending, during, after
-
-    pending, during, after = on_loop(SleepCountingLoop(), main)
-    assert pending == 20
-    if busy_wait:
-        # Without it each of these calls sleeps at least once waiting for its result; allow a
-        # stray call slower than the 100 ms budget on a loaded machine.
-        assert during <= 2, during
-    else:
-        assert during >= 20, during
-    assert after <= 3, after
-
-
-def test_busy_wait_serves_concurrent_calls_and_both_executor_kinds(billing_db):
-    async def main():
-        runner = await sr.Runner.open(billing_db.config, ledger=billing_db.ledger, busy_wait=0.002)
-        results = await asyncio.gather(*[
-            runner.inspect("billing.inspect_invoice", {"invoice_id": "INV-3001" if i % 2 else "INV-9001"},
-                           context=ACME if i % 2 else GLOBEX)
-            for i in range(50)
-        ])
-        assert all(r["data"]["tenant_id"] == r["context"]["tenant_id"] for r in results)
-        seen = []
-
-        @runner.executor("billing_inproc")
-        async def credit(job, tx):
-            row = await tx.fetch_one("SELECT credited_cents FROM public.invoices WHERE id = $1 AND tenant_id = $2",
-                                     [job["change_set"]["scope"]["object_id"], job["change_set"]["scope"]["tenant_id"]])
-            seen.append(("async", row["credited_cents"]))
-            return {"status": "applied", "rows_affected": 0, "source_database_mutated": False}
-
-        for i, kind in enumerate(["async", "sync", "sync-raises"]):
-            if kind != "async":
-                @runner.executor("billing_inproc")
-                def credit_sync(job, tx, kind=kind):
-                    seen.append((kind, tx.fetch_one("SELECT 1 AS one")["one"]))
-                    if kind == "sync-raises":
-                        raise LedgerRejected(job["proposal_id"])
-                    return {"status": "applied", "rows_affected": 0, "source_database_mutated": False}
-            p = await runner.propose(
-                "billing.propose_account_credit", {"invoice_id": "INV-3001", "amount_cents": 100 + i, "reason": kind},
-                context=ACME)
-            await runner.approve(p["proposal_id"], approver="lead", roles=["billing_lead"])
-            if kind == "sync-raises":
-                with pytest.raises(LedgerRejected):
-                    await runner.apply(p["proposal_id"])
-            else:
-                assert (await runner.apply(p["proposal_id"]))["receipt"]["status"] == "applied"
-        assert seen == [("async", 0), ("sync", 1), ("sync-raises", 1)]
-        await runner.close()
-
-    run(main())
-
-
-@pytest.mark.parametrize("bad", [-0.001, 0.5, float("nan"), float("inf")])
-def test_busy_wait_out_of_range_is_refused(billing_db, bad):
-    with pytest.raises(ValueError, match="busy_wait must be between 0 and 0.1 seconds"):
-        run(sr.Runner.open(billing_db.config, ledger=billing_db.ledger, busy_wait=bad))
 
 
 def test_a_callback_cannot_end_the_guarded_transaction(billing_db):

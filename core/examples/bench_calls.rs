@@ -2,9 +2,6 @@
 //! `bench_calls <config> <ledger> <n>`: n sequential `inspect`s, then n `apply`s through an
 //! `in_process` executor named `billing_inproc` whose callback only returns a receipt.
 //! Prints medians in microseconds as JSON. Measured on a runtime worker thread.
-//! With `BENCH_SPIN` set, a thread spins for the whole run: the baseline for bindings measured
-//! with busy-wait, which keep a core busy too (on a VM an idle core is slow to wake, so a busy
-//! one speeds up every wake-up, Rust's included).
 
 use serde_json::{Value, json};
 use std::time::Instant;
@@ -52,13 +49,6 @@ fn median(mut v: Vec<f64>) -> f64 {
 async fn main() {
     // On a runtime worker, as in a Rust service's request handler (the `main` future itself
     // runs on the main thread, where every I/O completion would cost a cross-thread wake-up).
-    if std::env::var_os("BENCH_SPIN").is_some() {
-        std::thread::spawn(|| {
-            loop {
-                std::hint::spin_loop();
-            }
-        });
-    }
     tokio::spawn(bench()).await.unwrap();
 }
 
@@ -98,7 +88,8 @@ async fn bench() {
     }
     let inspect_cpu = (cpu_us() - cpu) / n as f64;
     // The same call started from a thread outside the runtime, as a binding does (JS or Python
-    // thread): `embed::start` there, result handed back over a channel. The floor of any binding.
+    // thread): spawned on the runtime, result handed back over a channel. The floor of any
+    // binding.
     let foreign = {
         let (runner, ctx, args) = (runner.clone(), ctx.clone(), args.clone());
         let handle = tokio::runtime::Handle::current();
@@ -108,7 +99,7 @@ async fn bench() {
                 let (tx, rx) = std::sync::mpsc::sync_channel(1);
                 let (runner, ctx, args) = (runner.clone(), ctx.clone(), args.clone());
                 let t = Instant::now();
-                synapsor_runner::embed::start(&handle, async move {
+                handle.spawn(async move {
                     let r = runner.inspect("billing.inspect_invoice", args, &ctx).await;
                     tx.send(r.is_ok()).unwrap();
                 });

@@ -9,7 +9,6 @@ pub mod capability;
 pub mod config;
 pub mod context;
 pub mod demo;
-pub mod embed;
 pub mod envelope;
 pub mod error;
 pub mod ledger;

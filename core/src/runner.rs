@@ -248,7 +248,6 @@ impl Runner {
         ctx: &TrustedContext,
     ) -> Result<ReadResult> {
         let (read, _) = self.read(name, &args, ctx, CapabilityKind::Read).await?;
-        crate::embed::finishing();
         let evidence_bundle_id = read.evidence.evidence_bundle_id.clone();
         self.ledger().record_read(read.evidence, read.audit).await?;
         let cap = self.config().capability(name).expect("checked");
@@ -272,7 +271,6 @@ impl Runner {
         let (read, args) = self
             .read(name, &args, ctx, CapabilityKind::Proposal)
             .await?;
-        crate::embed::finishing();
         let config = self.config();
         let cap = config.capability(name).expect("checked");
         let patch = capability::build_patch(cap, &args, &read.row)?;
@@ -498,7 +496,6 @@ impl Runner {
         retryable: bool,
         opts: &ApplyOptions,
     ) -> Result<ApplyOutcome> {
-        crate::embed::finishing();
         let recorded = if opts.dry_run {
             self.ledger().record_event(
                 &p.proposal_id,

@@ -433,6 +433,30 @@ fn broken_configs_report_their_code_and_path() {
             "CLOUD_CONFIG_ONLY_FOR_CLOUD_MODE",
             "$.cloud",
         ),
+        (
+            "optional evidence",
+            |c| c["capabilities"][0]["evidence"] = json!("optional"),
+            "EVIDENCE_ALWAYS_RECORDED",
+            "$.capabilities[0].evidence",
+        ),
+        (
+            "unknown evidence",
+            |c| c["capabilities"][0]["evidence"] = json!("sometimes"),
+            "INVALID_EVIDENCE",
+            "$.capabilities[0].evidence",
+        ),
+        (
+            "an acknowledgement with nothing to acknowledge",
+            |c| c["capabilities"][0]["single_tenant_dev_ack"] = json!(true),
+            "SINGLE_TENANT_DEV_ACK_UNUSED",
+            "$.capabilities[0].single_tenant_dev_ack",
+        ),
+        (
+            "a non-boolean acknowledgement",
+            |c| c["capabilities"][0]["single_tenant_dev_ack"] = json!("yes"),
+            "INVALID_SINGLE_TENANT_DEV_ACK",
+            "$.capabilities[0].single_tenant_dev_ack",
+        ),
     ];
     for (what, mutate, code, path) in cases {
         let mut cfg = base();
@@ -483,6 +507,27 @@ fn every_problem_is_reported_at_once() {
         codes(&json!([])),
         vec![("CONFIG_NOT_OBJECT".to_string(), "$".to_string())]
     );
+}
+
+#[test]
+fn evidence_required_is_accepted_and_single_tenant_dev_ack_silences_its_warning() {
+    let mut cfg = base();
+    cfg["capabilities"][0]["evidence"] = json!("required");
+    let target = cfg["capabilities"][0]["target"].as_object_mut().unwrap();
+    target.remove("tenant_key");
+    target.insert("single_tenant_dev".into(), json!(true));
+    let r = validate_value(&cfg);
+    assert!(r.ok, "{:?}", r.errors);
+    let warned = |r: &synapsor_runner::config::ValidationReport| {
+        r.warnings
+            .iter()
+            .any(|w| w.code == "SINGLE_TENANT_DEV_EXCEPTION")
+    };
+    assert!(warned(&r), "{:?}", r.warnings);
+    cfg["capabilities"][0]["single_tenant_dev_ack"] = json!(true);
+    let r = validate_value(&cfg);
+    assert!(r.ok, "{:?}", r.errors);
+    assert!(!warned(&r), "acknowledged: {:?}", r.warnings);
 }
 
 #[test]

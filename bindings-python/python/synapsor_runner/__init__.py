@@ -193,22 +193,9 @@ class Runner:
         config_path: PathLike,
         *,
         ledger: PathLike | None = None,
-        busy_wait: float = 0.0,
-        prewake: bool = True,
         env: Mapping[str, str] | None = None,
     ) -> "Runner":
         """Load and validate the config (every problem listed in ``ConfigError.issues``) and open the ledger.
-
-        ``busy_wait`` (seconds, 0 to 0.1; default 0): while a call is in flight, keep the event
-        loop turning for up to this long instead of letting it sleep until the result arrives.
-        Other tasks and I/O still run on every turn. It saves the operating system's wake-up of
-        the loop thread for the loop thread's CPU time; see docs/python.md#pre-wake-and-busy-wait.
-
-        ``prewake`` (default on; ignored with ``busy_wait``): the loop sleeps while the database
-        works and is woken as soon as a call has only its ledger write left, then keeps turning
-        until the result (at most 1 ms), so the result does not wait for the loop thread to wake.
-        It costs the loop thread's CPU for that stretch; ``prewake=False`` lets the loop sleep
-        until the result instead. See docs/python.md#pre-wake-and-busy-wait.
 
         ``env``: values for the variables the config names for connection URLs
         (``read_url_env``, ``write_url_env``), used before ``os.environ``: hand over URLs from
@@ -217,8 +204,6 @@ class Runner:
         native = await _native.NativeRunner.open(
             os.fspath(config_path),
             None if ledger is None else os.fspath(ledger),
-            busy_wait,
-            prewake,
             None if env is None else dict(env),
         )
         return cls(native)

@@ -23,8 +23,6 @@ class NativeRunner:
     def open(
         config_path: str,
         ledger: str | None = None,
-        busy_wait: float = 0.0,
-        prewake: bool = True,
         env: dict[str, str] | None = None,
     ) -> Awaitable[NativeRunner]: ...
     def inspect(self, capability: str, args: Any, context: Any = None) -> Awaitable[dict[str, Any]]: ...

@@ -967,12 +967,29 @@ fn validate_capability(
                     "A tenant_key is required unless single_tenant_dev is true.",
                 );
             }
-            if single {
+            // `single_tenant_dev_ack: true` on the capability acknowledges the exception, which
+            // then is not warned about; an acknowledgement with nothing to acknowledge is refused.
+            let ack = c.get("single_tenant_dev_ack");
+            if single && ack != Some(&Value::Bool(true)) {
                 v.warn(
                     format!("{tp}.single_tenant_dev"),
                     "SINGLE_TENANT_DEV_EXCEPTION",
-                    "single_tenant_dev disables the tenant guard; use only for local development.",
+                    "single_tenant_dev disables the tenant guard; use only for local development (single_tenant_dev_ack: true on the capability acknowledges it).",
                 );
+            }
+            match ack {
+                None | Some(Value::Bool(false)) => {}
+                Some(Value::Bool(true)) if single => {}
+                Some(Value::Bool(true)) => v.err(
+                    format!("{path}.single_tenant_dev_ack"),
+                    "SINGLE_TENANT_DEV_ACK_UNUSED",
+                    "single_tenant_dev_ack acknowledges target.single_tenant_dev: true, which this capability does not set; remove it.",
+                ),
+                Some(_) => v.err(
+                    format!("{path}.single_tenant_dev_ack"),
+                    "INVALID_SINGLE_TENANT_DEV_ACK",
+                    "single_tenant_dev_ack must be a boolean.",
+                ),
             }
         }
     }
@@ -1050,14 +1067,20 @@ fn validate_capability(
         ),
     }
     bounded(v, c, "max_rows", path, "INVALID_MAX_ROWS", 10_000);
-    if let Some(e) = c.get("evidence")
-        && !matches!(e.as_str(), Some("required" | "optional"))
-    {
-        v.err(
+    // Evidence is recorded for every read: `required` says so; `optional` would promise a
+    // choice the runner does not offer, so it is refused rather than ignored.
+    match c.get("evidence").map(Value::as_str) {
+        None | Some(Some("required")) => {}
+        Some(Some("optional")) => v.err(
+            format!("{path}.evidence"),
+            "EVIDENCE_ALWAYS_RECORDED",
+            "evidence is recorded for every read; set evidence to required or remove it.",
+        ),
+        Some(_) => v.err(
             format!("{path}.evidence"),
             "INVALID_EVIDENCE",
-            "evidence must be required or optional.",
-        );
+            "evidence must be required.",
+        ),
     }
     if kind == "proposal" {
         readable.extend(pk.iter().cloned());

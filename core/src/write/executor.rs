@@ -98,15 +98,6 @@ pub trait Executor: Send + Sync {
         tx: Option<GuardedTx>,
     ) -> BoxFuture<'a, std::result::Result<Value, ExecutorFailure>>;
 
-    /// Called by the core two database round trips before [`execute`](Executor::execute) (as it
-    /// sends the receipt claim of the guarded transaction; the row lock follows), on the thread
-    /// driving the apply. A host whose callback runs on a thread that may be asleep (an event
-    /// loop) can wake it now, so the job does not wait for the wake-up: on a VM a wake-up can
-    /// take longer than one round trip to a local database. `execute` need not follow: the
-    /// claim can find the receipt of an earlier try, or the lock a conflict. Must not block.
-    /// The default does nothing.
-    fn warm_up(&self) {}
-
     /// Benchmarks only: this executor as a [`BenchSwitch`], if it is one.
     #[doc(hidden)]
     fn bench_switch(&self) -> Option<&BenchSwitch> {
@@ -168,13 +159,6 @@ impl Executor for BenchSwitch {
         }))))
     }
 
-    /// The baseline answers on the spot: nothing to warm up.
-    fn warm_up(&self) {
-        if !self.baseline.load(std::sync::atomic::Ordering::Relaxed) {
-            self.inner.warm_up();
-        }
-    }
-
     fn bench_switch(&self) -> Option<&BenchSwitch> {
         Some(self)
     }
@@ -225,10 +209,8 @@ impl std::fmt::Debug for GuardedTx {
 }
 
 /// The apply's end of a guarded transaction: the statements its callback sends. It keeps a
-/// sender of its own, so the channel stays open for as long as the apply waits and a callback
-/// letting go of its handle never wakes the apply. (A binding frees its handle on its own
-/// thread, outside `embed::host_scope`; that wake-up would hand the apply to a runtime worker
-/// for nothing, with the context switches that costs.)
+/// sender of its own, so the channel never reads as closed while the apply waits: the apply
+/// ends when the callback answers, not when the callback lets go of its handle.
 pub(crate) struct TxRequests {
     rx: mpsc::Receiver<TxRequest>,
     _open: mpsc::Sender<TxRequest>,
@@ -429,22 +411,17 @@ impl GuardedTx {
 }
 
 impl GuardedTx {
-    /// [`run_json`](Self::run_json) for a synchronous callback's own thread (not a runtime
-    /// worker), which it blocks until the statement is done. The apply waiting for the statement
-    /// is polled on this thread and sends it from here ([`crate::embed::run_blocking`]) instead
-    /// of a runtime worker being woken to do it.
+    /// [`run_json`](Self::run_json) for a synchronous callback, blocking its thread until the
+    /// statement is done. That thread must not be a runtime worker (a binding runs synchronous
+    /// callbacks on the host's own thread or on a blocking-pool thread).
     pub fn run_json_blocking(
         &self,
         handle: &tokio::runtime::Handle,
         statement: Statement,
-        sql: String,
-        params: Vec<Value>,
+        sql: &str,
+        params: &[Value],
     ) -> Result<Value> {
-        let tx = self.clone();
-        crate::embed::run_blocking(handle, async move {
-            tx.run_json(statement, &sql, &params).await
-        })
-        .unwrap_or_else(|| Err(closed()))
+        handle.block_on(self.run_json(statement, sql, params))
     }
 }
 

@@ -109,9 +109,6 @@ pub(crate) async fn run<E: WriteEngine>(
     let mut receipts_created = false;
     let proof = loop {
         engine.begin().await?;
-        if !receipts_created {
-            step.warm_up();
-        }
         match engine.claim(plan).await {
             Ok(Claim::Claimed { proof }) => break proof,
             Ok(Claim::Taken) => {

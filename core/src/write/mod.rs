@@ -100,16 +100,6 @@ pub enum WriteStep<'a> {
     },
 }
 
-impl WriteStep<'_> {
-    /// Right before the receipt claim: tell a callback executor it is next, two database round
-    /// trips ahead ([`Executor::warm_up`](crate::write::executor::Executor::warm_up)).
-    pub(crate) fn warm_up(&self) {
-        if let WriteStep::Callback { executor, .. } = self {
-            executor.warm_up();
-        }
-    }
-}
-
 /// What the source transaction did.
 #[derive(Debug, Clone)]
 pub struct UpdateOutcome {

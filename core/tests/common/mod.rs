@@ -258,7 +258,7 @@ impl Drop for PgDb {
     }
 }
 
-/// An in-process executor that logs what the core tells it (`warm_up`, `execute`) and answers
+/// An in-process executor that logs each time the core calls it (`execute`) and answers
 /// at once, without a statement.
 #[derive(Clone, Default)]
 pub struct Recording(pub std::sync::Arc<std::sync::Mutex<Vec<&'static str>>>);
@@ -283,9 +283,5 @@ impl synapsor_runner::write::executor::Executor for Recording {
         Box::pin(async {
             Ok(json!({"status": "applied", "rows_affected": 0, "source_database_mutated": false}))
         })
-    }
-
-    fn warm_up(&self) {
-        self.0.lock().unwrap().push("warm_up");
     }
 }
