@@ -9,7 +9,9 @@ mod json;
 use errors::Failure;
 use executor::{JsExecutor, Transaction};
 use json::Json;
-use napi::bindgen_prelude::{Env, FnArgs, Function, PromiseRaw, ToNapiValue, Unknown};
+use napi::bindgen_prelude::{
+    Env, FnArgs, Function, JsValue, PromiseRaw, ToNapiValue, Unknown, within_runtime_if_available,
+};
 use napi_derive::napi;
 use serde_json::Value;
 use std::future::Future;
@@ -21,16 +23,23 @@ use synapsor_runner::{
 };
 use synapsor_runner_mcp::McpEndpoint;
 
-/// Run a core call on the runtime and hand JavaScript a promise of its result. The promise
-/// resolves with the value, or rejects with a coded error built on the JS thread.
+/// Start a core call and hand JavaScript a promise of its result. The call is polled first right
+/// here on the JS thread (`synapsor_runner::embed::start`) and goes on on the runtime if it has
+/// to wait; the promise resolves with the value, or rejects with a coded error built on the JS
+/// thread.
 pub(crate) fn spawn<'env, T, F>(env: &'env Env, fut: F) -> napi::Result<PromiseRaw<'env, T>>
 where
     T: ToNapiValue + Send + 'static,
     F: Future<Output = Result<T, Failure>> + Send + 'static,
 {
-    env.spawn_future_with_callback(async move { Ok::<_, napi::Error>(fut.await) }, |env, out| {
-        out.map_err(|f| f.into_js(env))
-    })
+    type Resolver<T> = Box<dyn FnOnce(Env) -> napi::Result<T> + Send>;
+    let (deferred, promise) = env.create_deferred::<T, Resolver<T>>()?;
+    let runtime = within_runtime_if_available(tokio::runtime::Handle::current);
+    synapsor_runner::embed::start(&runtime, async move {
+        let out = fut.await;
+        deferred.resolve(Box::new(move |env: Env| out.map_err(|f| f.into_js(&env))));
+    });
+    Ok(PromiseRaw::new(env.raw(), promise.raw()))
 }
 
 fn json<T: serde::Serialize>(v: T) -> Result<Json, Failure> {
@@ -327,7 +336,7 @@ impl Runner {
     ) -> napi::Result<PromiseRaw<'env, Json>> {
         let ctx = trusted(options.and_then(|o| o.context));
         self.call(env, move |r| async move {
-            json(r.call_tool(&name, args, &ctx).await)
+            json(synapsor_runner::agent::call_tool(&r, &name, args, &ctx).await)
         })
     }
 

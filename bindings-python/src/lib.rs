@@ -38,39 +38,77 @@ fn check_fork() -> PyResult<()> {
     Ok(())
 }
 
-/// A JSON result on its way to Python, converted when the awaitable is resolved.
-struct Json(Value);
-
-impl<'py> IntoPyObject<'py> for Json {
-    type Target = PyAny;
-    type Output = Bound<'py, PyAny>;
-    type Error = PyErr;
-
-    fn into_pyobject(self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        to_py(py, &self.0)
-    }
-}
-
-/// Run a core call on the shared runtime and hand Python an awaitable of its JSON result.
+/// Run a core call and hand Python an awaitable of its JSON result.
 ///
-/// The call is a task of its own, in the caller's task locals (so an `async def` executor finds
-/// the caller's loop and context). Decision: cancelling the awaitable does not stop a started
-/// call, which runs to completion (its effects are recorded in the ledger); only its result is
-/// dropped.
+/// The call is polled first right here (`synapsor_runner::embed::start`, without the GIL) and
+/// goes on on the runtime if it has to wait; it runs in the caller's task locals, so an
+/// `async def` executor finds the caller's loop and context. The result is set on the caller's
+/// loop: directly when the call finished on this thread, with `call_soon_threadsafe` otherwise.
+/// Decision: cancelling the awaitable does not stop a started call, which runs to completion
+/// (its effects are recorded in the ledger); only its result is dropped.
 fn spawn<'py, F>(py: Python<'py>, fut: F) -> PyResult<Bound<'py, PyAny>>
 where
     F: Future<Output = Result<Value, PyErr>> + Send + 'static,
 {
     check_fork()?;
     let locals = pyo3_async_runtimes::tokio::get_current_locals(py)?;
-    let call = pyo3_async_runtimes::tokio::get_runtime()
-        .spawn(pyo3_async_runtimes::tokio::scope(locals.clone(), fut));
-    pyo3_async_runtimes::tokio::future_into_py_with_locals(py, locals, async move {
-        match call.await {
-            Ok(out) => out.map(Json),
-            Err(_) => Err(SynapsorError::new_err("the call panicked")),
+    let event_loop = locals.event_loop(py);
+    let py_fut = event_loop.call_method0(pyo3::intern!(py, "create_future"))?;
+    let (target, loop_ref) = (py_fut.clone().unbind(), event_loop.unbind());
+    let caller = std::thread::current().id();
+    let call = pyo3_async_runtimes::tokio::scope(locals, async move {
+        let out = fut.await;
+        settle(caller, target, loop_ref, out);
+    });
+    let runtime = pyo3_async_runtimes::tokio::get_runtime().handle();
+    py.detach(|| synapsor_runner::embed::start(runtime, call));
+    Ok(py_fut)
+}
+
+/// Hand a finished call's result to its awaitable, on its loop.
+fn settle(
+    caller: std::thread::ThreadId,
+    target: Py<PyAny>,
+    event_loop: Py<PyAny>,
+    out: Result<Value, PyErr>,
+) {
+    Python::attach(|py| {
+        let (ok, value) = match out.and_then(|v| to_py(py, &v)) {
+            Ok(v) => (true, v),
+            Err(e) => (false, e.into_value(py).into_bound(py).into_any()),
+        };
+        let delivered = if std::thread::current().id() == caller {
+            deliver(target.bind(py), ok, &value)
+        } else {
+            wrap_pyfunction!(deliver, py).and_then(|cb| {
+                event_loop
+                    .bind(py)
+                    .call_method1(
+                        pyo3::intern!(py, "call_soon_threadsafe"),
+                        (cb, target.bind(py), ok, value),
+                    )
+                    .map(drop)
+            })
+        };
+        if let Err(e) = delivered {
+            e.print(py); // the loop is closed: nobody is waiting any more
         }
-    })
+    });
+}
+
+/// Set an awaitable's result or exception unless it was cancelled meanwhile (on its loop).
+#[pyfunction]
+fn deliver(fut: &Bound<'_, PyAny>, ok: bool, value: &Bound<'_, PyAny>) -> PyResult<()> {
+    let py = fut.py();
+    if fut.call_method0(pyo3::intern!(py, "done"))?.is_truthy()? {
+        return Ok(());
+    }
+    let method = if ok {
+        pyo3::intern!(py, "set_result")
+    } else {
+        pyo3::intern!(py, "set_exception")
+    };
+    fut.call_method1(method, (value,)).map(drop)
 }
 
 fn json<T: serde::Serialize>(v: T) -> Result<Value, PyErr> {
@@ -279,7 +317,7 @@ impl NativeRunner {
     ) -> PyResult<Bound<'py, PyAny>> {
         let (r, args, ctx) = (self.get()?, from_py(args)?, self::context(context)?);
         spawn(py, async move {
-            Ok(r.call_tool(&name, args, &ctx).await)
+            Ok(synapsor_runner::agent::call_tool(&r, &name, args, &ctx).await)
         })
     }
 

@@ -208,7 +208,7 @@ async fn tools_preview(g: &Global, alias_mode: &str, json_out: bool) -> Result<u
         .ok_or_else(|| usage("--alias-mode must be canonical, openai, or both"))?;
     let runner = open_runner(g).await?;
     let store = resolve_ledger_path(g.store.as_deref(), Some(runner.loaded_config()));
-    let tools = runner.tools(naming);
+    let tools = synapsor_runner::agent::tools::tool_list(runner.config(), naming);
     let checks = render::boundary_checks(&tools);
     let ok = checks.iter().all(|c| c.1);
     if json_out {

@@ -32,11 +32,11 @@ pub async fn run(dir: &Path) -> Result<u8> {
     println!(
         "Trusted context (from config, never from the model): tenant acme, principal support_agent_17"
     );
-    let tools: Vec<String> = runner
-        .tools(ToolNaming::Canonical)
-        .into_iter()
-        .map(|t| t.name)
-        .collect();
+    let tools: Vec<String> =
+        synapsor_runner::agent::tools::tool_list(runner.config(), ToolNaming::Canonical)
+            .into_iter()
+            .map(|t| t.name)
+            .collect();
     println!("Tools the model sees: {}", tools.join(", "));
     println!("Not exposed: execute_sql absent, approval tools absent, commit/apply tools absent");
 
@@ -155,24 +155,24 @@ pub async fn run(dir: &Path) -> Result<u8> {
     );
 
     step(7, "Cross-tenant id: INV-9001 belongs to another tenant");
-    let foreign = runner
-        .call_tool(
-            "billing.inspect_invoice",
-            json!({"invoice_id": "INV-9001"}),
-            &ctx,
-        )
-        .await;
+    let foreign = synapsor_runner::agent::call_tool(
+        &runner,
+        "billing.inspect_invoice",
+        json!({"invoice_id": "INV-9001"}),
+        &ctx,
+    )
+    .await;
     println!(
         "   {} (same answer as a missing row)",
         foreign["error"]["code"].as_str().unwrap_or("?")
     );
-    let spoof = runner
-        .call_tool(
-            "billing.inspect_invoice",
-            json!({"invoice_id": "INV-3001", "tenant_id": "globex"}),
-            &ctx,
-        )
-        .await;
+    let spoof = synapsor_runner::agent::call_tool(
+        &runner,
+        "billing.inspect_invoice",
+        json!({"invoice_id": "INV-3001", "tenant_id": "globex"}),
+        &ctx,
+    )
+    .await;
     println!(
         "   spoofed tenant_id argument: {}",
         spoof["error"]["code"].as_str().unwrap_or("?")

@@ -29,7 +29,7 @@ pub async fn call(
     }
     let runner = open_runner(g).await?;
     let config_path = runner.loaded_config().path.display().to_string();
-    let tools = runner.tools(ToolNaming::Canonical);
+    let tools = synapsor_runner::agent::tools::tool_list(runner.config(), ToolNaming::Canonical);
     let name = match tool {
         Some(t) => t,
         None if tools.len() == 1 => tools[0].name.clone(),

@@ -115,7 +115,7 @@ async fn bench() {
     let mut refused = Vec::new();
     for _ in 0..n {
         let t = Instant::now();
-        let env = runner.call_tool("billing.nope", json!({}), &ctx).await;
+        let env = synapsor_runner::agent::call_tool(&runner, "billing.nope", json!({}), &ctx).await;
         refused.push(t.elapsed().as_secs_f64() * 1e6);
         assert_eq!(env["ok"], false);
     }

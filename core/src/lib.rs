@@ -4,25 +4,26 @@
 //! the model; a trusted apply re-verifies everything and writes back under tenant, version and
 //! idempotency guards. Every step lands in a ledger and can be replayed.
 
+pub mod agent;
 pub mod apply;
 pub mod capability;
 pub mod config;
 pub mod context;
 pub mod demo;
+pub mod embed;
 pub mod envelope;
 pub mod error;
 pub mod ledger;
 pub mod policy;
 pub mod protocol;
 pub mod recipe;
-pub mod resources;
 pub mod runner;
 pub mod source;
 pub mod sql;
-pub mod tools;
 pub mod values;
 pub mod write;
 
+pub use agent::tools::{Tool, ToolNaming};
 pub use apply::{ApplyOptions, ApplyOutcome};
 pub use config::{LoadedConfig, RunnerConfig, load_config};
 pub use context::{ResolvedContext, TrustedContext};
@@ -30,7 +31,6 @@ pub use envelope::{ProposalResult, ReadResult};
 pub use error::{Error, ErrorFamily, Result};
 pub use ledger::{Approver, Ledger, StoredProposal};
 pub use runner::{OpenOptions, Reconciled, Runner};
-pub use tools::{Tool, ToolNaming};
 
 /// Crate version, shown by `--version`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,17 +1,16 @@
-//! The facade: open a runner, then inspect, propose, approve, reject, apply, replay, call tools.
+//! The facade: open a runner, then inspect, propose, approve, reject, apply, replay. What the model
+//! calls (tools, resources) goes through it from [`crate::agent`].
 
 use crate::apply::{self, ApplyOptions, ApplyOutcome};
 use crate::capability::{self, ScopedRead};
 use crate::config::ExecutorConfig;
 use crate::config::{CapabilityKind, LoadedConfig, Mode, RunnerConfig, load_config};
 use crate::context::{self, TrustedContext};
-use crate::envelope;
 use crate::error::{Error, Result};
 use crate::ledger::{Approver, CreateOutcome, Ledger, StoredProposal};
 use crate::policy::ProposalState;
 use crate::protocol::WritebackJob;
 use crate::source::Sources;
-use crate::tools::{self, Tool, ToolNaming};
 use crate::write::executor::Executor;
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -655,57 +654,5 @@ impl Runner {
     /// Everything captured for a proposal, in order.
     pub async fn replay(&self, proposal_id: &str) -> Result<Value> {
         self.ledger().replay(proposal_id).await
-    }
-
-    /// Model-facing tools in a naming style.
-    pub fn tools(&self, naming: ToolNaming) -> Vec<Tool> {
-        tools::tool_list(self.config(), naming)
-    }
-
-    /// Call a tool by exposed name and return the result envelope (v2 unless the config opts into v1).
-    /// Errors come back as envelopes with safe codes; nothing raw reaches the caller.
-    pub async fn call_tool(&self, name: &str, args: Value, ctx: &TrustedContext) -> Value {
-        let config = self.config();
-        let v1 = config.result_format() == 1;
-        let Some(canonical) = tools::canonical_name(config, name) else {
-            let e = Error::CapabilityNotFound(name.to_string());
-            return if v1 {
-                envelope::error_v1(&e)
-            } else {
-                envelope::error_v2(name, "read", &e)
-            };
-        };
-        let cap = config.capability(&canonical).expect("canonical");
-        let hidden = config.mode == Mode::ReadOnly && cap.kind == CapabilityKind::Proposal;
-        let result = match cap.kind {
-            CapabilityKind::Read => self.inspect(&canonical, args, ctx).await.map(|r| {
-                if v1 {
-                    envelope::read_v1(&r, config.mode.as_str())
-                } else {
-                    envelope::read_v2(&r)
-                }
-            }),
-            CapabilityKind::Proposal if hidden => Err(Error::CapabilityKind {
-                code: "PROPOSALS_DISABLED",
-                message: "Proposal tools are disabled in read_only mode.".into(),
-            }),
-            CapabilityKind::Proposal => self.propose(&canonical, args, ctx).await.map(|p| {
-                if v1 {
-                    envelope::proposal_v1(&p)
-                } else {
-                    envelope::proposal_v2(&p)
-                }
-            }),
-        };
-        match result {
-            Ok(v) => v,
-            Err(e) => {
-                if v1 {
-                    envelope::error_v1(&e)
-                } else {
-                    envelope::error_v2(&canonical, cap.kind.as_str(), &e)
-                }
-            }
-        }
     }
 }

@@ -838,7 +838,10 @@ async fn an_in_process_executor_is_called_once_and_never_for_a_retry_or_a_confli
         assert_eq!(seen.take(), ["execute"], "{name}");
         let retry = runner.apply(&id, &ApplyOptions::default()).await.unwrap();
         assert_eq!(retry.receipt.status, "already_applied");
-        assert!(seen.take().is_empty(), "{name}: the receipt answered, no job");
+        assert!(
+            seen.take().is_empty(),
+            "{name}: the receipt answered, no job"
+        );
 
         assert!(runner.bench_baseline(name, true));
         let id = approved_for(runner, name).await;

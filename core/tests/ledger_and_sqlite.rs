@@ -141,13 +141,13 @@ async fn secret_material_never_reaches_the_ledger() {
         .unwrap();
     assert_eq!(read.data["customer_id"], json!("<redacted>"));
     assert_eq!(runner.ledger().count("evidence_bundles").await.unwrap(), 1);
-    let env = runner
-        .call_tool(
-            "billing.inspect_invoice",
-            json!({"invoice_id": "INV-3001"}),
-            &TrustedContext::from_config(),
-        )
-        .await;
+    let env = synapsor_runner::agent::call_tool(
+        &runner,
+        "billing.inspect_invoice",
+        json!({"invoice_id": "INV-3001"}),
+        &TrustedContext::from_config(),
+    )
+    .await;
     assert_eq!(env["ok"], json!(true), "{env}");
     assert!(!env.to_string().contains("hunter2"));
     let stored = runner
@@ -306,13 +306,13 @@ async fn shadow_mode_stores_proposals_but_never_approves() {
     let runner = Runner::open(OpenOptions::config_path(&cfg).ledger(dir.path().join("local.db")))
         .await
         .unwrap();
-    let env = runner
-        .call_tool(
-            "billing.propose_late_fee_waiver",
-            json!({"invoice_id": "INV-3001", "reason": "r"}),
-            &TrustedContext::from_config(),
-        )
-        .await;
+    let env = synapsor_runner::agent::call_tool(
+        &runner,
+        "billing.propose_late_fee_waiver",
+        json!({"invoice_id": "INV-3001", "reason": "r"}),
+        &TrustedContext::from_config(),
+    )
+    .await;
     assert_eq!(env["proposal"]["state"], json!("shadow_proposal_created"));
     let id = env["proposal"]["id"].as_str().unwrap();
     let e = runner.approve(id, &lead()).await.unwrap_err();

@@ -263,12 +263,12 @@ async fn writing_identical_values_still_counts_one_row() {
 async fn cross_tenant_and_spoofed_tenant_are_refused_on_mariadb() {
     let db = MyDb::orders();
     let runner = db.runner();
-    let foreign = runner
-        .call_tool(INSPECT, json!({"order_id": "O-9001"}), &acme())
-        .await;
-    let missing = runner
-        .call_tool(INSPECT, json!({"order_id": "O-0000"}), &acme())
-        .await;
+    let foreign =
+        synapsor_runner::agent::call_tool(&runner, INSPECT, json!({"order_id": "O-9001"}), &acme())
+            .await;
+    let missing =
+        synapsor_runner::agent::call_tool(&runner, INSPECT, json!({"order_id": "O-0000"}), &acme())
+            .await;
     assert_eq!(foreign["error"]["code"], json!("NOT_FOUND_IN_TENANT"));
     assert_eq!(foreign, missing);
     let e = runner

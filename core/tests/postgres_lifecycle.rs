@@ -296,12 +296,20 @@ async fn row_stamped_by_now_applies_cleanly_when_nobody_changed_it() {
 async fn cross_tenant_id_is_indistinguishable_from_a_missing_row() {
     let db = PgDb::billing();
     let runner = db.runner();
-    let foreign = runner
-        .call_tool(INSPECT, json!({"invoice_id": "INV-9001"}), &acme())
-        .await;
-    let missing = runner
-        .call_tool(INSPECT, json!({"invoice_id": "INV-0000"}), &acme())
-        .await;
+    let foreign = synapsor_runner::agent::call_tool(
+        &runner,
+        INSPECT,
+        json!({"invoice_id": "INV-9001"}),
+        &acme(),
+    )
+    .await;
+    let missing = synapsor_runner::agent::call_tool(
+        &runner,
+        INSPECT,
+        json!({"invoice_id": "INV-0000"}),
+        &acme(),
+    )
+    .await;
     assert_eq!(foreign["error"]["code"], json!("NOT_FOUND_IN_TENANT"));
     assert_eq!(
         foreign, missing,
@@ -332,13 +340,13 @@ async fn spoofed_tenant_and_unknown_arguments_are_refused_before_any_read() {
         .await
         .unwrap_err();
     assert_eq!(e.code(), "MODEL_CANNOT_OVERRIDE_BINDING");
-    let env = runner
-        .call_tool(
-            WAIVER,
-            json!({"invoice_id": "INV-9001", "reason": "x", "tenant_id": "globex"}),
-            &acme(),
-        )
-        .await;
+    let env = synapsor_runner::agent::call_tool(
+        &runner,
+        WAIVER,
+        json!({"invoice_id": "INV-9001", "reason": "x", "tenant_id": "globex"}),
+        &acme(),
+    )
+    .await;
     assert_eq!(env["ok"], json!(false));
     assert_eq!(env["error"]["code"], json!("MODEL_CANNOT_OVERRIDE_BINDING"));
     let e = runner
@@ -472,13 +480,13 @@ async fn duplicate_proposals_follow_decision_11() {
         .unwrap_err();
     assert_eq!(other.code(), "PROPOSAL_ALREADY_EXISTS");
     assert!(other.to_string().contains(&first.proposal_id));
-    let env = runner
-        .call_tool(
-            WAIVER,
-            json!({"invoice_id": "INV-3001", "reason": "different"}),
-            &acme(),
-        )
-        .await;
+    let env = synapsor_runner::agent::call_tool(
+        &runner,
+        WAIVER,
+        json!({"invoice_id": "INV-3001", "reason": "different"}),
+        &acme(),
+    )
+    .await;
     assert_eq!(env["error"]["active_proposal_id"], json!(first.proposal_id));
     runner
         .reject(&first.proposal_id, &lead(), "not needed")

@@ -20,7 +20,7 @@ async fn the_readme_rust_example_runs_as_written() -> Result<(), Box<dyn std::er
     runner.approve(&p.proposal_id, &Approver::new("lead_1").role("billing_lead")).await?;
     let receipt = runner.apply(&p.proposal_id, &ApplyOptions::default()).await?.receipt;
     let replay = runner.replay(&p.proposal_id).await?;
-    let envelope = runner.call_tool("billing__inspect_invoice", json!({"invoice_id": "INV-3001"}), &ctx).await;
+    let envelope = synapsor_runner::agent::call_tool(&runner, "billing__inspect_invoice", json!({"invoice_id": "INV-3001"}), &ctx).await;
 
     assert_eq!(read.data["id"], json!("INV-3001"));
     assert_eq!(read.context.tenant_id, "acme");

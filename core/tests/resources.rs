@@ -32,30 +32,33 @@ async fn only_the_owning_tenant_and_principal_can_read_a_handle() {
         .await
         .unwrap();
 
-    let proposal = runner
-        .read_resource(&format!("synapsor://proposals/{}", p.proposal_id), &owner)
-        .await
-        .unwrap();
+    let proposal = synapsor_runner::agent::resources::read(
+        &runner,
+        &format!("synapsor://proposals/{}", p.proposal_id),
+        &owner,
+    )
+    .await
+    .unwrap();
     assert_eq!(proposal["proposal"]["proposal_id"], json!(p.proposal_id));
     assert!(proposal["events"].as_array().unwrap().len() >= 2);
-    let replay = runner
-        .read_resource(
-            &format!("synapsor://replay/replay_{}", p.proposal_id),
-            &owner,
-        )
-        .await
-        .unwrap();
+    let replay = synapsor_runner::agent::resources::read(
+        &runner,
+        &format!("synapsor://replay/replay_{}", p.proposal_id),
+        &owner,
+    )
+    .await
+    .unwrap();
     assert_eq!(
         replay["replay_id"],
         json!(format!("replay_{}", p.proposal_id))
     );
-    let evidence = runner
-        .read_resource(
-            &format!("synapsor://evidence/{}", p.evidence_bundle_id),
-            &owner,
-        )
-        .await
-        .unwrap();
+    let evidence = synapsor_runner::agent::resources::read(
+        &runner,
+        &format!("synapsor://evidence/{}", p.evidence_bundle_id),
+        &owner,
+    )
+    .await
+    .unwrap();
     assert_eq!(evidence["evidence_bundle_id"], json!(p.evidence_bundle_id));
     assert_eq!(evidence["items"].as_array().unwrap().len(), 2);
     assert_eq!(
@@ -103,7 +106,9 @@ async fn only_the_owning_tenant_and_principal_can_read_a_handle() {
     ];
     let mut seen = Vec::new();
     for (uri, who) in misses {
-        let e = runner.read_resource(&uri, &who).await.unwrap_err();
+        let e = synapsor_runner::agent::resources::read(&runner, &uri, &who)
+            .await
+            .unwrap_err();
         assert_eq!(e.code(), "RESOURCE_NOT_FOUND", "{uri}");
         seen.push(e.to_string());
     }
@@ -115,7 +120,10 @@ async fn only_the_owning_tenant_and_principal_can_read_a_handle() {
 async fn openai_alias_names_round_trip_to_canonical_capabilities() {
     let dir = tempfile::tempdir().unwrap();
     let runner = host_runner(dir.path()).await;
-    let tools = runner.tools(synapsor_runner::ToolNaming::OpenAi);
+    let tools = synapsor_runner::agent::tools::tool_list(
+        runner.config(),
+        synapsor_runner::ToolNaming::OpenAi,
+    );
     let names: Vec<&str> = tools.iter().map(|t| t.name.as_str()).collect();
     assert_eq!(
         names,
@@ -135,24 +143,26 @@ async fn openai_alias_names_round_trip_to_canonical_capabilities() {
         json!("billing.inspect_invoice")
     );
     assert_eq!(tools[0].meta["synapsor.tool_name_style"], json!("openai"));
-    let env = runner
-        .call_tool(
-            "billing__inspect_invoice",
-            json!({"invoice_id": "INV-3001"}),
-            &TrustedContext::new("acme", "agent_a"),
-        )
-        .await;
+    let env = synapsor_runner::agent::call_tool(
+        &runner,
+        "billing__inspect_invoice",
+        json!({"invoice_id": "INV-3001"}),
+        &TrustedContext::new("acme", "agent_a"),
+    )
+    .await;
     assert_eq!(env["ok"], json!(true));
     assert_eq!(
         env["action"],
         json!("billing.inspect_invoice"),
         "results and the ledger use the canonical name"
     );
-    let both: Vec<String> = runner
-        .tools(synapsor_runner::ToolNaming::Both)
-        .into_iter()
-        .map(|t| t.name)
-        .collect();
+    let both: Vec<String> = synapsor_runner::agent::tools::tool_list(
+        runner.config(),
+        synapsor_runner::ToolNaming::Both,
+    )
+    .into_iter()
+    .map(|t| t.name)
+    .collect();
     assert_eq!(
         both,
         [
@@ -162,12 +172,12 @@ async fn openai_alias_names_round_trip_to_canonical_capabilities() {
             "billing__propose_late_fee_waiver"
         ]
     );
-    let unknown = runner
-        .call_tool(
-            "execute_sql",
-            json!({"sql": "select 1"}),
-            &TrustedContext::new("acme", "agent_a"),
-        )
-        .await;
+    let unknown = synapsor_runner::agent::call_tool(
+        &runner,
+        "execute_sql",
+        json!({"sql": "select 1"}),
+        &TrustedContext::new("acme", "agent_a"),
+    )
+    .await;
     assert_eq!(unknown["error"]["code"], json!("CAPABILITY_NOT_FOUND"));
 }

@@ -112,7 +112,7 @@ impl McpEndpoint {
         args: Value,
         ctx: &TrustedContext,
     ) -> Result<Value, RpcError> {
-        let exposed = synapsor_runner::tools::tool_list(self.runner.config(), self.naming)
+        let exposed = synapsor_runner::agent::tools::tool_list(self.runner.config(), self.naming)
             .iter()
             .any(|t| t.name == name);
         if !exposed {
@@ -122,7 +122,7 @@ impl McpEndpoint {
                 data: Some(json!({"code": "CAPABILITY_NOT_FOUND"})),
             });
         }
-        let envelope = self.runner.call_tool(name, args, ctx).await;
+        let envelope = synapsor_runner::agent::call_tool(&self.runner, name, args, ctx).await;
         let is_error = envelope.get("ok") == Some(&Value::Bool(false));
         let text = serde_json::to_string(&envelope).unwrap_or_default();
         Ok(json!({
@@ -134,8 +134,7 @@ impl McpEndpoint {
 
     /// `resources/list` result: the caller's own recent proposals.
     pub async fn list_resources(&self, ctx: &TrustedContext) -> Result<Value, RpcError> {
-        self.runner
-            .list_resources(ctx)
+        synapsor_runner::agent::resources::list(&self.runner, ctx)
             .await
             .map_err(|_| RpcError::new(-32603, "Internal error"))
     }
@@ -147,14 +146,12 @@ impl McpEndpoint {
 
     /// `resources/templates/list` result.
     pub fn resource_templates(&self) -> Value {
-        json!({"resourceTemplates": synapsor_runner::resources::templates()})
+        json!({"resourceTemplates": synapsor_runner::agent::resources::templates()})
     }
 
     /// `resources/read` result, re-authorised for this caller.
     pub async fn read_resource(&self, uri: &str, ctx: &TrustedContext) -> Result<Value, RpcError> {
-        let value = self
-            .runner
-            .read_resource(uri, ctx)
+        let value = synapsor_runner::agent::resources::read(&self.runner, uri, ctx)
             .await
             .map_err(|_| resource_not_found())?;
         let text = serde_json::to_string_pretty(&value).unwrap_or_default();
@@ -280,7 +277,7 @@ impl McpEndpoint {
 
 /// `tools/list` result for a config, without opening a runner (used by the audit too).
 pub fn tools_json(config: &RunnerConfig, naming: ToolNaming) -> Value {
-    let tools: Vec<Value> = synapsor_runner::tools::tool_list(config, naming)
+    let tools: Vec<Value> = synapsor_runner::agent::tools::tool_list(config, naming)
         .into_iter()
         .map(|t| json!({"name": t.name, "title": t.title, "description": t.description, "inputSchema": t.input_schema, "outputSchema": t.output_schema, "annotations": t.annotations, "_meta": t.meta}))
         .collect();

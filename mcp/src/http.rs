@@ -624,7 +624,7 @@ async fn handle(State(s): State<Arc<Shared>>, req: Request) -> Response {
     if parts.method == Method::GET && path == "/healthz" {
         return json_response(
             StatusCode::OK,
-            json!({"ok": true, "transport": "streamable-http", "sessions": s.session_count(), "tools": s.endpoint.runner().tools(s.endpoint.naming()).len()}),
+            json!({"ok": true, "transport": "streamable-http", "sessions": s.session_count(), "tools": synapsor_runner::agent::tools::tool_list(s.endpoint.runner().config(), s.endpoint.naming()).len()}),
         );
     }
     if path != s.opts.path {

@@ -37,6 +37,30 @@ pub(crate) struct SqliteLedger {
     conn: Connection,
     /// Opened from a file this process may not write: reads and replay work, writes fail.
     read_only: bool,
+    /// The connection's `synchronous` setting now: [`Durability`] of the last write.
+    durability: Durability,
+}
+
+/// How a committed write survives a power loss (a process crash loses nothing either way: a
+/// commit is in the operating system's hands once it returns).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Durability {
+    /// `synchronous=FULL`: the write-ahead log is synced to disk before the commit returns.
+    /// Proposals, approvals, rejections, jobs, receipts and events: acknowledged means kept.
+    Synced,
+    /// `synchronous=NORMAL`: synced with the next synced commit or checkpoint. The evidence and
+    /// query audit of a plain read, which a power loss may take back (the read itself changed
+    /// nothing); never the evidence a proposal refers to, which is written with the proposal.
+    Deferred,
+}
+
+impl Durability {
+    fn pragma(self) -> &'static str {
+        match self {
+            Durability::Synced => "FULL",
+            Durability::Deferred => "NORMAL",
+        }
+    }
 }
 
 impl SqliteLedger {
@@ -95,6 +119,7 @@ impl SqliteLedger {
         Ok(SqliteLedger {
             conn,
             read_only: true,
+            durability: Durability::Deferred,
         })
     }
 
@@ -104,13 +129,14 @@ impl SqliteLedger {
     }
 
     fn init(mut conn: Connection) -> Result<Self> {
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "synchronous", Durability::Synced.pragma())?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.set_prepared_statement_cache_capacity(64);
         migrate(&mut conn)?;
         Ok(SqliteLedger {
             conn,
             read_only: false,
+            durability: Durability::Synced,
         })
     }
 
@@ -118,7 +144,21 @@ impl SqliteLedger {
         f(&mut self.conn)
     }
 
+    /// One transaction, synced to disk before it returns ([`Durability::Synced`]).
     fn write<T>(&mut self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+        self.write_with(Durability::Synced, f)
+    }
+
+    fn write_with<T>(
+        &mut self,
+        durability: Durability,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T>,
+    ) -> Result<T> {
+        if self.durability != durability {
+            self.conn
+                .pragma_update(None, "synchronous", durability.pragma())?;
+            self.durability = durability;
+        }
         self.with(|c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let out = f(&tx)?;
@@ -136,7 +176,7 @@ impl SqliteLedger {
     pub fn record_read(&mut self, bundle: &EvidenceBundle, audit: &QueryAudit) -> Result<()> {
         check_bundle(bundle)?;
         assert_no_secret_material(&audit.payload, "query_audit")?;
-        self.write(|tx| {
+        self.write_with(Durability::Deferred, |tx| {
             insert_bundle(tx, bundle, None)?;
             insert_audit(tx, audit, bundle, None)?;
             Ok(())
@@ -1121,4 +1161,36 @@ fn get_proposal_tx(c: &Connection, id: &str) -> Result<Option<StoredProposal>> {
         created_at,
         updated_at,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn synchronous(l: &SqliteLedger) -> i64 {
+        l.conn
+            .pragma_query_value(None, "synchronous", |r| r.get(0))
+            .unwrap()
+    }
+
+    /// 2 is FULL, 1 is NORMAL. Every write but a read's evidence is synced before it returns,
+    /// whatever was written before it.
+    #[test]
+    fn writes_are_synced_except_a_reads_evidence() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut l = SqliteLedger::open(&dir.path().join("l.db")).unwrap();
+        assert_eq!(synchronous(&l), 2, "opened synced");
+        let noop = |_: &Transaction<'_>| Ok(());
+        l.write_with(Durability::Deferred, noop).unwrap();
+        assert_eq!(synchronous(&l), 1);
+        l.write(noop).unwrap();
+        assert_eq!(synchronous(&l), 2);
+        l.write(noop).unwrap();
+        assert_eq!(synchronous(&l), 2);
+        l.write_with(Durability::Deferred, noop).unwrap();
+        l.write_with(Durability::Deferred, noop).unwrap();
+        assert_eq!(synchronous(&l), 1);
+        l.record_event("wrp_none", "noted", "test", json!({})).ok();
+        assert_eq!(synchronous(&l), 2, "an event is synced");
+    }
 }
