@@ -11,7 +11,9 @@ use serde_json::Value;
 /// the config decides; a caller value that disagrees is refused rather than silently ignored.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TrustedContext {
+    /// The tenant the host application vouches for (provider `host`).
     pub tenant_id: Option<String>,
+    /// The acting principal (user, service or agent identity) the host vouches for.
     pub principal: Option<String>,
 }
 
@@ -32,8 +34,12 @@ impl TrustedContext {
 /// The binding a call runs under.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ResolvedContext {
+    /// The tenant every read and write of the call is scoped to.
     pub tenant_id: String,
+    /// Who the call acts for.
     pub principal: String,
+    /// Where the binding came from: `host` (the embedding app vouched), `environment`,
+    /// `static_dev` or `asserted_local_cli`.
     pub provenance: String,
 }
 

@@ -11,11 +11,17 @@ use serde_json::{Map, Value, json};
 /// A successful read.
 #[derive(Debug, Clone, Serialize)]
 pub struct ReadResult {
+    /// The read capability that ran.
     pub capability: String,
+    /// The business object it reads (`invoice`).
     pub business_object: String,
+    /// The primary key of the row read.
     pub object_id: String,
+    /// The row's visible columns (credential-like text masked).
     pub data: Row,
+    /// Where the evidence of this read is kept in the ledger.
     pub evidence_bundle_id: String,
+    /// The tenant and principal the read ran under.
     pub context: ResolvedContext,
 }
 
@@ -33,22 +39,35 @@ impl ReadResult {
 /// A created (or duplicate) proposal.
 #[derive(Debug, Clone, Serialize)]
 pub struct ProposalResult {
+    /// The proposal capability that ran.
     pub capability: String,
+    /// The proposal's id (`wrp_…`).
     pub proposal_id: String,
+    /// The change set's protocol version.
     pub proposal_version: u32,
+    /// Digest of the change set; apply re-checks it.
     pub proposal_hash: String,
+    /// `pending_review` for a new proposal (or the state of the duplicate returned).
     pub state: ProposalState,
+    /// The business object changed (`invoice`).
     pub business_object: String,
+    /// The primary key of the row to change.
     pub object_id: String,
+    /// The tenant the proposal belongs to.
     pub tenant_id: String,
+    /// Per column: `{"before": …, "after": …}`.
     pub diff: Map<String, Value>,
+    /// The evidence of the read the proposal was made from.
     pub evidence_bundle_id: String,
+    /// The executor that will apply it once approved.
     pub executor: String,
     /// True when the same change was already active and that proposal is returned.
     pub duplicate: bool,
+    /// The config's mode is `shadow`: the proposal is recorded but can never be applied.
     pub shadow: bool,
 }
 
+/// What an envelope says about its evidence handle, for the model.
 pub const EVIDENCE_NOTE: &str =
     "audit/replay handle; you do not need to act on it during this turn";
 

@@ -3,8 +3,11 @@
 /// One config validation finding: where, which stable code, and a readable message.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ConfigIssue {
+    /// JSON path of the offending value (`$.capabilities[0].target.table`).
     pub path: String,
+    /// Stable machine code (`INVALID_TARGET_IDENTIFIER`).
     pub code: String,
+    /// What is wrong and how to fix it.
     pub message: String,
 }
 
@@ -20,58 +23,115 @@ pub enum Error {
     Config(Vec<ConfigIssue>),
     /// Reading or parsing a file failed before validation could run.
     #[error("{message}")]
-    ConfigFile { code: &'static str, message: String },
+    ConfigFile {
+        /// Stable machine code.
+        code: &'static str,
+        /// Operator text (never credentials).
+        message: String,
+    },
     /// A model-facing argument was rejected (type, bounds, enum, reserved or unknown name).
     #[error("{message}")]
     Argument {
+        /// Stable machine code.
         code: &'static str,
+        /// Operator text (never credentials).
         message: String,
         /// The argument refused (its name, never its value), when one is to blame.
         field: Option<String>,
     },
     /// Trusted context could not be resolved; calls fail closed.
     #[error("{message}")]
-    TrustedContext { code: &'static str, message: String },
+    TrustedContext {
+        /// Stable machine code.
+        code: &'static str,
+        /// Operator text (never credentials).
+        message: String,
+    },
     /// No capability (or tool alias) with that name is exposed.
     #[error("Unknown Synapsor capability: {0}")]
     CapabilityNotFound(String),
     /// The capability is of the wrong kind for this call, or disabled by mode.
     #[error("{message}")]
-    CapabilityKind { code: &'static str, message: String },
+    CapabilityKind {
+        /// Stable machine code.
+        code: &'static str,
+        /// Operator text (never credentials).
+        message: String,
+    },
     /// No row (or more than one) matched primary key and tenant. Missing and foreign rows look alike.
     #[error("The scoped capability read did not find exactly one authorized row.")]
     NotFoundInTenant,
     /// The proposed patch is outside the reviewed policy (bounds, transitions, guards).
     #[error("{message}")]
-    Policy { code: &'static str, message: String },
+    Policy {
+        /// Stable machine code.
+        code: &'static str,
+        /// Operator text (never credentials).
+        message: String,
+    },
     /// Another proposal is active for the same object with a different change.
     #[error(
         "proposal {active_id} is already {state} for this object; resolve it before proposing a different change"
     )]
-    ProposalAlreadyExists { active_id: String, state: String },
+    ProposalAlreadyExists {
+        /// The proposal that is active for the object.
+        active_id: String,
+        /// Its state.
+        state: String,
+    },
     /// Ledger state does not allow the operation (not found, wrong state, hash mismatch, ...).
     #[error("{message}")]
-    Ledger { code: &'static str, message: String },
+    Ledger {
+        /// Stable machine code.
+        code: &'static str,
+        /// Operator text (never credentials).
+        message: String,
+    },
     /// The approver lacks the role the capability requires.
     #[error("approver {approver} lacks required role {role}")]
-    ApproverRoleMissing { approver: String, role: String },
+    ApproverRoleMissing {
+        /// Who tried to approve.
+        approver: String,
+        /// The role the capability requires.
+        role: String,
+    },
     /// Apply-time authority re-verification failed; nothing was written.
     #[error("{message}")]
-    Authority { code: &'static str, message: String },
+    Authority {
+        /// Stable machine code.
+        code: &'static str,
+        /// Operator text (never credentials).
+        message: String,
+    },
     /// A protocol object failed to parse or violated a cross-field rule.
     #[error("{message}")]
-    Protocol { code: &'static str, message: String },
+    Protocol {
+        /// Stable machine code.
+        code: &'static str,
+        /// Operator text (never credentials).
+        message: String,
+    },
     /// Secret-looking material was about to be persisted.
     #[error(
         "refusing to persist secret-like {what} at {path}; remove it from reviewed visible/evidence/query-audit data"
     )]
-    SecretMaterial { what: &'static str, path: String },
+    SecretMaterial {
+        /// What was being stored (`evidence`, `query_audit`, ...).
+        what: &'static str,
+        /// Where in it the secret-looking value sits.
+        path: String,
+    },
     /// An identifier failed the safe-identifier check at SQL build time.
     #[error("Unsafe identifier: {0}")]
     UnsafeIdentifier(String),
     /// A source or its credentials are unavailable (transient).
     #[error("{message}")]
-    SourceUnavailable { code: &'static str, message: String },
+    SourceUnavailable {
+        /// Stable machine code.
+        code: &'static str,
+        /// Operator text (never credentials).
+        message: String,
+    },
     /// A source database statement failed (driver text kept for local logs only).
     #[error("source database error: {0}")]
     Database(String),
@@ -80,7 +140,12 @@ pub enum Error {
     LedgerStorage(String),
     /// An executor is referenced but cannot run here.
     #[error("{message}")]
-    Executor { code: &'static str, message: String },
+    Executor {
+        /// Stable machine code.
+        code: &'static str,
+        /// Operator text (never credentials).
+        message: String,
+    },
     /// The host application's executor callback failed with its own error (returned unchanged;
     /// the receipt records `HANDLER_EXCEPTION`).
     #[error("executor callback failed: {0}")]

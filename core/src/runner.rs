@@ -21,7 +21,10 @@ use std::sync::Arc;
 /// Where to find the config and the ledger.
 #[derive(Debug, Clone, Default)]
 pub struct OpenOptions {
+    /// The reviewed config file (`synapsor.runner.json`).
     pub config_path: PathBuf,
+    /// The ledger file; `None`: the config's `storage.sqlite_path`, else `.synapsor/local.db`,
+    /// beside the config file.
     pub ledger_path: Option<PathBuf>,
     /// Values for the variables the config names for connection URLs (`read_url_env`,
     /// `write_url_env`), looked up before the process environment. Lets a host hand over URLs
@@ -30,12 +33,15 @@ pub struct OpenOptions {
 }
 
 impl OpenOptions {
+    /// Options for this config file, the ledger it names.
     pub fn config_path(path: impl Into<PathBuf>) -> Self {
         OpenOptions {
             config_path: path.into(),
             ..Default::default()
         }
     }
+
+    /// Use this ledger file instead of the one the config names.
     pub fn ledger(mut self, path: impl Into<PathBuf>) -> Self {
         self.ledger_path = Some(path.into());
         self
@@ -83,18 +89,21 @@ struct Inner {
     executors: std::sync::RwLock<std::collections::HashMap<String, Arc<dyn Executor>>>,
 }
 
-/// An open runner. Clone it freely; clones share pools and the ledger.
 /// What `reconcile` did with one stuck writeback job.
 #[derive(Debug, Clone, Serialize)]
 pub struct Reconciled {
+    /// The proposal whose job was stuck in `pending_worker`.
     pub proposal_id: String,
+    /// The job.
     pub writeback_job_id: String,
     /// `recorded_applied`, `recorded_conflict`, `recorded_failed`, `released`, `in_flight` or
     /// `unresolved`.
     pub outcome: String,
+    /// Why, in words.
     pub detail: String,
 }
 
+/// An open runner. Clone it freely; clones share pools and the ledger.
 #[derive(Clone)]
 pub struct Runner {
     inner: Arc<Inner>,
@@ -132,12 +141,17 @@ impl Runner {
         })
     }
 
+    /// The validated config.
     pub fn config(&self) -> &RunnerConfig {
         &self.inner.config.config
     }
+
+    /// The config with where it was loaded from and its warnings.
     pub fn loaded_config(&self) -> &LoadedConfig {
         &self.inner.config
     }
+
+    /// The ledger: proposals, evidence, approvals, receipts and events.
     pub fn ledger(&self) -> &Ledger {
         &self.inner.ledger
     }

@@ -18,6 +18,7 @@ pub enum ToolNaming {
 }
 
 impl ToolNaming {
+    /// `canonical`, `openai` or `both`; `None` for anything else.
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "canonical" => Some(ToolNaming::Canonical),
@@ -26,6 +27,8 @@ impl ToolNaming {
             _ => None,
         }
     }
+
+    /// The name [`parse`](Self::parse) reads.
     pub fn as_str(self) -> &'static str {
         match self {
             ToolNaming::Canonical => "canonical",
@@ -38,16 +41,23 @@ impl ToolNaming {
 /// One model-facing tool.
 #[derive(Debug, Clone, Serialize)]
 pub struct Tool {
+    /// The exposed name in the chosen naming style.
     pub name: String,
+    /// The capability's name in the config.
     pub canonical_name: String,
+    /// Short human title.
     pub title: String,
+    /// What the tool does, for the model.
     pub description: String,
+    /// JSON Schema of the arguments.
     #[serde(rename = "inputSchema")]
     pub input_schema: Value,
     /// JSON Schema of `structuredContent` (result envelope v2; an object for v1).
     #[serde(rename = "outputSchema")]
     pub output_schema: Value,
+    /// MCP tool annotations (read-only and destructive hints).
     pub annotations: Value,
+    /// Synapsor's own metadata (capability kind, business object).
     #[serde(rename = "_meta")]
     pub meta: Value,
 }

@@ -36,7 +36,7 @@ pub fn fold_name(name: &str) -> String {
         .collect()
 }
 
-/// Whether `name`, however spelled, is one of [`RESERVED_ARG_NAMES`].
+/// Whether `name`, however spelled, is one of `RESERVED_ARG_NAMES`.
 pub fn is_reserved_arg_name(name: &str) -> bool {
     static FOLDED: LazyLock<HashSet<String>> =
         LazyLock::new(|| RESERVED_ARG_NAMES.iter().map(|n| fold_name(n)).collect());

@@ -1,7 +1,7 @@
 //! Writing back one approved change: the plan the apply builds ([`GuardedUpdate`]), what runs
 //! inside the transaction ([`WriteStep`]), and what came of it ([`UpdateOutcome`]).
 //!
-//! The transaction itself, the same on every engine, is in [`guarded`].
+//! The transaction itself, the same on every engine, is in `guarded.rs`.
 
 pub mod executor;
 pub(crate) mod guarded;
