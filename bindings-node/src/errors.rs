@@ -92,6 +92,20 @@ impl Failure {
     }
 }
 
+/// The error's `name`: one per family, the same names as the Python exception classes.
+fn class_name(family: ErrorFamily) -> &'static str {
+    match family {
+        ErrorFamily::Config => "ConfigError",
+        ErrorFamily::Policy => "PolicyError",
+        ErrorFamily::NotFound => "NotFoundError",
+        ErrorFamily::Conflict => "ConflictError",
+        ErrorFamily::Approval => "ApprovalError",
+        ErrorFamily::Executor => "ExecutorError",
+        ErrorFamily::Unavailable => "UnavailableError",
+        ErrorFamily::Other => "SynapsorError",
+    }
+}
+
 /// An `Error` object with `name`, `code`, `retryable` (and `issues`), returned as a napi error
 /// that rejects with exactly this object.
 fn coded(
@@ -104,7 +118,7 @@ fn coded(
 ) -> napi::Error {
     let build = || -> napi::Result<napi::Error> {
         let mut obj = env.create_error(napi::Error::new(Status::GenericFailure, message))?;
-        obj.set_named_property("name", family.name())?;
+        obj.set_named_property("name", class_name(family))?;
         obj.set_named_property("code", code)?;
         obj.set_named_property("retryable", retryable)?;
         if let Some(issues) = issues {

@@ -177,21 +177,15 @@ pub enum ErrorFamily {
     Other,
 }
 
-impl ErrorFamily {
-    /// The public class / error name bindings use for this family.
-    pub fn name(self) -> &'static str {
-        match self {
-            ErrorFamily::Config => "ConfigError",
-            ErrorFamily::Policy => "PolicyError",
-            ErrorFamily::NotFound => "NotFoundError",
-            ErrorFamily::Conflict => "ConflictError",
-            ErrorFamily::Approval => "ApprovalError",
-            ErrorFamily::Executor => "ExecutorError",
-            ErrorFamily::Unavailable => "UnavailableError",
-            ErrorFamily::Other => "SynapsorError",
-        }
-    }
-}
+/// Ledger codes for a record that does not exist (the rest of the ledger's refusals are state
+/// and approval errors).
+pub const LEDGER_NOT_FOUND_CODES: &[&str] = &[
+    "PROPOSAL_NOT_FOUND",
+    "RESOURCE_NOT_FOUND",
+    "EVIDENCE_NOT_FOUND",
+    "QUERY_AUDIT_NOT_FOUND",
+    "RECEIPT_NOT_FOUND",
+];
 
 fn render_issues(issues: &[ConfigIssue]) -> String {
     issues
@@ -276,7 +270,6 @@ impl Error {
 
     /// The family this error belongs to.
     pub fn family(&self) -> ErrorFamily {
-        let code = self.code();
         match self {
             Error::Config(_) | Error::ConfigFile { .. } => ErrorFamily::Config,
             Error::CapabilityNotFound(_) | Error::NotFoundInTenant => ErrorFamily::NotFound,
@@ -292,10 +285,11 @@ impl Error {
                 ErrorFamily::Unavailable
             }
             Error::Executor { .. } | Error::Callback(_) => ErrorFamily::Executor,
-            _ if code.ends_with("NOT_FOUND") => ErrorFamily::NotFound,
-            _ if code.contains("CONFLICT") => ErrorFamily::Conflict,
+            Error::Ledger { code, .. } if LEDGER_NOT_FOUND_CODES.contains(code) => {
+                ErrorFamily::NotFound
+            }
             Error::Ledger { .. } => ErrorFamily::Approval,
-            _ => ErrorFamily::Other,
+            Error::Protocol { .. } | Error::Internal(_) => ErrorFamily::Other,
         }
     }
 
@@ -360,5 +354,53 @@ impl Error {
 impl From<rusqlite::Error> for Error {
     fn from(e: rusqlite::Error) -> Self {
         Error::LedgerStorage(e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_ledger_record_is_not_found_and_a_refused_step_is_an_approval_error() {
+        for code in LEDGER_NOT_FOUND_CODES {
+            assert_eq!(
+                Error::ledger(code, "x").family(),
+                ErrorFamily::NotFound,
+                "{code}"
+            );
+        }
+        for code in ["PROPOSAL_NOT_APPROVED", "PROPOSAL_HASH_MISMATCH"] {
+            assert_eq!(
+                Error::ledger(code, "x").family(),
+                ErrorFamily::Approval,
+                "{code}"
+            );
+        }
+        let protocol = Error::Protocol {
+            code: "IDEMPOTENCY_IDENTITY_CONFLICT",
+            message: String::new(),
+        };
+        assert_eq!(protocol.family(), ErrorFamily::Other);
+    }
+
+    /// Every `*_NOT_FOUND` code the ledger reports is listed, so none falls into the approval
+    /// family by accident.
+    #[test]
+    fn every_not_found_code_the_ledger_reports_is_listed() {
+        let src = concat!(
+            include_str!("ledger/sqlite.rs"),
+            include_str!("ledger/mod.rs"),
+            include_str!("agent/resources.rs"),
+            include_str!("apply/authority.rs"),
+        );
+        let re = regex_lite::Regex::new(r#""([A-Z_]+_NOT_FOUND)""#).unwrap();
+        for cap in re.captures_iter(src) {
+            let code = &cap[1];
+            assert!(
+                LEDGER_NOT_FOUND_CODES.contains(&code),
+                "{code} is not in LEDGER_NOT_FOUND_CODES"
+            );
+        }
     }
 }
