@@ -582,35 +582,6 @@ fn audit_error(message: String) -> Error {
     }
 }
 
-/// Split a command line on whitespace, honouring simple single and double quotes.
-fn split_command(s: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut quote: Option<char> = None;
-    let mut has = false;
-    for c in s.chars() {
-        match (quote, c) {
-            (Some(q), c) if c == q => quote = None,
-            (Some(_), c) => cur.push(c),
-            (None, '\'' | '"') => {
-                quote = Some(c);
-                has = true;
-            }
-            (None, c) if c.is_whitespace() => {
-                if has || !cur.is_empty() {
-                    out.push(std::mem::take(&mut cur));
-                    has = false;
-                }
-            }
-            (None, c) => cur.push(c),
-        }
-    }
-    if has || !cur.is_empty() {
-        out.push(cur);
-    }
-    out
-}
-
 const AUDIT_INIT: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"synapsor-mcp-audit","version":"0.1.0"}}}"#;
 const AUDIT_INITIALIZED: &str = r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#;
 const AUDIT_LIST: &str = r#"{"jsonrpc":"2.0","id":2,"method":"tools/list","params":{}}"#;
@@ -652,7 +623,8 @@ async fn next_line_capped(
 /// initialize → initialized → tools/list over a child's stdio; never calls a business tool.
 async fn fetch_stdio_tools(command: &str, timeout: Duration) -> Result<Value> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
-    let parts = split_command(command);
+    let parts = synapsor_runner::apply::command_handler::split_command(command)
+        .map_err(|e| audit_error(format!("mcp audit stdio target: {e}")))?;
     let (prog, rest) = parts
         .split_first()
         .ok_or_else(|| audit_error("mcp audit stdio target requires a command".into()))?;
@@ -947,15 +919,6 @@ pub fn benchmark(name: &str, json_out: bool) -> Result<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn split_command_honours_quotes() {
-        assert_eq!(
-            split_command(r#"a "b c" 'd e' f"#),
-            vec!["a", "b c", "d e", "f"]
-        );
-        assert_eq!(split_command("  "), Vec::<String>::new());
-    }
 
     #[test]
     fn tokenizer_matches_the_reference_regex() {

@@ -38,47 +38,10 @@ fn kill_group(group: Option<u32>) {
     let _ = group;
 }
 
-/// Split a command line like a shell would, without running one: whitespace separates,
-/// quotes group, backslash escapes the next character.
+/// Split a command line as a POSIX shell would, without running one: whitespace separates,
+/// quotes group, backslash escapes. Nothing is expanded (`;`, `$`, globs stay literal).
 pub fn split_command(line: &str) -> Result<Vec<String>, String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut in_token = false;
-    let mut quote: Option<char> = None;
-    let mut chars = line.chars();
-    while let Some(c) = chars.next() {
-        match (c, quote) {
-            ('\\', _) => {
-                in_token = true;
-                match chars.next() {
-                    Some(n) => cur.push(n),
-                    None => cur.push('\\'),
-                }
-            }
-            (q @ ('"' | '\''), None) => {
-                quote = Some(q);
-                in_token = true;
-            }
-            (q, Some(open)) if q == open => quote = None,
-            (c, None) if c.is_whitespace() => {
-                if in_token {
-                    out.push(std::mem::take(&mut cur));
-                    in_token = false;
-                }
-            }
-            (c, _) => {
-                cur.push(c);
-                in_token = true;
-            }
-        }
-    }
-    if quote.is_some() {
-        return Err("unterminated quote in stdio command".into());
-    }
-    if in_token {
-        out.push(cur);
-    }
-    Ok(out)
+    shell_words::split(line).map_err(|_| "unterminated quote in command".to_string())
 }
 
 impl CommandHandler {
