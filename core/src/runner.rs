@@ -26,8 +26,9 @@ pub struct OpenOptions {
     /// The ledger file; `None`: the config's `storage.sqlite_path`, else `.synapsor/local.db`,
     /// beside the config file.
     pub ledger_path: Option<PathBuf>,
-    /// Values for the variables the config names for connection URLs (`read_url_env`,
-    /// `write_url_env`), looked up before the process environment. Lets a host hand over URLs
+    /// Values for the variables the config names (connection URLs: `read_url_env`,
+    /// `write_url_env`; handlers: `url_env`, `token_env`, `signing_secret_env`,
+    /// `command_env`), looked up before the process environment. Lets a host hand them over
     /// from its own secret store without setting process-wide environment variables.
     pub env: HashMap<String, String>,
 }
@@ -86,6 +87,8 @@ struct Inner {
     config: LoadedConfig,
     ledger: Ledger,
     sources: Sources,
+    /// `OpenOptions::env`: values for the variables the config names, before the process's.
+    given_env: Arc<HashMap<String, String>>,
     executors: std::sync::RwLock<std::collections::HashMap<String, Arc<dyn Executor>>>,
 }
 
@@ -136,6 +139,7 @@ impl Runner {
                 config,
                 ledger,
                 sources,
+                given_env: Arc::new(env.clone()),
                 executors: Default::default(),
             }),
         })
@@ -578,6 +582,7 @@ impl Runner {
                 }) => {
                     let t = ms(timeout_ms);
                     let h = HttpHandler {
+                        given: self.inner.given_env.clone(),
                         url_env: url_env.clone(),
                         method: method.clone().unwrap_or_else(|| "POST".into()),
                         token_env: auth.as_ref().map(|a| a.token_env.clone()),
@@ -595,6 +600,7 @@ impl Runner {
                     let t = ms(timeout_ms);
                     (
                         Arc::new(CommandHandler {
+                            given: self.inner.given_env.clone(),
                             command_env: command_env.clone(),
                             timeout: t,
                             max_response_bytes: body_cap(max_response_bytes),

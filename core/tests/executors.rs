@@ -21,9 +21,15 @@ fn lead() -> Approver {
     Approver::new("lead").role("billing_lead")
 }
 
+thread_local! {
+    /// The handler variables a test hands over (`OpenOptions::env`), not the process's.
+    static GIVEN_ENV: std::cell::RefCell<std::collections::HashMap<String, String>> =
+        Default::default();
+}
+
+/// Hand `k=v` to the runners this test opens next.
 fn set_env(k: &str, v: &str) {
-    // Safety: nextest runs each test in its own process and names are unique per test.
-    unsafe { std::env::set_var(k, v) };
+    GIVEN_ENV.with(|e| e.borrow_mut().insert(k.to_string(), v.to_string()));
 }
 
 /// One request as the handler saw it.
@@ -103,11 +109,19 @@ fn serve(reply: Reply) -> (String, Arc<Mutex<Vec<Seen>>>) {
 async fn demo_with_executor(dir: &std::path::Path, executor: Value) -> Runner {
     create_demo(dir).unwrap();
     synapsor_runner::demo::route_proposals_to_executor(dir, executor).unwrap();
-    Runner::open(
-        OpenOptions::config_path(dir.join("synapsor.runner.json")).ledger(dir.join("local.db")),
-    )
-    .await
-    .unwrap()
+    open_demo(dir).await
+}
+
+/// The demo in `dir`, opened with the variables handed over so far.
+async fn open_demo(dir: &std::path::Path) -> Runner {
+    let opts =
+        OpenOptions::config_path(dir.join("synapsor.runner.json")).ledger(dir.join("local.db"));
+    let opts = GIVEN_ENV.with(|e| {
+        e.borrow()
+            .iter()
+            .fold(opts, |o, (k, v)| o.env(k.as_str(), v.as_str()))
+    });
+    Runner::open(opts).await.unwrap()
 }
 
 async fn approved(runner: &Runner) -> String {
@@ -205,6 +219,7 @@ async fn http_handler_gets_a_signed_authenticated_documented_request() {
 
     // Wrong token: the handler refuses, the runner records a failed receipt.
     set_env("T_HTTP1_TOKEN", "wrong");
+    let runner = open_demo(dir.path()).await;
     let id2 = {
         let p = runner
             .propose(

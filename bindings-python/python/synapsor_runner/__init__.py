@@ -197,9 +197,10 @@ class Runner:
     ) -> "Runner":
         """Load and validate the config (every problem listed in ``ConfigError.issues``) and open the ledger.
 
-        ``env``: values for the variables the config names for connection URLs
-        (``read_url_env``, ``write_url_env``), used before ``os.environ``: hand over URLs from
-        your own secret store without setting environment variables.
+        ``env``: values for the variables the config names (connection URLs: ``read_url_env``,
+        ``write_url_env``; handlers: ``url_env``, ``token_env``, ``signing_secret_env``,
+        ``command_env``), used before ``os.environ``: hand them over from your own secret store
+        without setting environment variables.
         """
         native = await _native.NativeRunner.open(
             os.fspath(config_path),

@@ -13,6 +13,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// A command handler resolved from config and the environment at apply time.
 pub struct CommandHandler {
+    /// Values the host handed over for variables (`OpenOptions::env`), looked up first.
+    pub given: std::sync::Arc<std::collections::HashMap<String, String>>,
     pub command_env: String,
     pub timeout: Duration,
     /// Largest stdout read; more is `HANDLER_RESPONSE_TOO_LARGE`.
@@ -46,10 +48,7 @@ pub fn split_command(line: &str) -> Result<Vec<String>, String> {
 
 impl CommandHandler {
     async fn call(&self, job: &ExecutorJob) -> Result<Value, ExecutorFailure> {
-        let line = std::env::var(&self.command_env)
-            .ok()
-            .filter(|v| !v.is_empty())
-            .ok_or_else(|| ExecutorFailure::safe("HANDLER_ENV_MISSING", true))?;
+        let line = super::http_handler::env(&self.given, &self.command_env)?;
         let argv = split_command(&line)
             .map_err(|_| ExecutorFailure::safe("HANDLER_COMMAND_INVALID", false))?;
         let Some((program, args)) = argv.split_first() else {

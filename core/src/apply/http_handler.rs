@@ -9,6 +9,8 @@ use std::time::Duration;
 
 /// An HTTP handler resolved from config and the environment at apply time.
 pub struct HttpHandler {
+    /// Values the host handed over for variables (`OpenOptions::env`), looked up first.
+    pub given: std::sync::Arc<std::collections::HashMap<String, String>>,
     pub url_env: String,
     pub method: String,
     pub token_env: Option<String>,
@@ -25,9 +27,15 @@ pub fn sign(secret: &[u8], body: &[u8]) -> String {
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
-fn env(name: &str) -> Result<String, ExecutorFailure> {
-    std::env::var(name)
-        .ok()
+/// A handler variable: the value the host handed over, else the process environment.
+pub(crate) fn env(
+    given: &std::collections::HashMap<String, String>,
+    name: &str,
+) -> Result<String, ExecutorFailure> {
+    given
+        .get(name)
+        .cloned()
+        .or_else(|| std::env::var(name).ok())
         .filter(|v| !v.is_empty())
         .ok_or_else(|| {
             // The variable's name (never its value) goes to the local operator.
@@ -38,6 +46,7 @@ fn env(name: &str) -> Result<String, ExecutorFailure> {
 
 impl HttpHandler {
     async fn call(&self, job: &ExecutorJob) -> Result<Value, ExecutorFailure> {
+        let env = |name: &str| env(&self.given, name);
         let url = env(&self.url_env)?;
         let token = self.token_env.as_deref().map(env).transpose()?;
         let secret = self.signing_secret_env.as_deref().map(env).transpose()?;
