@@ -317,8 +317,9 @@ export interface OpenOptions {
   /** Ledger path (default: the config's `storage`, else `.synapsor/local.db`). */
   ledger?: string
   /**
-   * Values for the variables the config names for connection URLs (`read_url_env`,
-   * `write_url_env`), used before `process.env`: hand over URLs from your own secret store
+   * Values for the variables the config names (connection URLs: `read_url_env`,
+   * `write_url_env`; handlers: `url_env`, `token_env`, `signing_secret_env`,
+   * `command_env`), used before `process.env`: hand them over from your own secret store
    * without setting environment variables.
    */
   env?: Record<string, string>

@@ -378,6 +378,25 @@ impl Runner {
         Ok(())
     }
 
+    /// Release this handle. Calls made afterwards reject with `RUNNER_CLOSED`; calls already
+    /// running finish. Executors never keep the process alive.
+    #[napi]
+    pub fn close(&self) {
+        if let Ok(mut inner) = self.inner.lock() {
+            inner.take();
+        }
+    }
+
+    #[napi(getter)]
+    pub fn closed(&self) -> bool {
+        self.inner.lock().map(|r| r.is_none()).unwrap_or(true)
+    }
+}
+
+/// Benchmarks only (built with the `bench` feature, never published).
+#[cfg(feature = "bench")]
+#[napi]
+impl Runner {
     /// @internal Benchmarks only: switch the executor registered under `name` between the
     /// JavaScript callback and a Rust answer given at once without touching the database (the
     /// baseline `bench/bench_calls.mjs` alternates with the callback); `false` if nothing is
@@ -412,20 +431,6 @@ impl Runner {
                     .await?,
             )
         })
-    }
-
-    /// Release this handle. Calls made afterwards reject with `RUNNER_CLOSED`; calls already
-    /// running finish. Executors never keep the process alive.
-    #[napi]
-    pub fn close(&self) {
-        if let Ok(mut inner) = self.inner.lock() {
-            inner.take();
-        }
-    }
-
-    #[napi(getter)]
-    pub fn closed(&self) -> bool {
-        self.inner.lock().map(|r| r.is_none()).unwrap_or(true)
     }
 }
 

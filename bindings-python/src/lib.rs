@@ -352,6 +352,7 @@ impl NativeRunner {
     /// and a Rust answer given at once without touching the database (the baseline
     /// `bench/bench_calls.py` alternates with the callback); `False` if nothing is registered
     /// under `name`.
+    #[cfg(feature = "bench")]
     #[pyo3(name = "_bench_baseline")]
     fn bench_baseline(&self, name: &str, baseline: bool) -> PyResult<bool> {
         Ok(self.get()?.bench_baseline(name, baseline))
@@ -360,6 +361,7 @@ impl NativeRunner {
     /// Benchmarks only: the same `inspect` run by Rust in a task of its own on a runtime worker,
     /// `times` times; answers how long that took there, in microseconds (the baseline
     /// `bench/bench_calls.py` alternates with `inspect`, and `bench/count_calls.py` counts).
+    #[cfg(feature = "bench")]
     #[pyo3(name = "_bench_inspect_on_worker", signature = (capability, args, context=None, times=1))]
     fn bench_inspect_on_worker<'py>(
         &self,

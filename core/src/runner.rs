@@ -215,6 +215,7 @@ impl Runner {
     /// answer given at once without touching the database (the first call wraps it in a
     /// [`BenchSwitch`](crate::write::executor::BenchSwitch); registering again removes the
     /// switch). `false` if nothing is registered under `name`. Not for applications.
+    #[cfg(feature = "bench")]
     #[doc(hidden)]
     pub fn bench_baseline(&self, name: &str, baseline: bool) -> bool {
         let mut executors = self.inner.executors.write().expect("executor registry");
@@ -237,6 +238,7 @@ impl Runner {
     /// same call made from Python or JavaScript on the same runner, so the difference is the
     /// binding's overhead alone; their instruction counts run many in one crossing. Not for
     /// applications.
+    #[cfg(feature = "bench")]
     #[doc(hidden)]
     pub async fn bench_inspect_on_worker(
         &self,

@@ -776,6 +776,7 @@ async fn in_process_without_a_write_connection_gets_the_job_alone() {
     assert_eq!(*got_tx.lock().unwrap(), Some(false));
 }
 
+#[cfg(feature = "bench")]
 #[tokio::test]
 async fn bench_baseline_switches_a_registered_executor_without_re_registering_it() {
     let dir = tempfile::tempdir().unwrap();
@@ -802,6 +803,7 @@ async fn bench_baseline_switches_a_registered_executor_without_re_registering_it
     assert_eq!(calls.load(Ordering::SeqCst), 2);
 }
 
+#[cfg(feature = "bench")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bench_inspect_on_worker_runs_the_real_inspect_and_times_it() {
     let dir = tempfile::tempdir().unwrap();
@@ -858,11 +860,14 @@ async fn an_in_process_executor_is_called_once_and_never_for_a_retry_or_a_confli
             "{name}: the receipt answered, no job"
         );
 
-        assert!(runner.bench_baseline(name, true));
-        let id = approved_for(runner, name).await;
-        runner.apply(&id, &ApplyOptions::default()).await.unwrap();
-        assert!(seen.take().is_empty(), "{name}: the baseline answers alone");
-        assert!(runner.bench_baseline(name, false));
+        #[cfg(feature = "bench")]
+        {
+            assert!(runner.bench_baseline(name, true));
+            let id = approved_for(runner, name).await;
+            runner.apply(&id, &ApplyOptions::default()).await.unwrap();
+            assert!(seen.take().is_empty(), "{name}: the baseline answers alone");
+            assert!(runner.bench_baseline(name, false));
+        }
 
         let id = approved_for(runner, name).await;
         if name == "app" {

@@ -6,8 +6,9 @@ VENV="$PWD/target/py-binding-venv"
 source scripts/lib/py-venv.sh
 py_venv "$VENV"
 WHEELS="$PWD/target/wheels/python-release"; rm -rf "$WHEELS"
-(cd bindings-python && "$VENV/bin/maturin" build --quiet --release --interpreter "$VENV/bin/python" -o "$WHEELS")
+(cd bindings-python && "$VENV/bin/maturin" build --quiet --release --features bench --interpreter "$VENV/bin/python" -o "$WHEELS")
 "$VENV/bin/pip" install --quiet --force-reinstall --no-deps "$WHEELS"/synapsor_runner-*.whl
 source scripts/lib/npm.sh
 npm_install bindings-node
-(cd bindings-node && npm run --silent build:release >/dev/null)
+# The benchmark hooks are not part of the typed API: their typings go to a scratch file.
+(cd bindings-node && npm run --silent build:release -- --features bench --no-js --dts ../target/bench-index.d.ts >/dev/null)

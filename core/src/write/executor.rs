@@ -99,6 +99,7 @@ pub trait Executor: Send + Sync {
     ) -> BoxFuture<'a, std::result::Result<Value, ExecutorFailure>>;
 
     /// Benchmarks only: this executor as a [`BenchSwitch`], if it is one.
+    #[cfg(feature = "bench")]
     #[doc(hidden)]
     fn bench_switch(&self) -> Option<&BenchSwitch> {
         None
@@ -125,12 +126,14 @@ where
 /// The bindings' benchmarks alternate the two on one runner, so the difference is the callback's
 /// round trip alone, with nothing re-registered between applies. See
 /// [`Runner::bench_baseline`](crate::Runner::bench_baseline). Not for applications.
+#[cfg(feature = "bench")]
 #[doc(hidden)]
 pub struct BenchSwitch {
     inner: Arc<dyn Executor>,
     baseline: std::sync::atomic::AtomicBool,
 }
 
+#[cfg(feature = "bench")]
 impl BenchSwitch {
     pub(crate) fn new(inner: Arc<dyn Executor>, baseline: bool) -> Self {
         BenchSwitch {
@@ -145,6 +148,7 @@ impl BenchSwitch {
     }
 }
 
+#[cfg(feature = "bench")]
 impl Executor for BenchSwitch {
     fn execute<'a>(
         &'a self,

@@ -9,19 +9,28 @@
 //! (single token) or the tenant and principal bound to the presented token in a server-side
 //! token file whose entries are SHA-256 hashes. A session is bound to the credential that opened
 //! it; another credential presenting its id gets "session not found".
+//!
+//! Layers, each in its own file: `auth` (who is calling), `limits` (request rate, connection
+//! caps, header timeout, TLS), `sessions` (who holds which session); this file checks each
+//! request in the order above and hands the message to the endpoint.
+
+mod auth;
+mod limits;
+mod sessions;
+
+pub use auth::{TokenEntry, TokenTable, hash_token};
 
 use crate::endpoint::{McpEndpoint, SUPPORTED_PROTOCOL_VERSIONS, error_response};
 use axum::body::{Body, to_bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::Response;
+use limits::{ConnLimits, RateLimiter, accept_loop, tls};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
-use std::collections::HashMap;
+
 use std::net::SocketAddr;
-use std::path::Path;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 use synapsor_runner::TrustedContext;
 
 /// How callers authenticate.
@@ -100,120 +109,12 @@ impl HttpOptions {
     }
 }
 
-/// One entry of a tokens file.
-#[derive(Debug, Clone)]
-pub struct TokenEntry {
-    pub sha256: [u8; 32],
-    pub tenant_id: String,
-    pub principal: String,
-}
-
-/// Bearer tokens stored as SHA-256 hashes, each bound to a tenant and principal.
-///
-/// File format: `{"tokens": [{"sha256": "<64 hex>", "tenant_id": "acme", "principal": "agent:claude"}]}`.
-/// Plaintext tokens in the file are refused.
-#[derive(Debug, Clone, Default)]
-pub struct TokenTable {
-    entries: Vec<TokenEntry>,
-}
-
-impl TokenTable {
-    pub fn load(path: &Path) -> Result<Self, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read tokens file {}: {e}", path.display()))?;
-        Self::parse(&text).map_err(|e| format!("tokens file {}: {e}", path.display()))
-    }
-
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let v: Value = serde_json::from_str(text).map_err(|e| format!("invalid JSON: {e}"))?;
-        let list = v
-            .get("tokens")
-            .and_then(Value::as_array)
-            .ok_or("expected an object with a \"tokens\" array")?;
-        let mut problems = Vec::new();
-        let mut entries = Vec::new();
-        for (i, t) in list.iter().enumerate() {
-            if t.get("token").is_some() {
-                problems.push(format!("$.tokens[{i}].token: plaintext tokens are not accepted; store \"sha256\" (hex of SHA-256 of the token)"));
-                continue;
-            }
-            let field = |k: &str| {
-                t.get(k)
-                    .and_then(Value::as_str)
-                    .filter(|s| !s.trim().is_empty())
-            };
-            let hash = field("sha256")
-                .and_then(|h| hex::decode(h.trim().to_ascii_lowercase()).ok())
-                .and_then(|b| <[u8; 32]>::try_from(b).ok());
-            match (hash, field("tenant_id"), field("principal")) {
-                (Some(sha256), Some(tenant), Some(principal)) => entries.push(TokenEntry {
-                    sha256,
-                    tenant_id: tenant.to_string(),
-                    principal: principal.to_string(),
-                }),
-                (h, tn, p) => {
-                    if h.is_none() {
-                        problems.push(format!("$.tokens[{i}].sha256: expected 64 hex characters"));
-                    }
-                    if tn.is_none() {
-                        problems.push(format!("$.tokens[{i}].tenant_id: required"));
-                    }
-                    if p.is_none() {
-                        problems.push(format!("$.tokens[{i}].principal: required"));
-                    }
-                }
-            }
-        }
-        if !problems.is_empty() {
-            return Err(problems.join("; "));
-        }
-        if entries.is_empty() {
-            return Err("no tokens".into());
-        }
-        Ok(TokenTable { entries })
-    }
-
-    /// The entry for a presented token. Compares every entry in constant time per entry.
-    pub fn lookup(&self, presented: &str) -> Option<&TokenEntry> {
-        let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
-        let mut found = None;
-        for e in &self.entries {
-            if ct_eq(&e.sha256, &digest) && found.is_none() {
-                found = Some(e);
-            }
-        }
-        found
-    }
-}
-
-/// SHA-256 hex of a token, as stored in a tokens file.
-pub fn hash_token(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
-}
-
-/// Compare credentials in constant time (the length of a SHA-256 digest is no secret).
-fn ct_eq(a: &[u8], b: &[u8]) -> bool {
-    subtle::ConstantTimeEq::ct_eq(a, b).into()
-}
-
-struct Session {
-    /// Which credential opened the session (hash of the token, or "dev").
-    identity: String,
-    context: TrustedContext,
-    last_seen: Instant,
-}
-
-struct Bucket {
-    tokens: f64,
-    last: Instant,
-}
-
 struct Shared {
     endpoint: McpEndpoint,
     opts: HttpOptions,
     hosts: Vec<String>,
-    sessions: Mutex<HashMap<String, Session>>,
-    buckets: Mutex<HashMap<String, Bucket>>,
+    sessions: sessions::Sessions,
+    rates: RateLimiter,
 }
 
 /// A running server: its address and a handle to stop it.
@@ -270,6 +171,7 @@ pub fn refuse(opts: &HttpOptions) -> Option<String> {
 
 /// Bind and start serving. See [`refuse`] for what is refused.
 pub async fn start(endpoint: McpEndpoint, opts: HttpOptions) -> std::io::Result<RunningServer> {
+    let rate_limit_per_minute = opts.rate_limit_per_minute;
     if let Some(why) = refuse(&opts) {
         return Err(std::io::Error::new(
             std::io::ErrorKind::PermissionDenied,
@@ -309,8 +211,8 @@ pub async fn start(endpoint: McpEndpoint, opts: HttpOptions) -> std::io::Result<
         endpoint,
         opts,
         hosts,
-        sessions: Mutex::new(HashMap::new()),
-        buckets: Mutex::new(HashMap::new()),
+        sessions: sessions::Sessions::default(),
+        rates: RateLimiter::new(rate_limit_per_minute),
     });
     let app = axum::Router::new().fallback(handle).with_state(shared);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -320,178 +222,6 @@ pub async fn start(endpoint: McpEndpoint, opts: HttpOptions) -> std::io::Result<
         shutdown: Some(tx),
         task,
     })
-}
-
-/// Connection limits enforced at accept, before a byte is read.
-#[derive(Clone, Copy)]
-struct ConnLimits {
-    max: usize,
-    per_address: usize,
-    header_timeout: Duration,
-}
-
-/// One open connection counted against the limits until it is dropped.
-struct ConnSlot {
-    open: Arc<Mutex<(usize, HashMap<std::net::IpAddr, usize>)>>,
-    ip: std::net::IpAddr,
-}
-
-impl ConnSlot {
-    fn take(
-        open: &Arc<Mutex<(usize, HashMap<std::net::IpAddr, usize>)>>,
-        ip: std::net::IpAddr,
-        limits: ConnLimits,
-    ) -> Option<ConnSlot> {
-        let mut o = open.lock().unwrap_or_else(|p| p.into_inner());
-        let here = o.1.get(&ip).copied().unwrap_or(0);
-        if o.0 >= limits.max || here >= limits.per_address {
-            return None;
-        }
-        o.0 += 1;
-        *o.1.entry(ip).or_insert(0) += 1;
-        Some(ConnSlot {
-            open: open.clone(),
-            ip,
-        })
-    }
-}
-
-impl Drop for ConnSlot {
-    fn drop(&mut self) {
-        let mut o = self.open.lock().unwrap_or_else(|p| p.into_inner());
-        o.0 = o.0.saturating_sub(1);
-        if let Some(n) = o.1.get_mut(&self.ip) {
-            *n -= 1;
-            if *n == 0 {
-                o.1.remove(&self.ip);
-            }
-        }
-    }
-}
-
-/// Accept connections within the limits and serve each with hyper directly: axum's own
-/// `serve` has no header-read timeout or connection caps, which a slow client (one byte a
-/// minute, or a thousand half-open sockets) would otherwise exploit.
-async fn accept_loop(
-    listener: tokio::net::TcpListener,
-    app: axum::Router,
-    limits: ConnLimits,
-    tls: Option<tls::Acceptor>,
-    mut stop: tokio::sync::oneshot::Receiver<()>,
-) -> std::io::Result<()> {
-    let open = Arc::new(Mutex::new((0usize, HashMap::new())));
-    let mut conns = tokio::task::JoinSet::new();
-    loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                // Out of file descriptors and the like: back off instead of spinning.
-                Err(_) => {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            _ = &mut stop => break,
-        };
-        let Some(slot) = ConnSlot::take(&open, peer.ip(), limits) else {
-            drop(stream);
-            continue;
-        };
-        let app = app.clone();
-        let tls = tls.clone();
-        conns.spawn(async move {
-            let _slot = slot;
-            match tls {
-                None => serve_connection(stream, app, limits).await,
-                Some(acceptor) => {
-                    if let Ok(Ok(stream)) =
-                        tokio::time::timeout(limits.header_timeout, acceptor.accept(stream)).await
-                    {
-                        serve_connection(stream, app, limits).await;
-                    }
-                }
-            }
-        });
-        while conns.try_join_next().is_some() {}
-    }
-    // Finish what is in flight for a moment, then close the rest.
-    let _ = tokio::time::timeout(Duration::from_secs(5), async {
-        while conns.join_next().await.is_some() {}
-    })
-    .await;
-    conns.abort_all();
-    Ok(())
-}
-
-async fn serve_connection<S>(stream: S, app: axum::Router, limits: ConnLimits)
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    use tower::Service;
-    let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-        let mut app = app.clone();
-        async move { app.call(req.map(Body::new)).await }
-    });
-    let _ = hyper::server::conn::http1::Builder::new()
-        .timer(hyper_util::rt::TokioTimer::new())
-        .header_read_timeout(limits.header_timeout)
-        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-        .await;
-}
-
-/// TLS termination (rustls with the ring provider), built with the `tls` feature.
-#[cfg(feature = "tls")]
-mod tls {
-    use std::path::Path;
-    pub type Acceptor = tokio_rustls::TlsAcceptor;
-
-    pub fn acceptor(cert: &Path, key: &Path) -> std::io::Result<Acceptor> {
-        use rustls::pki_types::pem::PemObject;
-        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-        let bad = |what: &str, e: &dyn std::fmt::Display| {
-            std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{what}: {e}"))
-        };
-        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-            .map_err(|e| bad("--tls-cert", &e))?
-            .collect::<Result<_, _>>()
-            .map_err(|e| bad("--tls-cert", &e))?;
-        let key = PrivateKeyDer::from_pem_file(key).map_err(|e| bad("--tls-key", &e))?;
-        // ring, not aws-lc-rs: it builds with a C compiler alone (no cmake); it lacks the
-        // post-quantum key exchange, hence the deprecation this allows.
-        #[allow(deprecated)]
-        let provider = rustls::crypto::ring::default_provider();
-        let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(provider))
-            .with_safe_default_protocol_versions()
-            .map_err(|e| bad("TLS", &e))?
-            .with_no_client_auth()
-            .with_single_cert(certs, key)
-            .map_err(|e| bad("--tls-cert/--tls-key", &e))?;
-        Ok(tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config)))
-    }
-}
-
-/// Without the `tls` feature a TLS option is refused at start.
-#[cfg(not(feature = "tls"))]
-mod tls {
-    use std::path::Path;
-    #[derive(Clone)]
-    pub enum Acceptor {}
-
-    impl Acceptor {
-        pub async fn accept(
-            &self,
-            _stream: tokio::net::TcpStream,
-        ) -> std::io::Result<tokio::net::TcpStream> {
-            match *self {}
-        }
-    }
-
-    pub fn acceptor(_cert: &Path, _key: &Path) -> std::io::Result<Acceptor> {
-        Err(std::io::Error::new(
-            std::io::ErrorKind::Unsupported,
-            "this build has no TLS support (build synapsor-runner-mcp with the `tls` feature)",
-        ))
-    }
 }
 
 /// Start and run until Ctrl-C or SIGTERM. `on_listening` gets the bound address.
@@ -547,61 +277,9 @@ fn header_str(headers: &HeaderMap, name: impl header::AsHeaderName) -> Option<&s
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-/// A random (version 4) UUID from the operating system's random source.
-fn new_session_id() -> String {
-    uuid::Uuid::new_v4().to_string()
-}
-
 impl Shared {
-    /// The caller's identity and trusted context, or `None` when the credential is missing or wrong.
-    fn authenticate(&self, headers: &HeaderMap) -> Option<(String, TrustedContext)> {
-        // The scheme is case-insensitive (RFC 6750 / RFC 9110): `bearer`, `BEARER` work too.
-        let presented = header_str(headers, header::AUTHORIZATION)
-            .and_then(|h| h.trim().split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, token)| token.trim())
-            .filter(|t| !t.is_empty());
-        match &self.opts.auth {
-            Auth::DevNoAuth { context } => Some(("dev".into(), context.clone())),
-            Auth::Token { token, context } => {
-                let presented = presented?;
-                let a: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
-                let b: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-                ct_eq(&a, &b).then(|| (hex::encode(a), context.clone()))
-            }
-            Auth::Tokens(table) => {
-                let e = table.lookup(presented?)?;
-                Some((
-                    hex::encode(e.sha256),
-                    TrustedContext::new(e.tenant_id.clone(), e.principal.clone()),
-                ))
-            }
-        }
-    }
-
-    /// Take `n` requests from the tenant's bucket; `Err(ms)` = retry after.
-    fn rate_limit(&self, key: &str, n: usize) -> Result<(), u64> {
-        let n = n as f64;
-        let per_min = self.opts.rate_limit_per_minute.max(1) as f64;
-        let per_sec = per_min / 60.0;
-        let now = Instant::now();
-        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        let b = buckets.entry(key.to_string()).or_insert(Bucket {
-            tokens: per_min,
-            last: now,
-        });
-        b.tokens = (b.tokens + now.duration_since(b.last).as_secs_f64() * per_sec).min(per_min);
-        b.last = now;
-        if b.tokens >= n {
-            b.tokens -= n;
-            Ok(())
-        } else {
-            Err((((n - b.tokens) / per_sec) * 1000.0).ceil() as u64)
-        }
-    }
-
     fn session_count(&self) -> usize {
-        self.sessions.lock().map(|s| s.len()).unwrap_or(0)
+        self.sessions.count()
     }
 }
 
@@ -644,14 +322,14 @@ async fn handle(State(s): State<Arc<Shared>>, req: Request) -> Response {
             return plain_error(StatusCode::FORBIDDEN, "forbidden_origin");
         }
     }
-    let Some((identity, context)) = s.authenticate(&parts.headers) else {
+    let Some((identity, context)) = auth::authenticate(&s.opts.auth, &parts.headers) else {
         let mut r = plain_error(StatusCode::UNAUTHORIZED, "unauthorized");
         r.headers_mut()
             .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         return r;
     };
     let rate_key = context.tenant_id.clone().unwrap_or_else(|| "-".into());
-    if let Err(ms) = s.rate_limit(&rate_key, 1) {
+    if let Err(ms) = s.rates.take(&rate_key, 1) {
         return rate_limited(ms);
     }
     if let Some(v) = header_str(&parts.headers, "mcp-protocol-version")
@@ -672,41 +350,23 @@ async fn handle(State(s): State<Arc<Shared>>, req: Request) -> Response {
     // Look the session up, bound to this credential; expired and foreign sessions are unknown.
     let session_ctx = match &session_id {
         None => None,
-        Some(id) => {
-            let mut sessions = s.sessions.lock().unwrap_or_else(|p| p.into_inner());
-            let now = Instant::now();
-            let live = match sessions.get_mut(id) {
-                Some(sess) if now.duration_since(sess.last_seen) > s.opts.session_idle => {
-                    sessions.remove(id);
-                    None
-                }
-                Some(sess) if sess.identity == identity => {
-                    sess.last_seen = now;
-                    Some(sess.context.clone())
-                }
-                _ => None,
-            };
-            match live {
-                Some(ctx) => Some(ctx),
-                None => {
-                    return rpc_error(
-                        StatusCode::NOT_FOUND,
-                        Value::Null,
-                        -32000,
-                        "MCP session not found.",
-                    );
-                }
+        Some(id) => match s.sessions.resume(id, &identity, s.opts.session_idle) {
+            Some(ctx) => Some(ctx),
+            None => {
+                return rpc_error(
+                    StatusCode::NOT_FOUND,
+                    Value::Null,
+                    -32000,
+                    "MCP session not found.",
+                );
             }
-        }
+        },
     };
     match parts.method {
         Method::POST => {}
         Method::DELETE if session_id.is_some() => {
             if let Some(id) = &session_id {
-                s.sessions
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .remove(id);
+                s.sessions.close(id);
             }
             return json_response(StatusCode::OK, json!({"ok": true}));
         }
@@ -805,7 +465,7 @@ async fn handle(State(s): State<Arc<Shared>>, req: Request) -> Response {
     }
     // Every message of a batch is a request against the tenant's rate (one was taken above).
     if items.len() > 1
-        && let Err(ms) = s.rate_limit(&rate_key, items.len() - 1)
+        && let Err(ms) = s.rates.take(&rate_key, items.len() - 1)
     {
         return rate_limited(ms);
     }
@@ -839,45 +499,31 @@ async fn handle(State(s): State<Arc<Shared>>, req: Request) -> Response {
                     "First Streamable HTTP MCP request must be initialize.",
                 );
             }
-            let mut sessions = s.sessions.lock().unwrap_or_else(|p| p.into_inner());
-            if sessions.len() >= s.opts.max_sessions {
-                let idle = s.opts.session_idle;
-                let now = Instant::now();
-                sessions.retain(|_, v| now.duration_since(v.last_seen) <= idle);
-            }
-            if sessions.len() >= s.opts.max_sessions {
-                return rpc_error(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    Value::Null,
-                    -32000,
-                    "Too many open MCP sessions; try again later.",
-                );
-            }
-            let (same_tenant, same_credential) = sessions.values().fold((0, 0), |(t, c), sess| {
-                (
-                    t + usize::from(sess.context.tenant_id == context.tenant_id),
-                    c + usize::from(sess.identity == identity),
-                )
-            });
-            if same_tenant >= s.opts.max_sessions_per_tenant
-                || same_credential >= s.opts.max_sessions_per_credential
-            {
-                return rpc_error(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    Value::Null,
-                    -32000,
-                    "Too many open MCP sessions for this tenant or credential; close some (DELETE) or let them expire.",
-                );
-            }
-            let id = new_session_id();
-            sessions.insert(
-                id.clone(),
-                Session {
-                    identity,
-                    context: context.clone(),
-                    last_seen: Instant::now(),
-                },
-            );
+            let limits = sessions::Caps {
+                total: s.opts.max_sessions,
+                per_tenant: s.opts.max_sessions_per_tenant,
+                per_credential: s.opts.max_sessions_per_credential,
+                idle: s.opts.session_idle,
+            };
+            let id = match s.sessions.open(identity, &context, limits) {
+                Ok(id) => id,
+                Err(sessions::Refused::Full) => {
+                    return rpc_error(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        Value::Null,
+                        -32000,
+                        "Too many open MCP sessions; try again later.",
+                    );
+                }
+                Err(sessions::Refused::TenantOrCredential) => {
+                    return rpc_error(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        Value::Null,
+                        -32000,
+                        "Too many open MCP sessions for this tenant or credential; close some (DELETE) or let them expire.",
+                    );
+                }
+            };
             (id, context)
         }
     };
