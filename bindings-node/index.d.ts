@@ -244,20 +244,6 @@ export declare class Runner {
    */
   executor(name: string, executor: Executor): void
   /**
-   * @internal Benchmarks only: switch the executor registered under `name` between the
-   * JavaScript callback and a Rust answer given at once without touching the database (the
-   * baseline `bench/bench_calls.mjs` alternates with the callback); `false` if nothing is
-   * registered under `name`. Not for applications.
-   */
-  _benchBaseline(name: string, baseline: boolean): boolean
-  /**
-   * @internal Benchmarks only: the same `inspect` run by Rust in a task of its own on a
-   * runtime worker, `times` times (default 1); resolves with how long that took there, in
-   * microseconds (the baseline `bench/bench_calls.mjs` alternates with `inspect`, and
-   * `bench/count_calls.mjs` counts). Not for applications.
-   */
-  _benchInspectOnWorker(capability: string, args: JsonObject, options?: CallOptions, times?: number): Promise<number>
-  /**
    * Release this handle. Calls made afterwards reject with `RUNNER_CLOSED`; calls already
    * running finish. Executors never keep the process alive.
    */
