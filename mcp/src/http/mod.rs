@@ -470,16 +470,19 @@ async fn handle(State(s): State<Arc<Shared>>, req: Request) -> Response {
         return rate_limited(ms);
     }
     let is_init = |v: &&Value| v.get("method").and_then(Value::as_str) == Some("initialize");
+    // The id to answer a refused batch with: its first request's.
+    let first_id = || {
+        items
+            .iter()
+            .find_map(|v| v.get("id").cloned())
+            .unwrap_or(Value::Null)
+    };
     let (session_id, context) = match (session_id, session_ctx) {
         (Some(id), Some(ctx)) => {
             if items.iter().any(is_init) {
-                let id_v = items
-                    .iter()
-                    .find_map(|v| v.get("id").cloned())
-                    .unwrap_or(Value::Null);
                 return rpc_error(
                     StatusCode::BAD_REQUEST,
-                    id_v,
+                    first_id(),
                     -32600,
                     "Invalid Request: Server already initialized",
                 );
@@ -488,13 +491,9 @@ async fn handle(State(s): State<Arc<Shared>>, req: Request) -> Response {
         }
         _ => {
             if items.is_empty() || !items.iter().all(is_init) {
-                let id_v = items
-                    .iter()
-                    .find_map(|v| v.get("id").cloned())
-                    .unwrap_or(Value::Null);
                 return rpc_error(
                     StatusCode::BAD_REQUEST,
-                    id_v,
+                    first_id(),
                     -32000,
                     "First Streamable HTTP MCP request must be initialize.",
                 );
