@@ -118,6 +118,7 @@ pub async fn run(cli: Cli) -> Result<u8> {
         Command::QueryAudit { action } => crate::ledger_cmds::query_audit(&g, action).await,
         Command::Receipts { action } => crate::ledger_cmds::receipts(&g, action).await,
         Command::Store { action } => crate::ledger_cmds::store(&g, action).await,
+        Command::Schema { action } => crate::schema_cmd::run(action).await,
         Command::Reconcile { force, json } => reconcile(&g, force, json).await,
         Command::Mcp { action } => match action {
             crate::McpCmd::Serve {

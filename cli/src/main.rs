@@ -8,6 +8,7 @@ mod ledger_cmds;
 mod mcp_cmds;
 mod render;
 mod sample;
+mod schema_cmd;
 mod shared;
 mod smoke;
 
@@ -152,6 +153,11 @@ pub enum Command {
     Receipts {
         #[command(subcommand)]
         action: ReceiptsCmd,
+    },
+    /// Look at a database's tables and columns (metadata only, never rows) to write a config.
+    Schema {
+        #[command(subcommand)]
+        action: SchemaCmd,
     },
     /// Look after the local ledger file.
     Store {
@@ -827,6 +833,39 @@ pub enum ReceiptsCmd {
 }
 
 #[derive(Subcommand, Debug)]
+pub enum SchemaCmd {
+    /// Tables and views with their columns, keys, foreign keys and indexes, and what each column
+    /// looks like it is for (tenant, version, sensitive, immutable, large). Reads the catalog in
+    /// one read-only transaction; business rows are never read.
+    Inspect {
+        /// Environment variable holding the database URL (postgres://… or mysql://…)
+        #[arg(
+            long,
+            value_name = "VAR",
+            required_unless_present = "sqlite",
+            conflicts_with = "sqlite"
+        )]
+        from_env: Option<String>,
+        /// A SQLite database file, opened read-only
+        #[arg(long, value_name = "PATH")]
+        sqlite: Option<std::path::PathBuf>,
+        /// Only this schema (the database on MySQL/MariaDB; default: every user schema, or the
+        /// URL's database on MySQL/MariaDB)
+        #[arg(long)]
+        schema: Option<String>,
+        /// Only this table or view
+        #[arg(long)]
+        table: Option<String>,
+        /// Statement and connect timeout in milliseconds
+        #[arg(long, default_value_t = 3000, value_name = "MS")]
+        timeout_ms: u64,
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
 pub enum StoreCmd {
     /// Rows in every ledger table and the file's approximate size.
     Stats {
@@ -944,9 +983,21 @@ fn quiet_on_closed_stdout() {
     }));
 }
 
+/// The reference's spelling of schema inspection, `inspect --from-env VAR …`, read as
+/// `schema inspect --from-env VAR …` (plain `inspect` runs a read capability).
+fn reference_spellings(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let from_env = args
+        .iter()
+        .any(|a| a == "--from-env" || a.to_string_lossy().starts_with("--from-env="));
+    if from_env && args.get(1).is_some_and(|a| a == "inspect") {
+        args.insert(1, "schema".into());
+    }
+    args
+}
+
 fn main() {
     quiet_on_closed_stdout();
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(reference_spellings(std::env::args_os().collect()));
     // The HTTP server serves concurrent clients on every core; one-shot commands stay lean.
     let multi = matches!(
         cli.command,

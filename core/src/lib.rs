@@ -34,6 +34,8 @@ pub mod protocol;
 pub mod recipe;
 pub mod runner;
 #[doc(hidden)]
+pub mod schema;
+#[doc(hidden)]
 pub mod source;
 #[doc(hidden)]
 pub mod sql;

@@ -20,7 +20,7 @@ pub fn fixture(rel: &str) -> PathBuf {
     repo_root().join("fixtures").join(rel)
 }
 
-fn admin_url() -> String {
+pub fn admin_url() -> String {
     std::env::var("SYNAPSOR_TEST_PG_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
@@ -89,7 +89,7 @@ fn psql_file(db: &str, sql: &str) {
     );
 }
 
-fn with_db(url: &str, db: &str) -> String {
+pub fn with_db(url: &str, db: &str) -> String {
     let base = url.rsplit_once('/').map(|(b, _)| b).unwrap_or(url);
     format!("{base}/{db}")
 }
