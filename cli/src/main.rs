@@ -4,6 +4,7 @@ mod commands;
 mod demo;
 mod events;
 mod handlers;
+mod init_cmd;
 mod ledger_cmds;
 mod mcp_cmds;
 mod render;
@@ -154,6 +155,9 @@ pub enum Command {
         #[command(subcommand)]
         action: ReceiptsCmd,
     },
+    /// Write a reviewed starter config for one table from a live database (or a saved
+    /// inspection): a read capability and, with --patch, a proposal capability.
+    Init(InitArgs),
     /// Look at a database's tables and columns (metadata only, never rows) to write a config.
     Schema {
         #[command(subcommand)]
@@ -830,6 +834,86 @@ pub enum ReceiptsCmd {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(clap::Args, Debug)]
+pub struct InitArgs {
+    /// Environment variable holding the database URL to inspect (postgres://… or mysql://…);
+    /// the config reads through it too
+    #[arg(long, value_name = "VAR", conflicts_with_all = ["sqlite", "inspection_json"])]
+    pub from_env: Option<String>,
+    /// A SQLite database file to inspect (with --inspection-json: the file the config points at)
+    #[arg(long, value_name = "PATH")]
+    pub sqlite: Option<PathBuf>,
+    /// A saved `schema inspect --json` output instead of a live database
+    #[arg(long, value_name = "FILE")]
+    pub inspection_json: Option<PathBuf>,
+    /// The table (or view) the capabilities are for
+    #[arg(long)]
+    pub table: Option<String>,
+    /// Its schema (default: the only one holding a table of that name)
+    #[arg(long)]
+    pub schema: Option<String>,
+    /// read_only, shadow or review (proposals applied after approval)
+    #[arg(long, default_value = "shadow")]
+    pub mode: String,
+    /// Lookup key (default: the single-column primary key, else a likely id column)
+    #[arg(long)]
+    pub primary_key: Option<String>,
+    /// Tenant column (default: the first suggested)
+    #[arg(long, visible_alias = "tenant-key")]
+    pub tenant_column: Option<String>,
+    /// No tenant guard: every row visible to every caller (local development only)
+    #[arg(long, conflicts_with = "tenant_column")]
+    pub single_tenant_dev: bool,
+    /// Version column for the conflict guard (default: the first suggested)
+    #[arg(long)]
+    pub conflict_column: Option<String>,
+    /// Columns the read shows, comma-separated (default: all but sensitive and large ones)
+    #[arg(long, value_delimiter = ',')]
+    pub visible_columns: Vec<String>,
+    /// What a proposal changes: "col=fixed:value,col=arg:name" (repeatable)
+    #[arg(long)]
+    pub patch: Vec<String>,
+    /// Bounds of a numeric patch column: "col=min:max" (either side may be empty; repeatable)
+    #[arg(long, visible_alias = "patch-bounds")]
+    pub numeric_bound: Vec<String>,
+    /// Allowed transitions of a patch column: "col=from:to|to;from:to" (repeatable)
+    #[arg(long, visible_alias = "status-guards")]
+    pub transition_guard: Vec<String>,
+    /// Tool namespace (default: the object name's first word)
+    #[arg(long)]
+    pub namespace: Option<String>,
+    /// Object name in tool names (default: the table name, singular)
+    #[arg(long)]
+    pub object_name: Option<String>,
+    /// Argument that carries the id (default: <object>_id)
+    #[arg(long, visible_alias = "id-arg")]
+    pub lookup_arg: Option<String>,
+    /// Source name in the config (default: local_<engine>)
+    #[arg(long)]
+    pub source_name: Option<String>,
+    /// Variable for the writer's URL in review mode (default: SYNAPSOR_DATABASE_WRITE_URL)
+    #[arg(long, value_name = "VAR")]
+    pub write_url_env: Option<String>,
+    /// Variable holding the trusted tenant (default: SYNAPSOR_TENANT_ID)
+    #[arg(long, value_name = "VAR", default_value = "SYNAPSOR_TENANT_ID")]
+    pub tenant_env: String,
+    /// Variable holding the trusted principal (default: SYNAPSOR_PRINCIPAL)
+    #[arg(long, value_name = "VAR", default_value = "SYNAPSOR_PRINCIPAL")]
+    pub principal_env: String,
+    /// Role an approver must hold
+    #[arg(long, default_value = "local_reviewer")]
+    pub approval_role: String,
+    /// Where to write the config (an .env.example is written beside it)
+    #[arg(long, visible_alias = "out", default_value = "synapsor.runner.json")]
+    pub output: PathBuf,
+    /// Overwrite existing files
+    #[arg(long)]
+    pub force: bool,
+    /// Print the config instead of writing anything
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Subcommand, Debug)]

@@ -4,12 +4,12 @@
 //! binary) for writing a reviewed config; they are suggestions, not a data classification.
 
 use crate::error::{Error, Result};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::{Connection, Row};
 use std::time::Duration;
 
 /// What was inspected.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Inspection {
     /// `postgres`, `mysql` or `sqlite`.
     pub engine: String,
@@ -28,7 +28,7 @@ pub struct Inspection {
 }
 
 /// One table or view.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Table {
     /// Schema (database on MySQL, `main` on SQLite).
     pub schema: String,
@@ -54,7 +54,7 @@ pub struct Table {
 }
 
 /// One column.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Column {
     /// Name, as the catalog spells it.
     pub name: String,
@@ -63,7 +63,7 @@ pub struct Column {
     /// Whether NULL is allowed.
     pub nullable: bool,
     /// The default expression, if any.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default: Option<String>,
     /// Computed by the database (generated or identity-always columns).
     pub generated: bool,
@@ -74,7 +74,7 @@ pub struct Column {
 }
 
 /// What a column looks like it is for, from its name and type.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ColumnSuggestions {
     /// A tenant key (`tenant_id`, `account_id`, `org_id`, …).
     pub tenant: bool,
@@ -91,7 +91,7 @@ pub struct ColumnSuggestions {
 }
 
 /// A named set of columns.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Constraint {
     /// The constraint's name.
     pub name: String,
@@ -100,9 +100,9 @@ pub struct Constraint {
 }
 
 /// A foreign key.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ForeignKey {
-    /// The constraint's name (empty on SQLite).
+    /// The constraint's name (`fk_<n>` on SQLite, which does not name them).
     pub name: String,
     /// The referencing columns.
     pub columns: Vec<String>,
@@ -115,7 +115,7 @@ pub struct ForeignKey {
 }
 
 /// An index.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Index {
     /// The index's name.
     pub name: String,
@@ -126,10 +126,10 @@ pub struct Index {
 }
 
 /// What a config for a table would likely use.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct TableSuggestions {
     /// The key to look rows up by: the single-column primary key, else a likely id column.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub primary_key: Option<String>,
     /// Tenant key candidates.
     pub tenant_columns: Vec<String>,
@@ -139,6 +139,16 @@ pub struct TableSuggestions {
     pub sensitive_columns: Vec<String>,
     /// Columns a read capability could show by default (neither sensitive nor large).
     pub default_visible_columns: Vec<String>,
+}
+
+/// An inspection saved with `schema inspect --json`, its suggestions worked out again.
+pub fn from_json(v: &serde_json::Value) -> std::result::Result<Inspection, serde_json::Error> {
+    let mut i: Inspection = serde_json::from_value(v.clone())?;
+    let sqlite = i.engine == "sqlite";
+    for t in &mut i.tables {
+        classify(t, sqlite);
+    }
+    Ok(i)
 }
 
 /// What to inspect.

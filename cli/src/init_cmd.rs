@@ -1,0 +1,630 @@
+//! `init`: a reviewed starter config for one table, from a schema inspection and flags spelled
+//! as the TypeScript runner spells them. The config is validated before it is written.
+
+use crate::InitArgs;
+use crate::shared::usage;
+use serde_json::{Map, Value, json};
+use std::path::Path;
+use std::time::Duration;
+use synapsor_runner::error::{Error, Result};
+use synapsor_runner::schema::{self, Column, Inspection, Table, Target};
+
+fn refuse(code: &'static str, message: String) -> Error {
+    Error::ConfigFile { code, message }
+}
+
+pub async fn run(a: InitArgs) -> Result<u8> {
+    if !matches!(a.mode.as_str(), "read_only" | "shadow" | "review") {
+        return Err(usage("--mode must be read_only, shadow or review"));
+    }
+    let (inspection, engine, read_env) = inspect(&a).await?;
+    let table = pick_table(&inspection, &a)?;
+    let (config, warnings) = generate(&a, &engine, read_env.as_deref(), table)?;
+    // A starter that does not load would be a bug here: check it as `config validate` would.
+    let text = format!("{}\n", serde_json::to_string_pretty(&config).expect("json"));
+    let report = synapsor_runner::config::validate_value(&config);
+    if !report.ok {
+        let issues: Vec<String> = report
+            .errors
+            .iter()
+            .map(|e| format!("{} {}: {}", e.path, e.code, e.message))
+            .collect();
+        return Err(refuse(
+            "INIT_CONFIG_INVALID",
+            format!(
+                "the generated config does not validate (adjust the flags):\n{}",
+                issues.join("\n")
+            ),
+        ));
+    }
+    for w in &warnings {
+        eprintln!("warning: {w}");
+    }
+    if a.dry_run {
+        print!("{text}");
+        return Ok(0);
+    }
+    let env_path = a
+        .output
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .join(".env.example");
+    for path in [&a.output, &env_path] {
+        if path.exists() && !a.force {
+            return Err(refuse(
+                "INIT_FILE_EXISTS",
+                format!("{} exists; pass --force to overwrite it", path.display()),
+            ));
+        }
+    }
+    let write = |path: &Path, body: &str| {
+        if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(path, body)
+    };
+    let cant = |p: &Path, e: std::io::Error| {
+        refuse(
+            "INIT_WRITE_FAILED",
+            format!("cannot write {}: {e}", p.display()),
+        )
+    };
+    write(&a.output, &text).map_err(|e| cant(&a.output, e))?;
+    write(&env_path, &env_example(&a, &engine, read_env.as_deref()))
+        .map_err(|e| cant(&env_path, e))?;
+    let config = a.output.display();
+    println!("Wrote {config} and {}.", env_path.display());
+    println!("Next:");
+    println!("  synapsor-runner config validate --config {config}");
+    println!("  synapsor-runner tools preview --config {config}");
+    println!("  synapsor-runner mcp configure --config {config}   # snippets for MCP clients");
+    Ok(0)
+}
+
+/// The inspection, the config's engine name, and the variable the config reads through.
+async fn inspect(a: &InitArgs) -> Result<(Inspection, String, Option<String>)> {
+    if let Some(file) = &a.inspection_json {
+        let text = std::fs::read_to_string(file).map_err(|e| {
+            refuse(
+                "INSPECTION_UNREADABLE",
+                format!("cannot read {}: {e}", file.display()),
+            )
+        })?;
+        let v: Value = serde_json::from_str(&text).map_err(|e| {
+            refuse(
+                "INSPECTION_UNREADABLE",
+                format!("{} is not JSON: {e}", file.display()),
+            )
+        })?;
+        let inspection = schema::from_json(&v).map_err(|e| {
+            refuse(
+                "INSPECTION_UNREADABLE",
+                format!("{} is not a schema inspection: {e}", file.display()),
+            )
+        })?;
+        if inspection.engine == "sqlite" && a.sqlite.is_none() {
+            return Err(usage(
+                "a SQLite inspection needs --sqlite PATH: the database file the config reads",
+            ));
+        }
+        let engine = inspection.engine.clone();
+        return Ok((inspection, engine, a.from_env.clone()));
+    }
+    let timeout = Duration::from_secs(3);
+    match (&a.from_env, &a.sqlite) {
+        (_, Some(path)) => Ok((
+            schema::inspect(Target::Sqlite(path), None, timeout).await?,
+            "sqlite".into(),
+            None,
+        )),
+        (Some(var), None) => {
+            let url = std::env::var(var)
+                .ok()
+                .filter(|v| !v.trim().is_empty())
+                .ok_or_else(|| {
+                    refuse(
+                        "DATABASE_URL_ENV_MISSING",
+                        format!("{var} is not set: export the database URL in {var}"),
+                    )
+                })?;
+            let inspection = schema::inspect(Target::Url(url.trim()), None, timeout).await?;
+            let engine = if inspection.engine == "mysql" {
+                "mysql"
+            } else {
+                "postgres"
+            };
+            Ok((inspection, engine.into(), Some(var.clone())))
+        }
+        (None, None) => Err(usage(
+            "init needs --from-env VAR, --sqlite PATH or --inspection-json FILE",
+        )),
+    }
+}
+
+fn pick_table<'a>(i: &'a Inspection, a: &InitArgs) -> Result<&'a Table> {
+    let listed = || {
+        let names: Vec<String> = i
+            .tables
+            .iter()
+            .take(12)
+            .map(|t| format!("{}.{}", t.schema, t.name))
+            .collect();
+        if names.is_empty() {
+            "none found".into()
+        } else {
+            names.join(", ")
+        }
+    };
+    let Some(name) = &a.table else {
+        return Err(usage(&format!("init needs --table; tables: {}", listed())));
+    };
+    let matching: Vec<&Table> = i
+        .tables
+        .iter()
+        .filter(|t| &t.name == name && a.schema.as_ref().is_none_or(|s| &t.schema == s))
+        .collect();
+    match matching.as_slice() {
+        [one] => Ok(one),
+        [] => Err(refuse(
+            "TABLE_NOT_FOUND",
+            format!("no table {name}; tables: {}", listed()),
+        )),
+        _ => Err(usage(&format!(
+            "{name} exists in several schemas; pass --schema"
+        ))),
+    }
+}
+
+fn column<'a>(t: &'a Table, name: &str, flag: &str) -> Result<&'a Column> {
+    t.columns.iter().find(|c| c.name == name).ok_or_else(|| {
+        refuse(
+            "COLUMN_NOT_FOUND",
+            format!("{flag}: {}.{} has no column {name}", t.schema, t.name),
+        )
+    })
+}
+
+/// `order_items` → `order_item`, `companies` → `company`, `Invoice` → `invoice`.
+fn singular(table: &str) -> String {
+    let mut s: String = table
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect::<String>()
+        .trim_matches('_')
+        .to_string();
+    if let Some(stem) = s.strip_suffix("ies") {
+        s = format!("{stem}y");
+    } else if s.ends_with('s') && !s.ends_with("ss") {
+        s.pop();
+    }
+    if s.is_empty() {
+        return "record".into();
+    }
+    if !s.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
+        s = format!("record_{s}");
+    }
+    s
+}
+
+/// A fixed patch value as typed: `null`, booleans and numbers become those, anything else text.
+fn fixed_value(v: &str) -> Value {
+    match v {
+        "null" => Value::Null,
+        "true" => Value::Bool(true),
+        "false" => Value::Bool(false),
+        _ => v
+            .parse::<i64>()
+            .map(Value::from)
+            .ok()
+            .or_else(|| {
+                v.parse::<f64>()
+                    .ok()
+                    .filter(|f| {
+                        f.is_finite()
+                            && v.chars()
+                                .all(|c| c.is_ascii_digit() || c == '.' || c == '-')
+                    })
+                    .map(Value::from)
+            })
+            .unwrap_or_else(|| Value::String(v.to_string())),
+    }
+}
+
+/// The arg type that fits a column's declared type.
+fn arg_type(data_type: &str) -> &'static str {
+    let t = data_type.to_ascii_lowercase();
+    if t.starts_with("bool") || t == "tinyint(1)" {
+        "boolean"
+    } else if t.contains("int") || t.contains("serial") {
+        "integer"
+    } else if t.contains("numeric")
+        || t.contains("decimal")
+        || t.contains("real")
+        || t.contains("double")
+        || t.contains("float")
+    {
+        "number"
+    } else {
+        "string"
+    }
+}
+
+type Generated = (Value, Vec<String>);
+
+fn generate(a: &InitArgs, engine: &str, read_env: Option<&str>, t: &Table) -> Result<Generated> {
+    let mut warnings = Vec::new();
+    let s = &t.suggestions;
+    let pk = match a
+        .primary_key
+        .clone()
+        .or_else(|| match t.primary_key.as_slice() {
+            [one] => Some(one.clone()),
+            _ => s.primary_key.clone(),
+        }) {
+        Some(pk) => pk,
+        None => {
+            return Err(refuse(
+                "PRIMARY_KEY_REQUIRED",
+                format!(
+                    "{}.{} has no single-column key: pass --primary-key COLUMN",
+                    t.schema, t.name
+                ),
+            ));
+        }
+    };
+    column(t, &pk, "--primary-key")?;
+    if t.primary_key != [pk.clone()] {
+        warnings.push(format!(
+            "{pk} is not {}.{}'s primary key: make sure it is unique within a tenant",
+            t.schema, t.name
+        ));
+    }
+    let tenant = if a.single_tenant_dev {
+        None
+    } else {
+        let tenant = a
+            .tenant_column
+            .clone()
+            .or_else(|| s.tenant_columns.first().cloned())
+            .ok_or_else(|| {
+                refuse(
+                    "TENANT_COLUMN_REQUIRED",
+                    format!(
+                        "no tenant column found in {}.{}: pass --tenant-column COLUMN, or --single-tenant-dev for local development",
+                        t.schema, t.name
+                    ),
+                )
+            })?;
+        column(t, &tenant, "--tenant-column")?;
+        Some(tenant)
+    };
+    let conflict = match &a.conflict_column {
+        Some(c) => Some(column(t, c, "--conflict-column")?),
+        None => s
+            .conflict_columns
+            .first()
+            .and_then(|c| t.columns.iter().find(|x| &x.name == c)),
+    };
+    let mut visible: Vec<String> = Vec::new();
+    let wanted = if a.visible_columns.is_empty() {
+        s.default_visible_columns.clone()
+    } else {
+        a.visible_columns.clone()
+    };
+    for c in [Some(&pk), tenant.as_ref(), conflict.map(|c| &c.name)]
+        .into_iter()
+        .flatten()
+        .chain(wanted.iter())
+    {
+        column(t, c, "--visible-columns")?;
+        if !visible.contains(c) {
+            visible.push(c.clone());
+        }
+    }
+    let object = a.object_name.clone().unwrap_or_else(|| singular(&t.name));
+    let namespace = a.namespace.clone().unwrap_or_else(|| {
+        object
+            .split('_')
+            .find(|w| !w.is_empty())
+            .unwrap_or("app")
+            .to_string()
+    });
+    let lookup = a.lookup_arg.clone().unwrap_or(format!("{object}_id"));
+    let label = object.replace('_', " ");
+    let source = a
+        .source_name
+        .clone()
+        .unwrap_or_else(|| format!("local_{engine}"));
+    let mut target = json!({"schema": t.schema, "table": t.name, "primary_key": pk});
+    match &tenant {
+        Some(k) => target["tenant_key"] = json!(k),
+        None => target["single_tenant_dev"] = json!(true),
+    }
+    let id_arg = json!({"type": "string", "required": true, "max_length": 128,
+        "description": format!("{} id from the user request or trusted app context.", capitalize(&label))});
+    let mut capabilities = vec![json!({
+        "name": format!("{namespace}.inspect_{object}"),
+        "kind": "read",
+        "description": format!("Inspect one {label} in trusted tenant scope before answering or proposing a change."),
+        "returns_hint": format!("Returns reviewed {label} fields, evidence handle, query audit, and source_database_changed:false."),
+        "source": source,
+        "context": "local_operator",
+        "target": target,
+        "args": {lookup.clone(): id_arg.clone()},
+        "lookup": {"id_from_arg": lookup},
+        "visible_columns": visible,
+        "evidence": "required",
+        "max_rows": 1,
+    })];
+    if tenant.is_none() {
+        capabilities[0]["single_tenant_dev_ack"] = json!(true);
+    }
+    let patch = parse_patch(&a.patch)?;
+    if a.mode != "read_only" {
+        if patch.is_empty() {
+            return Err(usage(
+                "--patch is required unless --mode read_only: say what a proposal changes, e.g. --patch \"status=arg:new_status\"",
+            ));
+        }
+        capabilities.push(proposal(
+            a,
+            t,
+            &capabilities[0],
+            &patch,
+            conflict,
+            &mut warnings,
+            (&namespace, &object, &label),
+        )?);
+    }
+    let context = json!({"provider": "environment", "values": {"tenant_id_env": a.tenant_env, "principal_env": a.principal_env}});
+    let mut src = match engine {
+        "sqlite" => {
+            json!({"engine": "sqlite", "path": sqlite_path(a), "statement_timeout_ms": 3000})
+        }
+        _ => {
+            json!({"engine": engine, "read_url_env": read_env.unwrap_or("SYNAPSOR_DATABASE_READ_URL"), "statement_timeout_ms": 3000})
+        }
+    };
+    if a.mode == "review" && engine != "sqlite" {
+        src["write_url_env"] = json!(
+            a.write_url_env
+                .as_deref()
+                .unwrap_or("SYNAPSOR_DATABASE_WRITE_URL")
+        );
+    }
+    Ok((
+        json!({
+            "version": 1,
+            "mode": a.mode,
+            "result_format": 2,
+            "storage": {"sqlite_path": ".synapsor/local.db"},
+            "sources": {source: src},
+            "trusted_context": context,
+            "contexts": {"local_operator": context},
+            "capabilities": capabilities,
+        }),
+        warnings,
+    ))
+}
+
+fn capitalize(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
+}
+
+/// The SQLite file as the config names it: relative to the config's folder when it is inside it.
+fn sqlite_path(a: &InitArgs) -> String {
+    let file = a.sqlite.clone().unwrap_or_default();
+    let file = std::fs::canonicalize(&file).unwrap_or(file);
+    let dir = a
+        .output
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map(|p| std::fs::canonicalize(p).unwrap_or(p.to_path_buf()))
+        .or_else(|| std::env::current_dir().ok());
+    dir.and_then(|d| file.strip_prefix(&d).ok().map(Path::to_path_buf))
+        .unwrap_or(file)
+        .display()
+        .to_string()
+}
+
+/// `col=fixed:value` / `col=arg:name`, comma-separated, from every `--patch`.
+fn parse_patch(flags: &[String]) -> Result<Vec<(String, Value)>> {
+    let mut out = Vec::new();
+    for part in flags.iter().flat_map(|f| f.split(',')).map(str::trim) {
+        if part.is_empty() {
+            continue;
+        }
+        let bad = || {
+            usage(&format!(
+                "--patch {part:?}: expected col=fixed:value or col=arg:name"
+            ))
+        };
+        let (col, binding) = part.split_once('=').ok_or_else(bad)?;
+        let value = if let Some(v) = binding.strip_prefix("fixed:") {
+            json!({"fixed": fixed_value(v)})
+        } else if let Some(arg) = binding.strip_prefix("arg:") {
+            json!({"from_arg": arg})
+        } else {
+            return Err(bad());
+        };
+        out.push((col.trim().to_string(), value));
+    }
+    Ok(out)
+}
+
+fn proposal(
+    a: &InitArgs,
+    t: &Table,
+    read: &Value,
+    patch: &[(String, Value)],
+    conflict: Option<&Column>,
+    warnings: &mut Vec<String>,
+    (namespace, object, label): (&str, &str, &str),
+) -> Result<Value> {
+    let mut bounds = Map::new();
+    for b in &a.numeric_bound {
+        let (col, range) = b
+            .split_once('=')
+            .and_then(|(c, r)| Some((c, r.split_once(':')?)))
+            .ok_or_else(|| usage(&format!("--numeric-bound {b:?}: expected col=min:max")))?;
+        let num = |s: &str| -> Result<Option<f64>> {
+            if s.trim().is_empty() {
+                return Ok(None);
+            }
+            s.trim()
+                .parse::<f64>()
+                .map(Some)
+                .map_err(|_| usage(&format!("--numeric-bound {b:?}: {s} is not a number")))
+        };
+        let mut bound = Map::new();
+        if let Some(min) = num(range.0)? {
+            bound.insert("minimum".into(), json!(min));
+        }
+        if let Some(max) = num(range.1)? {
+            bound.insert("maximum".into(), json!(max));
+        }
+        bounds.insert(col.trim().into(), Value::Object(bound));
+    }
+    let mut guards = Map::new();
+    for g in &a.transition_guard {
+        let (col, rules) = g.split_once('=').ok_or_else(|| {
+            usage(&format!(
+                "--transition-guard {g:?}: expected col=from:to|to;from:to"
+            ))
+        })?;
+        let mut allowed = Map::new();
+        for rule in rules.split(';').filter(|r| !r.trim().is_empty()) {
+            let (from, to) = rule.split_once(':').ok_or_else(|| {
+                usage(&format!(
+                    "--transition-guard {g:?}: expected col=from:to|to;from:to"
+                ))
+            })?;
+            let targets: Vec<&str> = to
+                .split('|')
+                .map(str::trim)
+                .filter(|x| !x.is_empty())
+                .collect();
+            allowed.insert(from.trim().into(), json!(targets));
+        }
+        guards.insert(col.trim().into(), json!({"allowed": allowed}));
+    }
+    let mut args = read["args"].as_object().cloned().unwrap_or_default();
+    let mut patch_map = Map::new();
+    for (col, binding) in patch {
+        let c = column(t, col, "--patch")?;
+        if let Some(arg) = binding["from_arg"].as_str() {
+            let mut spec = json!({"type": arg_type(&c.data_type), "required": true});
+            if let Some(b) = bounds.get(col) {
+                if spec["type"] == "string" {
+                    spec["type"] = json!("number");
+                }
+                for k in ["minimum", "maximum"] {
+                    if let Some(v) = b.get(k) {
+                        spec[k] = v.clone();
+                    }
+                }
+            } else if let Some(g) = guards.get(col) {
+                let mut targets: Vec<Value> = Vec::new();
+                for to in g["allowed"]
+                    .as_object()
+                    .into_iter()
+                    .flat_map(|m| m.values())
+                {
+                    for x in to.as_array().into_iter().flatten() {
+                        if !targets.contains(x) {
+                            targets.push(x.clone());
+                        }
+                    }
+                }
+                spec["enum"] = json!(targets);
+                spec["max_length"] = json!(128);
+            } else if spec["type"] == "string" {
+                spec["max_length"] = json!(500);
+            }
+            if c.nullable && spec["type"] == "string" && !guards.contains_key(col) {
+                spec["nullable"] = json!(true);
+            }
+            args.insert(arg.into(), spec);
+        }
+        patch_map.insert(col.clone(), binding.clone());
+    }
+    let guard = match conflict {
+        Some(c) => {
+            let advance = if arg_type(&c.data_type) == "integer" {
+                "increment"
+            } else {
+                "timestamp"
+            };
+            json!({"column": c.name, "advance": advance})
+        }
+        None => {
+            warnings.push(format!(
+                "{}.{} has no version column: the proposal is guarded by a hash of the row (weak_guard_ack); pass --conflict-column for a stronger guard",
+                t.schema, t.name
+            ));
+            json!({"weak_guard_ack": true})
+        }
+    };
+    let mut p = read.clone();
+    p["name"] = json!(format!("{namespace}.propose_{object}_update"));
+    p["kind"] = json!("proposal");
+    p["description"] = json!(format!(
+        "Create a review-required proposal to update one {label}. The source database remains unchanged until approval and writeback."
+    ));
+    p["returns_hint"] = json!(
+        "Returns a proposal id, exact before/after diff, evidence handle, approval status, and source_database_changed:false."
+    );
+    p["args"] = Value::Object(args);
+    p["allowed_columns"] = json!(patch.iter().map(|(c, _)| c).collect::<Vec<_>>());
+    p["patch"] = Value::Object(patch_map);
+    if !bounds.is_empty() {
+        p["numeric_bounds"] = Value::Object(bounds);
+    }
+    if !guards.is_empty() {
+        p["transition_guards"] = Value::Object(guards);
+    }
+    p["conflict_guard"] = guard;
+    p["approval"] = json!({"mode": "human", "required_role": a.approval_role});
+    Ok(p)
+}
+
+fn env_example(a: &InitArgs, engine: &str, read_env: Option<&str>) -> String {
+    let mut out = String::from(
+        "# Values for the variables synapsor.runner.json names. Copy to .env, fill in, never commit.\n# The reader needs SELECT on the reviewed columns; see `synapsor-runner writeback grants` for the writer.\n",
+    );
+    let url = if engine == "mysql" {
+        "mysql://reader:password@127.0.0.1:3306/app"
+    } else {
+        "postgres://reader:password@127.0.0.1:5432/app"
+    };
+    if engine != "sqlite" {
+        out.push_str(&format!(
+            "{}=\"{url}\"\n",
+            read_env.unwrap_or("SYNAPSOR_DATABASE_READ_URL")
+        ));
+        if a.mode == "review" {
+            out.push_str(&format!(
+                "{}=\"{}\"\n",
+                a.write_url_env
+                    .as_deref()
+                    .unwrap_or("SYNAPSOR_DATABASE_WRITE_URL"),
+                url.replace("reader", "writer")
+            ));
+        }
+    }
+    out.push_str(&format!(
+        "{}=\"acme\"\n{}=\"local_operator\"\n",
+        a.tenant_env, a.principal_env
+    ));
+    out
+}
