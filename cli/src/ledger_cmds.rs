@@ -534,6 +534,33 @@ pub async fn store(g: &Global, action: StoreCmd) -> Result<u8> {
     }
     let (ledger, store) = open_existing_ledger(g)?;
     match action {
+        StoreCmd::Check { json } => {
+            let mut report = ledger.check().await?;
+            report["path"] = json!(store.display().to_string());
+            let problems = report["problems"].as_array().map_or(0, Vec::len);
+            if json {
+                print_json(&report);
+            } else {
+                println!(
+                    "Local store {}: {} proposals checked, {} problem{}",
+                    store.display(),
+                    report["checked"]["proposals"],
+                    problems,
+                    if problems == 1 { "" } else { "s" }
+                );
+                for p in report["problems"].as_array().into_iter().flatten() {
+                    println!(
+                        "  {} {}: {}",
+                        p["code"].as_str().unwrap_or_default(),
+                        p["proposal_id"].as_str().unwrap_or_default(),
+                        p["detail"].as_str().unwrap_or_default()
+                    );
+                }
+            }
+            if problems > 0 {
+                return Ok(crate::exit::ERROR);
+            }
+        }
         StoreCmd::Stats { json } => {
             let mut stats = ledger.stats().await?;
             stats["path"] = json!(store.display().to_string());

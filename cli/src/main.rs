@@ -957,6 +957,13 @@ pub enum StoreCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Recompute every proposal's and receipt's digest and check event order, evidence links
+    /// and applied states; exits 1 when anything is wrong.
+    Check {
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+    },
     /// Rebuild the ledger file to reclaim free space.
     Vacuum {
         /// Print JSON instead of text

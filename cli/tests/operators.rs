@@ -1296,3 +1296,60 @@ fn the_quick_demo_seeds_a_fixture_ledger_its_inspect_commands_run_on() {
         "{out}"
     );
 }
+
+#[test]
+fn store_check_recomputes_digests_and_finds_tampering() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = demo(dir.path());
+    let ledger = dir.path().join(".synapsor/demo/local.db");
+    let check = || {
+        let (code, out, err) = run(bin()
+            .args(["store", "check", "--json", "--config"])
+            .arg(&config));
+        assert!(code == 0 || code == 1, "{err}");
+        (
+            code,
+            serde_json::from_str::<serde_json::Value>(&out).unwrap(),
+        )
+    };
+    let (code, clean) = check();
+    assert_eq!(code, 0, "{clean}");
+    assert!(clean["checked"]["proposals"].as_u64().unwrap() >= 1);
+    assert_eq!(clean["problems"], serde_json::json!([]));
+
+    let db = rusqlite::Connection::open(&ledger).unwrap();
+    let id: String = db
+        .query_row(
+            "SELECT proposal_id FROM proposals ORDER BY created_at LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    // A diff edited after the fact no longer digests to its hash.
+    db.execute(
+        "UPDATE proposals SET change_set_json = replace(change_set_json, 'INV-', 'INV-X') WHERE proposal_id = ?1",
+        [&id],
+    )
+    .unwrap();
+    // An event slipped in with an earlier time than the one before it.
+    db.execute(
+        "INSERT INTO proposal_events (proposal_id, kind, actor, payload_json, created_at) VALUES (?1, 'note', 'x', '{}', '2000-01-01T00:00:00Z')",
+        [&id],
+    )
+    .unwrap();
+    drop(db);
+    let (code, found) = check();
+    assert_eq!(code, 1, "{found}");
+    let codes: Vec<&str> = found["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["proposal_id"] == id.as_str())
+        .map(|p| p["code"].as_str().unwrap())
+        .collect();
+    assert!(codes.contains(&"PROPOSAL_HASH_MISMATCH"), "{found}");
+    assert!(codes.contains(&"EVENTS_OUT_OF_ORDER"), "{found}");
+    let (code, out, _) = run(bin().args(["store", "check", "--config"]).arg(&config));
+    assert_eq!(code, 1);
+    assert!(out.contains("PROPOSAL_HASH_MISMATCH"), "{out}");
+}

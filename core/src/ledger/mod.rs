@@ -439,6 +439,12 @@ impl Ledger {
         self.call(|l| l.stats()).await
     }
 
+    /// Recompute every proposal's and receipt's digest and check event order, evidence links and
+    /// applied states: `{checked: {proposals}, problems: [{code, proposal_id, detail}]}`.
+    pub async fn check(&self) -> Result<Value> {
+        self.call(|l| l.check()).await
+    }
+
     /// Remove (or, with `dry_run`, count) the evidence and query audit of reads recorded before
     /// `cutoff` (ISO-8601) that no proposal references. Proposals and everything recorded about
     /// them (approvals, jobs, receipts, events, their evidence) are never pruned. Returns

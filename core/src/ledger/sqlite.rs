@@ -775,6 +775,73 @@ impl SqliteLedger {
         })
     }
 
+    /// Recompute every digest and check the event order (`store check`): `{checked, problems}`,
+    /// each problem `{code, proposal_id, detail}`.
+    pub fn check(&mut self) -> Result<Value> {
+        self.with(|c| {
+            let mut problems = Vec::new();
+            let mut problem = |code: &str, id: &str, detail: String| {
+                problems.push(json!({"code": code, "proposal_id": id, "detail": detail}));
+            };
+            let integrity: String = c.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
+            if integrity != "ok" {
+                problem("FILE_INTEGRITY", "", integrity);
+            }
+            let mut proposals = 0u64;
+            let mut stmt = c.prepare("SELECT proposal_id, proposal_hash, state, change_set_json FROM proposals ORDER BY created_at")?;
+            let rows: Vec<(String, String, String, String)> = stmt
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            for (id, hash, state, cs_json) in rows {
+                proposals += 1;
+                match serde_json::from_str::<ChangeSet>(&cs_json) {
+                    Err(e) => problem("CHANGE_SET_UNREADABLE", &id, e.to_string()),
+                    Ok(cs) => {
+                        let computed = cs.compute_hash();
+                        if computed != hash || cs.integrity.proposal_hash != hash {
+                            problem("PROPOSAL_HASH_MISMATCH", &id, format!("stored {hash}, the change set digests to {computed}"));
+                        }
+                        let bundle: i64 = c.query_row("SELECT count(*) FROM evidence_bundles WHERE evidence_bundle_id = ?1", [&cs.evidence.bundle_id], |r| r.get(0))?;
+                        if bundle == 0 {
+                            problem("EVIDENCE_MISSING", &id, format!("evidence bundle {} is not in the ledger", cs.evidence.bundle_id));
+                        }
+                    }
+                }
+                for (table, what) in [("approvals", "an approval"), ("writeback_jobs", "a writeback job")] {
+                    let other: i64 = c.query_row(&format!("SELECT count(*) FROM {table} WHERE proposal_id = ?1 AND proposal_hash <> ?2"), params![id, hash], |r| r.get(0))?;
+                    if other > 0 {
+                        problem("APPROVED_HASH_MISMATCH", &id, format!("{what} names a different proposal hash"));
+                    }
+                }
+                let mut ev = c.prepare_cached("SELECT kind, created_at FROM proposal_events WHERE proposal_id = ?1 ORDER BY event_id")?;
+                let events: Vec<(String, String)> = ev
+                    .query_map([&id], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<rusqlite::Result<_>>()?;
+                if events.first().map(|e| e.0.as_str()) != Some("proposal_created") {
+                    problem("EVENTS_OUT_OF_ORDER", &id, "the first event is not proposal_created".into());
+                }
+                if events.windows(2).any(|w| w[1].1 < w[0].1) {
+                    problem("EVENTS_OUT_OF_ORDER", &id, "an event is recorded earlier than the one before it".into());
+                }
+                let mut rc = c.prepare_cached("SELECT receipt_json, status FROM writeback_receipts WHERE proposal_id = ?1 ORDER BY receipt_id")?;
+                let receipts: Vec<(String, String)> = rc
+                    .query_map([&id], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<rusqlite::Result<_>>()?;
+                for (json, _) in &receipts {
+                    match serde_json::from_str::<ExecutionReceipt>(json) {
+                        Ok(r) if r.compute_hash() != r.receipt_hash => problem("RECEIPT_HASH_MISMATCH", &id, format!("receipt of job {} does not match its digest", r.writeback_job_id)),
+                        Ok(_) => {}
+                        Err(e) => problem("RECEIPT_UNREADABLE", &id, e.to_string()),
+                    }
+                }
+                if state == "applied" && !receipts.iter().any(|(_, s)| s == "applied" || s == "already_applied") {
+                    problem("STATE_WITHOUT_RECEIPT", &id, "the proposal is applied but no applied receipt is recorded".into());
+                }
+            }
+            Ok(json!({"checked": {"proposals": proposals}, "problems": problems}))
+        })
+    }
+
     /// Rebuild the file to reclaim free pages. Returns the approximate size before and after.
     pub fn vacuum(&mut self) -> Result<(i64, i64)> {
         if self.read_only {
