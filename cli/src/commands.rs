@@ -120,6 +120,7 @@ pub async fn run(cli: Cli) -> Result<u8> {
         Command::Store { action } => crate::ledger_cmds::store(&g, action).await,
         Command::Schema { action } => crate::schema_cmd::run(action).await,
         Command::Init(a) => crate::init_cmd::run(a).await,
+        Command::Recipes { action } => crate::recipes_cmd::run(action),
         Command::Reconcile { force, json } => reconcile(&g, force, json).await,
         Command::Mcp { action } => match action {
             crate::McpCmd::Serve {

@@ -19,7 +19,26 @@ pub async fn run(a: InitArgs) -> Result<u8> {
     }
     let (inspection, engine, read_env) = inspect(&a).await?;
     let table = pick_table(&inspection, &a)?;
-    let (config, warnings) = generate(&a, &engine, read_env.as_deref(), table)?;
+    let mut warnings = Vec::new();
+    let sel = select(&a, &engine, read_env, table, &mut warnings)?;
+    let out = Output {
+        path: &a.output,
+        force: a.force,
+        dry_run: a.dry_run,
+    };
+    emit(&sel, &warnings, &out)
+}
+
+/// Where and how a generated config goes.
+pub(crate) struct Output<'a> {
+    pub path: &'a Path,
+    pub force: bool,
+    pub dry_run: bool,
+}
+
+/// Validate the config `sel` makes, then print it (`dry_run`) or write it and `.env.example`.
+pub(crate) fn emit(sel: &Selection, warnings: &[String], out: &Output) -> Result<u8> {
+    let config = sel.config();
     // A starter that does not load would be a bug here: check it as `config validate` would.
     let text = format!("{}\n", serde_json::to_string_pretty(&config).expect("json"));
     let report = synapsor_runner::config::validate_value(&config);
@@ -37,21 +56,21 @@ pub async fn run(a: InitArgs) -> Result<u8> {
             ),
         ));
     }
-    for w in &warnings {
+    for w in warnings {
         eprintln!("warning: {w}");
     }
-    if a.dry_run {
+    if out.dry_run {
         print!("{text}");
         return Ok(0);
     }
-    let env_path = a
-        .output
+    let env_path = out
+        .path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."))
         .join(".env.example");
-    for path in [&a.output, &env_path] {
-        if path.exists() && !a.force {
+    for path in [out.path, &env_path] {
+        if path.exists() && !out.force {
             return Err(refuse(
                 "INIT_FILE_EXISTS",
                 format!("{} exists; pass --force to overwrite it", path.display()),
@@ -70,10 +89,9 @@ pub async fn run(a: InitArgs) -> Result<u8> {
             format!("cannot write {}: {e}", p.display()),
         )
     };
-    write(&a.output, &text).map_err(|e| cant(&a.output, e))?;
-    write(&env_path, &env_example(&a, &engine, read_env.as_deref()))
-        .map_err(|e| cant(&env_path, e))?;
-    let config = a.output.display();
+    write(out.path, &text).map_err(|e| cant(out.path, e))?;
+    write(&env_path, &sel.env_example()).map_err(|e| cant(&env_path, e))?;
+    let config = out.path.display();
     println!("Wrote {config} and {}.", env_path.display());
     println!("Next:");
     println!("  synapsor-runner config validate --config {config}");
@@ -186,7 +204,7 @@ fn column<'a>(t: &'a Table, name: &str, flag: &str) -> Result<&'a Column> {
 }
 
 /// `order_items` → `order_item`, `companies` → `company`, `Invoice` → `invoice`.
-fn singular(table: &str) -> String {
+pub(crate) fn singular(table: &str) -> String {
     let mut s: String = table
         .chars()
         .map(|c| {
@@ -256,29 +274,377 @@ fn arg_type(data_type: &str) -> &'static str {
     }
 }
 
-type Generated = (Value, Vec<String>);
+/// Everything a starter config is made from, whether it came from an inspected table and flags
+/// (`init`) or from a recipe's spec (`recipes init`).
+pub(crate) struct Selection {
+    pub engine: String,
+    pub mode: String,
+    pub source: String,
+    /// PostgreSQL/MySQL: the variable holding the reader's URL.
+    pub read_env: String,
+    /// SQLite: the file, as the config names it.
+    pub sqlite_path: Option<String>,
+    pub write_env: String,
+    pub schema: String,
+    pub table: String,
+    pub primary_key: String,
+    /// `None`: `single_tenant_dev`.
+    pub tenant: Option<String>,
+    /// The version column and how a write moves it.
+    pub conflict: Option<(String, &'static str)>,
+    pub visible: Vec<String>,
+    pub object: String,
+    pub lookup: String,
+    pub read_tool: String,
+    pub proposal_tool: String,
+    /// Patch column → `{fixed}` or `{from_arg}`, in order.
+    pub patch: Vec<(String, Value)>,
+    /// The proposal's arguments other than the lookup.
+    pub args: Map<String, Value>,
+    pub allowed: Vec<String>,
+    pub bounds: Map<String, Value>,
+    pub guards: Map<String, Value>,
+    pub approval_role: String,
+    pub tenant_env: String,
+    pub principal_env: String,
+}
 
-fn generate(a: &InitArgs, engine: &str, read_env: Option<&str>, t: &Table) -> Result<Generated> {
-    let mut warnings = Vec::new();
+/// How a write moves a version column of this type.
+pub(crate) fn advance_for(data_type: Option<&str>, column: &str) -> &'static str {
+    match data_type {
+        Some(t) if arg_type(t) == "integer" => "increment",
+        Some(_) => "timestamp",
+        None => match synapsor_runner::config::guess_advance(column) {
+            Some(synapsor_runner::config::GuardAdvance::Increment) => "increment",
+            _ => "timestamp",
+        },
+    }
+}
+
+impl Selection {
+    fn label(&self) -> String {
+        self.object.replace('_', " ")
+    }
+
+    /// The config, as `init` writes it.
+    pub fn config(&self) -> Value {
+        let label = self.label();
+        let mut target =
+            json!({"schema": self.schema, "table": self.table, "primary_key": self.primary_key});
+        match &self.tenant {
+            Some(k) => target["tenant_key"] = json!(k),
+            None => target["single_tenant_dev"] = json!(true),
+        }
+        let id_arg = json!({"type": "string", "required": true, "max_length": 128,
+            "description": format!("{} id from the user request or trusted app context.", capitalize(&label))});
+        let mut visible: Vec<&String> = Vec::new();
+        for c in [
+            Some(&self.primary_key),
+            self.tenant.as_ref(),
+            self.conflict.as_ref().map(|c| &c.0),
+        ]
+        .into_iter()
+        .flatten()
+        .chain(self.visible.iter())
+        {
+            if !visible.contains(&c) {
+                visible.push(c);
+            }
+        }
+        let mut read = json!({
+            "name": self.read_tool,
+            "kind": "read",
+            "description": format!("Inspect one {label} in trusted tenant scope before answering or proposing a change."),
+            "returns_hint": format!("Returns reviewed {label} fields, evidence handle, query audit, and source_database_changed:false."),
+            "source": self.source,
+            "context": "local_operator",
+            "target": target,
+            "args": {self.lookup.clone(): id_arg},
+            "lookup": {"id_from_arg": self.lookup},
+            "visible_columns": visible,
+            "evidence": "required",
+            "max_rows": 1,
+        });
+        if self.tenant.is_none() {
+            read["single_tenant_dev_ack"] = json!(true);
+        }
+        let mut capabilities = vec![read.clone()];
+        if self.mode != "read_only" && !self.patch.is_empty() {
+            let mut p = read;
+            p["name"] = json!(self.proposal_tool);
+            p["kind"] = json!("proposal");
+            p["description"] = json!(format!(
+                "Create a review-required proposal to update one {label}. The source database remains unchanged until approval and writeback."
+            ));
+            p["returns_hint"] = json!(
+                "Returns a proposal id, exact before/after diff, evidence handle, approval status, and source_database_changed:false."
+            );
+            let mut args = p["args"].as_object().cloned().unwrap_or_default();
+            args.extend(self.args.clone());
+            p["args"] = Value::Object(args);
+            p["allowed_columns"] = json!(self.allowed);
+            p["patch"] = Value::Object(self.patch.iter().cloned().collect());
+            if !self.bounds.is_empty() {
+                p["numeric_bounds"] = Value::Object(self.bounds.clone());
+            }
+            if !self.guards.is_empty() {
+                p["transition_guards"] = Value::Object(self.guards.clone());
+            }
+            p["conflict_guard"] = match &self.conflict {
+                Some((column, advance)) => json!({"column": column, "advance": advance}),
+                None => json!({"weak_guard_ack": true}),
+            };
+            p["approval"] = json!({"mode": "human", "required_role": self.approval_role});
+            capabilities.push(p);
+        }
+        let context = json!({"provider": "environment", "values": {"tenant_id_env": self.tenant_env, "principal_env": self.principal_env}});
+        let mut src = match &self.sqlite_path {
+            Some(path) => json!({"engine": "sqlite", "path": path, "statement_timeout_ms": 3000}),
+            None => {
+                json!({"engine": self.engine, "read_url_env": self.read_env, "statement_timeout_ms": 3000})
+            }
+        };
+        if self.mode == "review" && self.sqlite_path.is_none() {
+            src["write_url_env"] = json!(self.write_env);
+        }
+        json!({
+            "version": 1,
+            "mode": self.mode,
+            "result_format": 2,
+            "storage": {"sqlite_path": ".synapsor/local.db"},
+            "sources": {self.source.clone(): src},
+            "trusted_context": context,
+            "contexts": {"local_operator": context},
+            "capabilities": capabilities,
+        })
+    }
+
+    /// `.env.example`: every variable the config names, with placeholder values.
+    pub fn env_example(&self) -> String {
+        let mut out = String::from(
+            "# Values for the variables synapsor.runner.json names. Copy to .env, fill in, never commit.\n# The reader needs SELECT on the reviewed columns; see `synapsor-runner writeback grants` for the writer.\n",
+        );
+        let url = if self.engine == "mysql" {
+            "mysql://reader:password@127.0.0.1:3306/app"
+        } else {
+            "postgres://reader:password@127.0.0.1:5432/app"
+        };
+        if self.sqlite_path.is_none() {
+            out.push_str(&format!("{}=\"{url}\"\n", self.read_env));
+            if self.mode == "review" {
+                out.push_str(&format!(
+                    "{}=\"{}\"\n",
+                    self.write_env,
+                    url.replace("reader", "writer")
+                ));
+            }
+        }
+        out.push_str(&format!(
+            "{}=\"acme\"\n{}=\"local_operator\"\n",
+            self.tenant_env, self.principal_env
+        ));
+        out
+    }
+}
+
+fn capitalize(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
+}
+
+/// The namespace an object's tools get: its first word.
+pub(crate) fn namespace_of(object: &str) -> String {
+    object
+        .split('_')
+        .find(|w| !w.is_empty())
+        .unwrap_or("app")
+        .to_string()
+}
+
+/// The argument a `from_arg` patch column gets, from what is known about the column: a bounded
+/// column takes a number within its bounds, a guarded one one of its targets, anything else the
+/// column's type (text up to 500 characters). `declared` (a recipe's `patch_args`) fills in what
+/// this leaves open.
+pub(crate) fn patch_arg(
+    data_type: Option<&str>,
+    nullable: bool,
+    bound: Option<&Value>,
+    guard: Option<&Value>,
+    declared: Option<&Value>,
+) -> Value {
+    let kind = data_type.map_or("string", arg_type);
+    let mut spec = json!({"type": kind, "required": true});
+    if let Some(b) = bound {
+        if kind == "string" {
+            spec["type"] = json!("number");
+        }
+        for k in ["minimum", "maximum"] {
+            if let Some(v) = b.get(k) {
+                spec[k] = v.clone();
+            }
+        }
+    } else if let Some(g) = guard {
+        let mut targets: Vec<Value> = Vec::new();
+        for to in g["allowed"]
+            .as_object()
+            .into_iter()
+            .flat_map(|m| m.values())
+        {
+            for x in to.as_array().into_iter().flatten() {
+                if !targets.contains(x) {
+                    targets.push(x.clone());
+                }
+            }
+        }
+        spec["enum"] = json!(targets);
+        spec["max_length"] = json!(128);
+    } else if kind == "string" {
+        spec["max_length"] = json!(500);
+        if nullable {
+            spec["nullable"] = json!(true);
+        }
+    }
+    if let Some(Value::Object(d)) = declared {
+        for (k, v) in d {
+            if k != "type" || (bound.is_none() && guard.is_none() && data_type.is_none()) {
+                spec.as_object_mut()
+                    .expect("object")
+                    .entry(k.clone())
+                    .or_insert(v.clone());
+            }
+        }
+        if let Some(t) = d
+            .get("type")
+            .filter(|_| data_type.is_none() && bound.is_none() && guard.is_none())
+        {
+            spec["type"] = t.clone();
+        }
+    }
+    spec
+}
+
+/// `col=fixed:value` / `col=arg:name`, comma-separated, from every `--patch`.
+fn parse_patch(flags: &[String]) -> Result<Vec<(String, Value)>> {
+    let mut out = Vec::new();
+    for part in flags.iter().flat_map(|f| f.split(',')).map(str::trim) {
+        if part.is_empty() {
+            continue;
+        }
+        let bad = || {
+            usage(&format!(
+                "--patch {part:?}: expected col=fixed:value or col=arg:name"
+            ))
+        };
+        let (col, binding) = part.split_once('=').ok_or_else(bad)?;
+        let value = if let Some(v) = binding.strip_prefix("fixed:") {
+            json!({"fixed": fixed_value(v)})
+        } else if let Some(arg) = binding.strip_prefix("arg:") {
+            json!({"from_arg": arg})
+        } else {
+            return Err(bad());
+        };
+        out.push((col.trim().to_string(), value));
+    }
+    Ok(out)
+}
+
+/// `--numeric-bound col=min:max` (either side may be empty).
+fn parse_bounds(flags: &[String]) -> Result<Map<String, Value>> {
+    let mut bounds = Map::new();
+    for b in flags {
+        let (col, range) = b
+            .split_once('=')
+            .and_then(|(c, r)| Some((c, r.split_once(':')?)))
+            .ok_or_else(|| usage(&format!("--numeric-bound {b:?}: expected col=min:max")))?;
+        let num = |s: &str| -> Result<Option<f64>> {
+            if s.trim().is_empty() {
+                return Ok(None);
+            }
+            s.trim()
+                .parse::<f64>()
+                .map(Some)
+                .map_err(|_| usage(&format!("--numeric-bound {b:?}: {s} is not a number")))
+        };
+        let mut bound = Map::new();
+        if let Some(min) = num(range.0)? {
+            bound.insert("minimum".into(), json!(min));
+        }
+        if let Some(max) = num(range.1)? {
+            bound.insert("maximum".into(), json!(max));
+        }
+        bounds.insert(col.trim().into(), Value::Object(bound));
+    }
+    Ok(bounds)
+}
+
+/// `--transition-guard col=from:to|to;from:to`.
+fn parse_guards(flags: &[String]) -> Result<Map<String, Value>> {
+    let mut guards = Map::new();
+    for g in flags {
+        let bad = || {
+            usage(&format!(
+                "--transition-guard {g:?}: expected col=from:to|to;from:to"
+            ))
+        };
+        let (col, rules) = g.split_once('=').ok_or_else(bad)?;
+        let mut allowed = Map::new();
+        for rule in rules.split(';').filter(|r| !r.trim().is_empty()) {
+            let (from, to) = rule.split_once(':').ok_or_else(bad)?;
+            let targets: Vec<&str> = to
+                .split('|')
+                .map(str::trim)
+                .filter(|x| !x.is_empty())
+                .collect();
+            allowed.insert(from.trim().into(), json!(targets));
+        }
+        guards.insert(col.trim().into(), json!({"allowed": allowed}));
+    }
+    Ok(guards)
+}
+
+/// The SQLite file as the config names it: relative to the config's folder when it is inside it.
+fn sqlite_path(a: &InitArgs) -> String {
+    let file = a.sqlite.clone().unwrap_or_default();
+    let file = std::fs::canonicalize(&file).unwrap_or(file);
+    let dir = a
+        .output
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map(|p| std::fs::canonicalize(p).unwrap_or(p.to_path_buf()))
+        .or_else(|| std::env::current_dir().ok());
+    dir.and_then(|d| file.strip_prefix(&d).ok().map(Path::to_path_buf))
+        .unwrap_or(file)
+        .display()
+        .to_string()
+}
+
+/// The selection for an inspected table and `init`'s flags.
+fn select(
+    a: &InitArgs,
+    engine: &str,
+    read_env: Option<String>,
+    t: &Table,
+    warnings: &mut Vec<String>,
+) -> Result<Selection> {
     let s = &t.suggestions;
-    let pk = match a
+    let pk = a
         .primary_key
         .clone()
         .or_else(|| match t.primary_key.as_slice() {
             [one] => Some(one.clone()),
             _ => s.primary_key.clone(),
-        }) {
-        Some(pk) => pk,
-        None => {
-            return Err(refuse(
+        })
+        .ok_or_else(|| {
+            refuse(
                 "PRIMARY_KEY_REQUIRED",
                 format!(
                     "{}.{} has no single-column key: pass --primary-key COLUMN",
                     t.schema, t.name
                 ),
-            ));
-        }
-    };
+            )
+        })?;
     column(t, &pk, "--primary-key")?;
     if t.primary_key != [pk.clone()] {
         warnings.push(format!(
@@ -311,320 +677,78 @@ fn generate(a: &InitArgs, engine: &str, read_env: Option<&str>, t: &Table) -> Re
             .conflict_columns
             .first()
             .and_then(|c| t.columns.iter().find(|x| &x.name == c)),
-    };
-    let mut visible: Vec<String> = Vec::new();
-    let wanted = if a.visible_columns.is_empty() {
+    }
+    .map(|c| (c.name.clone(), advance_for(Some(&c.data_type), &c.name)));
+    let visible = if a.visible_columns.is_empty() {
         s.default_visible_columns.clone()
     } else {
         a.visible_columns.clone()
     };
-    for c in [Some(&pk), tenant.as_ref(), conflict.map(|c| &c.name)]
-        .into_iter()
-        .flatten()
-        .chain(wanted.iter())
-    {
+    for c in &visible {
         column(t, c, "--visible-columns")?;
-        if !visible.contains(c) {
-            visible.push(c.clone());
-        }
-    }
-    let object = a.object_name.clone().unwrap_or_else(|| singular(&t.name));
-    let namespace = a.namespace.clone().unwrap_or_else(|| {
-        object
-            .split('_')
-            .find(|w| !w.is_empty())
-            .unwrap_or("app")
-            .to_string()
-    });
-    let lookup = a.lookup_arg.clone().unwrap_or(format!("{object}_id"));
-    let label = object.replace('_', " ");
-    let source = a
-        .source_name
-        .clone()
-        .unwrap_or_else(|| format!("local_{engine}"));
-    let mut target = json!({"schema": t.schema, "table": t.name, "primary_key": pk});
-    match &tenant {
-        Some(k) => target["tenant_key"] = json!(k),
-        None => target["single_tenant_dev"] = json!(true),
-    }
-    let id_arg = json!({"type": "string", "required": true, "max_length": 128,
-        "description": format!("{} id from the user request or trusted app context.", capitalize(&label))});
-    let mut capabilities = vec![json!({
-        "name": format!("{namespace}.inspect_{object}"),
-        "kind": "read",
-        "description": format!("Inspect one {label} in trusted tenant scope before answering or proposing a change."),
-        "returns_hint": format!("Returns reviewed {label} fields, evidence handle, query audit, and source_database_changed:false."),
-        "source": source,
-        "context": "local_operator",
-        "target": target,
-        "args": {lookup.clone(): id_arg.clone()},
-        "lookup": {"id_from_arg": lookup},
-        "visible_columns": visible,
-        "evidence": "required",
-        "max_rows": 1,
-    })];
-    if tenant.is_none() {
-        capabilities[0]["single_tenant_dev_ack"] = json!(true);
     }
     let patch = parse_patch(&a.patch)?;
-    if a.mode != "read_only" {
-        if patch.is_empty() {
-            return Err(usage(
-                "--patch is required unless --mode read_only: say what a proposal changes, e.g. --patch \"status=arg:new_status\"",
-            ));
-        }
-        capabilities.push(proposal(
-            a,
-            t,
-            &capabilities[0],
-            &patch,
-            conflict,
-            &mut warnings,
-            (&namespace, &object, &label),
-        )?);
+    if a.mode != "read_only" && patch.is_empty() {
+        return Err(usage(
+            "--patch is required unless --mode read_only: say what a proposal changes, e.g. --patch \"status=arg:new_status\"",
+        ));
     }
-    let context = json!({"provider": "environment", "values": {"tenant_id_env": a.tenant_env, "principal_env": a.principal_env}});
-    let mut src = match engine {
-        "sqlite" => {
-            json!({"engine": "sqlite", "path": sqlite_path(a), "statement_timeout_ms": 3000})
-        }
-        _ => {
-            json!({"engine": engine, "read_url_env": read_env.unwrap_or("SYNAPSOR_DATABASE_READ_URL"), "statement_timeout_ms": 3000})
-        }
-    };
-    if a.mode == "review" && engine != "sqlite" {
-        src["write_url_env"] = json!(
-            a.write_url_env
-                .as_deref()
-                .unwrap_or("SYNAPSOR_DATABASE_WRITE_URL")
-        );
-    }
-    Ok((
-        json!({
-            "version": 1,
-            "mode": a.mode,
-            "result_format": 2,
-            "storage": {"sqlite_path": ".synapsor/local.db"},
-            "sources": {source: src},
-            "trusted_context": context,
-            "contexts": {"local_operator": context},
-            "capabilities": capabilities,
-        }),
-        warnings,
-    ))
-}
-
-fn capitalize(s: &str) -> String {
-    let mut c = s.chars();
-    c.next()
-        .map(|f| f.to_uppercase().chain(c).collect())
-        .unwrap_or_default()
-}
-
-/// The SQLite file as the config names it: relative to the config's folder when it is inside it.
-fn sqlite_path(a: &InitArgs) -> String {
-    let file = a.sqlite.clone().unwrap_or_default();
-    let file = std::fs::canonicalize(&file).unwrap_or(file);
-    let dir = a
-        .output
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .map(|p| std::fs::canonicalize(p).unwrap_or(p.to_path_buf()))
-        .or_else(|| std::env::current_dir().ok());
-    dir.and_then(|d| file.strip_prefix(&d).ok().map(Path::to_path_buf))
-        .unwrap_or(file)
-        .display()
-        .to_string()
-}
-
-/// `col=fixed:value` / `col=arg:name`, comma-separated, from every `--patch`.
-fn parse_patch(flags: &[String]) -> Result<Vec<(String, Value)>> {
-    let mut out = Vec::new();
-    for part in flags.iter().flat_map(|f| f.split(',')).map(str::trim) {
-        if part.is_empty() {
-            continue;
-        }
-        let bad = || {
-            usage(&format!(
-                "--patch {part:?}: expected col=fixed:value or col=arg:name"
-            ))
-        };
-        let (col, binding) = part.split_once('=').ok_or_else(bad)?;
-        let value = if let Some(v) = binding.strip_prefix("fixed:") {
-            json!({"fixed": fixed_value(v)})
-        } else if let Some(arg) = binding.strip_prefix("arg:") {
-            json!({"from_arg": arg})
-        } else {
-            return Err(bad());
-        };
-        out.push((col.trim().to_string(), value));
-    }
-    Ok(out)
-}
-
-fn proposal(
-    a: &InitArgs,
-    t: &Table,
-    read: &Value,
-    patch: &[(String, Value)],
-    conflict: Option<&Column>,
-    warnings: &mut Vec<String>,
-    (namespace, object, label): (&str, &str, &str),
-) -> Result<Value> {
-    let mut bounds = Map::new();
-    for b in &a.numeric_bound {
-        let (col, range) = b
-            .split_once('=')
-            .and_then(|(c, r)| Some((c, r.split_once(':')?)))
-            .ok_or_else(|| usage(&format!("--numeric-bound {b:?}: expected col=min:max")))?;
-        let num = |s: &str| -> Result<Option<f64>> {
-            if s.trim().is_empty() {
-                return Ok(None);
-            }
-            s.trim()
-                .parse::<f64>()
-                .map(Some)
-                .map_err(|_| usage(&format!("--numeric-bound {b:?}: {s} is not a number")))
-        };
-        let mut bound = Map::new();
-        if let Some(min) = num(range.0)? {
-            bound.insert("minimum".into(), json!(min));
-        }
-        if let Some(max) = num(range.1)? {
-            bound.insert("maximum".into(), json!(max));
-        }
-        bounds.insert(col.trim().into(), Value::Object(bound));
-    }
-    let mut guards = Map::new();
-    for g in &a.transition_guard {
-        let (col, rules) = g.split_once('=').ok_or_else(|| {
-            usage(&format!(
-                "--transition-guard {g:?}: expected col=from:to|to;from:to"
-            ))
-        })?;
-        let mut allowed = Map::new();
-        for rule in rules.split(';').filter(|r| !r.trim().is_empty()) {
-            let (from, to) = rule.split_once(':').ok_or_else(|| {
-                usage(&format!(
-                    "--transition-guard {g:?}: expected col=from:to|to;from:to"
-                ))
-            })?;
-            let targets: Vec<&str> = to
-                .split('|')
-                .map(str::trim)
-                .filter(|x| !x.is_empty())
-                .collect();
-            allowed.insert(from.trim().into(), json!(targets));
-        }
-        guards.insert(col.trim().into(), json!({"allowed": allowed}));
-    }
-    let mut args = read["args"].as_object().cloned().unwrap_or_default();
-    let mut patch_map = Map::new();
-    for (col, binding) in patch {
+    let bounds = parse_bounds(&a.numeric_bound)?;
+    let guards = parse_guards(&a.transition_guard)?;
+    let mut args = Map::new();
+    for (col, binding) in &patch {
         let c = column(t, col, "--patch")?;
         if let Some(arg) = binding["from_arg"].as_str() {
-            let mut spec = json!({"type": arg_type(&c.data_type), "required": true});
-            if let Some(b) = bounds.get(col) {
-                if spec["type"] == "string" {
-                    spec["type"] = json!("number");
-                }
-                for k in ["minimum", "maximum"] {
-                    if let Some(v) = b.get(k) {
-                        spec[k] = v.clone();
-                    }
-                }
-            } else if let Some(g) = guards.get(col) {
-                let mut targets: Vec<Value> = Vec::new();
-                for to in g["allowed"]
-                    .as_object()
-                    .into_iter()
-                    .flat_map(|m| m.values())
-                {
-                    for x in to.as_array().into_iter().flatten() {
-                        if !targets.contains(x) {
-                            targets.push(x.clone());
-                        }
-                    }
-                }
-                spec["enum"] = json!(targets);
-                spec["max_length"] = json!(128);
-            } else if spec["type"] == "string" {
-                spec["max_length"] = json!(500);
-            }
-            if c.nullable && spec["type"] == "string" && !guards.contains_key(col) {
-                spec["nullable"] = json!(true);
-            }
-            args.insert(arg.into(), spec);
+            args.insert(
+                arg.into(),
+                patch_arg(
+                    Some(&c.data_type),
+                    c.nullable,
+                    bounds.get(col),
+                    guards.get(col),
+                    None,
+                ),
+            );
         }
-        patch_map.insert(col.clone(), binding.clone());
     }
-    let guard = match conflict {
-        Some(c) => {
-            let advance = if arg_type(&c.data_type) == "integer" {
-                "increment"
-            } else {
-                "timestamp"
-            };
-            json!({"column": c.name, "advance": advance})
-        }
-        None => {
-            warnings.push(format!(
-                "{}.{} has no version column: the proposal is guarded by a hash of the row (weak_guard_ack); pass --conflict-column for a stronger guard",
-                t.schema, t.name
-            ));
-            json!({"weak_guard_ack": true})
-        }
-    };
-    let mut p = read.clone();
-    p["name"] = json!(format!("{namespace}.propose_{object}_update"));
-    p["kind"] = json!("proposal");
-    p["description"] = json!(format!(
-        "Create a review-required proposal to update one {label}. The source database remains unchanged until approval and writeback."
-    ));
-    p["returns_hint"] = json!(
-        "Returns a proposal id, exact before/after diff, evidence handle, approval status, and source_database_changed:false."
-    );
-    p["args"] = Value::Object(args);
-    p["allowed_columns"] = json!(patch.iter().map(|(c, _)| c).collect::<Vec<_>>());
-    p["patch"] = Value::Object(patch_map);
-    if !bounds.is_empty() {
-        p["numeric_bounds"] = Value::Object(bounds);
-    }
-    if !guards.is_empty() {
-        p["transition_guards"] = Value::Object(guards);
-    }
-    p["conflict_guard"] = guard;
-    p["approval"] = json!({"mode": "human", "required_role": a.approval_role});
-    Ok(p)
-}
-
-fn env_example(a: &InitArgs, engine: &str, read_env: Option<&str>) -> String {
-    let mut out = String::from(
-        "# Values for the variables synapsor.runner.json names. Copy to .env, fill in, never commit.\n# The reader needs SELECT on the reviewed columns; see `synapsor-runner writeback grants` for the writer.\n",
-    );
-    let url = if engine == "mysql" {
-        "mysql://reader:password@127.0.0.1:3306/app"
-    } else {
-        "postgres://reader:password@127.0.0.1:5432/app"
-    };
-    if engine != "sqlite" {
-        out.push_str(&format!(
-            "{}=\"{url}\"\n",
-            read_env.unwrap_or("SYNAPSOR_DATABASE_READ_URL")
+    if conflict.is_none() && a.mode != "read_only" {
+        warnings.push(format!(
+            "{}.{} has no version column: the proposal is guarded by a hash of the row (weak_guard_ack); pass --conflict-column for a stronger guard",
+            t.schema, t.name
         ));
-        if a.mode == "review" {
-            out.push_str(&format!(
-                "{}=\"{}\"\n",
-                a.write_url_env
-                    .as_deref()
-                    .unwrap_or("SYNAPSOR_DATABASE_WRITE_URL"),
-                url.replace("reader", "writer")
-            ));
-        }
     }
-    out.push_str(&format!(
-        "{}=\"acme\"\n{}=\"local_operator\"\n",
-        a.tenant_env, a.principal_env
-    ));
-    out
+    let object = a.object_name.clone().unwrap_or_else(|| singular(&t.name));
+    let namespace = a.namespace.clone().unwrap_or_else(|| namespace_of(&object));
+    Ok(Selection {
+        engine: engine.into(),
+        mode: a.mode.clone(),
+        source: a
+            .source_name
+            .clone()
+            .unwrap_or_else(|| format!("local_{engine}")),
+        read_env: read_env.unwrap_or_else(|| "SYNAPSOR_DATABASE_READ_URL".into()),
+        sqlite_path: (engine == "sqlite").then(|| sqlite_path(a)),
+        write_env: a
+            .write_url_env
+            .clone()
+            .unwrap_or_else(|| "SYNAPSOR_DATABASE_WRITE_URL".into()),
+        schema: t.schema.clone(),
+        table: t.name.clone(),
+        primary_key: pk,
+        tenant,
+        conflict,
+        visible,
+        lookup: a.lookup_arg.clone().unwrap_or(format!("{object}_id")),
+        read_tool: format!("{namespace}.inspect_{object}"),
+        proposal_tool: format!("{namespace}.propose_{object}_update"),
+        object,
+        allowed: patch.iter().map(|(c, _)| c.clone()).collect(),
+        patch,
+        args,
+        bounds,
+        guards,
+        approval_role: a.approval_role.clone(),
+        tenant_env: a.tenant_env.clone(),
+        principal_env: a.principal_env.clone(),
+    })
 }

@@ -7,6 +7,7 @@ mod handlers;
 mod init_cmd;
 mod ledger_cmds;
 mod mcp_cmds;
+mod recipes_cmd;
 mod render;
 mod sample;
 mod schema_cmd;
@@ -158,6 +159,12 @@ pub enum Command {
     /// Write a reviewed starter config for one table from a live database (or a saved
     /// inspection): a read capability and, with --patch, a proposal capability.
     Init(InitArgs),
+    /// Starter recipes (late-fee waiver, ticket resolution, refund review, …): list, show, or
+    /// write a config from one.
+    Recipes {
+        #[command(subcommand)]
+        action: RecipesCmd,
+    },
     /// Look at a database's tables and columns (metadata only, never rows) to write a config.
     Schema {
         #[command(subcommand)]
@@ -914,6 +921,50 @@ pub struct InitArgs {
     /// Print the config instead of writing anything
     #[arg(long)]
     pub dry_run: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RecipesCmd {
+    /// The built-in recipes.
+    List {
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+    },
+    /// One recipe: its table, tools, required columns and notes.
+    Show {
+        /// A built-in recipe's id, or a recipe JSON file
+        recipe: String,
+        /// Print the whole recipe as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a config (and .env.example) from a recipe, validated before it is written.
+    Init {
+        /// A built-in recipe's id, or a recipe JSON file
+        recipe: String,
+        /// postgres or mysql (default: the recipe's)
+        #[arg(long)]
+        engine: Option<String>,
+        /// read_only, shadow or review (default: the recipe's)
+        #[arg(long)]
+        mode: Option<String>,
+        /// Variable holding the reader's URL (default: SYNAPSOR_DATABASE_READ_URL)
+        #[arg(long, value_name = "VAR")]
+        read_url_env: Option<String>,
+        /// Variable holding the writer's URL in review mode (default: SYNAPSOR_DATABASE_WRITE_URL)
+        #[arg(long, value_name = "VAR")]
+        write_url_env: Option<String>,
+        /// Where to write the config
+        #[arg(long, visible_alias = "out", default_value = "synapsor.runner.json")]
+        output: PathBuf,
+        /// Overwrite existing files
+        #[arg(long)]
+        force: bool,
+        /// Print the config instead of writing anything
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
