@@ -120,6 +120,9 @@ pub async fn run(cli: Cli) -> Result<u8> {
         Command::Store { action } => crate::ledger_cmds::store(&g, action).await,
         Command::Schema { action } => crate::schema_cmd::run(action).await,
         Command::Init(a) => crate::init_cmd::run(a).await,
+        Command::Onboard {
+            action: crate::OnboardCmd::Db { init, smoke_id },
+        } => crate::init_cmd::onboard(&g, init, smoke_id).await,
         Command::Recipes { action } => crate::recipes_cmd::run(action),
         Command::Reconcile { force, json } => reconcile(&g, force, json).await,
         Command::Mcp { action } => match action {
@@ -176,7 +179,7 @@ pub async fn run(cli: Cli) -> Result<u8> {
     }
 }
 
-fn config_validate(g: &Global, json_out: bool) -> Result<u8> {
+pub(crate) fn config_validate(g: &Global, json_out: bool) -> Result<u8> {
     let path = config_path(g);
     let text = std::fs::read_to_string(&path).map_err(|e| Error::ConfigFile {
         code: "CONFIG_NOT_FOUND",
@@ -206,7 +209,7 @@ fn config_validate(g: &Global, json_out: bool) -> Result<u8> {
     Ok(if report.ok { 0 } else { 1 })
 }
 
-async fn tools_preview(g: &Global, alias_mode: &str, json_out: bool) -> Result<u8> {
+pub(crate) async fn tools_preview(g: &Global, alias_mode: &str, json_out: bool) -> Result<u8> {
     let naming = ToolNaming::parse(alias_mode)
         .ok_or_else(|| usage("--alias-mode must be canonical, openai, or both"))?;
     let runner = open_runner(g).await?;

@@ -14,19 +14,97 @@ fn refuse(code: &'static str, message: String) -> Error {
 }
 
 pub async fn run(a: InitArgs) -> Result<u8> {
-    if !matches!(a.mode.as_str(), "read_only" | "shadow" | "review") {
-        return Err(usage("--mode must be read_only, shadow or review"));
-    }
-    let (inspection, engine, read_env) = inspect(&a).await?;
-    let table = pick_table(&inspection, &a)?;
-    let mut warnings = Vec::new();
-    let sel = select(&a, &engine, read_env, table, &mut warnings)?;
-    let out = Output {
+    let (sel, warnings) = prepare(&a).await?;
+    emit(&sel, &warnings, &output(&a))
+}
+
+fn output(a: &InitArgs) -> Output<'_> {
+    Output {
         path: &a.output,
         force: a.force,
         dry_run: a.dry_run,
+    }
+}
+
+async fn prepare(a: &InitArgs) -> Result<(Selection, Vec<String>)> {
+    if !matches!(a.mode.as_str(), "read_only" | "shadow" | "review") {
+        return Err(usage("--mode must be read_only, shadow or review"));
+    }
+    let (inspection, engine, read_env) = inspect(a).await?;
+    let table = pick_table(&inspection, a)?;
+    let mut warnings = Vec::new();
+    let sel = select(a, &engine, read_env, table, &mut warnings)?;
+    Ok((sel, warnings))
+}
+
+/// `onboard db`: `init`, then the checks a first run needs: the config validates, the tools
+/// pass the boundary checks, and (with `--smoke-id`) one read works through the MCP path.
+/// Exit 0 only when all of them pass.
+pub async fn onboard(g: &crate::Global, a: InitArgs, smoke_id: Option<String>) -> Result<u8> {
+    println!("Synapsor Runner own-database onboarding");
+    println!(
+        "Inspects the database (metadata only), writes a reviewed config, then checks it as an MCP client would see it.\n"
+    );
+    let (sel, warnings) = prepare(&a).await?;
+    emit(&sel, &warnings, &output(&a))?;
+    if a.dry_run {
+        return Ok(0);
+    }
+    let g = crate::Global {
+        config: Some(a.output.clone()),
+        store: g.store.clone(),
     };
-    emit(&sel, &warnings, &out)
+    println!("\nValidation:");
+    let valid = crate::commands::config_validate(&g, false)?;
+    println!("\nTools:");
+    let tools = crate::commands::tools_preview(&g, "canonical", false).await?;
+    let mut smoke = 0;
+    if let Some(id) = smoke_id {
+        println!("\nSmoke read:");
+        // As the reference does: the input goes to .synapsor/smoke-input.json beside the config.
+        let input = a
+            .output
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+            .join(".synapsor/smoke-input.json");
+        let written = input
+            .parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| std::fs::write(&input, json!({ sel.lookup.clone(): id }).to_string()));
+        if let Err(e) = written {
+            return Err(refuse(
+                "INIT_WRITE_FAILED",
+                format!("cannot write {}: {e}", input.display()),
+            ));
+        }
+        smoke = match crate::smoke::call(&g, Some(sel.read_tool.clone()), false, Some(&input), None)
+            .await
+        {
+            Ok(code) => code,
+            Err(e) => {
+                println!("Smoke read did not pass: [{}] {e}", e.code());
+                crate::exit::ERROR
+            }
+        };
+    }
+    let out = a.output.display();
+    println!("\nNext commands:");
+    println!("  1. synapsor-runner mcp serve --config {out}");
+    if sel.mode != "read_only" {
+        println!(
+            "  2. synapsor-runner propose {} --args '{{\"{}\": \"…\", …}}' --config {out}",
+            sel.proposal_tool, sel.lookup
+        );
+        println!(
+            "  3. synapsor-runner proposals approve latest --yes --config {out}; synapsor-runner apply latest --config {out}"
+        );
+    }
+    Ok(if valid == 0 && tools == 0 && smoke == 0 {
+        0
+    } else {
+        crate::exit::ERROR
+    })
 }
 
 /// Where and how a generated config goes.

@@ -159,6 +159,12 @@ pub enum Command {
     /// Write a reviewed starter config for one table from a live database (or a saved
     /// inspection): a read capability and, with --patch, a proposal capability.
     Init(InitArgs),
+    /// init, then the first-run checks: the config validates, the tools pass the boundary
+    /// checks, and (with --smoke-id) one read works through the MCP path.
+    Onboard {
+        #[command(subcommand)]
+        action: OnboardCmd,
+    },
     /// Starter recipes (late-fee waiver, ticket resolution, refund review, …): list, show, or
     /// write a config from one.
     Recipes {
@@ -921,6 +927,18 @@ pub struct InitArgs {
     /// Print the config instead of writing anything
     #[arg(long)]
     pub dry_run: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum OnboardCmd {
+    /// Your own database: init's flags, then the checks.
+    Db {
+        #[command(flatten)]
+        init: InitArgs,
+        /// An id to read once through the new read capability
+        #[arg(long)]
+        smoke_id: Option<String>,
+    },
 }
 
 #[derive(Subcommand, Debug)]

@@ -286,3 +286,50 @@ fn sqlite_camel_case_dry_run_overwrite_and_saved_inspections() {
     let again: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(again["capabilities"], config(d)["capabilities"]);
 }
+
+#[test]
+fn onboard_writes_the_config_then_validates_checks_and_reads_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let conn = rusqlite::Connection::open(d.join("app.sqlite")).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE tickets (id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, status TEXT NOT NULL, \
+         updated_at TEXT NOT NULL); INSERT INTO tickets VALUES ('T-1', 'acme', 'open', '2026-01-01T00:00:00Z');",
+    )
+    .unwrap();
+    drop(conn);
+    let onboard = |id: &str| {
+        let mut c = cli(d, "", "acme");
+        c.args([
+            "onboard",
+            "db",
+            "--sqlite",
+            "app.sqlite",
+            "--table",
+            "tickets",
+            "--mode",
+            "review",
+            "--patch",
+            "status=fixed:closed",
+            "--force",
+            "--smoke-id",
+            id,
+        ]);
+        run(&mut c)
+    };
+    let (code, out, err) = onboard("T-1");
+    assert_eq!(code, 0, "{out}\n{err}");
+    for line in [
+        "Synapsor Runner own-database onboarding",
+        "config valid: synapsor.runner.json",
+        "PASS semantic tools present",
+        "Synapsor smoke call: ok",
+        "synapsor-runner propose ticket.propose_ticket_update",
+    ] {
+        assert!(out.contains(line), "{line}: {out}");
+    }
+    // Another tenant's (or a missing) row fails the smoke read, and so the onboarding.
+    let (code, out, _) = onboard("T-404");
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("Smoke read did not pass"), "{out}");
+}
