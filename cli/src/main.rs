@@ -13,6 +13,7 @@ mod sample;
 mod schema_cmd;
 mod shared;
 mod smoke;
+mod up_cmd;
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -159,6 +160,9 @@ pub enum Command {
     /// Write a reviewed starter config for one table from a live database (or a saved
     /// inspection): a read capability and, with --patch, a proposal capability.
     Init(InitArgs),
+    /// The review-mode checklist (tools, writeback paths, handler variables, how to serve);
+    /// with --serve, start the Streamable HTTP MCP server after it.
+    Up(UpArgs),
     /// init, then the first-run checks: the config validates, the tools pass the boundary
     /// checks, and (with --smoke-id) one read works through the MCP path.
     Onboard {
@@ -927,6 +931,21 @@ pub struct InitArgs {
     /// Print the config instead of writing anything
     #[arg(long)]
     pub dry_run: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct UpArgs {
+    /// stdio (launched by an MCP client) or streamable-http (default with --serve)
+    #[arg(long)]
+    pub transport: Option<String>,
+    /// Start the Streamable HTTP server after the checklist
+    #[arg(long)]
+    pub serve: bool,
+    /// Print the checklist only, even with --serve
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub http: HttpServeArgs,
 }
 
 #[derive(Subcommand, Debug)]

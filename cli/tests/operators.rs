@@ -1353,3 +1353,74 @@ fn store_check_recomputes_digests_and_finds_tampering() {
     assert_eq!(code, 1);
     assert!(out.contains("PROPOSAL_HASH_MISMATCH"), "{out}");
 }
+
+#[test]
+fn up_prints_the_review_checklist_and_serves_with_serve() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = demo(dir.path());
+    let (code, out, err) = run(bin().args(["up", "--config"]).arg(&config));
+    assert_eq!(code, 0, "{err}");
+    for line in [
+        "Synapsor Runner review-mode up",
+        "Mode: review",
+        "Transport: stdio",
+        "Serve now: no",
+        "Model-facing tools:\n  - billing.inspect_invoice",
+        "billing.propose_late_fee_waiver: direct guarded one-row UPDATE",
+        "PASS execute_sql absent",
+        "stdio mode is launched by an MCP client",
+    ] {
+        assert!(out.contains(line), "{line}: {out}");
+    }
+    let (code, _, err) = run(bin()
+        .args(["up", "--serve", "--transport", "stdio", "--config"])
+        .arg(&config));
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("up --serve starts the Streamable HTTP MCP server"),
+        "{err}"
+    );
+
+    // --serve: the checklist, then the server on the port it picked.
+    use std::io::{BufRead, Read, Write};
+    let mut child = bin()
+        .args(["up", "--serve", "--dev-no-auth", "--port", "0", "--config"])
+        .arg(&config)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = String::new();
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|l| {
+            l.split("listening on http://")
+                .nth(1)
+                .map(|rest| rest.trim_end_matches("/mcp").to_string())
+        })
+        .expect("the server says where it listens");
+    let mut conn = std::net::TcpStream::connect(&addr).unwrap();
+    write!(
+        conn,
+        "GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut resp = String::new();
+    conn.read_to_string(&mut resp).unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    assert!(resp.contains("\"tools\":2"), "{resp}");
+    assert!(
+        stdout.contains("Status: starting after this checklist."),
+        "{stdout}"
+    );
+}
