@@ -178,19 +178,7 @@ impl Runner {
                 message: format!("{name} is a {} capability.", cap.kind.as_str()),
             });
         }
-        if kind == CapabilityKind::Proposal && config.mode == Mode::ReadOnly {
-            return Err(Error::CapabilityKind {
-                code: "PROPOSALS_DISABLED",
-                message: "Proposal tools are disabled in read_only mode.".into(),
-            });
-        }
-        if config.mode == Mode::Cloud {
-            return Err(Error::CapabilityKind {
-                code: "CLOUD_MODE_UNSUPPORTED",
-                message: "cloud mode capabilities are served by the cloud adapter, not locally."
-                    .into(),
-            });
-        }
+        crate::policy::may_run(config.mode, kind)?;
         let source = self.inner.sources.get(&cap.source)?;
         let ctx = context::resolve(context::binding_for(config, cap)?, caller)?;
         let read = capability::scoped_read(cap, &source, &args, &ctx).await?;

@@ -215,3 +215,35 @@ async fn the_job_is_the_approved_proposal_field_by_field() {
         "JOB_TENANT_MISMATCH"
     );
 }
+
+/// The mode rules, one by one: what the model is offered, what may run here, and which
+/// proposals may ever reach the source.
+#[test]
+fn modes_decide_what_is_offered_what_runs_and_what_is_written_back() {
+    use synapsor_runner::config::{CapabilityKind::*, Mode};
+    use synapsor_runner::policy::{exposed, may_run, may_write_back};
+    assert!(exposed(Mode::ReadOnly, Read) && !exposed(Mode::ReadOnly, Proposal));
+    for mode in [Mode::Shadow, Mode::Review] {
+        assert!(exposed(mode, Read) && exposed(mode, Proposal));
+        assert!(may_run(mode, Proposal).is_ok());
+    }
+    assert_eq!(
+        may_run(Mode::ReadOnly, Proposal).unwrap_err().code(),
+        "PROPOSALS_DISABLED"
+    );
+    assert!(may_run(Mode::ReadOnly, Read).is_ok());
+    assert_eq!(
+        may_run(Mode::Cloud, Read).unwrap_err().code(),
+        "CLOUD_MODE_UNSUPPORTED"
+    );
+    assert!(may_write_back("review", "wrp_1", "approved").is_ok());
+    let shadow = may_write_back("shadow", "wrp_1", "approved").unwrap_err();
+    assert_eq!(shadow.code(), "SHADOW_WRITEBACK_DISABLED");
+    assert!(shadow.to_string().contains("wrp_1 cannot be approved"));
+    assert_eq!(
+        may_write_back("read_only", "wrp_1", "converted into a writeback job")
+            .unwrap_err()
+            .code(),
+        "READ_ONLY_WRITEBACK_DISABLED"
+    );
+}

@@ -5,7 +5,7 @@
 pub mod resources;
 pub mod tools;
 
-use crate::config::{CapabilityKind, Mode};
+use crate::config::CapabilityKind;
 use crate::context::TrustedContext;
 use crate::envelope;
 use crate::error::Error;
@@ -26,7 +26,6 @@ pub async fn call_tool(runner: &Runner, name: &str, args: Value, ctx: &TrustedCo
         };
     };
     let cap = config.capability(&canonical).expect("canonical");
-    let hidden = config.mode == Mode::ReadOnly && cap.kind == CapabilityKind::Proposal;
     let result = match cap.kind {
         CapabilityKind::Read => runner.inspect(&canonical, args, ctx).await.map(|r| {
             if v1 {
@@ -35,10 +34,7 @@ pub async fn call_tool(runner: &Runner, name: &str, args: Value, ctx: &TrustedCo
                 envelope::read_v2(&r)
             }
         }),
-        CapabilityKind::Proposal if hidden => Err(Error::CapabilityKind {
-            code: "PROPOSALS_DISABLED",
-            message: "Proposal tools are disabled in read_only mode.".into(),
-        }),
+        // In read_only mode `propose` refuses with PROPOSALS_DISABLED before any I/O.
         CapabilityKind::Proposal => runner.propose(&canonical, args, ctx).await.map(|p| {
             if v1 {
                 envelope::proposal_v1(&p)

@@ -1,7 +1,7 @@
 //! The transport-free tool catalog: one tool per exposed capability, with JSON Schemas and
 //! annotations. No tool approves, applies, runs SQL, or takes tenant or identifiers.
 
-use crate::config::{ArgType, Capability, CapabilityKind, Mode, RunnerConfig};
+use crate::config::{ArgType, Capability, CapabilityKind, RunnerConfig};
 use crate::protocol::sha256_hex;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
@@ -96,7 +96,7 @@ pub fn tool_list(config: &RunnerConfig, naming: ToolNaming) -> Vec<Tool> {
     for cap in config
         .capabilities
         .iter()
-        .filter(|c| config.mode != Mode::ReadOnly || c.kind == CapabilityKind::Read)
+        .filter(|c| crate::policy::exposed(config.mode, c.kind))
     {
         if naming != ToolNaming::OpenAi {
             used.push(cap.name.clone());

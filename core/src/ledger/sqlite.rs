@@ -1016,23 +1016,7 @@ fn check_bundle(bundle: &EvidenceBundle) -> Result<()> {
 }
 
 fn mode_gate(p: &StoredProposal, operation: &str) -> Result<()> {
-    match p.change_set.mode.as_str() {
-        "shadow" => Err(Error::ledger(
-            "SHADOW_WRITEBACK_DISABLED",
-            format!(
-                "shadow proposal {} cannot be {operation}; shadow mode stores proposals, evidence, query audit, and replay only and never mutates the source database",
-                p.proposal_id
-            ),
-        )),
-        "read_only" => Err(Error::ledger(
-            "READ_ONLY_WRITEBACK_DISABLED",
-            format!(
-                "read-only proposal {} cannot be {operation}; read-only mode does not allow proposal writeback",
-                p.proposal_id
-            ),
-        )),
-        _ => Ok(()),
-    }
+    crate::policy::may_write_back(&p.change_set.mode, &p.proposal_id, operation)
 }
 
 fn decide(

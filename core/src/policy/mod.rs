@@ -1,13 +1,58 @@
-//! The runner's "may this happen" rules, each a small pure function: the proposal lifecycle
+//! The runner's "may this happen" rules, each a small pure function: what each mode offers and
+//! runs ([`exposed`], [`may_run`], [`may_write_back`]), the proposal lifecycle
 //! ([`ProposalState`]), the transition and bound checks that hold at propose on the row as read
 //! and again at apply on the row as locked, and the apply-time authority checks ([`apply`]).
 
 pub mod apply;
 
-use crate::config::{NumericBound, TransitionGuard};
+use crate::config::{CapabilityKind, Mode, NumericBound, TransitionGuard};
 use crate::error::{Error, Result};
 use crate::values::Row;
 use serde_json::Value;
+
+/// Whether a capability of `kind` is offered to the model in `mode`: read_only offers reads only.
+pub fn exposed(mode: Mode, kind: CapabilityKind) -> bool {
+    mode != Mode::ReadOnly || kind == CapabilityKind::Read
+}
+
+/// Whether a capability of `kind` may run locally in `mode` (`PROPOSALS_DISABLED` in read_only;
+/// cloud mode is served by the cloud adapter, not here).
+pub fn may_run(mode: Mode, kind: CapabilityKind) -> Result<()> {
+    if !exposed(mode, kind) {
+        return Err(Error::CapabilityKind {
+            code: "PROPOSALS_DISABLED",
+            message: "Proposal tools are disabled in read_only mode.".into(),
+        });
+    }
+    if mode == Mode::Cloud {
+        return Err(Error::CapabilityKind {
+            code: "CLOUD_MODE_UNSUPPORTED",
+            message: "cloud mode capabilities are served by the cloud adapter, not locally.".into(),
+        });
+    }
+    Ok(())
+}
+
+/// Whether a proposal recorded in `proposal_mode` may be approved, turned into a writeback job or
+/// given a receipt (`operation` says which, for the message): shadow and read_only proposals
+/// never reach the source.
+pub fn may_write_back(proposal_mode: &str, proposal_id: &str, operation: &str) -> Result<()> {
+    match proposal_mode {
+        "shadow" => Err(Error::Ledger {
+            code: "SHADOW_WRITEBACK_DISABLED",
+            message: format!(
+                "shadow proposal {proposal_id} cannot be {operation}; shadow mode stores proposals, evidence, query audit, and replay only and never mutates the source database"
+            ),
+        }),
+        "read_only" => Err(Error::Ledger {
+            code: "READ_ONLY_WRITEBACK_DISABLED",
+            message: format!(
+                "read-only proposal {proposal_id} cannot be {operation}; read-only mode does not allow proposal writeback"
+            ),
+        }),
+        _ => Ok(()),
+    }
+}
 
 /// The reviewed transition guards against `current` (the row as read, or as locked at apply):
 /// every patched guarded column must move along an allowed edge.
