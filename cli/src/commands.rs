@@ -121,6 +121,7 @@ pub async fn run(cli: Cli) -> Result<u8> {
         Command::Schema { action } => crate::schema_cmd::run(action).await,
         Command::Init(a) => crate::init_cmd::run(a).await,
         Command::Up(a) => crate::up_cmd::run(&g, a).await,
+        Command::Ui(a) => crate::ui_cmd::run(&g, a).await,
         Command::Onboard {
             action: crate::OnboardCmd::Db { init, smoke_id },
         } => crate::init_cmd::onboard(&g, init, smoke_id).await,

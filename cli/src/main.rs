@@ -13,6 +13,7 @@ mod sample;
 mod schema_cmd;
 mod shared;
 mod smoke;
+mod ui_cmd;
 mod up_cmd;
 
 use clap::{Args, Parser, Subcommand};
@@ -160,6 +161,9 @@ pub enum Command {
     /// Write a reviewed starter config for one table from a live database (or a saved
     /// inspection): a read capability and, with --patch, a proposal capability.
     Init(InitArgs),
+    /// The local review page: proposals, their story (evidence, exact diff, guards), approve and
+    /// reject, on loopback behind a per-run token. It never applies a change.
+    Ui(UiArgs),
     /// The review-mode checklist (tools, writeback paths, handler variables, how to serve);
     /// with --serve, start the Streamable HTTP MCP server after it.
     Up(UpArgs),
@@ -931,6 +935,31 @@ pub struct InitArgs {
     /// Print the config instead of writing anything
     #[arg(long)]
     pub dry_run: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct UiArgs {
+    /// Address to listen on (loopback unless --allow-remote-bind)
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// Port (0 picks a free one)
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// Allow a non-loopback --host (a trusted local-network demo only)
+    #[arg(long)]
+    pub allow_remote_bind: bool,
+    /// Open the page with the desktop's opener
+    #[arg(long)]
+    pub open: bool,
+    /// The reviewer's id (default: $SYNAPSOR_OPERATOR, else the OS user)
+    #[arg(long = "as", value_name = "ID")]
+    pub as_id: Option<String>,
+    /// A role the reviewer holds (repeatable; default: $SYNAPSOR_OPERATOR_ROLES; none otherwise)
+    #[arg(long = "role", value_name = "ROLE")]
+    pub roles: Vec<String>,
+    /// Only this tenant's proposals
+    #[arg(long)]
+    pub tenant: Option<String>,
 }
 
 #[derive(clap::Args, Debug)]

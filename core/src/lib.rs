@@ -32,6 +32,8 @@ pub mod policy;
 pub mod protocol;
 #[doc(hidden)]
 pub mod recipe;
+#[doc(hidden)]
+pub mod review;
 pub mod runner;
 #[doc(hidden)]
 pub mod schema;
