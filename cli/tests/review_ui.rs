@@ -267,3 +267,54 @@ fn the_review_page_guards_every_request_and_every_decision() {
             .contains("synapsor-runner apply")
     );
 }
+
+#[path = "support/node.rs"]
+mod node_support;
+
+/// The page in a real browser (Debian's chromium, driven by playwright-core): the proposal is
+/// listed, its diff and evidence shown, the XSS reason shown as characters with no dialog, a
+/// reject without a reason and an approval without the role refused visibly, an approval with the
+/// role done; and the page asks nothing of any other host.
+#[test]
+fn the_review_page_in_chromium() {
+    assert!(
+        Path::new("/usr/bin/chromium").exists(),
+        "Debian's chromium is needed (scripts/test installs it: apt-get install chromium)"
+    );
+    let modules = node_support::node_modules();
+    let script = modules.parent().unwrap().join("review_browser.mjs");
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, err) = run(bin().arg("demo").current_dir(dir.path()));
+    assert_eq!(code, 0, "{err}");
+    let config = dir.path().join(".synapsor/demo/synapsor.runner.json");
+    let (code, out, err) = run(bin()
+        .args([
+            "propose",
+            "billing.propose_late_fee_waiver",
+            "--json",
+            "--args",
+        ])
+        .arg(format!(r#"{{"invoice_id":"INV-3002","reason":"{XSS}"}}"#))
+        .arg("--config")
+        .arg(&config));
+    assert_eq!(code, 0, "{out}{err}");
+    let id = json(&out)["proposal"]["id"].as_str().unwrap().to_string();
+    for (args, expect) in [
+        (vec!["--as", "carol"], "refused"),
+        (vec!["--as", "lena", "--role", "billing_lead"], "approved"),
+    ] {
+        let ui = start(&config, &args);
+        let url = format!("http://{}/?token={}", ui.addr, ui.token);
+        let out = std::process::Command::new("node")
+            .arg(&script)
+            .args([url.as_str(), id.as_str(), XSS, expect])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{expect}: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

@@ -21,7 +21,7 @@ pub fn node_modules() -> PathBuf {
         }
     }
     let _unlock = Unlock(lock);
-    let installed = ["fastify", "@modelcontextprotocol/sdk"]
+    let installed = ["fastify", "@modelcontextprotocol/sdk", "playwright-core"]
         .iter()
         .all(|p| dir.join("node_modules").join(p).exists());
     if !installed {
