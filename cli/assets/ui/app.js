@@ -57,7 +57,7 @@
       tr.append(b, a); diff.append(tr);
     }
     $('evidence').textContent = JSON.stringify(r.evidence, null, 2);
-    dl($('guards'), [['Tenant guard', r.guards.tenant], ['Version guard', r.guards.expected_version], ['Allowed columns', r.guards.allowed_columns], ['Primary key', r.guards.primary_key], ['Idempotency key', r.guards.idempotency_key], ['Rows a write may touch', r.guards.affected_row_count_required]]);
+    dl($('guards'), [['Tenant guard', r.guards.tenant], ['Version guard', r.guards.expected_version], ['Allowed columns', r.guards.allowed_columns], ['Primary key', r.guards.primary_key], ['Idempotency key', r.guards.idempotency_key || 'assigned when the writeback job is created; a retry reuses it'], ['Rows a write may touch', r.guards.affected_row_count_required]]);
     const a = r.approval;
     $('approval').textContent = (a.required_role ? 'Requires the role ' + a.required_role + '. ' : 'No role required. ') +
       'You are ' + a.reviewer + (a.reviewer_roles.length ? ' (' + a.reviewer_roles.join(', ') + ')' : ' (no roles)') + '. ' + (r.applies || '');
