@@ -336,6 +336,43 @@ impl NativeRunner {
         })
     }
 
+    /// One request to the review API for a reviewer the host authenticated; resolves to
+    /// `{"status": int, "body": dict}` (secret-looking values redacted).
+    #[pyo3(signature = (method, path, query, body, reviewer, roles, tenant=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn review_handle<'py>(
+        &self,
+        py: Python<'py>,
+        method: String,
+        path: String,
+        query: Vec<(String, String)>,
+        body: &Bound<'py, PyAny>,
+        reviewer: String,
+        roles: Vec<String>,
+        tenant: Option<String>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        use synapsor_runner::review::{ReviewApi, ReviewRequest, Reviewer};
+        let api = ReviewApi::new(self.get()?);
+        let request = ReviewRequest {
+            method,
+            path,
+            query,
+            body: from_py(body)?,
+        };
+        let reviewer = Reviewer {
+            approver: Approver {
+                role_assertion: "host".into(),
+                ..self::approver(reviewer, roles)
+            },
+            tenant,
+        };
+        spawn(py, async move {
+            let answer = api.handle(&request, &reviewer).await;
+            let (body, _) = synapsor_runner::ledger::redact_secrets(&answer.body);
+            Ok(serde_json::json!({"status": answer.status, "body": body}))
+        })
+    }
+
     /// Register an in-process executor: `func(job, tx)`, a coroutine function when `is_async`.
     fn register_executor(&self, name: &str, func: Py<PyAny>, is_async: bool) -> PyResult<()> {
         self.get()?.register_executor(
@@ -605,5 +642,13 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Transaction>()?;
     m.add_class::<SyncTransaction>()?;
     m.add("__version__", synapsor_runner::VERSION)?;
+    {
+        use synapsor_runner::review::assets;
+        m.add("REVIEW_INDEX_HTML", assets::INDEX_HTML)?;
+        m.add("REVIEW_APP_JS", assets::APP_JS)?;
+        m.add("REVIEW_APP_CSS", assets::APP_CSS)?;
+        m.add("REVIEW_SECURITY_HEADERS", assets::SECURITY_HEADERS.to_vec())?;
+        m.add("REVIEW_MAX_BODY_BYTES", assets::MAX_BODY_BYTES)?;
+    }
     errors::register(m)
 }

@@ -76,6 +76,13 @@ def test_fastapi_billing_example_end_to_end(app_url, billing_db):
         assert billing_db.sql("SELECT count(*) FROM account_credits") == "0", "propose changes nothing"
 
         lead = {"Authorization": "Bearer lead-key"}
+        # The review screens under the same login: acme's lead sees acme's proposal, globex's not.
+        assert c.get("/review/api/proposals").status_code == 401
+        assert c.get("/review/", headers=lead).text.startswith("<!doctype html>")
+        listed = c.get("/review/api/proposals", headers=lead).json()["proposals"]
+        assert [p["proposal_id"] for p in listed] == [pid]
+        assert c.get("/review/api/proposals", headers={"Authorization": "Bearer globex-lead"}).json()["proposals"] == []
+        assert c.get(f"/review/api/proposals/{pid}", headers={"Authorization": "Bearer globex-lead"}).status_code == 404
         pending = c.get("/reviews/proposals", headers=lead).json()
         assert [p["proposal_id"] for p in pending] == [pid]
         assert c.get("/reviews/proposals", headers={"Authorization": "Bearer globex-lead"}).json() == []

@@ -15,11 +15,9 @@ use synapsor_runner::Approver;
 use synapsor_runner::error::{Error, Result};
 use synapsor_runner::review::{ReviewApi, ReviewRequest, Reviewer};
 
-const INDEX: &str = include_str!("../assets/ui/index.html");
-const APP_JS: &str = include_str!("../assets/ui/app.js");
-const APP_CSS: &str = include_str!("../assets/ui/app.css");
-/// The largest request body read (a decision is a few hundred bytes).
-const MAX_BODY: usize = 64 * 1024;
+use synapsor_runner::review::assets::{
+    APP_CSS, APP_JS, INDEX_HTML as INDEX, MAX_BODY_BYTES as MAX_BODY,
+};
 
 struct Ui {
     api: ReviewApi,
@@ -138,17 +136,8 @@ pub async fn run(g: &Global, a: UiArgs) -> Result<u8> {
 /// Security headers on every response.
 fn secure(mut r: Response) -> Response {
     let h = r.headers_mut();
-    for (k, v) in [
-        (
-            "content-security-policy",
-            "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
-        ),
-        ("x-content-type-options", "nosniff"),
-        ("cache-control", "no-store"),
-        ("referrer-policy", "no-referrer"),
-        ("x-frame-options", "DENY"),
-    ] {
-        h.insert(k, HeaderValue::from_static(v));
+    for (k, v) in synapsor_runner::review::assets::SECURITY_HEADERS {
+        h.insert(*k, HeaderValue::from_static(v));
     }
     r
 }

@@ -19,6 +19,29 @@ use crate::ledger::Approver;
 use crate::runner::Runner;
 use serde_json::{Value, json};
 
+/// The review page (HTML, script, styles), served beside the API by every host.
+pub mod assets {
+    /// `GET /`.
+    pub const INDEX_HTML: &str = include_str!("../assets/review/index.html");
+    /// `GET /app.js`.
+    pub const APP_JS: &str = include_str!("../assets/review/app.js");
+    /// `GET /app.css`.
+    pub const APP_CSS: &str = include_str!("../assets/review/app.css");
+    /// The headers every answer of a review host carries.
+    pub const SECURITY_HEADERS: &[(&str, &str)] = &[
+        (
+            "content-security-policy",
+            "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+        ),
+        ("x-content-type-options", "nosniff"),
+        ("cache-control", "no-store"),
+        ("referrer-policy", "no-referrer"),
+        ("x-frame-options", "DENY"),
+    ];
+    /// The largest request body a review host reads.
+    pub const MAX_BODY_BYTES: usize = 64 * 1024;
+}
+
 /// Who is reviewing, as the host (or the CLI's operator environment) established it.
 #[derive(Debug, Clone)]
 pub struct Reviewer {

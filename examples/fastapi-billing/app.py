@@ -4,6 +4,8 @@
   a real app) decides tenant and principal; the MCP message body never can.
 - ``GET /reviews/proposals``, ``POST /reviews/proposals/{id}/approve``, ``POST .../apply``:
   reviewer routes, outside anything the model can call, with the app's own role checks.
+- ``/review/``: the review page and its API (list, a proposal's story, approve, reject),
+  mounted behind the same login and scoped to the reviewer's tenant.
 - An in-process executor records the account credit (insert + invoice update) inside the
   runner's guarded transaction: row locked under the tenant, version checked, receipt committed
   with the writes, idempotent retries.
@@ -24,6 +26,7 @@ from fastapi import Depends, FastAPI, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 
 import synapsor_runner as sr
+from synapsor_runner.review import Reviewer, ReviewApp
 
 HERE = Path(__file__).resolve().parent
 CONFIG = os.environ.get("SYNAPSOR_CONFIG", str(HERE / "synapsor.runner.json"))
@@ -89,6 +92,19 @@ def current_user(request: Request) -> dict[str, Any]:
 
 def runner_of(request: Request) -> sr.Runner:
     return cast(sr.Runner, request.app.state.runner)
+
+
+def reviewer(scope: Any) -> Reviewer | None:
+    """The review screens' reviewer: the same login as every other route, scoped to its tenant."""
+    auth = dict(scope["headers"]).get(b"authorization", b"").decode("latin-1")
+    user = USERS.get(auth.removeprefix("Bearer ").strip()) if auth.startswith("Bearer ") else None
+    if user is None:
+        return None
+    return Reviewer(user["principal"], tuple(user.get("roles", [])), user["tenant_id"])
+
+
+# The review page and its API (`/review/`), behind the app's login; it never applies a change.
+app.mount("/review", ReviewApp(lambda: cast(sr.Runner, app.state.runner), reviewer))
 
 
 @app.exception_handler(sr.SynapsorError)

@@ -11,7 +11,7 @@ fuzz_target!(|data: &[u8]| {
     match synapsor_runner::config::load_config_str(text, path) {
         Ok(loaded) => {
             // A config that validated maps to tools without panicking.
-            let _ = synapsor_runner::tools::tool_list(
+            let _ = synapsor_runner::agent::tools::tool_list(
                 &loaded.config,
                 synapsor_runner::ToolNaming::Both,
             );

@@ -1,6 +1,7 @@
 // The review page. Everything the model or the database produced is set as text (textContent),
 // never as HTML. The session token arrives once in the URL, becomes an HttpOnly cookie, and is
-// removed from the address bar; the CSRF token comes from /api/session and stays in memory.
+// removed from the address bar; the CSRF token comes from api/session and stays in memory.
+// Paths are relative, so the page works wherever a host mounts it (`/`, `/review/`).
 'use strict';
 (function () {
   let csrf = '';
@@ -24,7 +25,7 @@
   async function list() {
     $('story-view').hidden = true; $('list-view').hidden = false;
     const q = new URLSearchParams({ state: $('state').value, q: $('q').value });
-    const r = await api('/api/proposals?' + q);
+    const r = await api('api/proposals?' + q);
     const body = $('proposals').tBodies[0];
     body.replaceChildren();
     for (const p of r.proposals || []) {
@@ -40,7 +41,7 @@
   }
 
   async function story(id) {
-    const r = await api('/api/proposals/' + encodeURIComponent(id));
+    const r = await api('api/proposals/' + encodeURIComponent(id));
     if (!r.ok) { $('result').textContent = r.error; return; }
     $('list-view').hidden = true; $('story-view').hidden = false;
     const p = r.proposal;
@@ -70,7 +71,7 @@
   }
 
   async function decide(id, how) {
-    const r = await api('/api/proposals/' + encodeURIComponent(id) + '/' + how, { reason: $('reason').value });
+    const r = await api('api/proposals/' + encodeURIComponent(id) + '/' + how, { reason: $('reason').value });
     const out = $('result');
     out.className = r.ok ? '' : 'refused';
     out.textContent = r.ok ? 'Proposal ' + r.proposal.proposal_id + ' is now ' + r.proposal.state + '.' : 'Refused: ' + r.error;
@@ -78,7 +79,7 @@
   }
 
   document.addEventListener('DOMContentLoaded', async () => {
-    const s = await api('/api/session');
+    const s = await api('api/session');
     csrf = s.csrf || '';
     $('who').textContent = s.ok ? 'Reviewing as ' + s.reviewer + (s.roles.length ? ' (' + s.roles.join(', ') + ')' : ' (no roles)') + (s.tenant ? ', tenant ' + s.tenant : '') : 'Open the link the ui command printed.';
     $('filters').addEventListener('submit', (e) => { e.preventDefault(); list(); });
