@@ -196,3 +196,9 @@ export interface ExecutorReceipt {
 
 /** An in-process executor: runs inside the guarded transaction; a throw rolls back. */
 export type Executor = (job: ExecutorJob, tx: Transaction) => ExecutorReceipt | Promise<ExecutorReceipt>
+
+/** What `reviewHandle` resolves to: an HTTP status and its JSON body. */
+export interface ReviewAnswer {
+  status: number
+  body: JsonObject
+}

@@ -197,6 +197,12 @@ export interface ExecutorReceipt {
 /** An in-process executor: runs inside the guarded transaction; a throw rolls back. */
 export type Executor = (job: ExecutorJob, tx: Transaction) => ExecutorReceipt | Promise<ExecutorReceipt>
 
+/** What `reviewHandle` resolves to: an HTTP status and its JSON body. */
+export interface ReviewAnswer {
+  status: number
+  body: JsonObject
+}
+
 /**
  * Which binding artifact the generated loader actually loaded: `'native'` for
  * a native addon, otherwise the `platformArchABI` of the WASI flavor. Every
@@ -238,6 +244,11 @@ export declare class Runner {
    * Serve it from your own route: your auth decides the context, the message never can.
    */
   mcpHandle(message: JsonValue, options?: McpOptions): Promise<JsonValue | null>
+  /**
+   * One request to the review API for a reviewer your app authenticated; resolves to
+   * `{ status, body }` (secret-looking values redacted). `review.js` mounts it in Fastify.
+   */
+  reviewHandle(request: ReviewRequest, reviewer: ReviewerInfo): Promise<ReviewAnswer>
   /**
    * Register an in-process executor (an executor of type `in_process` in the config):
    * `(job, tx) => receipt`, sync or async. Registering the same name again replaces it.
@@ -323,6 +334,39 @@ export interface RejectOptions {
   /** Required: why the proposal is rejected. */
   reason: string
   roles?: Array<string>
+}
+
+/** The review page's files, for `review.js` (or your own host). */
+export declare function reviewAssets(): ReviewAssets
+
+/** The review page's files and the headers and body limit its hosts apply. */
+export interface ReviewAssets {
+  indexHtml: string
+  appJs: string
+  appCss: string
+  securityHeaders: Array<Array<string>>
+  maxBodyBytes: number
+}
+
+/** Who is reviewing, as your app authenticated them. */
+export interface ReviewerInfo {
+  id: string
+  /** Roles your app verified. */
+  roles?: Array<string>
+  /** Only this tenant's proposals are listed, shown and decided. */
+  tenantId?: string
+}
+
+/** A request to the review API (see `reviewHandle`). */
+export interface ReviewRequest {
+  /** `GET` or `POST`. */
+  method: string
+  /** The path below where the review screens are mounted, e.g. `/api/proposals`. */
+  path: string
+  /** Query parameters. */
+  query?: Record<string, string>
+  /** The JSON body of a POST. */
+  body?: JsonObject
 }
 
 export interface ToolsOptions {

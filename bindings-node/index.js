@@ -837,4 +837,5 @@ module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __n
 module.exports = nativeBinding
 module.exports.Runner = nativeBinding.Runner
 module.exports.Transaction = nativeBinding.Transaction
+module.exports.reviewAssets = nativeBinding.reviewAssets
 module.exports.version = nativeBinding.version

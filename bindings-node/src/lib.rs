@@ -364,6 +364,36 @@ impl Runner {
         )
     }
 
+    /// One request to the review API for a reviewer your app authenticated; resolves to
+    /// `{ status, body }` (secret-looking values redacted). `review.js` mounts it in Fastify.
+    #[napi(ts_return_type = "Promise<ReviewAnswer>")]
+    pub fn review_handle<'env>(
+        &self,
+        env: &'env Env,
+        request: ReviewRequest,
+        reviewer: ReviewerInfo,
+    ) -> napi::Result<PromiseRaw<'env, Json>> {
+        use synapsor_runner::review::{ReviewApi, ReviewRequest as Req, Reviewer};
+        let request = Req {
+            method: request.method,
+            path: request.path,
+            query: request.query.unwrap_or_default().into_iter().collect(),
+            body: request.body.unwrap_or(Value::Null),
+        };
+        let reviewer = Reviewer {
+            approver: synapsor_runner::Approver {
+                role_assertion: "host".into(),
+                ..approver(reviewer.id, reviewer.roles)
+            },
+            tenant: reviewer.tenant_id,
+        };
+        self.call(env, move |r| async move {
+            let answer = ReviewApi::new(r).handle(&request, &reviewer).await;
+            let (body, _) = synapsor_runner::ledger::redact_secrets(&answer.body);
+            json(serde_json::json!({"status": answer.status, "body": body}))
+        })
+    }
+
     /// Register an in-process executor (an executor of type `in_process` in the config):
     /// `(job, tx) => receipt`, sync or async. Registering the same name again replaces it.
     #[napi(ts_args_type = "name: string, executor: Executor")]
@@ -431,6 +461,56 @@ impl Runner {
                     .await?,
             )
         })
+    }
+}
+
+/// A request to the review API (see `reviewHandle`).
+#[napi(object)]
+pub struct ReviewRequest {
+    /// `GET` or `POST`.
+    pub method: String,
+    /// The path below where the review screens are mounted, e.g. `/api/proposals`.
+    pub path: String,
+    /// Query parameters.
+    pub query: Option<std::collections::HashMap<String, String>>,
+    /// The JSON body of a POST.
+    #[napi(ts_type = "JsonObject")]
+    pub body: Option<Value>,
+}
+
+/// Who is reviewing, as your app authenticated them.
+#[napi(object)]
+pub struct ReviewerInfo {
+    pub id: String,
+    /// Roles your app verified.
+    pub roles: Option<Vec<String>>,
+    /// Only this tenant's proposals are listed, shown and decided.
+    pub tenant_id: Option<String>,
+}
+
+/// The review page's files and the headers and body limit its hosts apply.
+#[napi(object)]
+pub struct ReviewAssets {
+    pub index_html: String,
+    pub app_js: String,
+    pub app_css: String,
+    pub security_headers: Vec<Vec<String>>,
+    pub max_body_bytes: u32,
+}
+
+/// The review page's files, for `review.js` (or your own host).
+#[napi]
+pub fn review_assets() -> ReviewAssets {
+    use synapsor_runner::review::assets;
+    ReviewAssets {
+        index_html: assets::INDEX_HTML.into(),
+        app_js: assets::APP_JS.into(),
+        app_css: assets::APP_CSS.into(),
+        security_headers: assets::SECURITY_HEADERS
+            .iter()
+            .map(|(k, v)| vec![k.to_string(), v.to_string()])
+            .collect(),
+        max_body_bytes: assets::MAX_BODY_BYTES as u32,
     }
 }
 

@@ -58,6 +58,27 @@ test('fastify-billing: MCP under the app auth, reviewer routes, in-process credi
   const pid = prop.result.structuredContent.proposal.id
   assert.equal(db.sql('SELECT count(*) FROM account_credits'), '0', 'propose changes nothing')
 
+  // The review screens under the same login: acme's lead sees acme's proposal, globex's not.
+  assert.equal((await call('GET', '/review/api/proposals')).status, 401)
+  assert.ok((await (await call('GET', '/review/', 'lead-key')).text()).startsWith('<!doctype html>'))
+  const listed = (await (await call('GET', '/review/api/proposals', 'lead-key')).json()).proposals
+  assert.deepEqual(listed.map((p) => p.proposal_id), [pid])
+  assert.deepEqual((await (await call('GET', '/review/api/proposals', 'globex-lead')).json()).proposals, [])
+  assert.equal((await call('GET', `/review/api/proposals/${pid}`, 'globex-lead')).status, 404)
+  const { csrf } = await (await call('GET', '/review/api/session', 'agent-key')).json()
+  const decide = (how, key, body, token = csrf) =>
+    fetch(`${base}/review/api/proposals/${pid}/${how}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', ...(token ? { 'x-synapsor-csrf': token } : {}) },
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+    })
+  assert.equal((await decide('approve', 'lead-key', {}, null)).status, 403, 'no CSRF token')
+  const refused = await decide('approve', 'agent-key', {})
+  assert.equal(refused.status, 403)
+  assert.equal((await refused.json()).code, 'APPROVER_ROLE_MISSING')
+  assert.equal((await (await decide('reject', 'lead-key', { reason: ' ' })).json()).code, 'REASON_REQUIRED')
+  assert.equal((await decide('reject', 'lead-key', '[1]')).status, 400)
+  assert.equal((await decide('reject', 'lead-key', JSON.stringify({ reason: 'x'.repeat(70_000) }))).status, 413)
   const pending = await (await call('GET', '/reviews/proposals', 'lead-key')).json()
   assert.deepEqual(
     pending.map((p) => p.proposal_id),

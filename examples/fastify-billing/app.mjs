@@ -4,6 +4,8 @@
 //   real app) decides tenant and principal; the MCP message body never can.
 // - GET /reviews/proposals, POST /reviews/proposals/:id/approve, POST /reviews/proposals/:id/apply:
 //   reviewer routes, outside anything the model can call, with the app's own role checks.
+// - /review/: the review page and its API (list, a proposal's story, approve, reject), mounted
+//   behind the same login and scoped to the reviewer's tenant.
 // - An in-process executor records the account credit (insert + invoice update) inside the
 //   runner's guarded transaction: row locked under the tenant, version checked, receipt
 //   committed with the writes, idempotent retries; a throw rolls everything back.
@@ -13,6 +15,7 @@ import path from 'node:path'
 import { pathToFileURL } from 'node:url'
 import Fastify from 'fastify'
 import { Runner } from '@synapsor/runner-native'
+import { reviewPlugin } from '@synapsor/runner-native/review'
 
 const STATUS = {
   NotFoundError: 404,
@@ -83,6 +86,14 @@ export async function buildApp({
   })
 
   app.get('/healthz', async () => ({ ok: true }))
+
+  // The review screens, behind the same login; a reviewer sees only their tenant's proposals.
+  const reviewer = (req) => {
+    const auth = req.headers.authorization ?? ''
+    const user = auth.startsWith('Bearer ') ? users[auth.slice(7).trim()] : undefined
+    return user ? { id: user.principal, roles: user.roles ?? [], tenantId: user.tenant_id } : null
+  }
+  app.register(reviewPlugin({ runner, reviewer }), { prefix: '/review' })
 
   app.post('/mcp', { preHandler: authenticate }, async (req, reply) => {
     const context = { tenantId: req.user.tenant_id, principal: req.user.principal }
