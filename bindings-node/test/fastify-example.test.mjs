@@ -2,6 +2,8 @@
 import assert from 'node:assert/strict'
 import fs from 'node:fs'
 import path from 'node:path'
+import { execFile, execFileSync } from 'node:child_process'
+import { promisify } from 'node:util'
 import { test } from 'node:test'
 import { BillingDb, ROOT } from './support.mjs'
 
@@ -65,6 +67,17 @@ test('fastify-billing: MCP under the app auth, reviewer routes, in-process credi
   assert.deepEqual(listed.map((p) => p.proposal_id), [pid])
   assert.deepEqual((await (await call('GET', '/review/api/proposals', 'globex-lead')).json()).proposals, [])
   assert.equal((await call('GET', `/review/api/proposals/${pid}`, 'globex-lead')).status, 404)
+  // The same in Debian's chromium, with the app's bearer login on every request of the page.
+  const support = path.join(ROOT, 'cli', 'tests', 'support')
+  assert.ok(fs.existsSync('/usr/bin/chromium'), "Debian's chromium is needed (scripts/test installs it)")
+  if (!fs.existsSync(path.join(support, 'node_modules', 'playwright-core'))) {
+    execFileSync('npm', ['ci', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: support, stdio: 'inherit' })
+  }
+  // Asynchronously: the app serving the page runs in this process.
+  const inChromium = (key, listed, hidden) =>
+    promisify(execFile)('node', [path.join(support, 'review_mounted.mjs'), `${base}/review/`, `Bearer ${key}`, JSON.stringify(listed), JSON.stringify(hidden)], { encoding: 'utf8', timeout: 120_000 })
+  await inChromium('lead-key', [pid], [])
+  await inChromium('globex-lead', [], [pid])
   const { csrf } = await (await call('GET', '/review/api/session', 'agent-key')).json()
   const decide = (how, key, body, token = csrf) =>
     fetch(`${base}/review/api/proposals/${pid}/${how}`, {

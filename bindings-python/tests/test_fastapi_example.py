@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import pathlib
 import socket
 import subprocess
 import sys
@@ -55,6 +56,19 @@ def app_url(request, billing_db, tmp_path):
         proc.wait(timeout=10)
 
 
+SUPPORT = ROOT / "cli" / "tests" / "support"
+
+
+def in_chromium(url, authorization, listed, hidden):
+    """The mounted review page in Debian's chromium (playwright-core from cli/tests/support)."""
+    assert pathlib.Path("/usr/bin/chromium").exists(), "Debian's chromium is needed (scripts/test installs it)"
+    if not (SUPPORT / "node_modules" / "playwright-core").exists():
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=SUPPORT, check=True)
+    out = subprocess.run(["node", str(SUPPORT / "review_mounted.mjs"), url, authorization, json.dumps(listed),
+                          json.dumps(hidden)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
 def rpc(client, key, method, params=None, id=1):
     body = {"jsonrpc": "2.0", "id": id, "method": method, "params": params or {}}
     return client.post("/mcp", json=body, headers={"Authorization": f"Bearer {key}"})
@@ -83,6 +97,8 @@ def test_fastapi_billing_example_end_to_end(app_url, billing_db):
         assert [p["proposal_id"] for p in listed] == [pid]
         assert c.get("/review/api/proposals", headers={"Authorization": "Bearer globex-lead"}).json()["proposals"] == []
         assert c.get(f"/review/api/proposals/{pid}", headers={"Authorization": "Bearer globex-lead"}).status_code == 404
+        in_chromium(app_url + "/review/", "Bearer lead-key", [pid], [])
+        in_chromium(app_url + "/review/", "Bearer globex-lead", [], [pid])
         pending = c.get("/reviews/proposals", headers=lead).json()
         assert [p["proposal_id"] for p in pending] == [pid]
         assert c.get("/reviews/proposals", headers={"Authorization": "Bearer globex-lead"}).json() == []
