@@ -90,5 +90,18 @@ grep -F "App-owned writeback already applied." "$WORK/apply-retry.txt" >/dev/nul
 "$BIN" replay show latest --store "$STORE" > "$WORK/replay.txt"
 grep -F "billing.propose_account_credit" "$WORK/replay.txt" >/dev/null
 
+# The operator and reviewer commands on the same ledger, as the reference's users script them.
+ops() { "$BIN" "$@" --config "$CONFIG" --store "$STORE"; }
+ops evidence list | grep -F "capability: billing.propose_account_credit" >/dev/null
+ops query-audit list | grep -F "source: " >/dev/null
+ops receipts list | grep -F " applied" >/dev/null
+ops replay list | grep -F "billing.propose_account_credit" >/dev/null
+ops activity search --object invoices:INV-3001 | grep -F "local interaction(s)" >/dev/null
+ops events tail | grep -F "proposal_approved" >/dev/null
+ops store stats | grep -F "proposals: 1" >/dev/null
+ops store check | grep -F "1 proposals checked, 0 problems" >/dev/null
+ops up | grep -F "app-owned http_handler" >/dev/null
+"$BIN" config show --redacted --config "$CONFIG" | grep -F "read_url_env" >/dev/null
+
 echo "App-owned billing handler demo passed."
-echo "Verified: proposal first, source unchanged before approval, account credit inserted by app handler, idempotent retry, replay."
+echo "Verified: proposal first, source unchanged before approval, account credit inserted by app handler, idempotent retry, replay, and the operator commands on its ledger."

@@ -211,6 +211,13 @@ fn the_review_page_guards_every_request_and_every_decision() {
     assert_eq!(story["approval"]["required_role"], "billing_lead");
     assert_eq!(story["approval"]["reviewer_may_approve"], false);
     assert_eq!(story["guards"]["affected_row_count_required"], 1);
+    assert_eq!(
+        story["guards"]["version_advance"], "timestamp",
+        "updated_at moves by time"
+    );
+    let (s, replay) = get(&ui, &format!("/api/replay/{id}"));
+    assert_eq!(s, 200, "{replay}");
+    assert_eq!(replay["replay"]["proposal"]["proposal_id"], id.as_str());
 
     let path = format!("/api/proposals/{id}/approve");
     assert_eq!(post(&ui, &path, None, "{}").0, 403, "no CSRF token");
@@ -242,6 +249,7 @@ fn the_review_page_guards_every_request_and_every_decision() {
     let (_, list) = get(&ui, "/api/proposals");
     assert_eq!(list["proposals"], serde_json::json!([]));
     assert_eq!(get(&ui, &format!("/api/proposals/{id}")).0, 404);
+    assert_eq!(get(&ui, &format!("/api/replay/{id}")).0, 404);
     drop(ui);
 
     // With the role: approved, and the ledger names the reviewer.

@@ -233,6 +233,18 @@ impl ReviewApi {
             Err(e) => return from_error(&e),
         };
         let cs = p.change_set.to_value();
+        // How the version guard moves on a write, as the config says today (`auto` resolved
+        // from the column's name).
+        let advance = self
+            .runner
+            .config()
+            .capability(&p.action)
+            .and_then(|c| c.conflict_guard.as_ref())
+            .map(|g| match (g.advance, g.column.as_deref()) {
+                (crate::config::GuardAdvance::Auto, Some(col)) => crate::config::guess_advance(col)
+                    .map_or("auto", crate::config::GuardAdvance::as_str),
+                (a, _) => a.as_str(),
+            });
         let evidence = match self
             .runner
             .ledger()
@@ -283,6 +295,7 @@ impl ReviewApi {
                 "guards": {
                     "tenant": cs["guards"]["tenant"],
                     "expected_version": cs["guards"]["expected_version"],
+                    "version_advance": advance,
                     "allowed_columns": cs["guards"]["allowed_columns"],
                     "primary_key": cs["source"]["primary_key"],
                     "idempotency_key": cs["writeback"].get("idempotency_key").cloned().unwrap_or(Value::Null),

@@ -58,7 +58,7 @@
       tr.append(b, a); diff.append(tr);
     }
     $('evidence').textContent = JSON.stringify(r.evidence, null, 2);
-    dl($('guards'), [['Tenant guard', r.guards.tenant], ['Version guard', r.guards.expected_version], ['Allowed columns', r.guards.allowed_columns], ['Primary key', r.guards.primary_key], ['Idempotency key', r.guards.idempotency_key || 'assigned when the writeback job is created; a retry reuses it'], ['Rows a write may touch', r.guards.affected_row_count_required]]);
+    dl($('guards'), [['Tenant guard', r.guards.tenant], ['Version guard', r.guards.expected_version], ['A write moves the version', r.guards.version_advance ? 'by ' + r.guards.version_advance : '—'], ['Allowed columns', r.guards.allowed_columns], ['Primary key', r.guards.primary_key], ['Idempotency key', r.guards.idempotency_key || 'assigned when the writeback job is created; a retry reuses it'], ['Rows a write may touch', r.guards.affected_row_count_required]]);
     const a = r.approval;
     $('approval').textContent = (a.required_role ? 'Requires the role ' + a.required_role + '. ' : 'No role required. ') +
       'You are ' + a.reviewer + (a.reviewer_roles.length ? ' (' + a.reviewer_roles.join(', ') + ')' : ' (no roles)') + '. ' + (r.applies || '');
@@ -66,6 +66,9 @@
     $('decide').hidden = !pending;
     $('approve').onclick = () => decide(p.proposal_id, 'approve');
     $('reject').onclick = () => decide(p.proposal_id, 'reject');
+    const rc = $('receipts'); rc.replaceChildren();
+    for (const x of r.receipts || []) rc.append(el('li', when(x.created_at) + ' — ' + x.status + (x.receipt && x.receipt.safe_error_code ? ' (' + x.receipt.safe_error_code + ')' : '')));
+    $('no-receipts').hidden = (r.receipts || []).length > 0;
     const ev = $('events'); ev.replaceChildren();
     for (const e of r.events || []) ev.append(el('li', when(e.created_at) + ' — ' + e.kind + ' by ' + show(e.actor)));
   }
