@@ -12,14 +12,6 @@ use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
 
-fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!("{prefix}_{}_{nanos}", std::process::id())
-}
-
 /// The CLI in `dir` with the URL in `SI_URL` (and as the writer's URL) and a trusted context.
 fn cli(dir: &Path, url: &str, tenant: &str) -> Command {
     let mut c = bin();
@@ -50,24 +42,9 @@ fn lifecycle(dir: &Path, url: &str, tenant: &str, tool: &str, args: &str) -> Str
     ok(cli(dir, url, tenant).args(["apply", "latest"]))
 }
 
-struct PgDatabase(String);
-impl Drop for PgDatabase {
-    fn drop(&mut self) {
-        common::drop_pg_database(&self.0);
-    }
-}
-
-struct MariaDatabase(String);
-impl Drop for MariaDatabase {
-    fn drop(&mut self) {
-        common::drop_mariadb_database(&self.0);
-    }
-}
-
 #[test]
 fn postgres_integer_tenant_last_update_and_guards_end_to_end() {
-    let db = PgDatabase(unique("init_pg"));
-    common::psql("postgres", &format!("CREATE DATABASE {}", db.0));
+    let db = common::PgDatabase::create("init_pg");
     common::psql(
         &db.0,
         "CREATE TABLE tickets (id bigint PRIMARY KEY, org_id int NOT NULL, status text NOT NULL, \
@@ -145,8 +122,7 @@ fn postgres_integer_tenant_last_update_and_guards_end_to_end() {
 
 #[test]
 fn mariadb_datetime6_versions_end_to_end() {
-    let db = MariaDatabase(unique("init_my"));
-    common::mariadb(None, &format!("CREATE DATABASE {}", db.0));
+    let db = common::MariaDatabase::create("init_my");
     common::mariadb(
         Some(&db.0),
         "CREATE TABLE orders (order_id VARCHAR(20) PRIMARY KEY, tenant_id VARCHAR(20) NOT NULL, \

@@ -118,8 +118,8 @@ fn post(ui: &Ui, path: &str, csrf: Option<&str>, body: &str) -> (u16, Value) {
 
 const XSS: &str = "<img src=x onerror=alert(1)>";
 
-#[test]
-fn the_review_page_guards_every_request_and_every_decision() {
+/// The demo, plus a pending waiver whose reason is an XSS attempt: the folder, config, id.
+fn demo_with_a_pending_proposal() -> (tempfile::TempDir, std::path::PathBuf, String) {
     let dir = tempfile::tempdir().unwrap();
     let (code, _, err) = run(bin().arg("demo").current_dir(dir.path()));
     assert_eq!(code, 0, "{err}");
@@ -135,10 +135,13 @@ fn the_review_page_guards_every_request_and_every_decision() {
         .arg("--config")
         .arg(&config));
     assert_eq!(code, 0, "{out}{err}");
-    let id = json(&out)["proposal"]["id"]
-        .as_str()
-        .map(String::from)
-        .unwrap_or_else(|| json(&out)["proposal_id"].as_str().unwrap().to_string());
+    let id = json(&out)["proposal"]["id"].as_str().unwrap().to_string();
+    (dir, config, id)
+}
+
+#[test]
+fn the_review_page_guards_every_request_and_every_decision() {
+    let (_dir, config, id) = demo_with_a_pending_proposal();
 
     let ui = start(&config, &["--as", "carol"]);
     // No token, a wrong token: 401, for the page and the API alike.
@@ -291,22 +294,7 @@ fn the_review_page_in_chromium() {
     );
     let modules = node_support::node_modules();
     let script = modules.parent().unwrap().join("review_browser.mjs");
-    let dir = tempfile::tempdir().unwrap();
-    let (code, _, err) = run(bin().arg("demo").current_dir(dir.path()));
-    assert_eq!(code, 0, "{err}");
-    let config = dir.path().join(".synapsor/demo/synapsor.runner.json");
-    let (code, out, err) = run(bin()
-        .args([
-            "propose",
-            "billing.propose_late_fee_waiver",
-            "--json",
-            "--args",
-        ])
-        .arg(format!(r#"{{"invoice_id":"INV-3002","reason":"{XSS}"}}"#))
-        .arg("--config")
-        .arg(&config));
-    assert_eq!(code, 0, "{out}{err}");
-    let id = json(&out)["proposal"]["id"].as_str().unwrap().to_string();
+    let (_dir, config, id) = demo_with_a_pending_proposal();
     for (args, expect) in [
         (vec!["--as", "carol"], "refused"),
         (vec!["--as", "lena", "--role", "billing_lead"], "approved"),

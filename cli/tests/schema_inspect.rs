@@ -9,14 +9,6 @@ mod cli_support;
 use cli_support::{bin, run};
 use serde_json::Value;
 
-fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!("{prefix}_{}_{nanos}", std::process::id())
-}
-
 /// `schema inspect … --json` with `SI_URL=url`; the parsed output.
 fn inspect_json(url: &str, extra: &[&str]) -> Value {
     let (code, out, err) = run(bin()
@@ -44,26 +36,11 @@ fn names(v: &Value) -> Vec<&str> {
         .collect()
 }
 
-struct PgDatabase(String);
-impl Drop for PgDatabase {
-    fn drop(&mut self) {
-        common::drop_pg_database(&self.0);
-    }
-}
-
-struct MariaDatabase(String);
-impl Drop for MariaDatabase {
-    fn drop(&mut self) {
-        common::drop_mariadb_database(&self.0);
-    }
-}
-
 const SECRET_ROW_VALUE: &str = "s3cr3t-row-value-never-read";
 
 #[test]
 fn postgres_tables_views_keys_and_suggestions_without_reading_rows() {
-    let db = PgDatabase(unique("si_pg"));
-    common::psql("postgres", &format!("CREATE DATABASE {}", db.0));
+    let db = common::PgDatabase::create("si_pg");
     common::psql(
         &db.0,
         &format!(
@@ -161,8 +138,7 @@ fn postgres_tables_views_keys_and_suggestions_without_reading_rows() {
 
 #[test]
 fn mariadb_datetime6_versions_generated_columns_and_camel_case() {
-    let db = MariaDatabase(unique("si_my"));
-    common::mariadb(None, &format!("CREATE DATABASE {}", db.0));
+    let db = common::MariaDatabase::create("si_my");
     common::mariadb(
         Some(&db.0),
         &format!(

@@ -1,22 +1,9 @@
-// Drives Debian's chromium (playwright-core, headless) through the review page:
+// The review page served by `synapsor-runner ui`, in Debian's chromium:
 // node review_browser.mjs <page url with token> <proposal id> <xss text> <expect: refused|approved>
-// Prints one JSON line with what it saw; exits 1 when a check fails.
-import { chromium } from 'playwright-core'
+import { inChromium } from './browser.mjs'
 
 const [url, id, xss, expect] = process.argv.slice(2)
-const origin = new URL(url).origin
-const browser = await chromium.launch({
-  executablePath: '/usr/bin/chromium',
-  headless: true,
-  args: ['--headless', '--no-sandbox', '--disable-gpu'],
-})
-const seen = { dialogs: 0, foreign: [], failures: [] }
-const fail = (m) => seen.failures.push(m)
-try {
-  const page = await browser.newPage()
-  page.on('dialog', async (d) => { seen.dialogs++; await d.dismiss() })
-  page.on('request', (r) => { if (!r.url().startsWith(origin)) seen.foreign.push(r.url()) })
-  await page.goto(url)
+await inChromium(url, {}, async (page, fail, seen) => {
   if (page.url().includes('token=')) fail('the token stayed in the address bar')
   const row = page.locator('#proposals tbody tr', { hasText: id })
   await row.waitFor({ timeout: 10000 })
@@ -41,13 +28,4 @@ try {
     await page.locator('#story-state', { hasText: 'is approved' }).waitFor({ timeout: 10000 })
     seen.result = await page.locator('#story-state').innerText()
   }
-  await page.waitForTimeout(200)
-} catch (e) {
-  fail(String(e))
-} finally {
-  await browser.close()
-}
-if (seen.dialogs) fail(`${seen.dialogs} dialog(s) fired`)
-if (seen.foreign.length) fail('requests to other hosts: ' + seen.foreign.join(', '))
-console.log(JSON.stringify(seen))
-process.exit(seen.failures.length ? 1 : 0)
+})

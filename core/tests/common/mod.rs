@@ -285,3 +285,50 @@ impl synapsor_runner::write::executor::Executor for Recording {
         })
     }
 }
+
+/// An empty PostgreSQL database of its own for one test, dropped when this goes.
+pub struct PgDatabase(pub String);
+
+impl PgDatabase {
+    pub fn create(prefix: &str) -> PgDatabase {
+        let db = PgDatabase(unique_name(prefix));
+        psql("postgres", &format!("CREATE DATABASE {}", db.0));
+        db
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        drop_pg_database(&self.0);
+    }
+}
+
+/// An empty MariaDB database of its own for one test, dropped when this goes.
+pub struct MariaDatabase(pub String);
+
+impl MariaDatabase {
+    pub fn create(prefix: &str) -> MariaDatabase {
+        let db = MariaDatabase(unique_name(prefix));
+        mariadb(None, &format!("CREATE DATABASE {}", db.0));
+        db
+    }
+}
+
+impl Drop for MariaDatabase {
+    fn drop(&mut self) {
+        drop_mariadb_database(&self.0);
+    }
+}
+
+/// A database name no other test (or test process) uses.
+pub fn unique_name(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "{prefix}_{}_{}_{nanos}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
