@@ -45,9 +45,21 @@ pub async fn run(cli: Cli) -> Result<u8> {
                 Some(ReplayCmd::Show {
                     selector: s,
                     proposal,
+                    replay: by_replay,
+                    evidence,
                     details: d,
                     json: j,
-                }) => (proposal.or(s), d || details, j || json),
+                }) => {
+                    let by_evidence = match evidence {
+                        Some(ev) => Some(proposal_of_evidence(&g, &ev).await?),
+                        None => None,
+                    };
+                    (
+                        proposal.or(by_replay).or(by_evidence).or(s),
+                        d || details,
+                        j || json,
+                    )
+                }
                 Some(ReplayCmd::List { filter, proposals }) => {
                     return crate::ledger_cmds::replay_list(&g, filter, proposals).await;
                 }
@@ -625,8 +637,24 @@ async fn reconcile(g: &Global, force: bool, json_out: bool) -> Result<u8> {
     })
 }
 
+/// The proposal an evidence bundle belongs to (`replay show --evidence`).
+async fn proposal_of_evidence(g: &Global, ev: &str) -> Result<String> {
+    let (ledger, _) = open_existing_ledger(g)?;
+    ledger
+        .evidence_bundle(ev)
+        .await?
+        .and_then(|b| b["proposal_id"].as_str().map(String::from))
+        .ok_or_else(|| Error::Ledger {
+            code: "EVIDENCE_NOT_FOUND",
+            message: format!("evidence bundle {ev} is not linked to a replayable proposal"),
+        })
+}
+
 async fn replay(g: &Global, selector: Option<String>, details: bool, json_out: bool) -> Result<u8> {
-    let sel = selector.ok_or_else(|| usage("replay show requires <proposal_id> or latest"))?;
+    let sel = selector.ok_or_else(|| {
+        usage("replay show requires <proposal_id>, --proposal <proposal_id>, --replay <replay_id>, or --evidence <evidence_bundle_id>")
+    })?;
+    let sel = sel.strip_prefix("replay_").map(String::from).unwrap_or(sel);
     if sel.starts_with("ev_") {
         return Err(usage(
             "Use --evidence ev_… to replay from an evidence bundle.",

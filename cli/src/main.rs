@@ -384,11 +384,17 @@ pub enum ReplayCmd {
     },
     /// Show everything captured for a proposal, in order.
     Show {
-        /// Proposal id or `latest`
+        /// Proposal id, `replay_<proposal id>`, or `latest`
         selector: Option<String>,
         /// Proposal id (same as the positional argument)
         #[arg(long)]
         proposal: Option<String>,
+        /// Replay id (`replay_<proposal id>`)
+        #[arg(long)]
+        replay: Option<String>,
+        /// An evidence bundle of the proposal (`ev_…`)
+        #[arg(long)]
+        evidence: Option<String>,
         /// Show the evidence, query audit and events in full
         #[arg(long)]
         details: bool,
@@ -973,6 +979,9 @@ pub struct UpArgs {
     /// Print the checklist only, even with --serve
     #[arg(long)]
     pub dry_run: bool,
+    /// Print the checklist as JSON
+    #[arg(long)]
+    pub json: bool,
     #[command(flatten)]
     pub http: HttpServeArgs,
 }

@@ -1372,6 +1372,20 @@ fn up_prints_the_review_checklist_and_serves_with_serve() {
     ] {
         assert!(out.contains(line), "{line}: {out}");
     }
+    let (code, out, err) = run(bin().args(["up", "--json", "--config"]).arg(&config));
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["transport"], "stdio");
+    assert_eq!(v["tools"][0]["name"], "billing.inspect_invoice");
+    assert_eq!(v["writeback_paths"][0]["path"], "sql_update");
+    assert!(
+        v["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["ok"] == true)
+    );
     let (code, _, err) = run(bin()
         .args(["up", "--serve", "--transport", "stdio", "--config"])
         .arg(&config));
@@ -1423,4 +1437,42 @@ fn up_prints_the_review_checklist_and_serves_with_serve() {
         stdout.contains("Status: starting after this checklist."),
         "{stdout}"
     );
+}
+
+#[test]
+fn replay_show_takes_a_proposal_a_replay_id_or_an_evidence_bundle() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = demo(dir.path());
+    let cli = |args: &[&str]| run(bin().args(args).arg("--config").arg(&config));
+    let (code, out, err) = cli(&["proposals", "show", "latest", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let p: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let id = p["proposal"]["proposal_id"].as_str().unwrap().to_string();
+    let ev = p["proposal"]["change_set"]["evidence"]["bundle_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let show = |args: &[&str]| {
+        let mut all = vec!["replay", "show", "--json"];
+        all.extend_from_slice(args);
+        let (code, out, err) = cli(&all);
+        assert_eq!(code, 0, "{args:?}: {err}");
+        serde_json::from_str::<serde_json::Value>(&out).unwrap()["proposal"]["proposal_id"].clone()
+    };
+    let replay_id = format!("replay_{id}");
+    for args in [
+        vec![id.as_str()],
+        vec!["--proposal", id.as_str()],
+        vec!["--replay", replay_id.as_str()],
+        vec![replay_id.as_str()],
+        vec!["--evidence", ev.as_str()],
+    ] {
+        assert_eq!(show(&args), serde_json::json!(id), "{args:?}");
+    }
+    let (code, _, err) = cli(&["replay", "show", "--evidence", "ev_nope"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("not linked to a replayable proposal"), "{err}");
+    let (code, _, err) = cli(&["replay", "show", ev.as_str()]);
+    assert_ne!(code, 0);
+    assert!(err.contains("Use --evidence"), "{err}");
 }
