@@ -391,6 +391,7 @@ mod tests {
         let src = concat!(
             include_str!("ledger/sqlite.rs"),
             include_str!("ledger/mod.rs"),
+            include_str!("ledger/postgres.rs"),
             include_str!("agent/resources.rs"),
             include_str!("apply/authority.rs"),
         );

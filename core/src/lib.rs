@@ -52,7 +52,7 @@ pub use config::{LoadedConfig, RunnerConfig, load_config};
 pub use context::{ResolvedContext, TrustedContext};
 pub use envelope::{ProposalResult, ReadResult};
 pub use error::{Error, ErrorFamily, Result};
-pub use ledger::{Approver, Ledger, StoredProposal};
+pub use ledger::{Approver, Ledger, LedgerLocation, StoredProposal};
 pub use runner::{OpenOptions, Reconciled, Runner};
 pub use write::executor::{Executor, ExecutorFailure, ExecutorJob, GuardedTx, Statement};
 

@@ -7,7 +7,7 @@ use crate::config::ExecutorConfig;
 use crate::config::{CapabilityKind, LoadedConfig, Mode, RunnerConfig, load_config};
 use crate::context::{self, TrustedContext};
 use crate::error::{Error, Result};
-use crate::ledger::{Approver, CreateOutcome, Ledger, StoredProposal};
+use crate::ledger::{Approver, CreateOutcome, Ledger, LedgerLocation, StoredProposal};
 use crate::policy::ProposalState;
 use crate::protocol::WritebackJob;
 use crate::source::Sources;
@@ -31,6 +31,8 @@ pub struct OpenOptions {
     /// `command_env`), looked up before the process environment. Lets a host hand them over
     /// from its own secret store without setting process-wide environment variables.
     pub env: HashMap<String, String>,
+    /// Where the ledger is, overriding both `ledger_path` and the config's `storage`.
+    pub ledger_location: Option<LedgerLocation>,
 }
 
 impl OpenOptions {
@@ -45,6 +47,20 @@ impl OpenOptions {
     /// Use this ledger file instead of the one the config names.
     pub fn ledger(mut self, path: impl Into<PathBuf>) -> Self {
         self.ledger_path = Some(path.into());
+        self
+    }
+    /// Use the PostgreSQL ledger in `schema` of the database whose URL is in the variable
+    /// `url_env` (looked up in [`OpenOptions::env`](Self#structfield.env) first), whatever the
+    /// config's `storage` says.
+    pub fn ledger_postgres(
+        mut self,
+        url_env: impl Into<String>,
+        schema: impl Into<String>,
+    ) -> Self {
+        self.ledger_location = Some(LedgerLocation::Postgres {
+            url_env: url_env.into(),
+            schema: schema.into(),
+        });
         self
     }
     /// The value of a variable the config names (see [`OpenOptions::env`](Self#structfield.env)).
@@ -75,6 +91,24 @@ pub fn resolve_ledger_path(explicit: Option<&Path>, config: Option<&LoadedConfig
         Some(c) if Path::new(configured).is_relative() => c.base_dir().join(configured),
         _ => PathBuf::from(configured),
     }
+}
+
+/// Where the ledger is: the file the caller names (or `SYNAPSOR_LOCAL_STORE`), else the config's
+/// `storage` (a PostgreSQL schema with `engine: "postgres"`, else its `sqlite_path`), else
+/// [`DEFAULT_LEDGER`] beside the config file.
+pub fn resolve_ledger(explicit: Option<&Path>, config: Option<&LoadedConfig>) -> LedgerLocation {
+    let from_env = std::env::var("SYNAPSOR_LOCAL_STORE").is_ok_and(|p| !p.is_empty());
+    if explicit.is_none()
+        && !from_env
+        && let Some(s) = config.and_then(|c| c.config.storage.as_ref())
+        && s.engine.as_deref() == Some("postgres")
+    {
+        return LedgerLocation::Postgres {
+            url_env: s.url_env.clone().unwrap_or_default(),
+            schema: s.schema.clone().unwrap_or_else(|| "synapsor".into()),
+        };
+    }
+    LedgerLocation::Sqlite(resolve_ledger_path(explicit, config))
 }
 
 /// The ledger file when neither the caller nor the config names one, relative to the config
@@ -116,8 +150,11 @@ impl Runner {
     /// Load and validate the config, open the ledger (migrating once), prepare lazy pools.
     pub async fn open(opts: OpenOptions) -> Result<Runner> {
         let config = load_config(&opts.config_path)?;
-        let ledger_path = resolve_ledger_path(opts.ledger_path.as_deref(), Some(&config));
-        let ledger = Ledger::open(&ledger_path)?;
+        let location = match opts.ledger_location.clone() {
+            Some(l) => l,
+            None => resolve_ledger(opts.ledger_path.as_deref(), Some(&config)),
+        };
+        let ledger = location.open(&opts.env).await?;
         Self::with_parts_and_env(config, ledger, &opts.env)
     }
 

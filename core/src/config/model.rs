@@ -69,6 +69,15 @@ impl RunnerConfig {
 pub struct Storage {
     #[serde(default)]
     pub sqlite_path: Option<String>,
+    /// `sqlite` (the default) or `postgres`.
+    #[serde(default)]
+    pub engine: Option<String>,
+    /// PostgreSQL: the variable holding the ledger database's URL.
+    #[serde(default)]
+    pub url_env: Option<String>,
+    /// PostgreSQL: the schema of the ledger's tables (default `synapsor`).
+    #[serde(default)]
+    pub schema: Option<String>,
 }
 
 /// Database engine of a source.

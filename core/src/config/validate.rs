@@ -155,6 +155,67 @@ impl Validator {
     }
 }
 
+/// `storage`: a SQLite file (the default) or a PostgreSQL schema shared by many instances.
+fn validate_storage(v: &mut Validator, s: &Map<String, Value>) {
+    v.unknown_keys(
+        s,
+        "$.storage",
+        &["sqlite_path", "engine", "url_env", "schema"],
+    );
+    let engine = match s.get("engine") {
+        None => "sqlite",
+        Some(Value::String(e)) if e == "sqlite" || e == "postgres" => e.as_str(),
+        Some(_) => {
+            v.err(
+                "$.storage.engine",
+                "INVALID_STORAGE_ENGINE",
+                "storage.engine must be sqlite (the default) or postgres.",
+            );
+            return;
+        }
+    };
+    if engine == "postgres" {
+        v.env_name(s, "url_env", "$.storage", "STORAGE_URL_ENV_REQUIRED", true);
+        if s.contains_key("sqlite_path") {
+            v.err(
+                "$.storage.sqlite_path",
+                "STORAGE_SQLITE_PATH_WITH_POSTGRES",
+                "sqlite_path is for a SQLite ledger; a postgres ledger takes url_env and schema.",
+            );
+        }
+        if let Some(schema) = s.get("schema")
+            && !schema
+                .as_str()
+                .is_some_and(crate::ledger::valid_schema_name)
+        {
+            v.err(
+                "$.storage.schema",
+                "INVALID_STORAGE_SCHEMA",
+                "storage.schema must be lower-case letters, digits and _ (not starting with a digit, at most 63).",
+            );
+        }
+        return;
+    }
+    for key in ["url_env", "schema"] {
+        if s.contains_key(key) {
+            v.err(
+                format!("$.storage.{key}"),
+                "STORAGE_FIELD_NEEDS_POSTGRES",
+                format!("storage.{key} is for a PostgreSQL ledger; add \"engine\": \"postgres\"."),
+            );
+        }
+    }
+    if let Some(p) = s.get("sqlite_path")
+        && p.as_str().map(|x| x.trim().is_empty()).unwrap_or(true)
+    {
+        v.err(
+            "$.storage.sqlite_path",
+            "INVALID_SQLITE_PATH",
+            "sqlite_path must be a non-empty string.",
+        );
+    }
+}
+
 /// Validate a parsed config. `ok` is true when there are no errors; warnings never block.
 pub fn validate_value(config: &Value) -> ValidationReport {
     let Some(root) = config.as_object() else {
@@ -226,18 +287,7 @@ pub fn validate_value(config: &Value) -> ValidationReport {
                 "STORAGE_NOT_OBJECT",
                 "storage must be an object.",
             ),
-            Some(s) => {
-                v.unknown_keys(s, "$.storage", &["sqlite_path"]);
-                if let Some(p) = s.get("sqlite_path")
-                    && p.as_str().map(|x| x.trim().is_empty()).unwrap_or(true)
-                {
-                    v.err(
-                        "$.storage.sqlite_path",
-                        "INVALID_SQLITE_PATH",
-                        "sqlite_path must be a non-empty string.",
-                    );
-                }
-            }
+            Some(s) => validate_storage(&mut v, s),
         }
     }
     if root.contains_key("cloud") && !is_cloud {

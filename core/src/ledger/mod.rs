@@ -5,19 +5,24 @@
 //! decides where the work runs. The SQLite store (one file, WAL) runs on a thread of its own, so
 //! no caller blocks an async runtime's worker on the file or on another caller's write.
 
+mod pg_schema;
+mod postgres;
 mod schema;
 pub(crate) mod secrets;
 mod sqlite;
 
+pub(crate) use postgres::valid_schema_name;
 pub use secrets::{REDACTED, assert_no_secret_material, redact_secrets};
 
 use crate::error::{Error, Result};
 use crate::protocol::{ChangeSet, ExecutionReceipt, WritebackJob};
 use chrono::{SecondsFormat, Utc};
+use postgres::PgLedger;
 use serde::Serialize;
-use serde_json::Value;
-use sqlite::{Created, SqliteLedger};
-use std::path::Path;
+use serde_json::{Value, json};
+use sqlite::SqliteLedger;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 
 /// ISO-8601 UTC with microseconds: sortable as text.
 pub fn now_iso() -> String {
@@ -211,13 +216,253 @@ pub struct ReceiptFilter {
     pub limit: u32,
 }
 
+/// A proposal row as both stores read it, before its change set is parsed.
+pub(crate) struct ProposalRow {
+    pub proposal_id: String,
+    pub proposal_version: u32,
+    pub proposal_hash: String,
+    pub action: String,
+    pub state: String,
+    pub tenant_id: String,
+    pub principal: Option<String>,
+    pub business_object: String,
+    pub object_id: String,
+    pub source_kind: String,
+    pub source_id: String,
+    pub source_schema: String,
+    pub source_table: String,
+    pub source_database_mutated: bool,
+    pub change_set_json: String,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl ProposalRow {
+    /// The stored proposal, its change set parsed and validated (a damaged one is named).
+    pub(crate) fn into_stored(self) -> Result<StoredProposal> {
+        let change_set = match serde_json::from_str::<ChangeSet>(&self.change_set_json) {
+            // Read straight into the typed change set: no JSON tree built, copied and dropped.
+            Ok(cs) => {
+                cs.validate()?;
+                cs
+            }
+            // The precise error: not JSON, or JSON that is not a change set.
+            Err(_) => {
+                let cs_value: Value = serde_json::from_str(&self.change_set_json).map_err(|e| {
+                    Error::LedgerStorage(format!("stored change set is not JSON: {e}"))
+                })?;
+                ChangeSet::parse(&cs_value)?
+            }
+        };
+        let state = crate::policy::ProposalState::parse(&self.state).ok_or_else(|| {
+            Error::LedgerStorage(format!(
+                "proposal {} has an unknown state {:?}",
+                self.proposal_id, self.state
+            ))
+        })?;
+        Ok(StoredProposal {
+            proposal_id: self.proposal_id,
+            proposal_version: self.proposal_version,
+            proposal_hash: self.proposal_hash,
+            action: self.action,
+            state,
+            tenant_id: self.tenant_id,
+            principal: self.principal,
+            business_object: self.business_object,
+            object_id: self.object_id,
+            source_kind: self.source_kind,
+            source_id: self.source_id,
+            source_schema: self.source_schema,
+            source_table: self.source_table,
+            source_database_mutated: self.source_database_mutated,
+            change_set,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+/// What `store check` looks at for one proposal, however the store gathered it.
+pub(crate) struct CheckInput<'a> {
+    pub proposal_id: &'a str,
+    pub proposal_hash: &'a str,
+    pub state: &'a str,
+    pub change_set_json: &'a str,
+    /// Whether the evidence bundle the change set names is in the ledger.
+    pub evidence_present: bool,
+    /// Approvals and jobs that name another hash than the proposal's.
+    pub other_hash_approvals: bool,
+    pub other_hash_jobs: bool,
+    /// `(kind, created_at)` in event order.
+    pub events: &'a [(String, String)],
+    /// `(receipt_json, status)` in receipt order.
+    pub receipts: &'a [(String, String)],
+}
+
+/// The problems `store check` reports for one proposal: `{code, proposal_id, detail}` each.
+pub(crate) fn check_proposal(p: &CheckInput<'_>, problems: &mut Vec<Value>) {
+    let id = p.proposal_id;
+    let mut problem = |code: &str, detail: String| {
+        problems.push(serde_json::json!({"code": code, "proposal_id": id, "detail": detail}));
+    };
+    match serde_json::from_str::<ChangeSet>(p.change_set_json) {
+        Err(e) => problem("CHANGE_SET_UNREADABLE", e.to_string()),
+        Ok(cs) => {
+            let computed = cs.compute_hash();
+            if computed != p.proposal_hash || cs.integrity.proposal_hash != p.proposal_hash {
+                problem(
+                    "PROPOSAL_HASH_MISMATCH",
+                    format!(
+                        "stored {}, the change set digests to {computed}",
+                        p.proposal_hash
+                    ),
+                );
+            }
+            if !p.evidence_present {
+                problem(
+                    "EVIDENCE_MISSING",
+                    format!(
+                        "evidence bundle {} is not in the ledger",
+                        cs.evidence.bundle_id
+                    ),
+                );
+            }
+        }
+    }
+    for (other, what) in [
+        (p.other_hash_approvals, "an approval"),
+        (p.other_hash_jobs, "a writeback job"),
+    ] {
+        if other {
+            problem(
+                "APPROVED_HASH_MISMATCH",
+                format!("{what} names a different proposal hash"),
+            );
+        }
+    }
+    if p.events.first().map(|e| e.0.as_str()) != Some("proposal_created") {
+        problem(
+            "EVENTS_OUT_OF_ORDER",
+            "the first event is not proposal_created".into(),
+        );
+    }
+    if p.events.windows(2).any(|w| w[1].1 < w[0].1) {
+        problem(
+            "EVENTS_OUT_OF_ORDER",
+            "an event is recorded earlier than the one before it".into(),
+        );
+    }
+    for (json, _) in p.receipts {
+        match serde_json::from_str::<ExecutionReceipt>(json) {
+            Ok(r) if r.compute_hash() != r.receipt_hash => problem(
+                "RECEIPT_HASH_MISMATCH",
+                format!(
+                    "receipt of job {} does not match its digest",
+                    r.writeback_job_id
+                ),
+            ),
+            Ok(_) => {}
+            Err(e) => problem("RECEIPT_UNREADABLE", e.to_string()),
+        }
+    }
+    if p.state == "applied"
+        && !p
+            .receipts
+            .iter()
+            .any(|(_, s)| s == "applied" || s == "already_applied")
+    {
+        problem(
+            "STATE_WITHOUT_RECEIPT",
+            "the proposal is applied but no applied receipt is recorded".into(),
+        );
+    }
+}
+
 /// One piece of work for the store, run on the ledger's thread.
 type Job = Box<dyn FnOnce(&mut SqliteLedger) + Send>;
 
-/// The ledger handle. Share it behind an `Arc`; calls are serialized by the store.
+/// What recording a proposal did, on the store's side.
+pub(crate) enum Created {
+    New,
+    /// The same change is already active; this is that proposal.
+    Duplicate(Box<StoredProposal>),
+}
+
+/// Where a ledger lives: a SQLite file next to one process, or a PostgreSQL schema any number
+/// of runner instances share.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LedgerLocation {
+    /// A SQLite file (`:memory:` for one that lives as long as its handle).
+    Sqlite(PathBuf),
+    /// A schema in a PostgreSQL database whose URL is in the variable `url_env`.
+    Postgres {
+        /// The variable holding the connection URL (never the URL itself).
+        url_env: String,
+        /// The schema the ledger's tables live in.
+        schema: String,
+    },
+}
+
+impl std::fmt::Display for LedgerLocation {
+    /// The file, or `postgres:$VAR/schema`: never the URL.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LedgerLocation::Sqlite(p) => write!(f, "{}", p.display()),
+            LedgerLocation::Postgres { url_env, schema } => {
+                write!(f, "postgres:${url_env}/{schema}")
+            }
+        }
+    }
+}
+
+impl LedgerLocation {
+    /// The SQLite file, if this is one.
+    pub fn sqlite_path(&self) -> Option<&Path> {
+        match self {
+            LedgerLocation::Sqlite(p) => Some(p),
+            LedgerLocation::Postgres { .. } => None,
+        }
+    }
+
+    /// Open the ledger here (creating and migrating it as needed). A PostgreSQL URL is looked
+    /// up in `env` first, then in the process environment.
+    pub async fn open(&self, env: &HashMap<String, String>) -> Result<Ledger> {
+        match self {
+            LedgerLocation::Sqlite(p) => Ledger::open(p),
+            LedgerLocation::Postgres { url_env, schema } => {
+                let url = env
+                    .get(url_env)
+                    .cloned()
+                    .or_else(|| std::env::var(url_env).ok())
+                    .filter(|u| !u.is_empty())
+                    .ok_or_else(|| {
+                        Error::ledger(
+                            "LEDGER_URL_MISSING",
+                            format!(
+                                "the ledger is in PostgreSQL (storage.engine \"postgres\") and {url_env} is not set; set it to the ledger database's URL"
+                            ),
+                        )
+                    })?;
+                Ledger::open_postgres(&url, schema, url_env).await
+            }
+        }
+    }
+}
+
+/// The store behind a [`Ledger`].
+enum Store {
+    /// The SQLite store, run on a thread of its own.
+    Sqlite {
+        jobs: Option<std::sync::mpsc::Sender<Job>>,
+        thread: Option<std::thread::JoinHandle<()>>,
+    },
+    Postgres(Box<PgLedger>),
+}
+
+/// The ledger handle. Share it behind an `Arc`; the store decides how calls are serialized (one
+/// thread for SQLite; row locks and constraints for PostgreSQL).
 pub struct Ledger {
-    jobs: Option<std::sync::mpsc::Sender<Job>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    store: Store,
     /// Opened from a file this process may not write: reads and replay work, writes fail.
     read_only: bool,
 }
@@ -255,10 +500,37 @@ impl Ledger {
             })
             .map_err(|e| Error::Internal(format!("cannot start the ledger thread: {e}")))?;
         Ok(Ledger {
-            jobs: Some(jobs),
-            thread: Some(thread),
+            store: Store::Sqlite {
+                jobs: Some(jobs),
+                thread: Some(thread),
+            },
             read_only,
         })
+    }
+
+    /// Open (creating and migrating as needed) the ledger in schema `schema` of the PostgreSQL
+    /// database at `url`. `url_label` names where the URL came from, for errors; the URL
+    /// itself is never shown.
+    pub async fn open_postgres(url: &str, schema: &str, url_label: &str) -> Result<Self> {
+        Ok(Ledger {
+            store: Store::Postgres(Box::new(PgLedger::open(url, schema, url_label).await?)),
+            read_only: false,
+        })
+    }
+
+    fn pg(&self) -> Option<&PgLedger> {
+        match &self.store {
+            Store::Postgres(p) => Some(p),
+            Store::Sqlite { .. } => None,
+        }
+    }
+
+    /// `sqlite` or `postgres`.
+    pub fn backend(&self) -> &'static str {
+        match self.store {
+            Store::Postgres(_) => "postgres",
+            Store::Sqlite { .. } => "sqlite",
+        }
     }
 
     /// Run `f` against the store on its thread and wait for its answer.
@@ -271,8 +543,10 @@ impl Ledger {
         let job: Job = Box::new(move |store| {
             let _ = reply.send(f(store));
         });
-        self.jobs
-            .as_ref()
+        let Store::Sqlite { jobs, .. } = &self.store else {
+            return Err(Error::Internal("not a SQLite ledger".into()));
+        };
+        jobs.as_ref()
             .ok_or_else(stopped)?
             .send(job)
             .map_err(|_| stopped())?;
@@ -286,11 +560,17 @@ impl Ledger {
 
     /// Schema version after migrations.
     pub async fn schema_version(&self) -> Result<i64> {
+        if let Some(pg) = self.pg() {
+            return pg.schema_version().await;
+        }
         self.call(|l| l.schema_version()).await
     }
 
     /// Record the evidence and audit of a read capability call.
     pub async fn record_read(&self, bundle: EvidenceBundle, audit: QueryAudit) -> Result<()> {
+        if let Some(pg) = self.pg() {
+            return pg.record_read(&bundle, &audit).await;
+        }
         self.call(move |l| l.record_read(&bundle, &audit)).await
     }
 
@@ -302,6 +582,12 @@ impl Ledger {
         bundle: EvidenceBundle,
         audit: QueryAudit,
     ) -> Result<CreateOutcome> {
+        if let Some(pg) = self.pg() {
+            return Ok(match pg.create_proposal(&cs, &bundle, &audit).await? {
+                Created::New => CreateOutcome::Created(Box::new(cs)),
+                Created::Duplicate(p) => CreateOutcome::Duplicate(p),
+            });
+        }
         self.call(move |l| {
             Ok(match l.create_proposal(&cs, &bundle, &audit)? {
                 Created::New => CreateOutcome::Created(Box::new(cs)),
@@ -313,12 +599,18 @@ impl Ledger {
 
     /// One stored proposal (`PROPOSAL_NOT_FOUND` when there is none).
     pub async fn proposal(&self, id: &str) -> Result<StoredProposal> {
+        if let Some(pg) = self.pg() {
+            return pg.proposal(id).await;
+        }
         let id = id.to_string();
         self.call(move |l| l.proposal(&id)).await
     }
 
     /// Resolve `latest` (newest by creation) or return the id as given.
     pub async fn resolve_selector(&self, selector: &str) -> Result<String> {
+        if let Some(pg) = self.pg() {
+            return pg.resolve_selector(selector).await;
+        }
         let selector = selector.to_string();
         self.call(move |l| l.resolve_selector(&selector)).await
     }
@@ -330,6 +622,9 @@ impl Ledger {
         tenant: Option<&str>,
         limit: u32,
     ) -> Result<Vec<StoredProposal>> {
+        if let Some(pg) = self.pg() {
+            return pg.list_proposals(state, tenant, limit).await;
+        }
         let (state, tenant) = (state.map(String::from), tenant.map(String::from));
         self.call(move |l| l.list_proposals(state.as_deref(), tenant.as_deref(), limit))
             .await
@@ -342,6 +637,9 @@ impl Ledger {
         approver: &Approver,
         reason: Option<&str>,
     ) -> Result<StoredProposal> {
+        if let Some(pg) = self.pg() {
+            return pg.approve(id, approver, reason).await;
+        }
         let (id, approver, reason) = (id.to_string(), approver.clone(), reason.map(String::from));
         self.call(move |l| l.approve(&id, &approver, reason.as_deref()))
             .await
@@ -354,18 +652,27 @@ impl Ledger {
         approver: &Approver,
         reason: &str,
     ) -> Result<StoredProposal> {
+        if let Some(pg) = self.pg() {
+            return pg.reject(id, approver, reason).await;
+        }
         let (id, approver, reason) = (id.to_string(), approver.clone(), reason.to_string());
         self.call(move |l| l.reject(&id, &approver, &reason)).await
     }
 
     /// The latest approval of a proposal, as recorded.
     pub async fn approval_record(&self, id: &str) -> Result<Option<Value>> {
+        if let Some(pg) = self.pg() {
+            return pg.approval_record(id).await;
+        }
         let id = id.to_string();
         self.call(move |l| l.approval_record(&id)).await
     }
 
     /// Record a writeback job before it runs (the proposal moves to `pending_worker`).
     pub async fn prepare_job(&self, job: &WritebackJob, executor: &str, actor: &str) -> Result<()> {
+        if let Some(pg) = self.pg() {
+            return pg.prepare_job(job, executor, actor).await;
+        }
         let (job, executor, actor) = (job.clone(), executor.to_string(), actor.to_string());
         self.call(move |l| l.prepare_job(&job, &executor, &actor))
             .await
@@ -375,11 +682,17 @@ impl Ledger {
     /// reported back (a crash, a killed process, a ledger write that failed), or is running now.
     /// Each with its executor type.
     pub async fn pending_jobs(&self) -> Result<Vec<(WritebackJob, String)>> {
+        if let Some(pg) = self.pg() {
+            return pg.pending_jobs().await;
+        }
         self.call(|l| l.pending_jobs()).await
     }
 
     /// Put a `pending_worker` proposal back to `approved`, recording why.
     pub async fn release_job(&self, job: &WritebackJob, actor: &str, why: &str) -> Result<()> {
+        if let Some(pg) = self.pg() {
+            return pg.release_job(job, actor, why).await;
+        }
         let (job, actor, why) = (job.clone(), actor.to_string(), why.to_string());
         self.call(move |l| l.release_job(&job, &actor, &why)).await
     }
@@ -391,6 +704,9 @@ impl Ledger {
         receipt: &ExecutionReceipt,
         retryable: bool,
     ) -> Result<bool> {
+        if let Some(pg) = self.pg() {
+            return pg.record_receipt(receipt, retryable).await;
+        }
         let receipt = receipt.clone();
         self.call(move |l| l.record_receipt(&receipt, retryable))
             .await
@@ -404,6 +720,9 @@ impl Ledger {
         actor: &str,
         payload: Value,
     ) -> Result<()> {
+        if let Some(pg) = self.pg() {
+            return pg.record_event(proposal_id, kind, actor, payload).await;
+        }
         let (id, kind, actor) = (proposal_id.to_string(), kind.to_string(), actor.to_string());
         self.call(move |l| l.record_event(&id, &kind, &actor, payload))
             .await
@@ -411,24 +730,36 @@ impl Ledger {
 
     /// The replay record of a proposal (stored as a replay record unless read-only).
     pub async fn replay(&self, id: &str) -> Result<Value> {
+        if let Some(pg) = self.pg() {
+            return pg.replay_record(id, true).await;
+        }
         let id = id.to_string();
         self.call(move |l| l.replay(&id)).await
     }
 
     /// The same record for display only (approval previews): nothing is written.
     pub async fn replay_view(&self, id: &str) -> Result<Value> {
+        if let Some(pg) = self.pg() {
+            return pg.replay_record(id, false).await;
+        }
         let id = id.to_string();
         self.call(move |l| l.replay_view(&id)).await
     }
 
     /// An evidence bundle with its items.
     pub async fn evidence_bundle(&self, id: &str) -> Result<Option<Value>> {
+        if let Some(pg) = self.pg() {
+            return pg.evidence_bundle(id).await;
+        }
         let id = id.to_string();
         self.call(move |l| l.evidence_bundle(&id)).await
     }
 
     /// Rows in one of the ledger's tables.
     pub async fn count(&self, table: &str) -> Result<i64> {
+        if let Some(pg) = self.pg() {
+            return pg.count(table).await;
+        }
         let table = table.to_string();
         self.call(move |l| l.count(&table)).await
     }
@@ -436,12 +767,18 @@ impl Ledger {
     /// Rows in every table and the file's size in pages (`page_count`, `page_size`,
     /// `approx_bytes`).
     pub async fn stats(&self) -> Result<Value> {
+        if let Some(pg) = self.pg() {
+            return pg.stats().await;
+        }
         self.call(|l| l.stats()).await
     }
 
     /// Recompute every proposal's and receipt's digest and check event order, evidence links and
     /// applied states: `{checked: {proposals}, problems: [{code, proposal_id, detail}]}`.
     pub async fn check(&self) -> Result<Value> {
+        if let Some(pg) = self.pg() {
+            return pg.check().await;
+        }
         self.call(|l| l.check()).await
     }
 
@@ -450,58 +787,175 @@ impl Ledger {
     /// them (approvals, jobs, receipts, events, their evidence) are never pruned. Returns
     /// `{cutoff, dry_run, deleted: {table: rows}}`.
     pub async fn prune_reads(&self, cutoff: &str, dry_run: bool) -> Result<Value> {
+        if let Some(pg) = self.pg() {
+            return pg.prune_reads(cutoff, dry_run).await;
+        }
         let cutoff = cutoff.to_string();
         self.call(move |l| l.prune_reads(&cutoff, dry_run)).await
     }
 
     /// Rebuild the ledger file to reclaim free pages; the approximate size before and after.
     pub async fn vacuum(&self) -> Result<(i64, i64)> {
+        if let Some(pg) = self.pg() {
+            return pg.vacuum().await;
+        }
         self.call(|l| l.vacuum()).await
     }
 
     /// Evidence bundles, newest first, with their item and query-audit counts.
     pub async fn list_evidence(&self, filter: &ListFilter) -> Result<Vec<Value>> {
+        if let Some(pg) = self.pg() {
+            return pg.list_evidence(filter).await;
+        }
         let filter = filter.clone();
         self.call(move |l| l.list_evidence(&filter)).await
     }
 
     /// Proposal events after `filter.after_id`: the newest `limit`, oldest first.
     pub async fn list_events(&self, filter: &EventFilter) -> Result<Vec<Value>> {
+        if let Some(pg) = self.pg() {
+            return pg.list_events(filter).await;
+        }
         let filter = filter.clone();
         self.call(move |l| l.list_events(&filter)).await
     }
 
     /// One replay entry per proposal, newest first.
     pub async fn list_replays(&self, filter: &ListFilter) -> Result<Vec<Value>> {
+        if let Some(pg) = self.pg() {
+            return pg.list_replays(filter).await;
+        }
         let filter = filter.clone();
         self.call(move |l| l.list_replays(&filter)).await
     }
 
     /// Query-audit rows, newest first.
     pub async fn list_query_audit(&self, filter: &ListFilter) -> Result<Vec<Value>> {
+        if let Some(pg) = self.pg() {
+            return pg.list_query_audit(filter).await;
+        }
         let filter = filter.clone();
         self.call(move |l| l.list_query_audit(&filter)).await
     }
 
     /// One query-audit row by its number.
     pub async fn query_audit(&self, audit_id: i64) -> Result<Option<Value>> {
+        if let Some(pg) = self.pg() {
+            return pg.query_audit(audit_id).await;
+        }
         self.call(move |l| l.query_audit(audit_id)).await
     }
 
     /// Execution receipts, newest first.
     pub async fn list_receipts(&self, filter: &ReceiptFilter) -> Result<Vec<Value>> {
+        if let Some(pg) = self.pg() {
+            return pg.list_receipts(filter).await;
+        }
         let filter = filter.clone();
         self.call(move |l| l.list_receipts(&filter)).await
     }
 
     /// One execution receipt by its number.
     pub async fn receipt(&self, receipt_id: i64) -> Result<Option<Value>> {
+        if let Some(pg) = self.pg() {
+            return pg.receipt(receipt_id).await;
+        }
         self.call(move |l| l.receipt(receipt_id)).await
     }
 
     /// How SQLite looks up a proposal's active twin (tests check it uses the index).
     pub async fn active_lookup_plan(&self) -> Result<String> {
+        if let Some(pg) = self.pg() {
+            return pg.active_lookup_plan().await;
+        }
         self.call(|l| l.active_lookup_plan()).await
+    }
+
+    /// Copy this SQLite ledger, whole, into `target`, an empty PostgreSQL ledger (`store
+    /// migrate`). Every digest is checked on both sides; the copy is one transaction, so an
+    /// interrupted run leaves the target empty. Copying again into a target that already holds
+    /// exactly these proposals does nothing (`already_migrated: true`); any other non-empty
+    /// target is refused (`LEDGER_NOT_EMPTY`).
+    pub async fn copy_to(&self, target: &Ledger) -> Result<Value> {
+        let (Store::Sqlite { .. }, Some(pg)) = (&self.store, target.pg()) else {
+            return Err(Error::ledger(
+                "STORE_MIGRATE_UNSUPPORTED",
+                "store migrate copies a SQLite ledger into a PostgreSQL ledger",
+            ));
+        };
+        let source_check = self.check().await?;
+        if source_check["problems"]
+            .as_array()
+            .is_some_and(|p| !p.is_empty())
+        {
+            return Err(Error::ledger(
+                "STORE_CHECK_FAILED",
+                format!(
+                    "the SQLite ledger fails store check ({} problems); run `store check` and fix them before copying",
+                    source_check["problems"].as_array().map_or(0, Vec::len)
+                ),
+            ));
+        }
+        const ORDER: [&str; 10] = [
+            "proposals",
+            "evidence_bundles",
+            "evidence_items",
+            "query_audit",
+            "approvals",
+            "writeback_jobs",
+            "writeback_receipts",
+            "proposal_events",
+            "replay_records",
+            "runner_state",
+        ];
+        let mut tables = Vec::new();
+        for t in ORDER {
+            let rows = self.call(move |l| l.export_table(t)).await?;
+            tables.push((t, rows));
+        }
+        let mut source_hashes: Vec<(String, String)> = tables[0]
+            .1
+            .iter()
+            .map(|p| {
+                (
+                    p["proposal_id"].as_str().unwrap_or_default().to_string(),
+                    p["proposal_hash"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect();
+        source_hashes.sort();
+        if !pg.is_empty().await? {
+            let mut same = pg.proposal_hashes().await? == source_hashes;
+            for (t, rows) in &tables {
+                same = same && pg.count(t).await? == rows.len() as i64;
+            }
+            if same {
+                return Ok(json!({"already_migrated": true, "proposals": source_hashes.len()}));
+            }
+            return Err(Error::ledger(
+                "LEDGER_NOT_EMPTY",
+                "the PostgreSQL ledger already holds other records; copy into an empty schema (storage.schema) instead",
+            ));
+        }
+        let copied = pg.import(&tables).await?;
+        let check = target.check().await?;
+        if pg.proposal_hashes().await? != source_hashes {
+            return Err(Error::ledger(
+                "STORE_MIGRATE_MISMATCH",
+                "the copied proposals do not match the SQLite ledger's",
+            ));
+        }
+        Ok(
+            json!({"already_migrated": false, "proposals": source_hashes.len(), "copied": copied, "check": check}),
+        )
+    }
+
+    /// Remove a PostgreSQL ledger's schema and everything in it (`store reset --yes`).
+    pub async fn drop_postgres_schema(&self) -> Result<()> {
+        match self.pg() {
+            Some(pg) => pg.reset().await,
+            None => Err(Error::Internal("not a PostgreSQL ledger".into())),
+        }
     }
 
     /// Direct connection access for tests and tooling.
@@ -517,9 +971,11 @@ impl Ledger {
 impl Drop for Ledger {
     /// Close the store before returning, so the file is released when the handle is gone.
     fn drop(&mut self) {
-        self.jobs.take();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+        if let Store::Sqlite { jobs, thread } = &mut self.store {
+            jobs.take();
+            if let Some(t) = thread.take() {
+                let _ = t.join();
+            }
         }
     }
 }

@@ -4,7 +4,10 @@
 
 use super::schema;
 use super::secrets::assert_no_secret_material;
-use super::{Approver, EvidenceBundle, PROPOSAL_STATES, QueryAudit, StoredProposal, now_iso};
+use super::{
+    Approver, Created, EvidenceBundle, PROPOSAL_STATES, ProposalRow, QueryAudit, StoredProposal,
+    now_iso,
+};
 use crate::error::{Error, Result};
 use crate::policy::ProposalState;
 use crate::protocol::{ChangeSet, ExecutionReceipt, WritebackJob};
@@ -18,13 +21,6 @@ use std::time::Duration;
 /// At most one proposal per object is active; the per-object index keeps this lookup O(log n)
 /// however many proposals the ledger holds (without the hint SQLite may scan by action).
 const ACTIVE_LOOKUP: &str = "SELECT proposal_id FROM proposals INDEXED BY idx_proposals_active WHERE action = ?1 AND tenant_id = ?2 AND object_id = ?3 AND state IN ('pending_review','approved','pending_worker') LIMIT 1";
-
-/// What recording a proposal did, on the store's side.
-pub(crate) enum Created {
-    New,
-    /// The same change is already active; this is that proposal.
-    Duplicate(Box<StoredProposal>),
-}
 
 /// Run a statement through the connection's cache of prepared statements: the ledger's
 /// statements are few and fixed, so each is parsed once per connection.
@@ -598,16 +594,11 @@ impl SqliteLedger {
 
     /// Number of rows in a ledger table (tests, stats, benchmarks).
     pub fn count(&mut self, table: &str) -> Result<i64> {
-        let sql = match table {
-            "proposals" => "SELECT count(*) FROM proposals",
-            "proposal_events" => "SELECT count(*) FROM proposal_events",
-            "writeback_receipts" => "SELECT count(*) FROM writeback_receipts",
-            "evidence_bundles" => "SELECT count(*) FROM evidence_bundles",
-            "query_audit" => "SELECT count(*) FROM query_audit",
-            "approvals" => "SELECT count(*) FROM approvals",
-            _ => return Err(Error::Internal(format!("unknown ledger table {table}"))),
-        };
-        self.with(|c| Ok(c.query_row(sql, [], |r| r.get(0))?))
+        if !super::TABLES.contains(&table) {
+            return Err(Error::Internal(format!("unknown ledger table {table}")));
+        }
+        let sql = format!("SELECT count(*) FROM {table}");
+        self.with(|c| Ok(c.query_row(&sql, [], |r| r.get(0))?))
     }
 
     /// Evidence bundles, newest first, filtered (`evidence list`).
@@ -780,12 +771,9 @@ impl SqliteLedger {
     pub fn check(&mut self) -> Result<Value> {
         self.with(|c| {
             let mut problems = Vec::new();
-            let mut problem = |code: &str, id: &str, detail: String| {
-                problems.push(json!({"code": code, "proposal_id": id, "detail": detail}));
-            };
             let integrity: String = c.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
             if integrity != "ok" {
-                problem("FILE_INTEGRITY", "", integrity);
+                problems.push(json!({"code": "FILE_INTEGRITY", "proposal_id": "", "detail": integrity}));
             }
             let mut proposals = 0u64;
             let mut stmt = c.prepare("SELECT proposal_id, proposal_hash, state, change_set_json FROM proposals ORDER BY created_at")?;
@@ -794,49 +782,20 @@ impl SqliteLedger {
                 .collect::<rusqlite::Result<_>>()?;
             for (id, hash, state, cs_json) in rows {
                 proposals += 1;
-                match serde_json::from_str::<ChangeSet>(&cs_json) {
-                    Err(e) => problem("CHANGE_SET_UNREADABLE", &id, e.to_string()),
-                    Ok(cs) => {
-                        let computed = cs.compute_hash();
-                        if computed != hash || cs.integrity.proposal_hash != hash {
-                            problem("PROPOSAL_HASH_MISMATCH", &id, format!("stored {hash}, the change set digests to {computed}"));
-                        }
-                        let bundle: i64 = c.query_row("SELECT count(*) FROM evidence_bundles WHERE evidence_bundle_id = ?1", [&cs.evidence.bundle_id], |r| r.get(0))?;
-                        if bundle == 0 {
-                            problem("EVIDENCE_MISSING", &id, format!("evidence bundle {} is not in the ledger", cs.evidence.bundle_id));
-                        }
-                    }
-                }
-                for (table, what) in [("approvals", "an approval"), ("writeback_jobs", "a writeback job")] {
-                    let other: i64 = c.query_row(&format!("SELECT count(*) FROM {table} WHERE proposal_id = ?1 AND proposal_hash <> ?2"), params![id, hash], |r| r.get(0))?;
-                    if other > 0 {
-                        problem("APPROVED_HASH_MISMATCH", &id, format!("{what} names a different proposal hash"));
-                    }
-                }
+                let bundle_id = serde_json::from_str::<Value>(&cs_json).ok().and_then(|v| v["evidence"]["bundle_id"].as_str().map(String::from)).unwrap_or_default();
+                let evidence_present = c.query_row("SELECT count(*) FROM evidence_bundles WHERE evidence_bundle_id = ?1", [&bundle_id], |r| r.get::<_, i64>(0))? > 0;
+                let other_hash = |table: &str| -> rusqlite::Result<bool> {
+                    c.query_row(&format!("SELECT count(*) FROM {table} WHERE proposal_id = ?1 AND proposal_hash <> ?2"), params![id, hash], |r| r.get::<_, i64>(0)).map(|n| n > 0)
+                };
+                let (other_hash_approvals, other_hash_jobs) = (other_hash("approvals")?, other_hash("writeback_jobs")?);
                 let mut ev = c.prepare_cached("SELECT kind, created_at FROM proposal_events WHERE proposal_id = ?1 ORDER BY event_id")?;
-                let events: Vec<(String, String)> = ev
-                    .query_map([&id], |r| Ok((r.get(0)?, r.get(1)?)))?
-                    .collect::<rusqlite::Result<_>>()?;
-                if events.first().map(|e| e.0.as_str()) != Some("proposal_created") {
-                    problem("EVENTS_OUT_OF_ORDER", &id, "the first event is not proposal_created".into());
-                }
-                if events.windows(2).any(|w| w[1].1 < w[0].1) {
-                    problem("EVENTS_OUT_OF_ORDER", &id, "an event is recorded earlier than the one before it".into());
-                }
+                let events: Vec<(String, String)> = ev.query_map([&id], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
                 let mut rc = c.prepare_cached("SELECT receipt_json, status FROM writeback_receipts WHERE proposal_id = ?1 ORDER BY receipt_id")?;
-                let receipts: Vec<(String, String)> = rc
-                    .query_map([&id], |r| Ok((r.get(0)?, r.get(1)?)))?
-                    .collect::<rusqlite::Result<_>>()?;
-                for (json, _) in &receipts {
-                    match serde_json::from_str::<ExecutionReceipt>(json) {
-                        Ok(r) if r.compute_hash() != r.receipt_hash => problem("RECEIPT_HASH_MISMATCH", &id, format!("receipt of job {} does not match its digest", r.writeback_job_id)),
-                        Ok(_) => {}
-                        Err(e) => problem("RECEIPT_UNREADABLE", &id, e.to_string()),
-                    }
-                }
-                if state == "applied" && !receipts.iter().any(|(_, s)| s == "applied" || s == "already_applied") {
-                    problem("STATE_WITHOUT_RECEIPT", &id, "the proposal is applied but no applied receipt is recorded".into());
-                }
+                let receipts: Vec<(String, String)> = rc.query_map([&id], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
+                super::check_proposal(
+                    &super::CheckInput { proposal_id: &id, proposal_hash: &hash, state: &state, change_set_json: &cs_json, evidence_present, other_hash_approvals, other_hash_jobs, events: &events, receipts: &receipts },
+                    &mut problems,
+                );
             }
             Ok(json!({"checked": {"proposals": proposals}, "problems": problems}))
         })
@@ -884,6 +843,49 @@ impl SqliteLedger {
                 receipt_row,
             )
             .optional()?)
+        })
+    }
+
+    /// Every row of one ledger table, oldest first, as `{column: value}` objects with the
+    /// `*_json` columns parsed and flags as booleans (`store migrate`).
+    pub fn export_table(&mut self, table: &str) -> Result<Vec<Value>> {
+        if !super::TABLES.contains(&table) {
+            return Err(Error::Internal(format!("unknown ledger table {table}")));
+        }
+        let order = if table == "proposals" {
+            "created_at, rowid"
+        } else {
+            "rowid"
+        };
+        self.with(|c| {
+            let mut stmt = c.prepare(&format!("SELECT * FROM {table} ORDER BY {order}"))?;
+            let names: Vec<String> = stmt.column_names().iter().map(|n| n.to_string()).collect();
+            let rows = stmt.query_map([], |r| {
+                let mut row = serde_json::Map::new();
+                for (i, name) in names.iter().enumerate() {
+                    use rusqlite::types::ValueRef;
+                    let v = match r.get_ref(i)? {
+                        ValueRef::Null => Value::Null,
+                        ValueRef::Integer(n) if name == "source_database_mutated" => {
+                            Value::Bool(n != 0)
+                        }
+                        ValueRef::Integer(n) => json!(n),
+                        ValueRef::Real(x) => json!(x),
+                        ValueRef::Text(t) => {
+                            let t = String::from_utf8_lossy(t);
+                            if name.ends_with("_json") {
+                                serde_json::from_str(&t).unwrap_or(Value::String(t.into_owned()))
+                            } else {
+                                Value::String(t.into_owned())
+                            }
+                        }
+                        ValueRef::Blob(_) => Value::Null,
+                    };
+                    row.insert(name.clone(), v);
+                }
+                Ok(Value::Object(row))
+            })?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })
     }
 
@@ -1140,78 +1142,28 @@ fn get_proposal_tx(c: &Connection, id: &str) -> Result<Option<StoredProposal>> {
     )?;
     let row = stmt
         .query_row([id], |r| {
-            Ok((
-                (
-                    r.get::<_, String>(0)?,
-                    r.get::<_, u32>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, String>(4)?,
-                    r.get::<_, String>(5)?,
-                    r.get::<_, Option<String>>(6)?,
-                ),
-                (
-                    r.get::<_, String>(7)?,
-                    r.get::<_, String>(8)?,
-                    r.get::<_, String>(9)?,
-                    r.get::<_, String>(10)?,
-                    r.get::<_, String>(11)?,
-                    r.get::<_, String>(12)?,
-                    r.get::<_, bool>(13)?,
-                ),
-                (
-                    r.get::<_, String>(14)?,
-                    r.get::<_, String>(15)?,
-                    r.get::<_, String>(16)?,
-                ),
-            ))
+            Ok(ProposalRow {
+                proposal_id: r.get(0)?,
+                proposal_version: r.get(1)?,
+                proposal_hash: r.get(2)?,
+                action: r.get(3)?,
+                state: r.get(4)?,
+                tenant_id: r.get(5)?,
+                principal: r.get(6)?,
+                business_object: r.get(7)?,
+                object_id: r.get(8)?,
+                source_kind: r.get(9)?,
+                source_id: r.get(10)?,
+                source_schema: r.get(11)?,
+                source_table: r.get(12)?,
+                source_database_mutated: r.get(13)?,
+                change_set_json: r.get(14)?,
+                created_at: r.get(15)?,
+                updated_at: r.get(16)?,
+            })
         })
         .optional()?;
-    let Some((
-        (proposal_id, proposal_version, proposal_hash, action, state, tenant_id, principal),
-        (business_object, object_id, source_kind, source_id, source_schema, source_table, mutated),
-        (cs_json, created_at, updated_at),
-    )) = row
-    else {
-        return Ok(None);
-    };
-    let change_set = match serde_json::from_str::<ChangeSet>(&cs_json) {
-        // Read straight into the typed change set: no JSON tree built, copied and dropped.
-        Ok(cs) => {
-            cs.validate()?;
-            cs
-        }
-        // The precise error: not JSON, or JSON that is not a change set.
-        Err(_) => {
-            let cs_value: Value = serde_json::from_str(&cs_json)
-                .map_err(|e| Error::LedgerStorage(format!("stored change set is not JSON: {e}")))?;
-            ChangeSet::parse(&cs_value)?
-        }
-    };
-    let state = ProposalState::parse(&state).ok_or_else(|| {
-        Error::LedgerStorage(format!(
-            "proposal {proposal_id} has an unknown state {state:?}"
-        ))
-    })?;
-    Ok(Some(StoredProposal {
-        proposal_id,
-        proposal_version,
-        proposal_hash,
-        action,
-        state,
-        tenant_id,
-        principal,
-        business_object,
-        object_id,
-        source_kind,
-        source_id,
-        source_schema,
-        source_table,
-        source_database_mutated: mutated,
-        change_set,
-        created_at,
-        updated_at,
-    }))
+    row.map(ProposalRow::into_stored).transpose()
 }
 
 #[cfg(test)]
