@@ -390,7 +390,7 @@ async fn proposals(g: &Global, action: ProposalsCmd) -> Result<u8> {
             limit,
             json,
         } => {
-            let (ledger, _) = open_existing_ledger(g)?;
+            let (ledger, _) = open_existing_ledger(g).await?;
             let list = ledger
                 .list_proposals(state.as_deref(), tenant.as_deref(), limit.clamp(1, 200))
                 .await?;
@@ -410,7 +410,7 @@ async fn proposals(g: &Global, action: ProposalsCmd) -> Result<u8> {
             details,
             json,
         } => {
-            let (ledger, store) = open_existing_ledger(g)?;
+            let (ledger, store) = open_existing_ledger(g).await?;
             let id = ledger.resolve_selector(&selector).await?;
             let replay = ledger.replay(&id).await?;
             if json {
@@ -515,7 +515,7 @@ fn confirm(question: &str) -> Result<()> {
 }
 
 async fn decide(g: &Global, a: DecideArgs, approve: bool) -> Result<u8> {
-    let (ledger, store) = open_existing_ledger(g)?;
+    let (ledger, store) = open_existing_ledger(g).await?;
     let id = ledger.resolve_selector(&a.selector).await?;
     let p = ledger.proposal(&id).await?;
     if !approve && a.reason.as_deref().map(str::trim).unwrap_or("").is_empty() {
@@ -639,7 +639,7 @@ async fn reconcile(g: &Global, force: bool, json_out: bool) -> Result<u8> {
 
 /// The proposal an evidence bundle belongs to (`replay show --evidence`).
 async fn proposal_of_evidence(g: &Global, ev: &str) -> Result<String> {
-    let (ledger, _) = open_existing_ledger(g)?;
+    let (ledger, _) = open_existing_ledger(g).await?;
     ledger
         .evidence_bundle(ev)
         .await?
@@ -660,7 +660,7 @@ async fn replay(g: &Global, selector: Option<String>, details: bool, json_out: b
             "Use --evidence ev_… to replay from an evidence bundle.",
         ));
     }
-    let (ledger, store) = open_existing_ledger(g)?;
+    let (ledger, store) = open_existing_ledger(g).await?;
     let id = ledger.resolve_selector(&sel).await?;
     let record = ledger.replay(&id).await?;
     if json_out {

@@ -108,7 +108,7 @@ fn shown_url(url: &reqwest::Url) -> String {
 }
 
 pub async fn run(g: &Global, action: EventsCmd) -> Result<u8> {
-    let (ledger, store) = open_existing_ledger(g)?;
+    let (ledger, store) = open_existing_ledger(g).await?;
     match action {
         EventsCmd::Tail {
             events,

@@ -344,6 +344,55 @@ pub async fn doctor(
         status: "pass",
         detail: format!("valid ({} warning(s))", loaded.warnings.len()),
     }];
+    if let location @ synapsor_runner::LedgerLocation::Postgres { .. } =
+        synapsor_runner::runner::resolve_ledger(None, Some(&loaded))
+    {
+        let (status, detail) = match location.probe(&Default::default()).await {
+            Err(e) => ("fail", e.to_string()),
+            Ok(p) => {
+                let (have, want) = (
+                    p["schema_version"].as_i64().unwrap_or(0),
+                    p["runner_schema_version"].as_i64().unwrap_or(0),
+                );
+                let missing: Vec<&str> = p["missing_privileges"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|m| m.as_str())
+                    .collect();
+                if have > want {
+                    (
+                        "fail",
+                        format!(
+                            "schema version {have} is newer than this runner's {want}; upgrade synapsor-runner"
+                        ),
+                    )
+                } else if !missing.is_empty() {
+                    (
+                        "fail",
+                        format!("missing privileges: {}", missing.join(", ")),
+                    )
+                } else if have < want {
+                    (
+                        "warn",
+                        format!(
+                            "schema version {have}; the first runner to open it migrates to {want}"
+                        ),
+                    )
+                } else {
+                    (
+                        "pass",
+                        format!("connected; schema version {have} (current); privileges ok"),
+                    )
+                }
+            }
+        };
+        checks.push(Check {
+            name: format!("ledger: {location}"),
+            status,
+            detail,
+        });
+    }
     if check_handlers {
         if loaded.config.executors.is_empty() {
             checks.push(Check {

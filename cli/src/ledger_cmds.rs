@@ -7,9 +7,9 @@ use crate::{
 };
 use serde_json::{Value, json};
 use std::path::Path;
-use synapsor_runner::Error;
 use synapsor_runner::error::Result;
 use synapsor_runner::ledger::{ListFilter, ReceiptFilter};
+use synapsor_runner::{Error, Ledger, LedgerLocation};
 
 fn check_limit(limit: u32) -> Result<u32> {
     if (1..=200).contains(&limit) {
@@ -87,7 +87,7 @@ fn write_export(path: Option<&Path>, what: &str, body: &str) -> Result<()> {
 }
 
 pub async fn evidence(g: &Global, action: EvidenceCmd) -> Result<u8> {
-    let (ledger, _) = open_existing_ledger(g)?;
+    let (ledger, _) = open_existing_ledger(g).await?;
     match action {
         EvidenceCmd::List { filter } => {
             let json_out = filter.json;
@@ -244,7 +244,7 @@ fn parse_audit_id(s: &str, what: &str) -> Result<i64> {
 }
 
 pub async fn query_audit(g: &Global, action: QueryAuditCmd) -> Result<u8> {
-    let (ledger, _) = open_existing_ledger(g)?;
+    let (ledger, _) = open_existing_ledger(g).await?;
     match action {
         QueryAuditCmd::List {
             filter,
@@ -351,7 +351,7 @@ fn parse_receipt_id(s: &str) -> Result<i64> {
 }
 
 pub async fn receipts(g: &Global, action: ReceiptsCmd) -> Result<u8> {
-    let (ledger, store) = open_existing_ledger(g)?;
+    let (ledger, store) = open_existing_ledger(g).await?;
     match action {
         ReceiptsCmd::List {
             proposal,
@@ -488,7 +488,26 @@ fn parse_age(s: &str) -> Result<chrono::Duration> {
 }
 
 /// `store reset --yes`: delete the ledger file and its WAL companions.
-fn store_reset(g: &Global, yes: bool, force: bool, json: bool) -> Result<u8> {
+async fn store_reset(g: &Global, yes: bool, force: bool, json: bool) -> Result<u8> {
+    if let location @ LedgerLocation::Postgres { .. } = crate::shared::ledger_location(g) {
+        if !yes {
+            return Err(usage(
+                "store reset drops the PostgreSQL ledger's schema with everything in it. Stop every instance that uses it, back up anything you need, and rerun with --yes.",
+            ));
+        }
+        let ledger = location.open(&Default::default()).await?;
+        ledger.drop_postgres_schema().await?;
+        if json {
+            print_json(
+                &json!({"ok": true, "store": location.to_string(), "removed": [location.to_string()], "source_database_changed": false}),
+            );
+        } else {
+            println!("Ledger reset complete");
+            println!("Store: {location}");
+            println!("Source database changed: no");
+        }
+        return Ok(0);
+    }
     let store = crate::shared::ledger_path(g);
     if store.as_os_str() == ":memory:" {
         return Err(usage("store reset needs a ledger file, not :memory:"));
@@ -528,11 +547,82 @@ fn store_reset(g: &Global, yes: bool, force: bool, json: bool) -> Result<u8> {
     Ok(0)
 }
 
-pub async fn store(g: &Global, action: StoreCmd) -> Result<u8> {
-    if let StoreCmd::Reset { yes, force, json } = action {
-        return store_reset(g, yes, force, json);
+/// `store migrate`: copy a SQLite ledger into a PostgreSQL one.
+async fn store_migrate(
+    g: &Global,
+    from: Option<std::path::PathBuf>,
+    to_url_env: Option<String>,
+    to_schema: Option<String>,
+    json: bool,
+) -> Result<u8> {
+    let loaded = synapsor_runner::config::load_config(crate::shared::config_path(g)).ok();
+    let configured = loaded
+        .as_ref()
+        .and_then(|c| c.config.storage.as_ref())
+        .filter(|s| s.engine.as_deref() == Some("postgres"));
+    let url_env = to_url_env
+        .or_else(|| configured.and_then(|s| s.url_env.clone()))
+        .ok_or_else(|| {
+            usage("store migrate needs a PostgreSQL target: storage.engine \"postgres\" with url_env in the config, or --to-url-env VAR")
+        })?;
+    let schema = to_schema
+        .or_else(|| configured.and_then(|s| s.schema.clone()))
+        .unwrap_or_else(|| "synapsor".into());
+    let from = from.unwrap_or_else(|| {
+        synapsor_runner::runner::resolve_ledger_path(g.store.as_deref(), loaded.as_ref())
+    });
+    if !from.exists() {
+        return Err(Error::ConfigFile {
+            code: "LOCAL_STORE_NOT_FOUND",
+            message: format!(
+                "No SQLite ledger to copy at {}; pass --from PATH",
+                from.display()
+            ),
+        });
     }
-    let (ledger, store) = open_existing_ledger(g)?;
+    let source = Ledger::open_read_only(&from)?;
+    let target_location = LedgerLocation::Postgres { url_env, schema };
+    let target = target_location.open(&Default::default()).await?;
+    let out = source.copy_to(&target).await?;
+    if json {
+        let mut out = out;
+        out["from"] = json!(from.display().to_string());
+        out["to"] = json!(target_location.to_string());
+        print_json(&out);
+    } else if out["already_migrated"] == json!(true) {
+        println!(
+            "Nothing to copy: {target_location} already holds the {} proposals of {}.",
+            out["proposals"],
+            from.display()
+        );
+    } else {
+        println!("Copied {} into {target_location}", from.display());
+        for (t, n) in out["copied"].as_object().into_iter().flatten() {
+            println!("  {t}: {n}");
+        }
+        println!(
+            "Digests checked: {} proposals, no problems",
+            out["proposals"]
+        );
+        println!(
+            "Next: point the runner at it (storage.engine \"postgres\") and run `synapsor-runner store check`."
+        );
+    }
+    Ok(0)
+}
+
+pub async fn store(g: &Global, action: StoreCmd) -> Result<u8> {
+    match action {
+        StoreCmd::Reset { yes, force, json } => return store_reset(g, yes, force, json).await,
+        StoreCmd::Migrate {
+            from,
+            to_url_env,
+            to_schema,
+            json,
+        } => return store_migrate(g, from, to_url_env, to_schema, json).await,
+        _ => {}
+    }
+    let (ledger, store) = open_existing_ledger(g).await?;
     match action {
         StoreCmd::Check { json } => {
             let mut report = ledger.check().await?;
@@ -592,7 +682,9 @@ pub async fn store(g: &Global, action: StoreCmd) -> Result<u8> {
                     usage("store prune requires --older-than N followed by s, m, h or d (e.g. 30d)")
                 })
                 .and_then(parse_age)?;
-            if yes {
+            // A PostgreSQL ledger is shared by running instances by design; pruning old
+            // unreferenced reads is safe alongside them.
+            if yes && ledger.backend() == "sqlite" {
                 crate::shared::check_not_in_use(&store, "store prune", force)?;
             }
             let cutoff =
@@ -620,7 +712,9 @@ pub async fn store(g: &Global, action: StoreCmd) -> Result<u8> {
                 }
             }
         }
-        StoreCmd::Reset { .. } => unreachable!("handled before the ledger is opened"),
+        StoreCmd::Reset { .. } | StoreCmd::Migrate { .. } => {
+            unreachable!("handled before the ledger is opened")
+        }
         StoreCmd::Vacuum { json } => {
             let (before, after) = ledger.vacuum().await?;
             if json {
@@ -770,7 +864,7 @@ pub async fn replay_list(
     filter: ListArgs,
     proposals: ProposalFilterArgs,
 ) -> Result<u8> {
-    let (ledger, _) = open_existing_ledger(g)?;
+    let (ledger, _) = open_existing_ledger(g).await?;
     let json_out = filter.json;
     let f = proposal_filter(filter, proposals)?;
     let list = ledger.list_replays(&f).await?;
@@ -806,7 +900,7 @@ pub async fn replay_export(
         )));
     }
     let sel = selector.ok_or_else(|| usage("replay export requires <proposal_id> or latest"))?;
-    let (ledger, _) = open_existing_ledger(g)?;
+    let (ledger, _) = open_existing_ledger(g).await?;
     let id = ledger.resolve_selector(&sel).await?;
     let record = ledger.replay(&id).await?;
     let body = if format == "json" {
@@ -899,7 +993,7 @@ pub async fn activity_search(
     proposals: ProposalFilterArgs,
     replay: Option<String>,
 ) -> Result<u8> {
-    let (ledger, _) = open_existing_ledger(g)?;
+    let (ledger, _) = open_existing_ledger(g).await?;
     let json_out = filter.json;
     let mut f = proposal_filter(filter, proposals)?;
     if let Some(r) = replay {

@@ -1115,7 +1115,27 @@ pub enum StoreCmd {
         #[arg(long)]
         json: bool,
     },
-    /// Delete the ledger file (and its -wal and -shm files). Everything recorded is lost.
+    /// Copy a SQLite ledger, whole, into a PostgreSQL ledger (the config's `storage`, or
+    /// --to-url-env). Every digest is checked; the copy is one transaction; an empty target is
+    /// required, and copying again into the same target does nothing.
+    Migrate {
+        /// The SQLite ledger file to copy (default: --store, else the config's sqlite_path,
+        /// else .synapsor/local.db beside the config)
+        #[arg(long)]
+        from: Option<std::path::PathBuf>,
+        /// The variable holding the target PostgreSQL URL (default: the config's
+        /// storage.url_env)
+        #[arg(long)]
+        to_url_env: Option<String>,
+        /// The target schema (default: the config's storage.schema, else synapsor)
+        #[arg(long)]
+        to_schema: Option<String>,
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete the ledger file (and its -wal and -shm files), or for a PostgreSQL ledger drop
+    /// its schema. Everything recorded is lost.
     Reset {
         /// Really delete it
         #[arg(long)]

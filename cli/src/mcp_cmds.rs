@@ -107,7 +107,7 @@ pub async fn serve_stdio(g: &Global, alias_mode: &str, env_file: Option<&Path>) 
         check_server_env(&loaded.config)?;
     }
     let runner = open_runner(g).await?;
-    let _lease = crate::shared::StoreLease::take(&crate::shared::ledger_path(g), "stdio");
+    let _lease = crate::shared::StoreLease::take_for(g, "stdio");
     let ctx = process_context(&runner);
     synapsor_runner_mcp::SynapsorMcp::new(runner, naming, ctx)
         .serve_stdio()
@@ -157,7 +157,7 @@ pub async fn serve_http(g: &Global, a: HttpServeArgs) -> Result<u8> {
         ));
     }
     let runner = open_runner(g).await?;
-    let _lease = crate::shared::StoreLease::take(&crate::shared::ledger_path(g), "streamable-http");
+    let _lease = crate::shared::StoreLease::take_for(g, "streamable-http");
     let auth = if let Some(var) = &a.auth_token_env {
         let token = std::env::var(var)
             .ok()

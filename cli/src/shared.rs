@@ -4,9 +4,10 @@
 use crate::Global;
 use serde_json::Value;
 use std::path::PathBuf;
+use synapsor_runner::LedgerLocation;
 use synapsor_runner::config::load_config;
 use synapsor_runner::error::{Error, Result};
-use synapsor_runner::runner::resolve_ledger_path;
+use synapsor_runner::runner::{resolve_ledger, resolve_ledger_path};
 use synapsor_runner::{Ledger, OpenOptions, Runner};
 
 pub(crate) fn usage(msg: &str) -> Error {
@@ -42,9 +43,21 @@ pub(crate) fn ledger_path(g: &Global) -> PathBuf {
     resolve_ledger_path(g.store.as_deref(), cfg.as_ref())
 }
 
+/// Where the ledger of `g` is: as [`ledger_path`], or the config's PostgreSQL ledger.
+pub(crate) fn ledger_location(g: &Global) -> LedgerLocation {
+    let cfg = load_config(config_path(g)).ok();
+    resolve_ledger(g.store.as_deref(), cfg.as_ref())
+}
+
 /// Say so when a command is about to create a new, empty ledger while one exists where the
 /// configured path would point if it were read relative to the working directory.
 fn warn_if_ledger_moved(g: &Global, loaded: &synapsor_runner::LoadedConfig) {
+    if resolve_ledger(g.store.as_deref(), Some(loaded))
+        .sqlite_path()
+        .is_none()
+    {
+        return;
+    }
     let path = resolve_ledger_path(g.store.as_deref(), Some(loaded));
     if path.exists() || g.store.is_some() {
         return;
@@ -67,8 +80,14 @@ fn warn_if_ledger_moved(g: &Global, loaded: &synapsor_runner::LoadedConfig) {
 }
 
 /// Open the ledger for review commands; a missing file is an error, not a new empty ledger.
-pub(crate) fn open_existing_ledger(g: &Global) -> Result<(Ledger, PathBuf)> {
-    let path = ledger_path(g);
+/// The path is the file, or for a PostgreSQL ledger its name (`postgres:$VAR/schema`).
+pub(crate) async fn open_existing_ledger(g: &Global) -> Result<(Ledger, PathBuf)> {
+    let location = ledger_location(g);
+    let LedgerLocation::Sqlite(path) = &location else {
+        let ledger = location.open(&std::collections::HashMap::new()).await?;
+        return Ok((ledger, PathBuf::from(location.to_string())));
+    };
+    let path = path.clone();
     if path.as_os_str() != ":memory:" && !path.exists() {
         return Err(Error::ConfigFile {
             code: "LOCAL_STORE_NOT_FOUND",
@@ -99,6 +118,15 @@ fn lease_path(ledger: &std::path::Path) -> PathBuf {
 }
 
 impl StoreLease {
+    /// Claim the ledger of `g`, when it is a file (a PostgreSQL ledger is shared by design: no
+    /// lease).
+    pub(crate) fn take_for(g: &Global, transport: &str) -> Option<StoreLease> {
+        match ledger_location(g) {
+            LedgerLocation::Sqlite(p) => Self::take(&p, transport),
+            LedgerLocation::Postgres { .. } => None,
+        }
+    }
+
     /// Claim `ledger` for this process (best effort: a lease that cannot be written is warned
     /// about, not fatal).
     pub(crate) fn take(ledger: &std::path::Path, transport: &str) -> Option<StoreLease> {

@@ -424,25 +424,43 @@ impl LedgerLocation {
         }
     }
 
+    /// What `doctor` reports of the ledger, changing nothing: for PostgreSQL whether it
+    /// connects, its schema version against this runner's (`schema_version`,
+    /// `runner_schema_version`; 0 before the first start) and `missing_privileges`.
+    pub async fn probe(&self, env: &HashMap<String, String>) -> Result<Value> {
+        match self {
+            LedgerLocation::Sqlite(p) => {
+                Ok(json!({"path": p.display().to_string(), "exists": p.exists()}))
+            }
+            LedgerLocation::Postgres { url_env, schema } => {
+                let url = Self::url(url_env, env)?;
+                postgres::probe(&url, schema, url_env).await
+            }
+        }
+    }
+
+    fn url(url_env: &str, env: &HashMap<String, String>) -> Result<String> {
+        env.get(url_env)
+            .cloned()
+            .or_else(|| std::env::var(url_env).ok())
+            .filter(|u| !u.is_empty())
+            .ok_or_else(|| {
+                Error::ledger(
+                    "LEDGER_URL_MISSING",
+                    format!(
+                        "the ledger is in PostgreSQL (storage.engine \"postgres\") and {url_env} is not set; set it to the ledger database's URL"
+                    ),
+                )
+            })
+    }
+
     /// Open the ledger here (creating and migrating it as needed). A PostgreSQL URL is looked
     /// up in `env` first, then in the process environment.
     pub async fn open(&self, env: &HashMap<String, String>) -> Result<Ledger> {
         match self {
             LedgerLocation::Sqlite(p) => Ledger::open(p),
             LedgerLocation::Postgres { url_env, schema } => {
-                let url = env
-                    .get(url_env)
-                    .cloned()
-                    .or_else(|| std::env::var(url_env).ok())
-                    .filter(|u| !u.is_empty())
-                    .ok_or_else(|| {
-                        Error::ledger(
-                            "LEDGER_URL_MISSING",
-                            format!(
-                                "the ledger is in PostgreSQL (storage.engine \"postgres\") and {url_env} is not set; set it to the ledger database's URL"
-                            ),
-                        )
-                    })?;
+                let url = Self::url(url_env, env)?;
                 Ledger::open_postgres(&url, schema, url_env).await
             }
         }

@@ -1209,6 +1209,68 @@ impl PgLedger {
     }
 }
 
+/// What `doctor` reports of a PostgreSQL ledger, without changing anything: whether it can
+/// connect, the schema version against this runner's, and the privileges the runner needs.
+pub(crate) async fn probe(url: &str, schema: &str, label: &str) -> Result<Value> {
+    let opts: PgConnectOptions = url
+        .parse()
+        .map_err(|_| Error::LedgerStorage(format!("{label} is not a PostgreSQL connection URL")))?;
+    let mut c = tokio::time::timeout(Duration::from_secs(10), PgConnection::connect_with(&opts))
+        .await
+        .map_err(|_| {
+            Error::LedgerStorage(format!(
+                "cannot reach the PostgreSQL ledger named by {label}: timed out"
+            ))
+        })?
+        .map_err(|e| {
+            Error::LedgerStorage(format!(
+                "cannot open the PostgreSQL ledger named by {label}: {}",
+                redact_url(&e.to_string())
+            ))
+        })?;
+    sqlx::query("SELECT set_config('search_path', $1, false)")
+        .bind(schema)
+        .execute(&mut c)
+        .await
+        .map_err(db)?;
+    let version = current_version(&mut c).await?;
+    let mut missing = Vec::new();
+    if version > 0 {
+        let rows: Vec<(String, String, bool)> = sqlx::query_as(
+            "SELECT t.name, p.privilege, has_table_privilege(current_user, quote_ident($1) || '.' || t.name, p.privilege)              FROM unnest(ARRAY['proposals','proposal_events','approvals','writeback_jobs','writeback_receipts','evidence_bundles','evidence_items','query_audit','replay_records','runner_state']) AS t(name)              CROSS JOIN unnest(ARRAY['SELECT','INSERT','UPDATE']) AS p(privilege)",
+        )
+        .bind(schema)
+        .fetch_all(&mut c)
+        .await
+        .map_err(db)?;
+        for (table, privilege, granted) in rows {
+            if !granted && !(table == "proposal_events" && privilege == "UPDATE") {
+                missing.push(format!("{privilege} on {schema}.{table}"));
+            }
+        }
+    } else {
+        let can_create: bool = sqlx::query_scalar(
+            "SELECT has_database_privilege(current_user, current_database(), 'CREATE') OR EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1 AND has_schema_privilege(current_user, nspname, 'CREATE'))",
+        )
+        .bind(schema)
+        .fetch_one(&mut c)
+        .await
+        .map_err(db)?;
+        if !can_create {
+            missing.push(format!(
+                "CREATE on the database or schema {schema} (to create the ledger)"
+            ));
+        }
+    }
+    let _ = c.close().await;
+    Ok(json!({
+        "schema": schema,
+        "schema_version": version,
+        "runner_schema_version": MIGRATIONS.len(),
+        "missing_privileges": missing,
+    }))
+}
+
 /// Why one attempt at recording a proposal did not finish.
 enum TryCreate {
     /// Another instance made a proposal for the object active first: look again.
