@@ -18,7 +18,7 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Mutex;
 use synapsor_runner::{
-    ApplyOptions as CoreApplyOptions, Approver, OpenOptions as CoreOpenOptions,
+    ApplyOptions as CoreApplyOptions, Approver, LedgerLocation, OpenOptions as CoreOpenOptions,
     Runner as CoreRunner, ToolNaming, TrustedContext,
 };
 use synapsor_runner_mcp::McpEndpoint;
@@ -64,9 +64,15 @@ fn trusted(ctx: Option<Context>) -> TrustedContext {
 }
 
 #[napi(object)]
+#[derive(Default)]
 pub struct OpenOptions {
     /// Ledger path (default: the config's `storage`, else `.synapsor/local.db`).
     pub ledger: Option<String>,
+    /// A PostgreSQL ledger shared by every instance of the app, its URL in this variable
+    /// (looked up in `env` first), instead of the config's `storage`.
+    pub ledger_url_env: Option<String>,
+    /// The PostgreSQL ledger's schema (default `synapsor`).
+    pub ledger_schema: Option<String>,
     /// Values for the variables the config names (connection URLs: `read_url_env`,
     /// `write_url_env`; handlers: `url_env`, `token_env`, `signing_secret_env`,
     /// `command_env`), used before `process.env`: hand them over from your own secret store
@@ -176,13 +182,20 @@ impl Runner {
         config_path: String,
         options: Option<OpenOptions>,
     ) -> napi::Result<PromiseRaw<'env, Runner>> {
-        let (ledger, env_vars) = options.map_or((None, None), |o| (o.ledger, o.env));
-        let ledger_path = ledger.map(PathBuf::from);
+        let options = options.unwrap_or_default();
+        let ledger_path = options.ledger.map(PathBuf::from);
+        let ledger_location = options
+            .ledger_url_env
+            .map(|url_env| LedgerLocation::Postgres {
+                url_env,
+                schema: options.ledger_schema.unwrap_or_else(|| "synapsor".into()),
+            });
         spawn(env, async move {
             let runner = CoreRunner::open(CoreOpenOptions {
                 config_path: PathBuf::from(config_path),
                 ledger_path,
-                env: env_vars.unwrap_or_default(),
+                env: options.env.unwrap_or_default(),
+                ledger_location,
             })
             .await?;
             Ok(Runner {

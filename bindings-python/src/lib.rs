@@ -17,7 +17,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 use synapsor_runner::write::executor::{
     BoxFuture, Executor, ExecutorFailure, ExecutorJob, GuardedTx, Statement, no_guarded_transaction,
 };
-use synapsor_runner::{ApplyOptions, Approver, OpenOptions, Runner, ToolNaming, TrustedContext};
+use synapsor_runner::{
+    ApplyOptions, Approver, LedgerLocation, OpenOptions, Runner, ToolNaming, TrustedContext,
+};
 use synapsor_runner_mcp::McpEndpoint;
 
 /// The process that first started the runtime. After `fork()` the runtime's threads do not
@@ -167,12 +169,14 @@ impl NativeRunner {
 #[pymethods]
 impl NativeRunner {
     #[staticmethod]
-    #[pyo3(signature = (config_path, ledger=None, env=None))]
+    #[pyo3(signature = (config_path, ledger=None, env=None, ledger_url_env=None, ledger_schema=None))]
     fn open(
         py: Python<'_>,
         config_path: PathBuf,
         ledger: Option<PathBuf>,
         env: Option<std::collections::HashMap<String, String>>,
+        ledger_url_env: Option<String>,
+        ledger_schema: Option<String>,
     ) -> PyResult<Bound<'_, PyAny>> {
         check_fork()?;
         pyo3_async_runtimes::tokio::future_into_py(py, async move {
@@ -180,6 +184,10 @@ impl NativeRunner {
                 config_path,
                 ledger_path: ledger,
                 env: env.unwrap_or_default(),
+                ledger_location: ledger_url_env.map(|url_env| LedgerLocation::Postgres {
+                    url_env,
+                    schema: ledger_schema.unwrap_or_else(|| "synapsor".into()),
+                }),
             })
             .await
             .map_err(to_py_err)?;

@@ -575,3 +575,51 @@ fn loading_an_invalid_file_lists_every_problem_with_paths() {
     std::fs::write(&path, "{not json").unwrap();
     assert_eq!(load_config(&path).unwrap_err().code(), "CONFIG_NOT_JSON");
 }
+
+/// `storage`: a SQLite file, or a PostgreSQL schema named by an env var, never both, never a URL.
+#[test]
+fn storage_is_a_sqlite_file_or_a_postgres_schema() {
+    let with = |storage: Value| {
+        let mut c = base();
+        c["storage"] = storage;
+        codes(&c)
+    };
+    assert!(with(json!({"engine": "postgres", "url_env": "SYNAPSOR_LEDGER_URL"})).is_empty());
+    assert!(
+        with(json!({"engine": "postgres", "url_env": "LEDGER_URL", "schema": "billing_ledger"}))
+            .is_empty()
+    );
+    assert!(with(json!({"sqlite_path": "ledger.db"})).is_empty());
+    let cases = [
+        (json!({"engine": "mongo"}), "$.storage.engine", "INVALID_STORAGE_ENGINE"),
+        (json!({"engine": "postgres"}), "$.storage.url_env", "STORAGE_URL_ENV_REQUIRED"),
+        (
+            json!({"engine": "postgres", "url_env": "postgres://u:p@h/db"}),
+            "$.storage.url_env",
+            "STORAGE_URL_ENV_REQUIRED",
+        ),
+        (
+            json!({"engine": "postgres", "url_env": "L", "sqlite_path": "x.db"}),
+            "$.storage.sqlite_path",
+            "STORAGE_SQLITE_PATH_WITH_POSTGRES",
+        ),
+        (
+            json!({"engine": "postgres", "url_env": "L", "schema": "Bad-Name"}),
+            "$.storage.schema",
+            "INVALID_STORAGE_SCHEMA",
+        ),
+        (json!({"url_env": "L"}), "$.storage.url_env", "STORAGE_FIELD_NEEDS_POSTGRES"),
+        (
+            json!({"engine": "postgres", "url_env": "L", "url": "postgres://x"}),
+            "$.storage.url",
+            "UNKNOWN_FIELD",
+        ),
+    ];
+    for (storage, path, code) in cases {
+        let got = with(storage.clone());
+        assert!(
+            got.contains(&(code.to_string(), path.to_string())),
+            "{storage}: {got:?}"
+        );
+    }
+}

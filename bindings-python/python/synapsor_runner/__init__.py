@@ -194,6 +194,8 @@ class Runner:
         *,
         ledger: PathLike | None = None,
         env: Mapping[str, str] | None = None,
+        ledger_url_env: str | None = None,
+        ledger_schema: str | None = None,
     ) -> "Runner":
         """Load and validate the config (every problem listed in ``ConfigError.issues``) and open the ledger.
 
@@ -201,11 +203,18 @@ class Runner:
         ``write_url_env``; handlers: ``url_env``, ``token_env``, ``signing_secret_env``,
         ``command_env``), used before ``os.environ``: hand them over from your own secret store
         without setting environment variables.
+
+        ``ledger``: a SQLite ledger file instead of the config's ``storage``.
+        ``ledger_url_env`` (and ``ledger_schema``, default ``synapsor``): a PostgreSQL ledger
+        shared by every instance of the app, its URL in that variable (looked up in ``env``
+        first), instead of the config's ``storage``.
         """
         native = await _native.NativeRunner.open(
             os.fspath(config_path),
             None if ledger is None else os.fspath(ledger),
             None if env is None else dict(env),
+            ledger_url_env,
+            ledger_schema,
         )
         return cls(native)
 
