@@ -314,6 +314,13 @@ export interface OpenOptions {
   /** Ledger path (default: the config's `storage`, else `.synapsor/local.db`). */
   ledger?: string
   /**
+   * A PostgreSQL ledger shared by every instance of the app, its URL in this variable
+   * (looked up in `env` first), instead of the config's `storage`.
+   */
+  ledgerUrlEnv?: string
+  /** The PostgreSQL ledger's schema (default `synapsor`). */
+  ledgerSchema?: string
+  /**
    * Values for the variables the config names (connection URLs: `read_url_env`,
    * `write_url_env`; handlers: `url_env`, `token_env`, `signing_secret_env`,
    * `command_env`), used before `process.env`: hand them over from your own secret store

@@ -216,3 +216,37 @@ test("mcpHandle serves MCP under the app's context", async (t) => {
   assert.equal(spoofed.result.structuredContent.ok, false)
   runner.close()
 })
+
+test('instances of an app share a PostgreSQL ledger: propose on one, approve on another, apply in a third process', async (t) => {
+  const db = new BillingDb(t)
+  const env = { APP_LEDGER_URL: db.url }
+  const openInstance = () =>
+    Runner.open(db.config, { env, ledgerUrlEnv: 'APP_LEDGER_URL', ledgerSchema: 'app_ledger' })
+  const one = await openInstance()
+  const two = await openInstance()
+  const p = await one.propose('billing.propose_late_fee_waiver', { invoice_id: 'INV-3001', reason: 'bank error' }, { context: ACME })
+  assert.deepEqual(
+    (await two.proposals({ state: 'pending_review' })).map((x) => x.proposal_id),
+    [p.proposal_id],
+  )
+  const dup = await two.propose('billing.propose_late_fee_waiver', { invoice_id: 'INV-3001', reason: 'bank error' }, { context: ACME })
+  assert.equal(dup.proposal_id, p.proposal_id)
+  assert.equal(dup.duplicate, true)
+  await two.approve(p.proposal_id, { approver: 'lead_1', roles: ['billing_lead'] })
+  await one.close()
+  await two.close()
+  const script = `
+    const { Runner } = require(${JSON.stringify(path.resolve(import.meta.dirname, '..', 'index.js'))})
+    Runner.open(${JSON.stringify(db.config)}, { ledgerUrlEnv: 'APP_LEDGER_URL', ledgerSchema: 'app_ledger' })
+      .then((r) => r.apply(${JSON.stringify(p.proposal_id)}))
+      .then((out) => console.log(out.receipt.status))
+      .catch((e) => { console.error(e); process.exit(1) })`
+  const { execFileSync } = await import('node:child_process')
+  const out = execFileSync(process.execPath, ['-e', script], { env: { ...process.env, APP_LEDGER_URL: db.url }, encoding: 'utf8' })
+  assert.equal(out.trim(), 'applied')
+  assert.equal(db.sql("SELECT late_fee_cents FROM invoices WHERE id = 'INV-3001'"), '0')
+  assert.equal(db.sql(`SELECT state FROM app_ledger.proposals WHERE proposal_id = '${p.proposal_id}'`), 'applied')
+  assert.equal(db.sql("SELECT count(*) FROM app_ledger.writeback_receipts WHERE status = 'applied'"), '1')
+  const e = await rejection(Runner.open(db.config, { ledgerUrlEnv: 'NOT_SET_ANYWHERE' }))
+  assert.equal(e.code, 'LEDGER_URL_MISSING')
+})

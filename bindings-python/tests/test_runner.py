@@ -9,6 +9,7 @@ import json
 import os
 import pathlib
 import subprocess
+import sys
 import threading
 import time
 
@@ -702,3 +703,48 @@ def test_a_callback_cannot_end_the_guarded_transaction(billing_db):
         await runner.close()
 
     run(main())
+
+
+def test_instances_share_a_postgres_ledger(billing_db):
+    """Three instances of an app on one PostgreSQL ledger: proposed through the first, listed and
+    approved through the second, applied by a third process; the source is written once."""
+    ledger_env = {"APP_LEDGER_URL": billing_db.url}
+
+    async def open_instance():
+        return await sr.Runner.open(
+            billing_db.config, env=ledger_env, ledger_url_env="APP_LEDGER_URL", ledger_schema="app_ledger")
+
+    async def main():
+        async with await open_instance() as one, await open_instance() as two:
+            p = await one.propose(
+                "billing.propose_late_fee_waiver", {"invoice_id": "INV-3001", "reason": "bank error"}, context=ACME)
+            listed = await two.proposals(state="pending_review")
+            assert [x["proposal_id"] for x in listed] == [p["proposal_id"]]
+            again = await two.propose(
+                "billing.propose_late_fee_waiver", {"invoice_id": "INV-3001", "reason": "bank error"}, context=ACME)
+            assert again["proposal_id"] == p["proposal_id"] and again["duplicate"] is True
+            await two.approve(p["proposal_id"], approver="lead_1", roles=["billing_lead"])
+            return p["proposal_id"]
+
+    pid = run(main())
+    third = subprocess.run(
+        [sys.executable, "-c", (
+            "import asyncio, sys, synapsor_runner as sr\n"
+            "async def main():\n"
+            f"    async with await sr.Runner.open({str(billing_db.config)!r}, ledger_url_env='APP_LEDGER_URL', ledger_schema='app_ledger') as r:\n"
+            f"        print((await r.apply({pid!r}))['receipt']['status'])\n"
+            "asyncio.run(main())\n")],
+        env={**os.environ, "APP_LEDGER_URL": billing_db.url}, capture_output=True, text=True)
+    assert third.returncode == 0, third.stderr
+    assert third.stdout.strip() == "applied"
+    assert billing_db.sql("SELECT late_fee_cents FROM invoices WHERE id = 'INV-3001'") == "0"
+    assert billing_db.sql(f"SELECT state FROM app_ledger.proposals WHERE proposal_id = '{pid}'") == "applied"
+    assert billing_db.sql("SELECT count(*) FROM app_ledger.writeback_receipts WHERE status = 'applied'") == "1"
+    assert billing_db.sql("SELECT count(*) FROM synapsor_writeback_receipts") == "1"
+
+    async def missing():
+        with pytest.raises(sr.SynapsorError) as e:
+            await sr.Runner.open(billing_db.config, ledger_url_env="NOT_SET_ANYWHERE")
+        assert e.value.code == "LEDGER_URL_MISSING" and "NOT_SET_ANYWHERE" in str(e.value)
+
+    run(missing())
