@@ -44,8 +44,12 @@ fn stdio(args: &[String]) {
         &args[2],
         args[3].parse::<usize>().unwrap(),
     );
+    // `-`: no --store, the ledger the config names (a PostgreSQL ledger, say).
+    let store_args: &[&str] = if store == "-" { &[] } else { &["--store", store] };
     let mut child = Command::new(bin)
-        .args(["--config", config, "--store", store, "mcp", "serve"])
+        .args(["--config", config])
+        .args(store_args)
+        .args(["mcp", "serve"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
