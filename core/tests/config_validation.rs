@@ -591,8 +591,16 @@ fn storage_is_a_sqlite_file_or_a_postgres_schema() {
     );
     assert!(with(json!({"sqlite_path": "ledger.db"})).is_empty());
     let cases = [
-        (json!({"engine": "mongo"}), "$.storage.engine", "INVALID_STORAGE_ENGINE"),
-        (json!({"engine": "postgres"}), "$.storage.url_env", "STORAGE_URL_ENV_REQUIRED"),
+        (
+            json!({"engine": "mongo"}),
+            "$.storage.engine",
+            "INVALID_STORAGE_ENGINE",
+        ),
+        (
+            json!({"engine": "postgres"}),
+            "$.storage.url_env",
+            "STORAGE_URL_ENV_REQUIRED",
+        ),
         (
             json!({"engine": "postgres", "url_env": "postgres://u:p@h/db"}),
             "$.storage.url_env",
@@ -608,7 +616,11 @@ fn storage_is_a_sqlite_file_or_a_postgres_schema() {
             "$.storage.schema",
             "INVALID_STORAGE_SCHEMA",
         ),
-        (json!({"url_env": "L"}), "$.storage.url_env", "STORAGE_FIELD_NEEDS_POSTGRES"),
+        (
+            json!({"url_env": "L"}),
+            "$.storage.url_env",
+            "STORAGE_FIELD_NEEDS_POSTGRES",
+        ),
         (
             json!({"engine": "postgres", "url_env": "L", "url": "postgres://x"}),
             "$.storage.url",

@@ -47,7 +47,7 @@ impl Fixture {
     }
 
     async fn runner(&self) -> Runner {
-        let config = load_config(&self.dir.path().join("synapsor.runner.json")).unwrap();
+        let config = load_config(self.dir.path().join("synapsor.runner.json")).unwrap();
         Runner::with_parts(config, self.ledger().await).unwrap()
     }
 }
@@ -708,7 +708,7 @@ async fn a_sqlite_ledger_copies_into_postgres() {
     );
     // New rows after the copy continue the numbering.
     let runner_pg = Runner::with_parts(
-        load_config(&f.dir.path().join("synapsor.runner.json")).unwrap(),
+        load_config(f.dir.path().join("synapsor.runner.json")).unwrap(),
         pg,
     )
     .unwrap();

@@ -45,7 +45,11 @@ fn stdio(args: &[String]) {
         args[3].parse::<usize>().unwrap(),
     );
     // `-`: no --store, the ledger the config names (a PostgreSQL ledger, say).
-    let store_args: &[&str] = if store == "-" { &[] } else { &["--store", store] };
+    let store_args: &[&str] = if store == "-" {
+        &[]
+    } else {
+        &["--store", store]
+    };
     let mut child = Command::new(bin)
         .args(["--config", config])
         .args(store_args)

@@ -1244,7 +1244,9 @@ pub(crate) async fn probe(url: &str, schema: &str, label: &str) -> Result<Value>
         .await
         .map_err(db)?;
         for (table, privilege, granted) in rows {
-            if !granted && !(table == "proposal_events" && privilege == "UPDATE") {
+            // Events are append-only: the runner needs no UPDATE on them.
+            let needed = !(table == "proposal_events" && privilege == "UPDATE");
+            if needed && !granted {
                 missing.push(format!("{privilege} on {schema}.{table}"));
             }
         }
