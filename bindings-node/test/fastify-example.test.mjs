@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict'
 import fs from 'node:fs'
 import path from 'node:path'
-import { execFile, execFileSync } from 'node:child_process'
+import { execFile, execFileSync, spawn } from 'node:child_process'
 import { promisify } from 'node:util'
 import { test } from 'node:test'
 import { BillingDb, ROOT } from './support.mjs'
@@ -166,4 +166,62 @@ test('fastify-billing: the official MCP TypeScript SDK client uses the app route
   await assert.rejects(
     wrong.connect(new StreamableHTTPClientTransport(new URL(base + '/mcp'), { requestInit: { headers: { authorization: 'Bearer stolen' } } })),
   )
+})
+
+/** Start `node app.mjs` as its own process; resolves with its base URL once it listens. */
+function startInstance(t, env) {
+  const childEnv = { ...process.env, ...env, PORT: '0' }
+  delete childEnv.SYNAPSOR_LEDGER
+  const child = spawn(process.execPath, [APP], { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] })
+  t.after(() => child.kill('SIGTERM'))
+  return new Promise((resolve, reject) => {
+    let out = ''
+    const seen = (chunk) => {
+      out += chunk
+      const m = out.match(/Server listening at (http:\/\/127\.0\.0\.1:\d+)/)
+      if (m) resolve(m[1])
+    }
+    child.stdout.on('data', seen)
+    child.stderr.on('data', seen)
+    child.on('exit', (code) => reject(new Error(`app exited ${code}: ${out}`)))
+  })
+}
+
+test('fastify-billing: three processes share one PostgreSQL ledger', async (t) => {
+  const db = new BillingDb(t)
+  const cfg = JSON.parse(fs.readFileSync(path.join(ROOT, 'examples', 'fastify-billing', 'synapsor.runner.json'), 'utf8'))
+  cfg.storage = { engine: 'postgres', url_env: 'BILLING_APP_LEDGER_URL', schema: 'app_ledger' }
+  const config = path.join(db.dir, 'shared.synapsor.runner.json')
+  fs.writeFileSync(config, JSON.stringify(cfg))
+  const env = {
+    BILLING_APP_READ_URL: process.env[db.readEnv],
+    BILLING_APP_WRITE_URL: process.env[db.writeEnv],
+    BILLING_APP_USERS: JSON.stringify(USERS),
+    BILLING_APP_LEDGER_URL: db.url,
+    SYNAPSOR_CONFIG: config,
+  }
+  const [one, two, three] = await Promise.all([startInstance(t, env), startInstance(t, env), startInstance(t, env)])
+  const post = async (base, url, key, body) =>
+    (
+      await fetch(base + url, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${key}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+        body: body ? JSON.stringify(body) : undefined,
+      })
+    ).json()
+  const prop = await post(one, '/mcp', 'agent-key', {
+    jsonrpc: '2.0',
+    id: 1,
+    method: 'tools/call',
+    params: { name: 'billing.propose_account_credit', arguments: { invoice_id: 'INV-3001', amount_cents: 700, reason: 'goodwill' } },
+  })
+  const pid = prop.result.structuredContent.proposal.id
+  const listed = await (await fetch(two + '/reviews/proposals', { headers: { authorization: 'Bearer lead-key' } })).json()
+  assert.deepEqual(listed.map((p) => p.proposal_id), [pid])
+  assert.equal((await post(two, `/reviews/proposals/${pid}/approve`, 'lead-key')).state, 'approved')
+  assert.equal((await post(three, `/reviews/proposals/${pid}/apply`, 'lead-key')).status, 'applied')
+  const again = await Promise.all([one, two, three, one, two, three].map((b) => post(b, `/reviews/proposals/${pid}/apply`, 'lead-key')))
+  assert.deepEqual([...new Set(again.map((a) => a.status))], ['already_applied'])
+  assert.equal(db.sql('SELECT count(*) || \':\' || sum(amount_cents) FROM account_credits'), '1:700')
+  assert.equal(db.sql("SELECT count(*) FROM app_ledger.writeback_receipts WHERE status = 'applied'"), '1')
 })

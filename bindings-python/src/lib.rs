@@ -52,6 +52,18 @@ fn spawn<'py, F>(py: Python<'py>, fut: F) -> PyResult<Bound<'py, PyAny>>
 where
     F: Future<Output = Result<Value, PyErr>> + Send + 'static,
 {
+    spawn_as(py, fut, |py, v| to_py(py, &v))
+}
+
+/// How a finished call's output becomes the awaitable's result.
+type Convert<T> = for<'py> fn(Python<'py>, T) -> PyResult<Bound<'py, PyAny>>;
+
+/// [`spawn`] for any output, turned into a Python object by `convert` on the loop's side.
+fn spawn_as<'py, T, F>(py: Python<'py>, fut: F, convert: Convert<T>) -> PyResult<Bound<'py, PyAny>>
+where
+    T: Send + 'static,
+    F: Future<Output = Result<T, PyErr>> + Send + 'static,
+{
     check_fork()?;
     let locals = pyo3_async_runtimes::tokio::get_current_locals(py)?;
     let event_loop = locals.event_loop(py);
@@ -60,22 +72,52 @@ where
     let caller = std::thread::current().id();
     let call = pyo3_async_runtimes::tokio::scope(locals, async move {
         let out = fut.await;
-        settle(caller, target, loop_ref, out);
+        settle(caller, target, loop_ref, out, convert);
     });
     let runtime = pyo3_async_runtimes::tokio::get_runtime().handle();
     py.detach(|| synapsor_runner::embed::start(runtime, call));
     Ok(py_fut)
 }
 
+/// Deliveries of results to Python under way on runtime threads, and whether the interpreter
+/// is shutting down. A runtime thread that is inside `call_soon_threadsafe` when Python
+/// finalizes would be stopped by the interpreter as it takes the GIL back, which aborts the
+/// process; so at exit (an `atexit` hook) Python waits for the deliveries under way, and later
+/// ones are dropped unsent.
+static DELIVERING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+static SHUTTING_DOWN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// `atexit`: stop delivering, and wait (GIL released, at most 5 s) for deliveries under way.
+#[pyfunction]
+fn _stop_deliveries(py: Python<'_>) {
+    use std::sync::atomic::Ordering::SeqCst;
+    SHUTTING_DOWN.store(true, SeqCst);
+    py.detach(|| {
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while DELIVERING.load(SeqCst) > 0 && std::time::Instant::now() < until {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    });
+}
+
 /// Hand a finished call's result to its awaitable, on its loop.
-fn settle(
+fn settle<T>(
     caller: std::thread::ThreadId,
     target: Py<PyAny>,
     event_loop: Py<PyAny>,
-    out: Result<Value, PyErr>,
+    out: Result<T, PyErr>,
+    convert: Convert<T>,
 ) {
+    use std::sync::atomic::Ordering::SeqCst;
+    DELIVERING.fetch_add(1, SeqCst);
+    if SHUTTING_DOWN.load(SeqCst) {
+        // Nobody is waiting; touching Python now could stop this thread mid-call.
+        std::mem::forget((target, event_loop, out));
+        DELIVERING.fetch_sub(1, SeqCst);
+        return;
+    }
     Python::attach(|py| {
-        let (ok, value) = match out.and_then(|v| to_py(py, &v)) {
+        let (ok, value) = match out.and_then(|v| convert(py, v)) {
             Ok(v) => (true, v),
             Err(e) => (false, e.into_value(py).into_bound(py).into_any()),
         };
@@ -96,6 +138,7 @@ fn settle(
             e.print(py); // the loop is closed: nobody is waiting any more
         }
     });
+    DELIVERING.fetch_sub(1, SeqCst);
 }
 
 /// Set an awaitable's result or exception unless it was cancelled meanwhile (on its loop).
@@ -178,8 +221,7 @@ impl NativeRunner {
         ledger_url_env: Option<String>,
         ledger_schema: Option<String>,
     ) -> PyResult<Bound<'_, PyAny>> {
-        check_fork()?;
-        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+        let open = async move {
             let runner = Runner::open(OpenOptions {
                 config_path,
                 ledger_path: ledger,
@@ -194,7 +236,8 @@ impl NativeRunner {
             Ok(NativeRunner {
                 runner: Mutex::new(Some(runner)),
             })
-        })
+        };
+        spawn_as(py, open, |py, r| Ok(Bound::new(py, r)?.into_any()))
     }
 
     #[pyo3(signature = (capability, args, context=None))]
@@ -648,6 +691,8 @@ impl SyncTransaction {
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<NativeRunner>()?;
     m.add_class::<Transaction>()?;
+    let stop = wrap_pyfunction!(_stop_deliveries, m)?;
+    m.py().import("atexit")?.call_method1("register", (stop,))?;
     m.add_class::<SyncTransaction>()?;
     m.add("__version__", synapsor_runner::VERSION)?;
     {

@@ -169,3 +169,67 @@ def test_the_official_mcp_python_sdk_uses_the_apps_own_route(app_url, billing_db
         assert env["error"]["code"] == "NOT_FOUND_IN_TENANT"
 
     asyncio.run(main())
+
+
+def start_instance(billing_db, config, env_extra):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = dict(os.environ)
+    env.update({
+        "BILLING_APP_READ_URL": os.environ[billing_db.read_env],
+        "BILLING_APP_WRITE_URL": os.environ[billing_db.write_env],
+        "BILLING_APP_USERS": json.dumps(USERS),
+        "SYNAPSOR_CONFIG": str(config),
+        **env_extra,
+    })
+    env.pop("SYNAPSOR_LEDGER", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "app:app", "--app-dir", str(APP_DIR), "--host", "127.0.0.1",
+         "--port", str(port), "--log-level", "warning"],
+        env=env, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(200):
+        try:
+            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            time.sleep(0.05)
+        if proc.poll() is not None:
+            raise AssertionError(proc.stderr.read())
+    raise AssertionError("the app did not start")
+
+
+def test_three_instances_share_one_postgres_ledger(billing_db, tmp_path):
+    """Three uvicorn processes of the example, one PostgreSQL ledger: proposed through the first,
+    listed and approved through the second, applied through the third, then applied again from
+    all three at once: one credit."""
+    cfg = json.loads((APP_DIR / "synapsor.runner.json").read_text())
+    cfg["storage"] = {"engine": "postgres", "url_env": "BILLING_APP_LEDGER_URL", "schema": "app_ledger"}
+    config = tmp_path / "synapsor.runner.json"
+    config.write_text(json.dumps(cfg))
+    instances = [start_instance(billing_db, config, {"BILLING_APP_LEDGER_URL": billing_db.url}) for _ in range(3)]
+    try:
+        (_, one), (_, two), (_, three) = instances
+        lead = {"Authorization": "Bearer lead-key"}
+        with httpx.Client(base_url=one, timeout=10) as c:
+            prop = rpc(c, "agent-key", "tools/call", {"name": "billing.propose_account_credit",
+                                                      "arguments": {"invoice_id": "INV-3001", "amount_cents": 700, "reason": "goodwill"}}).json()
+            pid = prop["result"]["structuredContent"]["proposal"]["id"]
+        with httpx.Client(base_url=two, timeout=10) as c:
+            assert [p["proposal_id"] for p in c.get("/reviews/proposals", headers=lead).json()] == [pid]
+            assert c.post(f"/reviews/proposals/{pid}/approve", headers=lead).json()["state"] == "approved"
+        with httpx.Client(base_url=three, timeout=10) as c:
+            assert c.post(f"/reviews/proposals/{pid}/apply", headers=lead).json()["status"] == "applied"
+        import concurrent.futures
+        with concurrent.futures.ThreadPoolExecutor(9) as pool:
+            again = list(pool.map(
+                lambda url: httpx.post(f"{url}/reviews/proposals/{pid}/apply", headers=lead, timeout=10).json()["status"],
+                [u for _, u in instances] * 3))
+        assert set(again) == {"already_applied"}, again
+        assert billing_db.sql("SELECT count(*) || ':' || sum(amount_cents) FROM account_credits") == "1:700"
+        assert billing_db.sql("SELECT count(*) FROM app_ledger.writeback_receipts WHERE status = 'applied'") == "1"
+    finally:
+        for proc, _ in instances:
+            proc.terminate()
+            proc.wait(timeout=10)

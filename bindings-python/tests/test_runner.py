@@ -746,5 +746,65 @@ def test_instances_share_a_postgres_ledger(billing_db):
         with pytest.raises(sr.SynapsorError) as e:
             await sr.Runner.open(billing_db.config, ledger_url_env="NOT_SET_ANYWHERE")
         assert e.value.code == "LEDGER_URL_MISSING" and "NOT_SET_ANYWHERE" in str(e.value)
+        assert isinstance(e.value, sr.ConfigError)
 
     run(missing())
+
+
+def test_eight_processes_applying_eight_at_a_time_write_once(billing_db):
+    """8 processes × 8 concurrent applies of one approved proposal on a shared PostgreSQL ledger:
+    one mutation, one `applied` receipt; every other attempt is `already_applied` or told that
+    another apply holds the job."""
+    env = {**os.environ, "APP_LEDGER_URL": billing_db.url}
+
+    async def prepare():
+        async with await sr.Runner.open(billing_db.config, ledger_url_env="APP_LEDGER_URL", env=env) as r:
+            p = await r.propose("billing.propose_late_fee_waiver", {"invoice_id": "INV-3001", "reason": "race"}, context=ACME)
+            await r.approve(p["proposal_id"], approver="lead_1", roles=["billing_lead"])
+            return p["proposal_id"]
+
+    pid = run(prepare())
+    script = (
+        "import asyncio, json, synapsor_runner as sr\n"
+        "async def one(r):\n"
+        "    try:\n"
+        f"        rec = (await r.apply({pid!r}))['receipt']\n"
+        "        return rec['status'] if rec['status'] != 'failed' else rec.get('safe_error_code')\n"
+        "    except sr.SynapsorError as e:\n"
+        "        return e.code\n"
+        "async def main():\n"
+        f"    async with await sr.Runner.open({str(billing_db.config)!r}, ledger_url_env='APP_LEDGER_URL') as r:\n"
+        "        print(json.dumps(await asyncio.gather(*(one(r) for _ in range(8)))))\n"
+        "asyncio.run(main())\n")
+    procs = [subprocess.Popen([sys.executable, "-c", script], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(8)]
+    outcomes = []
+    for p in procs:
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+        outcomes += json.loads(out)
+    assert len(outcomes) == 64
+    assert outcomes.count("applied") == 1, outcomes
+    # 64 applies at once may exhaust the server's connections (100 by default): such an attempt
+    # fails retryably without writing; none is applied twice.
+    assert set(outcomes) - {"applied", "already_applied"} <= {"DATABASE_UNAVAILABLE"}, outcomes
+    assert billing_db.sql("SELECT late_fee_cents FROM invoices WHERE id = 'INV-3001'") == "0"
+    assert billing_db.sql("SELECT count(*) FROM synapsor.writeback_receipts WHERE status = 'applied'") == "1"
+    assert billing_db.sql("SELECT count(*) FROM synapsor_writeback_receipts") == "1"
+
+
+def test_the_interpreter_exits_cleanly_right_after_a_call(billing_db, tmp_path):
+    """A result delivered from a runtime thread as the interpreter shuts down must not abort the
+    process (it did, about one exit in ten, before deliveries were waited for at exit)."""
+    script = (
+        "import asyncio, sys, synapsor_runner as sr\n"
+        "async def main():\n"
+        f"    async with await sr.Runner.open({str(billing_db.config)!r}, ledger=sys.argv[1]) as r:\n"
+        "        await r.proposals()\n"
+        "asyncio.run(main())\n")
+    codes = []
+    for batch in range(5):
+        procs = [subprocess.Popen([sys.executable, "-c", script, str(tmp_path / f"l{batch}_{i}.db")],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for i in range(8)]
+        codes += [(p.wait(timeout=60), p.stderr.read()) for p in procs]
+    assert [c for c in codes if c[0] != 0] == []

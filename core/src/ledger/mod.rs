@@ -444,13 +444,11 @@ impl LedgerLocation {
             .cloned()
             .or_else(|| std::env::var(url_env).ok())
             .filter(|u| !u.is_empty())
-            .ok_or_else(|| {
-                Error::ledger(
-                    "LEDGER_URL_MISSING",
-                    format!(
-                        "the ledger is in PostgreSQL (storage.engine \"postgres\") and {url_env} is not set; set it to the ledger database's URL"
-                    ),
-                )
+            .ok_or_else(|| Error::ConfigFile {
+                code: "LEDGER_URL_MISSING",
+                message: format!(
+                    "the ledger is in PostgreSQL (storage.engine \"postgres\") and {url_env} is not set; set it to the ledger database's URL"
+                ),
             })
     }
 

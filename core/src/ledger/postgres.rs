@@ -250,12 +250,12 @@ impl PgLedger {
     /// came from, for errors (never the URL).
     pub(crate) async fn open(url: &str, schema: &str, label: &str) -> Result<Self> {
         if !valid_schema_name(schema) {
-            return Err(Error::ledger(
-                "LEDGER_SCHEMA_NAME_INVALID",
-                format!(
+            return Err(Error::ConfigFile {
+                code: "INVALID_STORAGE_SCHEMA",
+                message: format!(
                     "ledger schema {schema:?} must be lower-case letters, digits and _ (at most 63)"
                 ),
-            ));
+            });
         }
         let opts: PgConnectOptions = url.parse().map_err(|_| {
             Error::LedgerStorage(format!("{label} is not a PostgreSQL connection URL"))
@@ -284,8 +284,10 @@ impl PgLedger {
                 .connect_lazy_with(opts.clone())
         };
         let ledger = PgLedger {
-            pool: pool(16, false),
-            reads: pool(4, true),
+            // Modest pools: every instance of an app holds its own, and the server's
+            // connections are shared by all of them.
+            pool: pool(8, false),
+            reads: pool(2, true),
             schema: schema.to_string(),
         };
         // The first connection is made directly, so a wrong URL fails at once with the
