@@ -991,3 +991,98 @@ fn a_non_loopback_bind_needs_tls_or_an_opt_in_and_a_host_allowlist() {
         "200"
     );
 }
+
+/// One JSON-RPC call over Streamable HTTP (JSON or SSE answer), in `session` if given:
+/// (the answer, the session id the server named).
+fn http_rpc(url: &str, token: &str, session: Option<&str>, body: Value) -> (Value, Option<String>) {
+    let auth = format!("Bearer {token}");
+    let mut headers = vec![
+        ("Authorization", auth.as_str()),
+        ("Content-Type", "application/json"),
+        ("Accept", "application/json, text/event-stream"),
+    ];
+    if let Some(s) = session {
+        headers.push(("Mcp-Session-Id", s));
+    }
+    let (status, body, got) = raw_post(url, &headers, &body.to_string());
+    assert!(status == 200 || status == 202, "{status}: {body}");
+    let json = body
+        .lines()
+        .find_map(|l| l.strip_prefix("data: "))
+        .unwrap_or(&body)
+        .trim()
+        .to_string();
+    let sid = got.into_iter().find(|(k, _)| k == "mcp-session-id").map(|(_, v)| v);
+    (serde_json::from_str(&json).unwrap_or(Value::Null), sid)
+}
+
+/// An initialized session for `token`.
+fn http_session(url: &str, token: &str) -> String {
+    let (_, sid) = http_rpc(url, token, None, json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}}}));
+    let sid = sid.expect("a session id");
+    http_rpc(url, token, Some(&sid), json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+    sid
+}
+
+/// Two Streamable HTTP servers on one PostgreSQL ledger, serving two tenants: a proposal made
+/// through either server is a resource on both, for its own tenant only.
+#[test]
+fn two_http_servers_share_a_postgres_ledger_and_keep_tenants_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, tokens) = host_demo(dir.path());
+    let mut c: Value = serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
+    c["storage"] = json!({"engine": "postgres", "url_env": "SHARED_LEDGER_URL"});
+    std::fs::write(&config, c.to_string()).unwrap();
+    let admin = std::env::var("SYNAPSOR_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let db = format!("mcpledger_{}_{}", std::process::id(), std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos());
+    let psql = |sql: &str| {
+        assert!(Command::new("psql").args([admin.as_str(), "-qc", sql]).status().unwrap().success());
+    };
+    psql(&format!("CREATE DATABASE {db}"));
+    struct Drop_(Box<dyn Fn()>);
+    impl Drop for Drop_ {
+        fn drop(&mut self) {
+            (self.0)()
+        }
+    }
+    let (admin2, db2) = (admin.clone(), db.clone());
+    let _cleanup = Drop_(Box::new(move || {
+        let _ = Command::new("psql").args([admin2.as_str(), "-qc", &format!("DROP DATABASE IF EXISTS {db2} WITH (FORCE)")]).status();
+    }));
+    let ledger_url = format!("{}/{db}", admin.rsplit_once('/').unwrap().0);
+    let serve = || {
+        let mut c = bin();
+        c.arg("--config")
+            .arg(&config)
+            .args(["mcp", "serve-streamable-http", "--tokens-file"])
+            .arg(&tokens)
+            .env("SHARED_LEDGER_URL", &ledger_url);
+        c
+    };
+    let one = start(&mut serve());
+    let two = start(&mut serve());
+    let (acme, globex) = ("acme-token-0123456789", "globex-token-0123456789");
+    let propose = |url: &str, token: &str, invoice: &str| -> String {
+        let sid = http_session(url, token);
+        let (out, _) = http_rpc(url, token, Some(&sid), json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "billing.propose_late_fee_waiver", "arguments": {"invoice_id": invoice, "reason": "goodwill"}}}));
+        out["result"]["structuredContent"]["proposal"]["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{out}"))
+            .to_string()
+    };
+    let acme_id = propose(&one.url, acme, "INV-3001");
+    let globex_id = propose(&two.url, globex, "INV-9001");
+    let resources = |url: &str, token: &str| -> String {
+        let sid = http_session(url, token);
+        let (out, _) = http_rpc(url, token, Some(&sid), json!({"jsonrpc": "2.0", "id": 3, "method": "resources/list"}));
+        assert!(out["result"]["resources"].is_array(), "{out}");
+        out["result"].to_string()
+    };
+    for url in [&one.url, &two.url] {
+        let a = resources(url, acme);
+        assert!(a.contains(&acme_id) && !a.contains(&globex_id), "{a}");
+        let g = resources(url, globex);
+        assert!(g.contains(&globex_id) && !g.contains(&acme_id), "{g}");
+    }
+}
