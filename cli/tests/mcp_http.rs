@@ -1012,15 +1012,28 @@ fn http_rpc(url: &str, token: &str, session: Option<&str>, body: Value) -> (Valu
         .unwrap_or(&body)
         .trim()
         .to_string();
-    let sid = got.into_iter().find(|(k, _)| k == "mcp-session-id").map(|(_, v)| v);
+    let sid = got
+        .into_iter()
+        .find(|(k, _)| k == "mcp-session-id")
+        .map(|(_, v)| v);
     (serde_json::from_str(&json).unwrap_or(Value::Null), sid)
 }
 
 /// An initialized session for `token`.
 fn http_session(url: &str, token: &str) -> String {
-    let (_, sid) = http_rpc(url, token, None, json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}}}));
+    let (_, sid) = http_rpc(
+        url,
+        token,
+        None,
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}}}),
+    );
     let sid = sid.expect("a session id");
-    http_rpc(url, token, Some(&sid), json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+    http_rpc(
+        url,
+        token,
+        Some(&sid),
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+    );
     sid
 }
 
@@ -1035,9 +1048,22 @@ fn two_http_servers_share_a_postgres_ledger_and_keep_tenants_apart() {
     std::fs::write(&config, c.to_string()).unwrap();
     let admin = std::env::var("SYNAPSOR_TEST_PG_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let db = format!("mcpledger_{}_{}", std::process::id(), std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos());
+    let db = format!(
+        "mcpledger_{}_{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos()
+    );
     let psql = |sql: &str| {
-        assert!(Command::new("psql").args([admin.as_str(), "-qc", sql]).status().unwrap().success());
+        assert!(
+            Command::new("psql")
+                .args([admin.as_str(), "-qc", sql])
+                .status()
+                .unwrap()
+                .success()
+        );
     };
     psql(&format!("CREATE DATABASE {db}"));
     struct Drop_(Box<dyn Fn()>);
@@ -1048,7 +1074,13 @@ fn two_http_servers_share_a_postgres_ledger_and_keep_tenants_apart() {
     }
     let (admin2, db2) = (admin.clone(), db.clone());
     let _cleanup = Drop_(Box::new(move || {
-        let _ = Command::new("psql").args([admin2.as_str(), "-qc", &format!("DROP DATABASE IF EXISTS {db2} WITH (FORCE)")]).status();
+        let _ = Command::new("psql")
+            .args([
+                admin2.as_str(),
+                "-qc",
+                &format!("DROP DATABASE IF EXISTS {db2} WITH (FORCE)"),
+            ])
+            .status();
     }));
     let ledger_url = format!("{}/{db}", admin.rsplit_once('/').unwrap().0);
     let serve = || {
@@ -1065,7 +1097,12 @@ fn two_http_servers_share_a_postgres_ledger_and_keep_tenants_apart() {
     let (acme, globex) = ("acme-token-0123456789", "globex-token-0123456789");
     let propose = |url: &str, token: &str, invoice: &str| -> String {
         let sid = http_session(url, token);
-        let (out, _) = http_rpc(url, token, Some(&sid), json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "billing.propose_late_fee_waiver", "arguments": {"invoice_id": invoice, "reason": "goodwill"}}}));
+        let (out, _) = http_rpc(
+            url,
+            token,
+            Some(&sid),
+            json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "billing.propose_late_fee_waiver", "arguments": {"invoice_id": invoice, "reason": "goodwill"}}}),
+        );
         out["result"]["structuredContent"]["proposal"]["id"]
             .as_str()
             .unwrap_or_else(|| panic!("{out}"))
@@ -1075,7 +1112,12 @@ fn two_http_servers_share_a_postgres_ledger_and_keep_tenants_apart() {
     let globex_id = propose(&two.url, globex, "INV-9001");
     let resources = |url: &str, token: &str| -> String {
         let sid = http_session(url, token);
-        let (out, _) = http_rpc(url, token, Some(&sid), json!({"jsonrpc": "2.0", "id": 3, "method": "resources/list"}));
+        let (out, _) = http_rpc(
+            url,
+            token,
+            Some(&sid),
+            json!({"jsonrpc": "2.0", "id": 3, "method": "resources/list"}),
+        );
         assert!(out["result"]["resources"].is_array(), "{out}");
         out["result"].to_string()
     };

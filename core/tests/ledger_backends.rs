@@ -724,3 +724,77 @@ async fn a_sqlite_ledger_copies_into_postgres() {
     let err = sqlite.copy_to(runner_pg.ledger()).await.unwrap_err();
     assert_eq!(err.code(), "LEDGER_NOT_EMPTY");
 }
+
+/// `store migrate` at size: a SQLite ledger with 10,000 proposals (some approved, some
+/// rejected) copies into PostgreSQL with every digest checked and the same replays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_proposals_copy_into_postgres() {
+    // tmpfs where there is one: the copy is measured here, not ten thousand disk syncs.
+    let shm = std::path::Path::new("/dev/shm");
+    let dir = if shm.is_dir() {
+        tempfile::tempdir_in(shm).unwrap()
+    } else {
+        tempfile::tempdir().unwrap()
+    };
+    create_demo(dir.path()).unwrap();
+    let config = load_config(dir.path().join("synapsor.runner.json")).unwrap();
+    let runner =
+        Runner::with_parts(config, Ledger::open(&dir.path().join("l.db")).unwrap()).unwrap();
+    let template = propose(&runner, "INV-3001", "grace").await.unwrap();
+    let sqlite = runner.ledger();
+    let template = sqlite.proposal(&template).await.unwrap().change_set;
+    let mut ids = Vec::new();
+    for i in 0..9_999 {
+        let mut cs = template.clone();
+        cs.proposal_id = format!("wrp_copy{i:016}");
+        cs.scope.object_id = format!("COPY-{i:06}");
+        cs.evidence.bundle_id = format!("ev_copy{i:016}");
+        cs.integrity.proposal_hash = cs.compute_hash();
+        let (mut bundle, audit) = evidence_for(&cs);
+        bundle.evidence_bundle_id = cs.evidence.bundle_id.clone();
+        ids.push(cs.proposal_id.clone());
+        sqlite.create_proposal(cs, bundle, audit).await.unwrap();
+    }
+    for id in ids.iter().step_by(10) {
+        sqlite.approve(id, &lead(), Some("ok")).await.unwrap();
+    }
+    for id in ids.iter().skip(5).step_by(10) {
+        sqlite.reject(id, &lead(), "no").await.unwrap();
+    }
+    assert_eq!(sqlite.count("proposals").await.unwrap(), 10_000);
+
+    let db = common::PgDatabase::create("ledger_10k");
+    let url = common::with_db(&common::admin_url(), &db.0);
+    let pg = Ledger::open_postgres(&url, "synapsor", "TEST_URL")
+        .await
+        .unwrap();
+    let out = sqlite.copy_to(&pg).await.unwrap();
+    assert_eq!(out["proposals"], json!(10_000), "{out}");
+    assert_eq!(out["check"]["problems"], json!([]));
+    assert_eq!(out["check"]["checked"]["proposals"], json!(10_000));
+    for t in synapsor_runner::ledger::TABLES {
+        assert_eq!(
+            pg.count(t).await.unwrap(),
+            sqlite.count(t).await.unwrap(),
+            "{t}"
+        );
+    }
+    for id in ids.iter().step_by(997) {
+        assert_eq!(
+            without_generated_at(pg.replay_view(id).await.unwrap()),
+            without_generated_at(sqlite.replay_view(id).await.unwrap()),
+            "{id}"
+        );
+    }
+    assert_eq!(
+        pg.list_proposals(Some("approved"), None, 200)
+            .await
+            .unwrap()
+            .len(),
+        sqlite
+            .list_proposals(Some("approved"), None, 200)
+            .await
+            .unwrap()
+            .len()
+    );
+}
