@@ -547,6 +547,61 @@ async fn store_reset(g: &Global, yes: bool, force: bool, json: bool) -> Result<u
     Ok(0)
 }
 
+/// `store grants`: the ledger's role layout as SQL, for the configured schema.
+fn store_grants(
+    g: &Global,
+    role: &str,
+    owner: &str,
+    schema: Option<String>,
+    prune: bool,
+) -> Result<u8> {
+    let schema = schema
+        .or_else(|| match crate::shared::ledger_location(g) {
+            LedgerLocation::Postgres { schema, .. } => Some(schema),
+            LedgerLocation::Sqlite(_) => None,
+        })
+        .unwrap_or_else(|| "synapsor".into());
+    let ident = regex_lite::Regex::new(r"^[a-z_][a-z0-9_]{0,62}$").expect("regex");
+    for (what, name) in [
+        ("--schema", schema.as_str()),
+        ("--role", role),
+        ("--owner", owner),
+    ] {
+        if !ident.is_match(name) {
+            return Err(usage(&format!(
+                "{what} must be lower-case letters, digits and _ (got {name:?})"
+            )));
+        }
+    }
+    println!(
+        "-- 1. Before the first start: the owner creates and migrates the ledger (connect as it"
+    );
+    println!("--    for the first start and for upgrades).");
+    println!("CREATE ROLE {owner} LOGIN;");
+    println!("CREATE SCHEMA IF NOT EXISTS {schema} AUTHORIZATION {owner};");
+    println!("-- 2. After the first start created the tables: the runner's role.");
+    println!("CREATE ROLE {role} LOGIN;");
+    println!("GRANT USAGE ON SCHEMA {schema} TO {role};");
+    println!("GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA {schema} TO {role};");
+    println!(
+        "GRANT UPDATE ON {schema}.proposals, {schema}.writeback_jobs, {schema}.writeback_receipts, {schema}.evidence_bundles, {schema}.replay_records, {schema}.runner_state TO {role};"
+    );
+    println!("GRANT USAGE ON ALL SEQUENCES IN SCHEMA {schema} TO {role};");
+    if prune {
+        println!("-- store prune (old reads no proposal references):");
+        println!(
+            "GRANT DELETE ON {schema}.evidence_bundles, {schema}.evidence_items, {schema}.query_audit TO {role};"
+        );
+    }
+    println!(
+        "-- No UPDATE or DELETE on proposal_events, approvals, evidence_items or query_audit: the ledger"
+    );
+    println!(
+        "-- only appends to them. Set the roles' passwords (ALTER ROLE ... PASSWORD) as your site does."
+    );
+    Ok(0)
+}
+
 /// `store migrate`: copy a SQLite ledger into a PostgreSQL one.
 async fn store_migrate(
     g: &Global,
@@ -620,6 +675,12 @@ pub async fn store(g: &Global, action: StoreCmd) -> Result<u8> {
             to_schema,
             json,
         } => return store_migrate(g, from, to_url_env, to_schema, json).await,
+        StoreCmd::Grants {
+            role,
+            owner,
+            schema,
+            prune,
+        } => return store_grants(g, &role, &owner, schema, prune),
         _ => {}
     }
     let (ledger, store) = open_existing_ledger(g).await?;
@@ -712,7 +773,7 @@ pub async fn store(g: &Global, action: StoreCmd) -> Result<u8> {
                 }
             }
         }
-        StoreCmd::Reset { .. } | StoreCmd::Migrate { .. } => {
+        StoreCmd::Reset { .. } | StoreCmd::Migrate { .. } | StoreCmd::Grants { .. } => {
             unreachable!("handled before the ledger is opened")
         }
         StoreCmd::Vacuum { json } => {

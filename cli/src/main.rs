@@ -1134,6 +1134,22 @@ pub enum StoreCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Print least-privilege grants for a PostgreSQL ledger: an owner role that creates and
+    /// migrates the schema, and the runner's role that uses it (nothing is run).
+    Grants {
+        /// The role the runner connects as
+        #[arg(long, default_value = "synapsor_ledger")]
+        role: String,
+        /// The role that owns the schema and runs migrations
+        #[arg(long, default_value = "synapsor_ledger_owner")]
+        owner: String,
+        /// The ledger's schema (default: the config's storage.schema, else synapsor)
+        #[arg(long)]
+        schema: Option<String>,
+        /// Also let the runner's role run `store prune`
+        #[arg(long)]
+        prune: bool,
+    },
     /// Delete the ledger file (and its -wal and -shm files), or for a PostgreSQL ledger drop
     /// its schema. Everything recorded is lost.
     Reset {

@@ -334,3 +334,93 @@ fn a_bad_ledger_url_is_named_without_the_url_and_reset_drops_the_schema() {
         "0"
     );
 }
+
+/// `store grants` prints a layout that works: the owner creates the ledger, the runner's role
+/// uses it with what doctor asks for, and cannot rewrite its history.
+#[test]
+fn the_printed_grants_are_enough_and_no_more() {
+    let s = Setup::new();
+    let n = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let (owner, role) = (format!("lo_{n}"), format!("lr_{n}"));
+    let (code, sql, err) = run(&mut s.cmd(&[
+        "store", "grants", "--schema", "granted", "--owner", &owner, "--role", &role,
+    ]));
+    assert_eq!(code, 0, "{err}");
+    let (before, after) = sql.split_once("-- 2.").unwrap();
+    let after = format!("-- 2.{after}");
+    let drop_roles = |owner: &str, role: &str, db: &str| {
+        let _ = Command::new("psql")
+            .args([admin_url().as_str(), "-qc", &format!("DROP DATABASE IF EXISTS {db} WITH (FORCE); DROP ROLE IF EXISTS {role}; DROP ROLE IF EXISTS {owner}")])
+            .output();
+    };
+    psql(&s.db.0, before);
+    let as_user = |user: &str| {
+        format!(
+            "postgres://{user}@{}",
+            s.db.url().split_once('@').unwrap().1
+        )
+    };
+    // The first start, as the owner, creates the tables.
+    let config_schema = |schema: &str| {
+        let mut v: Value =
+            serde_json::from_str(&std::fs::read_to_string(&s.config).unwrap()).unwrap();
+        v["storage"]["schema"] = json!(schema);
+        std::fs::write(&s.config, v.to_string()).unwrap();
+    };
+    config_schema("granted");
+    let (code, out, err) = run(s
+        .cmd(&["store", "stats", "--json"])
+        .env(URL_ENV, as_user(&owner)));
+    assert_eq!(code, 0, "{out}\n{err}");
+    psql(&s.db.0, &after);
+    let doctor: Value = {
+        let (_, out, _) = run(s.cmd(&["doctor", "--json"]).env(URL_ENV, as_user(&role)));
+        serde_json::from_str(&out).unwrap()
+    };
+    let check = doctor["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"].as_str().unwrap().starts_with("ledger:"))
+        .cloned()
+        .unwrap();
+    assert_eq!(check["status"], json!("pass"), "{doctor}");
+    // The runner's role works the whole lifecycle.
+    let (code, out, err) = run(s
+        .cmd(&[
+            "propose",
+            "billing.propose_late_fee_waiver",
+            "--json",
+            &json!({"invoice_id": "INV-3002", "reason": "grants"}).to_string(),
+        ])
+        .env(URL_ENV, as_user(&role)));
+    assert_eq!(code, 0, "{out}\n{err}");
+    let id = serde_json::from_str::<Value>(&out).unwrap()["proposal"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (code, out, err) = run(s
+        .cmd(&["proposals", "approve", &id, "--yes", "--as", "lead"])
+        .env(URL_ENV, as_user(&role)));
+    assert_eq!(code, 0, "{out}\n{err}");
+    let (code, out, err) = run(s.cmd(&["apply", &id]).env(URL_ENV, as_user(&role)));
+    assert_eq!(code, 0, "{out}\n{err}");
+    // And cannot rewrite history, with or without the trigger.
+    let out = Command::new("psql")
+        .args([
+            format!("{}/{}", as_user(&role).rsplit_once('/').unwrap().0, s.db.0).as_str(),
+            "-qc",
+            "DELETE FROM granted.approvals",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "the runner's role may not delete approvals"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("permission denied"));
+    drop_roles(&owner, &role, &s.db.0);
+}

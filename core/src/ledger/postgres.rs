@@ -1245,9 +1245,17 @@ pub(crate) async fn probe(url: &str, schema: &str, label: &str) -> Result<Value>
         .fetch_all(&mut c)
         .await
         .map_err(db)?;
+        // The ledger updates these; it only appends to the others.
+        const UPDATED: [&str; 6] = [
+            "proposals",
+            "writeback_jobs",
+            "writeback_receipts",
+            "evidence_bundles",
+            "replay_records",
+            "runner_state",
+        ];
         for (table, privilege, granted) in rows {
-            // Events are append-only: the runner needs no UPDATE on them.
-            let needed = !(table == "proposal_events" && privilege == "UPDATE");
+            let needed = privilege != "UPDATE" || UPDATED.contains(&table.as_str());
             if needed && !granted {
                 missing.push(format!("{privilege} on {schema}.{table}"));
             }
@@ -1334,7 +1342,9 @@ async fn migrate(c: &mut PgConnection, schema: &str) -> Result<()> {
         .execute(&mut *tx)
         .await
         .map_err(db)?;
-    sqlx::raw_sql("DO $$ BEGIN EXECUTE format('CREATE SCHEMA IF NOT EXISTS %I', current_setting('synapsor.ledger_schema')); END $$")
+    // Only when missing: CREATE SCHEMA checks the database privilege even with IF NOT EXISTS,
+    // and a ledger owner given only its schema has none.
+    sqlx::raw_sql("DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = current_setting('synapsor.ledger_schema')) THEN EXECUTE format('CREATE SCHEMA %I', current_setting('synapsor.ledger_schema')); END IF; END $$")
         .execute(&mut *tx)
         .await
         .map_err(db)?;
