@@ -72,11 +72,29 @@ fn stdio(args: &[String]) {
     );
     out.read_line(&mut line).unwrap();
     send(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
+    // BENCH_TOOL=propose: propose a late-fee waiver on invoice BW-<BENCH_OFFSET + i> per call
+    // (a new proposal each time; the invoices must exist); otherwise inspect INV-3001.
+    let offset: usize = std::env::var("BENCH_OFFSET")
+        .ok()
+        .and_then(|o| o.parse().ok())
+        .unwrap_or(0);
+    let propose = std::env::var("BENCH_TOOL").as_deref() == Ok("propose");
+    let params = |i: usize| {
+        if propose {
+            format!(
+                r#"{{"name":"billing.propose_late_fee_waiver","arguments":{{"invoice_id":"BW-{}","reason":"bench"}}}}"#,
+                offset + i
+            )
+        } else {
+            CALL.to_string()
+        }
+    };
     // Warm-up: pools, catalog cache.
     for i in 0..20 {
         send(&format!(
-            r#"{{"jsonrpc":"2.0","id":{},"method":"tools/call","params":{CALL}}}"#,
-            100_000 + i
+            r#"{{"jsonrpc":"2.0","id":{},"method":"tools/call","params":{}}}"#,
+            100_000 + i,
+            params(n + 1 + i)
         ));
         line.clear();
         out.read_line(&mut line).unwrap();
@@ -87,8 +105,9 @@ fn stdio(args: &[String]) {
     for i in 0..n {
         let t = Instant::now();
         send(&format!(
-            r#"{{"jsonrpc":"2.0","id":{},"method":"tools/call","params":{CALL}}}"#,
-            i + 1
+            r#"{{"jsonrpc":"2.0","id":{},"method":"tools/call","params":{}}}"#,
+            i + 1,
+            params(i + 1)
         ));
         line.clear();
         out.read_line(&mut line).unwrap();
@@ -99,7 +118,16 @@ fn stdio(args: &[String]) {
     let rss = peak_rss_mib(child.id());
     drop(stdin);
     let _ = child.wait();
-    report("stdio, 1 client, sequential", lat, wall, rss);
+    report(
+        if propose {
+            "stdio propose, 1 client, sequential"
+        } else {
+            "stdio, 1 client, sequential"
+        },
+        lat,
+        wall,
+        rss,
+    );
 }
 
 /// Minimal HTTP/1.1 keep-alive client: enough for a benchmark, no extra dependencies.
