@@ -789,9 +789,28 @@ fn select(
             );
         }
     }
+    if a.mode != "read_only" && !t.writable {
+        return Err(refuse(
+            "TABLE_NOT_WRITABLE",
+            format!(
+                "{}.{} is a {}: proposals cannot be written back to it. Pass --mode read_only for a read capability only, or point --table at the base table",
+                t.schema, t.name, t.kind
+            ),
+        ));
+    }
+    let conflict = if a.row_hash_guard { None } else { conflict };
     if conflict.is_none() && a.mode != "read_only" {
+        if !a.row_hash_guard {
+            return Err(refuse(
+                "CONFLICT_COLUMN_REQUIRED",
+                format!(
+                    "{}.{} has no version column (updated_at, last_update, lock_version, …): pass --conflict-column COLUMN, or --row-hash-guard to guard proposals by a hash of the row (weaker)",
+                    t.schema, t.name
+                ),
+            ));
+        }
         warnings.push(format!(
-            "{}.{} has no version column: the proposal is guarded by a hash of the row (weak_guard_ack); pass --conflict-column for a stronger guard",
+            "{}.{}: proposals are guarded by a hash of the row (--row-hash-guard); add a version column for a stronger guard",
             t.schema, t.name
         ));
     }

@@ -896,6 +896,14 @@ pub struct InitArgs {
     /// Version column for the conflict guard (default: the first suggested)
     #[arg(long)]
     pub conflict_column: Option<String>,
+    /// The table has no version column: guard proposals by a hash of the row instead
+    /// (weaker: it cannot tell an edit that was undone from no edit)
+    #[arg(
+        long,
+        visible_alias = "weak-guard-ack",
+        conflicts_with = "conflict_column"
+    )]
+    pub row_hash_guard: bool,
     /// Columns the read shows, comma-separated (default: all but sensitive and large ones)
     #[arg(long, value_delimiter = ',')]
     pub visible_columns: Vec<String>,

@@ -309,3 +309,164 @@ fn onboard_writes_the_config_then_validates_checks_and_reads_once() {
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("Smoke read did not pass"), "{out}");
 }
+
+/// The rest of the generated-config matrix on PostgreSQL: text key and tenant with a
+/// `timestamptz` version; a `uuid` key with `password_hash` and `api_key` and no version column
+/// (the row-hash guard only when asked for); a view (a read capability only).
+#[test]
+fn postgres_text_keys_uuid_keys_tables_without_versions_and_views() {
+    let db = common::PgDatabase::create("init_matrix");
+    common::psql(
+        &db.0,
+        "CREATE TABLE invoices (id text PRIMARY KEY, tenant_id text NOT NULL, status text NOT NULL, \
+         late_fee_cents integer NOT NULL, updated_at timestamptz NOT NULL DEFAULT now()); \
+         INSERT INTO invoices VALUES ('INV-1', 'acme', 'overdue', 5500), ('INV-2', 'globex', 'overdue', 5500); \
+         CREATE TABLE accounts (account_uuid uuid PRIMARY KEY, tenant_id text NOT NULL, email text NOT NULL, \
+         password_hash text NOT NULL, api_key text, plan text NOT NULL); \
+         INSERT INTO accounts VALUES ('0b6f4a5e-9c1d-4e43-9a1b-2f3c4d5e6f70', 'acme', 'a@example.com', 'x', 'k', 'free'); \
+         CREATE VIEW open_invoices AS SELECT id, tenant_id, status, late_fee_cents FROM invoices WHERE status = 'overdue'",
+    );
+    let url = common::with_db(&common::admin_url(), &db.0);
+
+    // Text key, text tenant, timestamptz version: the billing shape.
+    let dir = tempfile::tempdir().unwrap();
+    ok(cli(dir.path(), &url, "acme").args([
+        "init",
+        "--from-env",
+        "SI_URL",
+        "--table",
+        "invoices",
+        "--mode",
+        "review",
+        "--patch",
+        "late_fee_cents=fixed:0",
+        "--numeric-bound",
+        "late_fee_cents=0:10000",
+    ]));
+    let c = config(dir.path());
+    assert_eq!(
+        c["capabilities"][1]["conflict_guard"]["column"],
+        "updated_at"
+    );
+    let applied = lifecycle(
+        dir.path(),
+        &url,
+        "acme",
+        "invoice.propose_invoice_update",
+        r#"{"invoice_id":"INV-1"}"#,
+    );
+    assert!(applied.contains("applied"), "{applied}");
+    assert_eq!(
+        common::psql(
+            &db.0,
+            "SELECT id || ':' || late_fee_cents FROM invoices ORDER BY id"
+        ),
+        "INV-1:0\nINV-2:5500"
+    );
+    ok(cli(dir.path(), &url, "acme").args(["replay", "show", "latest"]));
+
+    // uuid key, secrets, no version column: refused until the weaker guard is asked for.
+    let dir = tempfile::tempdir().unwrap();
+    let init = |extra: &[&str]| {
+        let mut c = cli(dir.path(), &url, "acme");
+        c.args([
+            "init",
+            "--from-env",
+            "SI_URL",
+            "--table",
+            "accounts",
+            "--mode",
+            "review",
+            "--patch",
+            "plan=arg:plan",
+        ])
+        .args(extra);
+        run(&mut c)
+    };
+    let (code, _, err) = init(&[]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("CONFLICT_COLUMN_REQUIRED") && err.contains("--row-hash-guard"),
+        "{err}"
+    );
+    assert!(
+        !dir.path().join("synapsor.runner.json").exists(),
+        "nothing written"
+    );
+    let (code, out, err) = init(&["--row-hash-guard"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let c = config(dir.path());
+    let visible = c["capabilities"][0]["visible_columns"].to_string();
+    assert!(
+        !visible.contains("password_hash") && !visible.contains("api_key"),
+        "{visible}"
+    );
+    assert_eq!(
+        c["capabilities"][1]["conflict_guard"]["weak_guard_ack"],
+        true
+    );
+    let applied = lifecycle(
+        dir.path(),
+        &url,
+        "acme",
+        "account.propose_account_update",
+        r#"{"account_id":"0b6f4a5e-9c1d-4e43-9a1b-2f3c4d5e6f70","plan":"pro"}"#,
+    );
+    assert!(applied.contains("applied"), "{applied}");
+    assert_eq!(common::psql(&db.0, "SELECT plan FROM accounts"), "pro");
+
+    // A view: proposals refused; a read capability works.
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, err) = run(cli(dir.path(), &url, "acme").args([
+        "init",
+        "--from-env",
+        "SI_URL",
+        "--table",
+        "open_invoices",
+        "--mode",
+        "review",
+        "--patch",
+        "status=arg:status",
+        "--primary-key",
+        "id",
+        "--tenant-column",
+        "tenant_id",
+    ]));
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("TABLE_NOT_WRITABLE") && err.contains("--mode read_only"),
+        "{err}"
+    );
+    ok(cli(dir.path(), &url, "acme").args([
+        "init",
+        "--from-env",
+        "SI_URL",
+        "--table",
+        "open_invoices",
+        "--mode",
+        "read_only",
+        "--primary-key",
+        "id",
+        "--tenant-column",
+        "tenant_id",
+    ]));
+    let c = config(dir.path());
+    assert_eq!(c["capabilities"].as_array().unwrap().len(), 1);
+    ok(cli(dir.path(), &url, "acme").args(["config", "validate"]));
+    let (tool, arg) = (
+        c["capabilities"][0]["name"].as_str().unwrap().to_string(),
+        c["capabilities"][0]["lookup"]["id_from_arg"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+    );
+    let read = ok(cli(dir.path(), &url, "acme")
+        .args([
+            "inspect",
+            &tool,
+            "--args",
+            &serde_json::json!({arg: "INV-2"}).to_string(),
+        ])
+        .env("SYNAPSOR_TENANT_ID", "globex"));
+    assert!(read.contains("INV-2"), "{read}");
+}
