@@ -238,6 +238,12 @@ fn server_env(config: &synapsor_runner::RunnerConfig) -> (Vec<String>, Vec<Strin
             list.push(n.to_string());
         }
     };
+    if let Some(s) = config.storage.as_ref()
+        && s.engine.as_deref() == Some("postgres")
+        && let Some(n) = &s.url_env
+    {
+        add(&mut required, n);
+    }
     for s in config.sources.values() {
         if let Some(n) = &s.read_url_env {
             add(&mut required, n);
@@ -336,6 +342,12 @@ pub fn configure(g: &Global, a: &ConfigureArgs) -> Result<u8> {
     // The ledger the reviewer's `proposals` and `apply` use: from the config unless given.
     let raw_store = crate::shared::ledger_path(g);
     let (cfg, store) = (shown(&raw_config), shown(&raw_store));
+    // A PostgreSQL ledger is named by the config (and its URL variable), never by --store.
+    let store_args: Vec<String> = match crate::shared::ledger_location(g) {
+        synapsor_runner::LedgerLocation::Sqlite(_) => vec!["--store".into(), store.clone()],
+        synapsor_runner::LedgerLocation::Postgres { .. } => vec![],
+    };
+    let raw_store_relative = !store_args.is_empty() && raw_store.is_relative();
     let command = if absolute_paths {
         std::env::current_exe()
             .map(|p| p.display().to_string())
@@ -380,12 +392,9 @@ pub fn configure(g: &Global, a: &ConfigureArgs) -> Result<u8> {
             }
         };
         println!("{}", serde_json::to_string_pretty(&snippet).expect("json"));
-        let mut start = vec![
-            command.clone(),
-            "--config".into(),
-            cfg.clone(),
-            "--store".into(),
-            store.clone(),
+        let mut start = vec![command.clone(), "--config".into(), cfg.clone()];
+        start.extend(store_args.iter().cloned());
+        start.extend([
             "mcp".into(),
             "serve-streamable-http".into(),
             "--host".into(),
@@ -394,7 +403,7 @@ pub fn configure(g: &Global, a: &ConfigureArgs) -> Result<u8> {
             port.to_string(),
             "--auth-token-env".into(),
             auth_token_env.into(),
-        ];
+        ]);
         start.extend(alias_args);
         eprintln!(
             "Start the server with {auth_token_env} set (and {}):\n  {}",
@@ -411,7 +420,8 @@ pub fn configure(g: &Global, a: &ConfigureArgs) -> Result<u8> {
         return Ok(0);
     }
 
-    let mut args: Vec<String> = vec!["--config".into(), cfg, "--store".into(), store];
+    let mut args: Vec<String> = vec!["--config".into(), cfg];
+    args.extend(store_args);
     args.extend(["mcp".into(), "serve".into()]);
     args.extend(alias_args);
     let mut server = json!({"command": command});
@@ -465,7 +475,7 @@ pub fn configure(g: &Global, a: &ConfigureArgs) -> Result<u8> {
         _ => server,
     };
     println!("{}", serde_json::to_string_pretty(&snippet).expect("json"));
-    if (raw_config.is_relative() || raw_store.is_relative()) && !absolute_paths {
+    if (raw_config.is_relative() || raw_store_relative) && !absolute_paths {
         eprintln!(
             "Warning: relative paths are resolved by the MCP client working directory. Use --absolute-paths if the client runs from another directory."
         );

@@ -34,9 +34,15 @@ pub async fn run(g: &Global, a: UpArgs) -> Result<u8> {
     let runner = open_runner(g).await?;
     let loaded = runner.loaded_config();
     let config = runner.config();
+    let location = synapsor_runner::runner::resolve_ledger(g.store.as_deref(), Some(loaded));
     let store = resolve_ledger_path(g.store.as_deref(), Some(loaded));
     let path = loaded.path.display().to_string();
-    let store_s = store.display().to_string();
+    let store_s = location.to_string();
+    // A PostgreSQL ledger is named by the config, never by --store.
+    let store_flag = match &location {
+        synapsor_runner::LedgerLocation::Sqlite(_) => format!(" --store {}", store.display()),
+        synapsor_runner::LedgerLocation::Postgres { .. } => String::new(),
+    };
     let tools = synapsor_runner::agent::tools::tool_list(config, naming);
     let checks = crate::render::boundary_checks(&tools);
     let ok = checks.iter().all(|(_, passed, _)| *passed);
@@ -169,7 +175,7 @@ pub async fn run(g: &Global, a: UpArgs) -> Result<u8> {
             println!("    {detail}");
         }
         println!("Server guidance:");
-        let cfg = format!("--config {path} --store {store_s}");
+        let cfg = format!("--config {path}{store_flag}");
         if transport == "stdio" {
             println!(
                 "  stdio mode is launched by an MCP client. This command does not hold a protocol session open."

@@ -257,6 +257,19 @@ fn separate_processes_share_one_postgres_ledger() {
     assert_eq!(s.json(&["store", "check", "--json"])["problems"], json!([]));
     let stats = s.json(&["store", "stats", "--json"]);
     assert_eq!(stats["backend"], json!("postgres"), "{stats}");
+
+    // MCP client snippets start the server on this same ledger: no --store (which would mean a
+    // SQLite file), the ledger's URL variable among those the client must set.
+    let snippet = s.json(&["mcp", "configure", "generic-stdio"]);
+    let args = snippet["args"].to_string();
+    assert!(!args.contains("--store"), "{snippet}");
+    assert!(snippet["env"].get(URL_ENV).is_some(), "{snippet}");
+    let (code, out, err) = run(&mut s.cmd(&["up"]));
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        !out.contains("--store") && out.contains(&format!("postgres:${URL_ENV}/synapsor")),
+        "{out}"
+    );
 }
 
 #[test]
