@@ -12,7 +12,7 @@ use synapsor_runner::config::{Engine, Provider};
 use synapsor_runner::context::binding_for;
 use synapsor_runner::error::{Error, Result};
 use synapsor_runner::protocol::WritebackJob;
-use synapsor_runner::runner::resolve_ledger_path;
+use synapsor_runner::runner::resolve_ledger;
 use synapsor_runner::{ApplyOptions, Approver, Runner, ToolNaming, TrustedContext};
 
 pub async fn run(cli: Cli) -> Result<u8> {
@@ -227,7 +227,9 @@ pub(crate) async fn tools_preview(g: &Global, alias_mode: &str, json_out: bool) 
     let naming = ToolNaming::parse(alias_mode)
         .ok_or_else(|| usage("--alias-mode must be canonical, openai, or both"))?;
     let runner = open_runner(g).await?;
-    let store = resolve_ledger_path(g.store.as_deref(), Some(runner.loaded_config()));
+    let store = std::path::PathBuf::from(
+        resolve_ledger(g.store.as_deref(), Some(runner.loaded_config())).to_string(),
+    );
     let tools = synapsor_runner::agent::tools::tool_list(runner.config(), naming);
     let checks = render::boundary_checks(&tools);
     let ok = checks.iter().all(|c| c.1);
@@ -270,9 +272,9 @@ pub(crate) async fn tools_preview(g: &Global, alias_mode: &str, json_out: bool) 
         }
         println!("Next:");
         println!(
-            "  synapsor-runner mcp serve --config {} --store {}",
+            "  synapsor-runner mcp serve --config {}{}",
             config_path(g).display(),
-            store.display()
+            render::store_flag(&store)
         );
     }
     Ok(if ok { 0 } else { 1 })
@@ -338,7 +340,9 @@ fn cli_context(runner: &Runner, capability: &str) -> TrustedContext {
 async fn call(g: &Global, a: CallArgs, proposal: bool) -> Result<u8> {
     let runner = open_runner(g).await?;
     let args = read_call_args(&a, &runner)?;
-    let store = resolve_ledger_path(g.store.as_deref(), Some(runner.loaded_config()));
+    let store = std::path::PathBuf::from(
+        resolve_ledger(g.store.as_deref(), Some(runner.loaded_config())).to_string(),
+    );
     let ctx = cli_context(&runner, &a.capability);
     let json_out = a.json.is_some();
     if proposal {
@@ -564,7 +568,9 @@ async fn decide(g: &Global, a: DecideArgs, approve: bool) -> Result<u8> {
 
 async fn apply(g: &Global, a: ApplyArgs) -> Result<u8> {
     let runner = open_runner(g).await?;
-    let store = resolve_ledger_path(g.store.as_deref(), Some(runner.loaded_config()));
+    let store = std::path::PathBuf::from(
+        resolve_ledger(g.store.as_deref(), Some(runner.loaded_config())).to_string(),
+    );
     let mut opts = ApplyOptions {
         dry_run: a.dry_run
             || std::env::var("SYNAPSOR_DRY_RUN")

@@ -75,6 +75,17 @@ pub fn plain(v: &Value) -> String {
     }
 }
 
+/// ` --store FILE` for a ledger file; nothing for a PostgreSQL ledger, which the config names
+/// (`postgres:$VAR/schema` is how the commands label it).
+pub fn store_flag(store: &Path) -> String {
+    let s = store.display().to_string();
+    if s.starts_with("postgres:$") {
+        String::new()
+    } else {
+        format!(" --store {s}")
+    }
+}
+
 pub fn proposal_created(r: &ProposalResult, store: &Path) {
     println!(
         "{}",
@@ -101,17 +112,11 @@ pub fn proposal_created(r: &ProposalResult, store: &Path) {
     println!("Source DB changed:");
     println!("  no");
     println!("Review:");
-    let s = store.display();
-    println!(
-        "  synapsor-runner proposals show {} --store {s}",
-        r.proposal_id
-    );
-    println!(
-        "  synapsor-runner proposals approve {} --store {s}",
-        r.proposal_id
-    );
-    println!("  synapsor-runner apply {} --store {s}", r.proposal_id);
-    println!("  synapsor-runner replay {} --store {s}", r.proposal_id);
+    let s = store_flag(store);
+    println!("  synapsor-runner proposals show {}{s}", r.proposal_id);
+    println!("  synapsor-runner proposals approve {}{s}", r.proposal_id);
+    println!("  synapsor-runner apply {}{s}", r.proposal_id);
+    println!("  synapsor-runner replay {}{s}", r.proposal_id);
 }
 
 pub fn proposal_line(p: &StoredProposal) {
@@ -243,17 +248,14 @@ pub fn proposal_show(replay: &Value, details: bool, store: &Path) {
     println!("Next:");
     if state == "pending_review" {
         println!(
-            "  synapsor-runner proposals approve {id} --yes --store {}",
-            store.display()
+            "  synapsor-runner proposals approve {id} --yes{}",
+            store_flag(store)
         );
     }
     if state == "approved" || state == "pending_worker" {
-        println!("  synapsor-runner apply {id} --store {}", store.display());
+        println!("  synapsor-runner apply {id}{}", store_flag(store));
     }
-    println!(
-        "  synapsor-runner replay show {id} --store {}",
-        store.display()
-    );
+    println!("  synapsor-runner replay show {id}{}", store_flag(store));
 }
 
 fn print_diff(cs: &Value) {
@@ -309,9 +311,9 @@ fn app_owned_result(o: &ApplyOutcome, store: &Path) {
     println!("  {}", r.receipt_hash);
     println!("Replay:");
     println!(
-        "  synapsor-runner replay {} --store {}",
+        "  synapsor-runner replay {}{}",
         r.proposal_id,
-        store.display()
+        store_flag(store)
     );
 }
 
@@ -392,9 +394,9 @@ pub fn apply_result(o: &ApplyOutcome, store: &Path) {
     println!("  {}", r.receipt_hash);
     println!("Replay:");
     println!(
-        "  synapsor-runner replay {} --store {}",
+        "  synapsor-runner replay {}{}",
         r.proposal_id,
-        store.display()
+        store_flag(store)
     );
 }
 
@@ -513,12 +515,12 @@ pub fn replay(record: &Value, details: bool, store: &Path) {
     println!("Next:");
     if state == "pending_review" {
         println!(
-            "  synapsor-runner proposals approve {id} --yes --store {}",
-            store.display()
+            "  synapsor-runner proposals approve {id} --yes{}",
+            store_flag(store)
         );
     }
     println!(
-        "More detail: synapsor-runner replay show {id} --details --store {}",
-        store.display()
+        "More detail: synapsor-runner replay show {id} --details{}",
+        store_flag(store)
     );
 }

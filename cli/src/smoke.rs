@@ -70,7 +70,7 @@ pub async fn call(
     } else {
         TrustedContext::from_config()
     };
-    let store = crate::shared::ledger_path(g).display().to_string();
+    let store = crate::shared::ledger_location(g).to_string();
     let endpoint = McpEndpoint::new(runner, ToolNaming::Canonical);
     let reply = endpoint
         .call_tool(&name, args.clone(), &ctx)

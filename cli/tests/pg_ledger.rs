@@ -264,6 +264,13 @@ fn separate_processes_share_one_postgres_ledger() {
     let args = snippet["args"].to_string();
     assert!(!args.contains("--store"), "{snippet}");
     assert!(snippet["env"].get(URL_ENV).is_some(), "{snippet}");
+    // The commands' hints name no ledger file either.
+    let (code, out, err) = run(&mut s.cmd(&["proposals", "show", &id]));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("synapsor-runner replay show") && !out.contains("--store"),
+        "{out}"
+    );
     let (code, out, err) = run(&mut s.cmd(&["up"]));
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(
