@@ -282,6 +282,55 @@ impl ProposalRow {
     }
 }
 
+/// Refuse secret material in an evidence bundle before either store writes it.
+pub(crate) fn check_bundle(bundle: &EvidenceBundle) -> Result<()> {
+    assert_no_secret_material(&bundle.payload, "evidence_bundle.payload")?;
+    secrets::assert_no_secret_material_in_list(&bundle.items, "evidence_bundle.items")
+}
+
+/// Whether the proposal's mode lets it be approved, turned into a job or given a receipt.
+pub(crate) fn mode_gate(p: &StoredProposal, operation: &str) -> Result<()> {
+    crate::policy::may_write_back(&p.change_set.mode, &p.proposal_id, operation)
+}
+
+/// A `state` filter must name a known state (an unknown one would silently list nothing).
+pub(crate) fn check_state_filter(state: Option<&str>) -> Result<()> {
+    match state {
+        Some(s) if !PROPOSAL_STATES.contains(&s) => Err(Error::argument_field(
+            "PROPOSAL_STATE_UNKNOWN",
+            "state",
+            format!(
+                "unknown proposal state {s:?}; one of {}",
+                PROPOSAL_STATES.join(", ")
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Whether `approver` may approve `p` now: its mode, its state and the required role.
+pub(crate) fn check_approval(p: &StoredProposal, approver: &Approver) -> Result<()> {
+    mode_gate(p, "approved")?;
+    if !p.state.may_approve() {
+        return Err(Error::ledger(
+            "PROPOSAL_NOT_PENDING_REVIEW",
+            format!(
+                "proposal {} is {}, not pending review",
+                p.proposal_id, p.state
+            ),
+        ));
+    }
+    if let Some(role) = p.change_set.approval.required_role.as_deref()
+        && !approver.roles.iter().any(|r| r == role)
+    {
+        return Err(Error::ApproverRoleMissing {
+            approver: approver.id.clone(),
+            role: role.to_string(),
+        });
+    }
+    Ok(())
+}
+
 /// What `store check` looks at for one proposal, however the store gathered it.
 pub(crate) struct CheckInput<'a> {
     pub proposal_id: &'a str,

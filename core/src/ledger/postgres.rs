@@ -7,8 +7,8 @@
 use super::pg_schema::MIGRATIONS;
 use super::secrets::assert_no_secret_material;
 use super::{
-    Approver, CheckInput, Created, EventFilter, EvidenceBundle, ListFilter, PROPOSAL_STATES,
-    ProposalRow, QueryAudit, ReceiptFilter, StoredProposal, check_proposal, now_iso,
+    Approver, CheckInput, Created, EventFilter, EvidenceBundle, ListFilter, ProposalRow,
+    QueryAudit, ReceiptFilter, StoredProposal, check_proposal, now_iso,
 };
 use crate::error::{Error, Result};
 use crate::policy::ProposalState;
@@ -197,15 +197,6 @@ async fn record_read_on(
     Ok(())
 }
 
-fn check_bundle(bundle: &EvidenceBundle) -> Result<()> {
-    assert_no_secret_material(&bundle.payload, "evidence_bundle.payload")?;
-    super::secrets::assert_no_secret_material_in_list(&bundle.items, "evidence_bundle.items")
-}
-
-fn mode_gate(p: &StoredProposal, operation: &str) -> Result<()> {
-    crate::policy::may_write_back(&p.change_set.mode, &p.proposal_id, operation)
-}
-
 async fn decide(
     c: &mut PgConnection,
     p: &StoredProposal,
@@ -335,7 +326,7 @@ impl PgLedger {
         bundle: &EvidenceBundle,
         audit: &QueryAudit,
     ) -> Result<()> {
-        check_bundle(bundle)?;
+        super::check_bundle(bundle)?;
         assert_no_secret_material(&audit.payload, "query_audit")?;
         let mut c = self.reads.acquire().await.map_err(db)?;
         record_read_on(&mut c, bundle, audit, None).await
@@ -349,7 +340,7 @@ impl PgLedger {
     ) -> Result<Created> {
         let cs_value = cs.to_value();
         assert_no_secret_material(&cs_value, "change_set")?;
-        check_bundle(bundle)?;
+        super::check_bundle(bundle)?;
         assert_no_secret_material(&audit.payload, "query_audit")?;
         // Two instances proposing for one object at once: the unique index lets one in, the
         // other waits for it, fails, and looks again (and then finds it active).
@@ -455,18 +446,7 @@ impl PgLedger {
         tenant: Option<&str>,
         limit: u32,
     ) -> Result<Vec<StoredProposal>> {
-        if let Some(s) = state
-            && !PROPOSAL_STATES.contains(&s)
-        {
-            return Err(Error::argument_field(
-                "PROPOSAL_STATE_UNKNOWN",
-                "state",
-                format!(
-                    "unknown proposal state {s:?}; one of {}",
-                    PROPOSAL_STATES.join(", ")
-                ),
-            ));
-        }
+        super::check_state_filter(state)?;
         let rows = sqlx::query("SELECT proposal_id, proposal_version, proposal_hash, action, state, tenant_id, principal, business_object, object_id, source_kind, source_id, source_schema, source_table, source_database_mutated, change_set_json::text, created_at, updated_at FROM proposals WHERE ($1::text IS NULL OR state = $1) AND ($2::text IS NULL OR tenant_id = $2) ORDER BY created_at DESC, seq DESC LIMIT $3")
             .bind(state)
             .bind(tenant)
@@ -487,21 +467,7 @@ impl PgLedger {
     ) -> Result<StoredProposal> {
         let mut tx = self.pool.begin().await.map_err(db)?;
         let p = must_get(&mut tx, id).await?;
-        mode_gate(&p, "approved")?;
-        if !p.state.may_approve() {
-            return Err(Error::ledger(
-                "PROPOSAL_NOT_PENDING_REVIEW",
-                format!("proposal {id} is {}, not pending review", p.state),
-            ));
-        }
-        if let Some(role) = p.change_set.approval.required_role.as_deref()
-            && !approver.roles.iter().any(|r| r == role)
-        {
-            return Err(Error::ApproverRoleMissing {
-                approver: approver.id.clone(),
-                role: role.to_string(),
-            });
-        }
+        super::check_approval(&p, approver)?;
         decide(&mut tx, &p, approver, "approved", reason).await?;
         let out = must_get(&mut tx, id).await?;
         tx.commit().await.map_err(db)?;
@@ -547,7 +513,7 @@ impl PgLedger {
         assert_no_secret_material(&job_value, "writeback_job")?;
         let mut tx = self.pool.begin().await.map_err(db)?;
         let p = must_get(&mut tx, &job.proposal_id).await?;
-        mode_gate(&p, "converted into a writeback job")?;
+        super::mode_gate(&p, "converted into a writeback job")?;
         if !p.state.may_apply() {
             return Err(Error::ledger(
                 "PROPOSAL_NOT_APPROVED",
@@ -649,7 +615,7 @@ impl PgLedger {
     ) -> Result<bool> {
         let mut tx = self.pool.begin().await.map_err(db)?;
         let p = must_get(&mut tx, &receipt.proposal_id).await?;
-        mode_gate(&p, "recorded with an execution receipt")?;
+        super::mode_gate(&p, "recorded with an execution receipt")?;
         let job_known = sqlx::query_scalar::<_, i32>(
             "SELECT 1 FROM writeback_jobs WHERE writeback_job_id = $1 AND proposal_id = $2",
         )

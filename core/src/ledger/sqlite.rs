@@ -4,10 +4,7 @@
 
 use super::schema;
 use super::secrets::assert_no_secret_material;
-use super::{
-    Approver, Created, EvidenceBundle, PROPOSAL_STATES, ProposalRow, QueryAudit, StoredProposal,
-    now_iso,
-};
+use super::{Approver, Created, EvidenceBundle, ProposalRow, QueryAudit, StoredProposal, now_iso};
 use crate::error::{Error, Result};
 use crate::policy::ProposalState;
 use crate::protocol::{ChangeSet, ExecutionReceipt, WritebackJob};
@@ -170,7 +167,7 @@ impl SqliteLedger {
 
     /// Record the evidence and audit of a read capability call.
     pub fn record_read(&mut self, bundle: &EvidenceBundle, audit: &QueryAudit) -> Result<()> {
-        check_bundle(bundle)?;
+        super::check_bundle(bundle)?;
         assert_no_secret_material(&audit.payload, "query_audit")?;
         self.write_with(Durability::Deferred, |tx| {
             insert_bundle(tx, bundle, None)?;
@@ -188,7 +185,7 @@ impl SqliteLedger {
     ) -> Result<Created> {
         let cs_value = cs.to_value();
         assert_no_secret_material(&cs_value, "change_set")?;
-        check_bundle(bundle)?;
+        super::check_bundle(bundle)?;
         assert_no_secret_material(&audit.payload, "query_audit")?;
         self.write(|tx| {
             let active: Option<String> = tx
@@ -258,18 +255,7 @@ impl SqliteLedger {
         tenant: Option<&str>,
         limit: u32,
     ) -> Result<Vec<StoredProposal>> {
-        if let Some(s) = state
-            && !PROPOSAL_STATES.contains(&s)
-        {
-            return Err(Error::argument_field(
-                "PROPOSAL_STATE_UNKNOWN",
-                "state",
-                format!(
-                    "unknown proposal state {s:?}; one of {}",
-                    PROPOSAL_STATES.join(", ")
-                ),
-            ));
-        }
+        super::check_state_filter(state)?;
         self.with(|c| {
             let mut stmt = c.prepare_cached(
                 "SELECT proposal_id FROM proposals WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR tenant_id = ?2) ORDER BY created_at DESC, rowid DESC LIMIT ?3",
@@ -290,21 +276,7 @@ impl SqliteLedger {
             let p = get_proposal_tx(tx, id)?.ok_or_else(|| {
                 Error::ledger("PROPOSAL_NOT_FOUND", format!("proposal not found: {id}"))
             })?;
-            mode_gate(&p, "approved")?;
-            if !p.state.may_approve() {
-                return Err(Error::ledger(
-                    "PROPOSAL_NOT_PENDING_REVIEW",
-                    format!("proposal {id} is {}, not pending review", p.state),
-                ));
-            }
-            if let Some(role) = p.change_set.approval.required_role.as_deref()
-                && !approver.roles.iter().any(|r| r == role)
-            {
-                return Err(Error::ApproverRoleMissing {
-                    approver: approver.id.clone(),
-                    role: role.to_string(),
-                });
-            }
+            super::check_approval(&p, approver)?;
             decide(tx, &p, approver, "approved", reason)?;
             get_proposal_tx(tx, id)?
                 .ok_or_else(|| Error::Internal("approved proposal vanished".into()))
@@ -354,7 +326,7 @@ impl SqliteLedger {
         assert_no_secret_material(&job_value, "writeback_job")?;
         self.write(|tx| {
             let p = get_proposal_tx(tx, &job.proposal_id)?.ok_or_else(|| Error::ledger("PROPOSAL_NOT_FOUND", format!("proposal not found: {}", job.proposal_id)))?;
-            mode_gate(&p, "converted into a writeback job")?;
+            super::mode_gate(&p, "converted into a writeback job")?;
             if !p.state.may_apply() {
                 return Err(Error::ledger("PROPOSAL_NOT_APPROVED", format!("proposal {} is {}, not approved for writeback", p.proposal_id, p.state)));
             }
@@ -413,7 +385,7 @@ impl SqliteLedger {
     pub fn record_receipt(&mut self, receipt: &ExecutionReceipt, retryable: bool) -> Result<bool> {
         self.write(|tx| {
             let p = get_proposal_tx(tx, &receipt.proposal_id)?.ok_or_else(|| Error::ledger("PROPOSAL_NOT_FOUND", format!("proposal not found: {}", receipt.proposal_id)))?;
-            mode_gate(&p, "recorded with an execution receipt")?;
+            super::mode_gate(&p, "recorded with an execution receipt")?;
             let job_known: bool = tx
                 .query_row("SELECT 1 FROM writeback_jobs WHERE writeback_job_id = ?1 AND proposal_id = ?2", params![receipt.writeback_job_id, receipt.proposal_id], |_| Ok(true))
                 .optional()?
@@ -1010,15 +982,6 @@ fn migrate(conn: &mut Connection) -> Result<()> {
     }
     tx.commit()?;
     Ok(())
-}
-
-fn check_bundle(bundle: &EvidenceBundle) -> Result<()> {
-    assert_no_secret_material(&bundle.payload, "evidence_bundle.payload")?;
-    super::secrets::assert_no_secret_material_in_list(&bundle.items, "evidence_bundle.items")
-}
-
-fn mode_gate(p: &StoredProposal, operation: &str) -> Result<()> {
-    crate::policy::may_write_back(&p.change_set.mode, &p.proposal_id, operation)
 }
 
 fn decide(
