@@ -1,5 +1,6 @@
 //! `synapsor-runner`: config, tools preview, inspect, propose, review, apply, replay, demo.
 
+mod audit_client;
 mod commands;
 mod demo;
 mod events;

@@ -537,7 +537,7 @@ pub async fn audit_cmd(a: AuditArgs) -> Result<u8> {
                 .clone()
                 .unwrap_or_else(|| "SYNAPSOR_MCP_AUDIT_BEARER".into());
             let bearer = std::env::var(&bearer_env).ok().filter(|b| !b.is_empty());
-            fetch_http_tools(&target, bearer.as_deref(), timeout).await?
+            crate::audit_client::fetch_http_tools(&target, bearer.as_deref(), timeout).await?
         } else if let Some(cmd) = target.strip_prefix("stdio:") {
             let cmd = cmd.trim();
             if cmd.is_empty() {
@@ -545,7 +545,7 @@ pub async fn audit_cmd(a: AuditArgs) -> Result<u8> {
                     "mcp audit stdio target requires a command after stdio:",
                 ));
             }
-            fetch_stdio_tools(cmd, timeout).await?
+            crate::audit_client::fetch_stdio_tools(cmd, timeout).await?
         } else {
             read_json_target(Path::new(&target))?
         };
@@ -583,213 +583,6 @@ fn read_json_target(path: &Path) -> Result<Value> {
         ));
     }
     Ok(v)
-}
-
-fn audit_error(message: String) -> Error {
-    Error::ConfigFile {
-        code: "AUDIT_TARGET_FAILED",
-        message,
-    }
-}
-
-const AUDIT_INIT: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"synapsor-mcp-audit","version":"0.1.0"}}}"#;
-const AUDIT_INITIALIZED: &str = r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#;
-const AUDIT_LIST: &str = r#"{"jsonrpc":"2.0","id":2,"method":"tools/list","params":{}}"#;
-
-/// The largest message `audit` reads from a live server (one stdio line, one HTTP body): a
-/// hostile server answering gigabytes cannot exhaust the auditor's memory.
-pub const AUDIT_MAX_MESSAGE_BYTES: usize = 8 * 1024 * 1024;
-
-type ChildLines = tokio::io::BufReader<tokio::process::ChildStdout>;
-
-/// The next line of a child's stdout, at most `cap` bytes; `Err` when a line is longer.
-async fn next_line_capped(
-    reader: &mut ChildLines,
-    cap: usize,
-) -> std::result::Result<Option<String>, ()> {
-    use tokio::io::AsyncBufReadExt;
-    let mut line = Vec::new();
-    loop {
-        let buf = reader.fill_buf().await.map_err(|_| ())?;
-        if buf.is_empty() {
-            return Ok((!line.is_empty()).then(|| String::from_utf8_lossy(&line).into_owned()));
-        }
-        let (take, done) = match buf.iter().position(|b| *b == b'\n') {
-            Some(i) => (i + 1, true),
-            None => (buf.len(), false),
-        };
-        if line.len() + take > cap + 1 {
-            return Err(());
-        }
-        line.extend_from_slice(&buf[..take]);
-        reader.consume(take);
-        if done {
-            line.pop();
-            return Ok(Some(String::from_utf8_lossy(&line).into_owned()));
-        }
-    }
-}
-
-/// initialize → initialized → tools/list over a child's stdio; never calls a business tool.
-async fn fetch_stdio_tools(command: &str, timeout: Duration) -> Result<Value> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
-    let parts = synapsor_runner::apply::command_handler::split_command(command)
-        .map_err(|e| audit_error(format!("mcp audit stdio target: {e}")))?;
-    let (prog, rest) = parts
-        .split_first()
-        .ok_or_else(|| audit_error("mcp audit stdio target requires a command".into()))?;
-    let mut child = tokio::process::Command::new(prog)
-        .args(rest)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| audit_error(format!("mcp audit cannot start {prog}: {e}")))?;
-    let mut stdin = child.stdin.take().expect("piped");
-    let mut lines = BufReader::new(child.stdout.take().expect("piped"));
-    let mut stderr = child.stderr.take().expect("piped");
-    let exchange = async {
-        stdin
-            .write_all(format!("{AUDIT_INIT}\n").as_bytes())
-            .await
-            .ok()?;
-        stdin.flush().await.ok()?;
-        match wait_for_id(1, &mut lines).await? {
-            Ok(_) => {}
-            Err(()) => return Some(Err(())),
-        }
-        stdin
-            .write_all(format!("{AUDIT_INITIALIZED}\n{AUDIT_LIST}\n").as_bytes())
-            .await
-            .ok()?;
-        stdin.flush().await.ok()?;
-        wait_for_id(2, &mut lines).await
-    };
-    let result = tokio::time::timeout(timeout, exchange).await;
-    drop(stdin);
-    let _ = child.start_kill();
-    match result {
-        Err(_) => Err(audit_error(format!(
-            "mcp audit stdio tools/list timed out after {}ms",
-            timeout.as_millis()
-        ))),
-        Ok(Some(Err(()))) => Err(audit_error(format!(
-            "mcp audit stdio: the server sent a message larger than {AUDIT_MAX_MESSAGE_BYTES} bytes; refused"
-        ))),
-        Ok(Some(Ok(v))) => Ok(v),
-        Ok(None) => {
-            let mut err = String::new();
-            let _ =
-                tokio::time::timeout(Duration::from_millis(500), stderr.read_to_string(&mut err))
-                    .await;
-            let err: String = err.chars().take(240).collect();
-            Err(audit_error(format!(
-                "mcp audit stdio tools/list response not found{}",
-                if err.is_empty() {
-                    String::new()
-                } else {
-                    format!(": {err}")
-                }
-            )))
-        }
-    }
-}
-
-/// The reply with `id`; `Some(Err(()))` when a message exceeds the cap, `None` at end of output.
-async fn wait_for_id(id: i64, lines: &mut ChildLines) -> Option<std::result::Result<Value, ()>> {
-    loop {
-        match next_line_capped(lines, AUDIT_MAX_MESSAGE_BYTES).await {
-            Err(()) => return Some(Err(())),
-            Ok(None) => return None,
-            Ok(Some(line)) => {
-                if let Ok(v) = serde_json::from_str::<Value>(&line)
-                    && v.get("id") == Some(&json!(id))
-                {
-                    return Some(Ok(v));
-                }
-            }
-        }
-    }
-}
-
-/// The JSON-RPC message in a Streamable HTTP response body (SSE or plain JSON).
-fn parse_http_message(body: &str) -> Option<Value> {
-    if let Ok(v) = serde_json::from_str::<Value>(body) {
-        return Some(v);
-    }
-    body.lines()
-        .filter_map(|l| l.strip_prefix("data:"))
-        .filter_map(|d| serde_json::from_str::<Value>(d.trim()).ok())
-        .find(|v| v.get("id").is_some())
-}
-
-/// initialize → initialized → tools/list over Streamable HTTP, then end the session.
-async fn fetch_http_tools(url: &str, bearer: Option<&str>, timeout: Duration) -> Result<Value> {
-    let client = reqwest::Client::builder()
-        .timeout(timeout)
-        .build()
-        .map_err(|e| audit_error(format!("mcp audit HTTP client: {e}")))?;
-    let mut session: Option<String> = None;
-    let mut post = async |body: &str, step: &str| -> Result<Option<Value>> {
-        let mut req = client
-            .post(url)
-            .header("accept", "application/json, text/event-stream")
-            .header("content-type", "application/json")
-            .header("mcp-protocol-version", "2025-11-25")
-            .body(body.to_string());
-        if let Some(b) = bearer {
-            req = req.header("authorization", format!("Bearer {b}"));
-        }
-        if let Some(s) = &session {
-            req = req.header("mcp-session-id", s.clone());
-        }
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| audit_error(format!("mcp audit remote {step} failed: {e}")))?;
-        if !resp.status().is_success() {
-            return Err(audit_error(format!(
-                "mcp audit remote {step} failed with HTTP {}",
-                resp.status().as_u16()
-            )));
-        }
-        if let Some(s) = resp
-            .headers()
-            .get("mcp-session-id")
-            .and_then(|v| v.to_str().ok())
-        {
-            session = Some(s.to_string());
-        }
-        let mut resp = resp;
-        let mut body = Vec::new();
-        while let Some(chunk) = resp
-            .chunk()
-            .await
-            .map_err(|e| audit_error(format!("mcp audit remote {step} failed: {e}")))?
-        {
-            if body.len() + chunk.len() > AUDIT_MAX_MESSAGE_BYTES {
-                return Err(audit_error(format!(
-                    "mcp audit remote {step}: the server sent more than {AUDIT_MAX_MESSAGE_BYTES} bytes; refused"
-                )));
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok(parse_http_message(&String::from_utf8_lossy(&body)))
-    };
-    post(AUDIT_INIT, "initialize").await?;
-    post(AUDIT_INITIALIZED, "initialized").await?;
-    let list = post(AUDIT_LIST, "tools/list")
-        .await?
-        .ok_or_else(|| audit_error("mcp audit remote tools/list returned no response".into()))?;
-    if let Some(s) = session {
-        let mut req = client.delete(url).header("mcp-session-id", s);
-        if let Some(b) = bearer {
-            req = req.header("authorization", format!("Bearer {b}"));
-        }
-        let _ = req.send().await;
-    }
-    Ok(list)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -934,13 +727,5 @@ mod tests {
     fn tokenizer_matches_the_reference_regex() {
         assert_eq!(fixture_tokens(r#"{"a_b":1, "c d"}"#), 12);
         assert_eq!(fixture_tokens(""), 0);
-    }
-
-    #[test]
-    fn parses_sse_and_plain_json_bodies() {
-        let sse = "event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":2,\"result\":{}}\n\n";
-        assert_eq!(parse_http_message(sse).unwrap()["id"], 2);
-        assert_eq!(parse_http_message("{\"id\":3}").unwrap()["id"], 3);
-        assert!(parse_http_message("nope").is_none());
     }
 }

@@ -463,7 +463,8 @@ fn audit_of_our_own_configs_and_live_servers_reports_no_high_findings() {
     // Without the token the audit reports the HTTP failure instead of an empty report.
     let out = bin().args(["audit", &server.url]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("HTTP 401"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("HTTP 401"), "{err}");
 }
 
 #[test]
@@ -802,10 +803,10 @@ fn audit_reads_bounded_responses_from_a_hostile_server() {
         r#"import sys, json
 for line in sys.stdin:
     msg = json.loads(line)
-    if msg.get("id") == 1:
-        print(json.dumps({"jsonrpc": "2.0", "id": 1, "result": {"protocolVersion": "2025-11-25", "capabilities": {"tools": {}}, "serverInfo": {"name": "h", "version": "1"}}}), flush=True)
-    elif msg.get("id") == 2:
-        sys.stdout.write('{"jsonrpc": "2.0", "id": 2, "result": {"tools": [' + ('{"name": "x", "description": "' + 'a' * 1000 + '", "inputSchema": {"type": "object"}},') * 60000 + ']}}\n')
+    if msg.get("method") == "initialize":
+        print(json.dumps({"jsonrpc": "2.0", "id": msg["id"], "result": {"protocolVersion": "2025-11-25", "capabilities": {"tools": {}}, "serverInfo": {"name": "h", "version": "1"}}}), flush=True)
+    elif msg.get("method") == "tools/list":
+        sys.stdout.write('{"jsonrpc": "2.0", "id": ' + json.dumps(msg["id"]) + ', "result": {"tools": [' + ('{"name": "x", "description": "' + 'a' * 1000 + '", "inputSchema": {"type": "object"}},') * 60000 + ']}}\n')
         sys.stdout.flush()
 "#,
     )
@@ -823,6 +824,49 @@ for line in sys.stdin:
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("larger than"), "{err}");
     assert!(started.elapsed() < std::time::Duration::from_secs(20));
+
+    // The same over HTTP: a server answering initialize with a 12 MB JSON body.
+    let http = dir.path().join("hostile_http.py");
+    std::fs::write(
+        &http,
+        r#"import json, sys
+from http.server import BaseHTTPRequestHandler, HTTPServer
+class H(BaseHTTPRequestHandler):
+    def do_POST(self):
+        msg = json.loads(self.rfile.read(int(self.headers["content-length"])))
+        body = json.dumps({"jsonrpc": "2.0", "id": msg.get("id"), "result": {"pad": "a" * 12_000_000}}).encode()
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a): pass
+s = HTTPServer(("127.0.0.1", 0), H)
+print(s.server_address[1], flush=True)
+s.serve_forever()
+"#,
+    )
+    .unwrap();
+    let mut server = Command::new("python3")
+        .arg(&http)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut port = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(server.stdout.take().unwrap()),
+        &mut port,
+    )
+    .unwrap();
+    let out = bin()
+        .args(["audit", &format!("http://127.0.0.1:{}/mcp", port.trim())])
+        .output()
+        .unwrap();
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("larger than"), "{err}");
 }
 
 /// POST an `initialize` with acme's bearer token through curl; its HTTP status.
