@@ -27,6 +27,12 @@ pub async fn run(cli: Cli) -> Result<u8> {
         Command::Config {
             action: ConfigCmd::Migrate,
         } => crate::ledger_cmds::config_migrate(&g),
+        Command::Config {
+            action: ConfigCmd::Schema,
+        } => {
+            print!("{}", synapsor_runner::config::SCHEMA_TEXT);
+            Ok(0)
+        }
         Command::Validate { job } => crate::ledger_cmds::validate_job(job.as_deref()),
         Command::Tools {
             action: ToolsCmd::Preview { alias_mode, json },

@@ -239,6 +239,9 @@ pub enum ConfigCmd {
     },
     /// Bring the config to the current format (version 1 is the only one, so nothing changes).
     Migrate,
+    /// Print the JSON Schema every config is checked against (for editors: save it and point
+    /// the config's "$schema" at the file).
+    Schema,
 }
 
 #[derive(Subcommand, Debug)]

@@ -542,8 +542,8 @@ fn config_show_writeback_job_and_job_validation() {
     // A credential in a free-form field is masked; the names of env vars stay readable.
     let mut cfg: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
-    cfg["sources"]["billing"]["ssl"] =
-        serde_json::json!({"password": "hunter2", "note": "postgres://u:pw@db/x"});
+    cfg["trusted_context"]["values"]["password"] = serde_json::json!("hunter2");
+    cfg["trusted_context"]["values"]["note"] = serde_json::json!("postgres://u:pw@db/x");
     cfg["executors"] = serde_json::json!({"app": {"type": "http_handler", "url_env": "APP_HANDLER_URL", "auth": {"type": "bearer_env", "token_env": "APP_HANDLER_TOKEN"}}});
     std::fs::write(&config, serde_json::to_string_pretty(&cfg).unwrap()).unwrap();
     let (code, out, err) = cli(&["config", "show"]);
@@ -555,7 +555,7 @@ fn config_show_writeback_job_and_job_validation() {
     assert!(!out.contains("hunter2") && !out.contains("u:pw@"), "{out}");
     let masked: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(
-        masked["sources"]["billing"]["ssl"]["password"],
+        masked["trusted_context"]["values"]["password"],
         "<redacted>"
     );
     assert_eq!(

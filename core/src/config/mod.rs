@@ -4,9 +4,11 @@
 //! once with its JSON path; only a config with no errors is turned into the typed model.
 
 mod model;
+pub(crate) mod structure;
 pub(crate) mod validate;
 
 pub use model::*;
+pub use structure::SCHEMA_TEXT;
 pub use validate::{ValidationReport, fold_name, is_reserved_arg_name, validate_value};
 
 use crate::error::{Error, Result};

@@ -11,6 +11,7 @@ mod schema;
 pub(crate) mod secrets;
 mod sqlite;
 
+#[cfg(test)]
 pub(crate) use postgres::valid_schema_name;
 pub use secrets::{REDACTED, assert_no_secret_material, redact_secrets};
 
