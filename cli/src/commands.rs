@@ -2,202 +2,15 @@
 
 use crate::render;
 use crate::shared::{config_path, open_existing_ledger, open_runner, print_json, usage};
-use crate::{
-    ApplyArgs, CallArgs, Cli, Command, ConfigCmd, DecideArgs, Global, ProposalsCmd, ReplayCmd,
-    ToolsCmd, WritebackCmd,
-};
+use crate::{ApplyArgs, CallArgs, DecideArgs, Global, ProposalsCmd};
 use serde_json::{Value, json};
 use std::io::{IsTerminal, Write};
-use synapsor_runner::config::{Engine, Provider};
-use synapsor_runner::context::binding_for;
+use synapsor_runner::config::Provider;
 use synapsor_runner::error::{Error, Result};
+use synapsor_runner::policy::context::binding_for;
 use synapsor_runner::protocol::WritebackJob;
 use synapsor_runner::runner::resolve_ledger;
 use synapsor_runner::{ApplyOptions, Approver, Runner, ToolNaming, TrustedContext};
-
-pub async fn run(cli: Cli) -> Result<u8> {
-    let g = cli.global;
-    match cli.command {
-        Command::Config {
-            action: ConfigCmd::Validate { json },
-        } => config_validate(&g, json),
-        Command::Config {
-            action: ConfigCmd::Show { redacted },
-        } => crate::ledger_cmds::config_show(&g, redacted),
-        Command::Config {
-            action: ConfigCmd::Migrate,
-        } => crate::ledger_cmds::config_migrate(&g),
-        Command::Config {
-            action: ConfigCmd::Schema,
-        } => {
-            print!("{}", synapsor_runner::config::SCHEMA_TEXT);
-            Ok(0)
-        }
-        Command::Validate { job } => crate::ledger_cmds::validate_job(job.as_deref()),
-        Command::Tools {
-            action: ToolsCmd::Preview { alias_mode, json },
-        } => tools_preview(&g, &alias_mode, json).await,
-        Command::Inspect(a) => call(&g, a, false).await,
-        Command::Propose(a) => call(&g, a, true).await,
-        Command::Proposals { action } => proposals(&g, action).await,
-        Command::Apply(a) => apply(&g, a).await,
-        Command::Replay {
-            action,
-            selector,
-            details,
-            json,
-        } => {
-            let (sel, details, json) = match action {
-                Some(ReplayCmd::Show {
-                    selector: s,
-                    proposal,
-                    replay: by_replay,
-                    evidence,
-                    details: d,
-                    json: j,
-                }) => {
-                    let by_evidence = match evidence {
-                        Some(ev) => Some(proposal_of_evidence(&g, &ev).await?),
-                        None => None,
-                    };
-                    (
-                        proposal.or(by_replay).or(by_evidence).or(s),
-                        d || details,
-                        j || json,
-                    )
-                }
-                Some(ReplayCmd::List { filter, proposals }) => {
-                    return crate::ledger_cmds::replay_list(&g, filter, proposals).await;
-                }
-                Some(ReplayCmd::Export {
-                    selector: s,
-                    proposal,
-                    output,
-                    format,
-                }) => {
-                    return crate::ledger_cmds::replay_export(
-                        &g,
-                        proposal.or(s),
-                        output.as_deref(),
-                        &format,
-                    )
-                    .await;
-                }
-                None => (selector, details, json),
-            };
-            replay(&g, sel, details, json).await
-        }
-        Command::Writeback {
-            action: WritebackCmd::Migration { engine },
-        } => {
-            let e = match engine.as_str() {
-                "postgres" => Engine::Postgres,
-                "sqlite" => Engine::Sqlite,
-                "mysql" => Engine::Mysql,
-                _ => {
-                    return Err(usage(
-                        "writeback command requires --engine postgres, mysql or sqlite",
-                    ));
-                }
-            };
-            println!("{};", synapsor_runner::sql::receipt_table_ddl(e));
-            Ok(0)
-        }
-        Command::Demo {
-            action: Some(crate::DemoCmd::Inspect { npx, json }),
-            ..
-        } => crate::demo::inspect(npx, json).await,
-        Command::Demo {
-            quick: true,
-            details,
-            json,
-            ..
-        } => crate::demo::quick(details, json).await,
-        Command::Demo { dir, .. } => crate::demo::run(&dir).await,
-        Command::Activity {
-            action:
-                crate::ActivityCmd::Search {
-                    filter,
-                    proposals,
-                    replay,
-                },
-        } => crate::ledger_cmds::activity_search(&g, filter, proposals, replay).await,
-        Command::Events { action } => crate::events::run(&g, action).await,
-        Command::Smoke {
-            action:
-                crate::SmokeCmd::Call {
-                    tool,
-                    sample,
-                    input,
-                    json,
-                },
-        } => crate::smoke::call(&g, tool, sample, input.as_deref(), json).await,
-        Command::Evidence { action } => crate::ledger_cmds::evidence(&g, action).await,
-        Command::QueryAudit { action } => crate::ledger_cmds::query_audit(&g, action).await,
-        Command::Receipts { action } => crate::ledger_cmds::receipts(&g, action).await,
-        Command::Store { action } => crate::ledger_cmds::store(&g, action).await,
-        Command::Schema { action } => crate::schema_cmd::run(action).await,
-        Command::Init(a) => crate::init_cmd::run(a).await,
-        Command::Up(a) => crate::up_cmd::run(&g, a).await,
-        Command::Ui(a) => crate::ui_cmd::run(&g, a).await,
-        Command::Onboard {
-            action: crate::OnboardCmd::Db { init, smoke_id },
-        } => crate::init_cmd::onboard(&g, init, smoke_id).await,
-        Command::Recipes { action } => crate::recipes_cmd::run(action),
-        Command::Reconcile { force, json } => reconcile(&g, force, json).await,
-        Command::Mcp { action } => match action {
-            crate::McpCmd::Serve {
-                alias_mode,
-                env_file,
-            } => crate::mcp_cmds::serve_stdio(&g, &alias_mode, env_file.as_deref()).await,
-            crate::McpCmd::ServeStreamableHttp(a) => crate::mcp_cmds::serve_http(&g, a).await,
-            crate::McpCmd::Configure(a) => crate::mcp_cmds::configure(&g, &a),
-            crate::McpCmd::HashToken { from_env } => crate::mcp_cmds::hash_token(&from_env),
-            crate::McpCmd::Audit(a) => crate::mcp_cmds::audit_cmd(a).await,
-        },
-        Command::Audit(a) => crate::mcp_cmds::audit_cmd(a).await,
-        Command::Benchmark { name, json } => crate::mcp_cmds::benchmark(&name, json),
-        Command::Handler {
-            action:
-                crate::HandlerCmd::Template {
-                    name,
-                    output,
-                    force,
-                    stdout,
-                    list,
-                },
-        } => crate::handlers::template(name.as_deref(), output, force, stdout, list),
-        Command::Doctor {
-            check_handlers,
-            check_writeback,
-            json,
-        } => crate::handlers::doctor(&config_path(&g), check_handlers, check_writeback, json).await,
-        Command::Writeback {
-            action: WritebackCmd::Doctor { check_db, json },
-        } => crate::ledger_cmds::writeback_doctor(&g, check_db, json).await,
-        Command::Writeback {
-            action:
-                WritebackCmd::Grants {
-                    engine,
-                    writer_role,
-                    schema,
-                },
-        } => {
-            // From the config when there is one: the user's own tables and columns.
-            let loaded = synapsor_runner::config::load_config(config_path(&g)).ok();
-            println!(
-                "{}",
-                crate::handlers::grants(
-                    &engine,
-                    &writer_role,
-                    schema.as_deref(),
-                    loaded.as_ref().map(|l| &l.config)
-                )?
-            );
-            Ok(0)
-        }
-    }
-}
 
 pub(crate) fn config_validate(g: &Global, json_out: bool) -> Result<u8> {
     let path = config_path(g);
@@ -343,7 +156,7 @@ fn cli_context(runner: &Runner, capability: &str) -> TrustedContext {
     }
 }
 
-async fn call(g: &Global, a: CallArgs, proposal: bool) -> Result<u8> {
+pub(crate) async fn call(g: &Global, a: CallArgs, proposal: bool) -> Result<u8> {
     let runner = open_runner(g).await?;
     let args = read_call_args(&a, &runner)?;
     let store = std::path::PathBuf::from(
@@ -392,7 +205,7 @@ async fn call(g: &Global, a: CallArgs, proposal: bool) -> Result<u8> {
     Ok(0)
 }
 
-async fn proposals(g: &Global, action: ProposalsCmd) -> Result<u8> {
+pub(crate) async fn proposals(g: &Global, action: ProposalsCmd) -> Result<u8> {
     match action {
         ProposalsCmd::List {
             state,
@@ -524,7 +337,7 @@ fn confirm(question: &str) -> Result<()> {
     }
 }
 
-async fn decide(g: &Global, a: DecideArgs, approve: bool) -> Result<u8> {
+pub(crate) async fn decide(g: &Global, a: DecideArgs, approve: bool) -> Result<u8> {
     let (ledger, store) = open_existing_ledger(g).await?;
     let id = ledger.resolve_selector(&a.selector).await?;
     let p = ledger.proposal(&id).await?;
@@ -572,7 +385,7 @@ async fn decide(g: &Global, a: DecideArgs, approve: bool) -> Result<u8> {
     Ok(0)
 }
 
-async fn apply(g: &Global, a: ApplyArgs) -> Result<u8> {
+pub(crate) async fn apply(g: &Global, a: ApplyArgs) -> Result<u8> {
     let runner = open_runner(g).await?;
     let store = std::path::PathBuf::from(
         resolve_ledger(g.store.as_deref(), Some(runner.loaded_config())).to_string(),
@@ -613,7 +426,7 @@ async fn apply(g: &Global, a: ApplyArgs) -> Result<u8> {
 }
 
 /// `apply`'s exit code: see [`crate::exit`].
-fn apply_exit_code(outcome: &synapsor_runner::ApplyOutcome) -> u8 {
+pub(crate) fn apply_exit_code(outcome: &synapsor_runner::ApplyOutcome) -> u8 {
     match outcome.receipt.status.as_str() {
         "conflict" => crate::exit::CONFLICT,
         "failed"
@@ -627,7 +440,7 @@ fn apply_exit_code(outcome: &synapsor_runner::ApplyOutcome) -> u8 {
     }
 }
 
-async fn reconcile(g: &Global, force: bool, json_out: bool) -> Result<u8> {
+pub(crate) async fn reconcile(g: &Global, force: bool, json_out: bool) -> Result<u8> {
     let runner = open_runner(g).await?;
     let settled = runner.reconcile(force, &ApplyOptions::default()).await?;
     if json_out {
@@ -650,7 +463,7 @@ async fn reconcile(g: &Global, force: bool, json_out: bool) -> Result<u8> {
 }
 
 /// The proposal an evidence bundle belongs to (`replay show --evidence`).
-async fn proposal_of_evidence(g: &Global, ev: &str) -> Result<String> {
+pub(crate) async fn proposal_of_evidence(g: &Global, ev: &str) -> Result<String> {
     let (ledger, _) = open_existing_ledger(g).await?;
     ledger
         .evidence_bundle(ev)
@@ -662,7 +475,12 @@ async fn proposal_of_evidence(g: &Global, ev: &str) -> Result<String> {
         })
 }
 
-async fn replay(g: &Global, selector: Option<String>, details: bool, json_out: bool) -> Result<u8> {
+pub(crate) async fn replay(
+    g: &Global,
+    selector: Option<String>,
+    details: bool,
+    json_out: bool,
+) -> Result<u8> {
     let sel = selector.ok_or_else(|| {
         usage("replay show requires <proposal_id>, --proposal <proposal_id>, --replay <replay_id>, or --evidence <evidence_bundle_id>")
     })?;

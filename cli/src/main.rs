@@ -3,6 +3,7 @@
 mod audit_client;
 mod commands;
 mod demo;
+mod dispatch;
 mod events;
 mod handlers;
 mod init_cmd;
@@ -1282,7 +1283,7 @@ fn main() {
             std::process::exit(1);
         }
     };
-    let code = match rt.block_on(commands::run(cli)) {
+    let code = match rt.block_on(dispatch::run(cli)) {
         Ok(code) => code,
         Err(e) => {
             match &e {

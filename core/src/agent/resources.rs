@@ -2,8 +2,9 @@
 //! the caller's tenant and principal; every miss — unknown, malformed, another tenant's, another
 //! principal's — is the same `RESOURCE_NOT_FOUND` (decision 13).
 
-use crate::context::{self, ResolvedContext, TrustedContext};
+use crate::context::{ResolvedContext, TrustedContext};
 use crate::error::{Error, Result};
+use crate::policy::context;
 use crate::runner::Runner;
 use serde_json::{Value, json};
 

@@ -1,8 +1,6 @@
 //! Read and proposal capabilities: validated args → scoped read → evidence → (proposal).
 
-mod args;
-
-pub use args::validate_args;
+pub use crate::policy::validate_args;
 
 use crate::config::{Capability, PatchBinding, RunnerConfig};
 use crate::context::ResolvedContext;

@@ -1,9 +1,15 @@
-//! The runner's "may this happen" rules, each a small pure function: what each mode offers and
-//! runs ([`exposed`], [`may_run`], [`may_write_back`]), the proposal lifecycle
-//! ([`ProposalState`]), the transition and bound checks that hold at propose on the row as read
-//! and again at apply on the row as locked, and the apply-time authority checks ([`apply`]).
+//! The runner's "may this happen" rules, each a small pure function: the model's arguments and
+//! the trust names it may never supply ([`validate_args`]), whose tenant and principal a call
+//! runs under ([`context`]), what each mode offers and runs ([`exposed`], [`may_run`],
+//! [`may_write_back`]), the proposal lifecycle ([`ProposalState`]), the transition and bound
+//! checks that hold at propose on the row as read and again at apply on the row as locked, and
+//! the apply-time authority checks ([`apply`]).
 
 pub mod apply;
+mod args;
+pub mod context;
+
+pub use args::validate_args;
 
 use crate::config::{CapabilityKind, Mode, NumericBound, TransitionGuard};
 use crate::error::{Error, Result};

@@ -139,3 +139,126 @@ fn same_value(a: &Value, b: &Value) -> bool {
         _ => a == b,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn cap() -> Capability {
+        serde_json::from_value(json!({
+            "name": "billing.propose_credit", "kind": "read", "source": "app",
+            "target": {"schema": "public", "table": "invoices", "primary_key": "id", "tenant_key": "tenant_id"},
+            "args": {
+                "invoice_id": {"type": "string", "max_length": 8},
+                "cents": {"type": "integer", "required": false, "minimum": 0, "maximum": 500},
+                "rate": {"type": "number", "required": false, "enum": [1, 2.5]},
+                "note": {"type": "string", "required": false, "nullable": true},
+                "urgent": {"type": "boolean", "required": false}
+            },
+            "lookup": {"id_from_arg": "invoice_id"},
+            "visible_columns": ["id"]
+        }))
+        .unwrap()
+    }
+
+    fn refused(args: Value) -> (String, Option<String>) {
+        let e = validate_args(&cap(), &args).unwrap_err();
+        (e.code().to_string(), e.field().map(String::from))
+    }
+
+    #[test]
+    fn arguments_must_be_an_object() {
+        assert_eq!(refused(json!([1])).0, "ARGUMENT_TYPE_INVALID");
+        assert!(
+            validate_args(&cap(), &Value::Null).is_err(),
+            "invoice_id is required"
+        );
+    }
+
+    #[test]
+    fn a_trust_name_in_any_spelling_is_a_spoofed_binding() {
+        for name in [
+            "tenant_id",
+            "TenantID",
+            "tenant-id",
+            "ｔｅｎａｎｔ＿ｉｄ",
+            "principal",
+        ] {
+            let (code, field) = refused(json!({"invoice_id": "INV-1", name: "acme"}));
+            assert_eq!(
+                (code.as_str(), field.as_deref()),
+                ("MODEL_CANNOT_OVERRIDE_BINDING", Some(name))
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_and_missing_arguments_are_named() {
+        assert_eq!(
+            refused(json!({"invoice_id": "INV-1", "sql": "x"})),
+            ("ARGUMENT_UNKNOWN".into(), Some("sql".into()))
+        );
+        assert_eq!(
+            refused(json!({})),
+            ("ARGUMENT_REQUIRED".into(), Some("invoice_id".into()))
+        );
+        assert_eq!(
+            refused(json!({"invoice_id": null})),
+            ("ARGUMENT_REQUIRED".into(), Some("invoice_id".into()))
+        );
+    }
+
+    #[test]
+    fn types_lengths_bounds_and_enums_are_checked() {
+        let base = |k: &str, v: Value| json!({"invoice_id": "INV-1", k: v});
+        assert_eq!(
+            refused(base("cents", json!(1.5))).0,
+            "ARGUMENT_TYPE_INVALID"
+        );
+        assert_eq!(
+            refused(base("urgent", json!("yes"))).0,
+            "ARGUMENT_TYPE_INVALID"
+        );
+        assert_eq!(refused(json!({"invoice_id": 7})).0, "ARGUMENT_TYPE_INVALID");
+        assert_eq!(
+            refused(json!({"invoice_id": "INV-123456"})).0,
+            "ARGUMENT_TOO_LONG"
+        );
+        assert_eq!(
+            refused(json!({"invoice_id": "a\u{0}b"})).0,
+            "ARGUMENT_INVALID_CHARACTER"
+        );
+        assert_eq!(
+            refused(base("cents", json!(-1))).0,
+            "ARGUMENT_BELOW_MINIMUM"
+        );
+        assert_eq!(
+            refused(base("cents", json!(501))).0,
+            "ARGUMENT_ABOVE_MAXIMUM"
+        );
+        assert_eq!(refused(base("rate", json!(3))).0, "ARGUMENT_NOT_ALLOWED");
+        // 1 and 1.0 are the same allowed value.
+        assert!(validate_args(&cap(), &base("rate", json!(1.0))).is_ok());
+        // Length counts characters, not bytes.
+        assert!(validate_args(&cap(), &json!({"invoice_id": "ééééééé"})).is_ok());
+    }
+
+    #[test]
+    fn null_means_omitted_unless_the_argument_is_nullable() {
+        let out = validate_args(
+            &cap(),
+            &json!({"invoice_id": "INV-1", "cents": null, "note": null}),
+        )
+        .unwrap();
+        assert!(
+            !out.contains_key("cents"),
+            "null for a non-nullable optional is left out"
+        );
+        assert_eq!(
+            out.get("note"),
+            Some(&Value::Null),
+            "null is kept where nullable"
+        );
+    }
+}
