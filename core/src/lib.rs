@@ -16,6 +16,7 @@ pub mod agent;
 pub mod apply;
 #[doc(hidden)]
 pub mod capability;
+pub mod codes;
 #[doc(hidden)]
 pub mod config;
 pub mod context;
