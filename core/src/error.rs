@@ -14,6 +14,14 @@ pub struct ConfigIssue {
 /// Result alias used across the core.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// The underlying error a runner error keeps as its `source()`.
+pub type Cause = std::sync::Arc<dyn std::error::Error + Send + Sync>;
+
+/// `e` kept as the cause of a runner error.
+pub(crate) fn cause(e: impl std::error::Error + Send + Sync + 'static) -> Option<Cause> {
+    Some(std::sync::Arc::new(e))
+}
+
 /// Every failure the core reports. `code()` is stable and safe to show; `Display` is for
 /// operators (local logs, CLI) and never contains credentials.
 #[derive(Debug, thiserror::Error)]
@@ -132,12 +140,14 @@ pub enum Error {
         /// Operator text (never credentials).
         message: String,
     },
-    /// A source database statement failed (driver text kept for local logs only).
+    /// A source database statement failed (driver text kept for local logs only; the driver's
+    /// error, when there is one, is the `source()`).
     #[error("source database error: {0}")]
-    Database(String),
-    /// The local ledger could not be read or written.
+    Database(String, #[source] Option<Cause>),
+    /// The ledger could not be read or written (the driver's error, when there is one, is the
+    /// `source()`).
     #[error("local ledger error: {0}")]
-    LedgerStorage(String),
+    LedgerStorage(String, #[source] Option<Cause>),
     /// An executor is referenced but cannot run here.
     #[error("{message}")]
     Executor {
@@ -216,8 +226,8 @@ impl Error {
             Error::ApproverRoleMissing { .. } => "APPROVER_ROLE_MISSING",
             Error::SecretMaterial { .. } => "SECRET_MATERIAL_REJECTED",
             Error::UnsafeIdentifier(_) => "UNSAFE_IDENTIFIER",
-            Error::Database(_) => "DATABASE_ERROR",
-            Error::LedgerStorage(_) => "LOCAL_STORE_UNAVAILABLE",
+            Error::Database(..) => "DATABASE_ERROR",
+            Error::LedgerStorage(..) => "LOCAL_STORE_UNAVAILABLE",
             Error::Callback(_) => "HANDLER_EXCEPTION",
             Error::Internal(_) => "INTERNAL",
         }
@@ -239,7 +249,7 @@ impl Error {
             Error::Argument { .. } | Error::TrustedContext { .. } => "INVALID_ARGUMENT",
             Error::Policy { .. } => "POLICY_VIOLATION",
             Error::ProposalAlreadyExists { .. } => "PROPOSAL_ALREADY_EXISTS",
-            Error::LedgerStorage(_) | Error::SourceUnavailable { .. } => "TEMPORARILY_UNAVAILABLE",
+            Error::LedgerStorage(..) | Error::SourceUnavailable { .. } => "TEMPORARILY_UNAVAILABLE",
             _ => "INTERNAL",
         }
     }
@@ -259,7 +269,7 @@ impl Error {
                 "A different proposal for this object is already awaiting review or writeback."
             }
             "TEMPORARILY_UNAVAILABLE" => match self {
-                Error::LedgerStorage(_) => {
+                Error::LedgerStorage(..) => {
                     "The local runner store is temporarily unavailable. Restart the runner or recreate the store before retrying."
                 }
                 _ => "The database is temporarily unavailable. Retry later.",
@@ -281,7 +291,7 @@ impl Error {
             | Error::Policy { .. }
             | Error::SecretMaterial { .. }
             | Error::UnsafeIdentifier(_) => ErrorFamily::Policy,
-            Error::SourceUnavailable { .. } | Error::LedgerStorage(_) | Error::Database(_) => {
+            Error::SourceUnavailable { .. } | Error::LedgerStorage(..) | Error::Database(..) => {
                 ErrorFamily::Unavailable
             }
             Error::Executor { .. } | Error::Callback(_) => ErrorFamily::Executor,
@@ -353,7 +363,7 @@ impl Error {
 
 impl From<rusqlite::Error> for Error {
     fn from(e: rusqlite::Error) -> Self {
-        Error::LedgerStorage(e.to_string())
+        Error::LedgerStorage(e.to_string(), Some(std::sync::Arc::new(e)))
     }
 }
 
@@ -403,5 +413,22 @@ mod tests {
                 "{code} is not in LEDGER_NOT_FOUND_CODES"
             );
         }
+    }
+
+    #[test]
+    fn storage_and_database_errors_keep_the_driver_error_as_their_source() {
+        use std::error::Error as _;
+        let e: Error = rusqlite::Error::QueryReturnedNoRows.into();
+        assert_eq!(e.code(), "LOCAL_STORE_UNAVAILABLE");
+        let source = e.source().expect("the driver error is kept");
+        assert_eq!(
+            source.to_string(),
+            rusqlite::Error::QueryReturnedNoRows.to_string()
+        );
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        let driver = conn.execute("SELECT * FROM missing", []).unwrap_err();
+        let e = Error::Database(driver.to_string(), cause(driver));
+        assert!(e.source().unwrap().to_string().contains("missing"));
+        assert!(Error::Database("x".into(), None).source().is_none());
     }
 }

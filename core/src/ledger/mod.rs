@@ -250,16 +250,19 @@ impl ProposalRow {
             // The precise error: not JSON, or JSON that is not a change set.
             Err(_) => {
                 let cs_value: Value = serde_json::from_str(&self.change_set_json).map_err(|e| {
-                    Error::LedgerStorage(format!("stored change set is not JSON: {e}"))
+                    Error::LedgerStorage(format!("stored change set is not JSON: {e}"), None)
                 })?;
                 ChangeSet::parse(&cs_value)?
             }
         };
         let state = crate::policy::ProposalState::parse(&self.state).ok_or_else(|| {
-            Error::LedgerStorage(format!(
-                "proposal {} has an unknown state {:?}",
-                self.proposal_id, self.state
-            ))
+            Error::LedgerStorage(
+                format!(
+                    "proposal {} has an unknown state {:?}",
+                    self.proposal_id, self.state
+                ),
+                None,
+            )
         })?;
         Ok(StoredProposal {
             proposal_id: self.proposal_id,

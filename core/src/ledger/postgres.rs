@@ -10,7 +10,7 @@ use super::{
     Approver, CheckInput, Created, EventFilter, EvidenceBundle, ListFilter, ProposalRow,
     QueryAudit, ReceiptFilter, StoredProposal, check_proposal, now_iso,
 };
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, cause};
 use crate::policy::ProposalState;
 use crate::protocol::{ChangeSet, ExecutionReceipt, WritebackJob};
 use serde_json::{Value, json};
@@ -21,15 +21,18 @@ use std::time::Duration;
 /// A ledger error from the database, without anything of the connection string.
 fn db(e: sqlx::Error) -> Error {
     match &e {
-        sqlx::Error::Database(d) => Error::LedgerStorage(format!(
-            "PostgreSQL ledger: {} ({})",
-            d.message(),
-            d.code().unwrap_or_default()
-        )),
+        sqlx::Error::Database(d) => Error::LedgerStorage(
+            format!(
+                "PostgreSQL ledger: {} ({})",
+                d.message(),
+                d.code().unwrap_or_default()
+            ),
+            cause(e),
+        ),
         sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => {
-            Error::LedgerStorage("PostgreSQL ledger unreachable; retry later".into())
+            Error::LedgerStorage("PostgreSQL ledger unreachable; retry later".into(), None)
         }
-        other => Error::LedgerStorage(format!("PostgreSQL ledger: {other}")),
+        _ => Error::LedgerStorage(format!("PostgreSQL ledger: {e}"), cause(e)),
     }
 }
 
@@ -249,7 +252,7 @@ impl PgLedger {
             });
         }
         let opts: PgConnectOptions = url.parse().map_err(|_| {
-            Error::LedgerStorage(format!("{label} is not a PostgreSQL connection URL"))
+            Error::LedgerStorage(format!("{label} is not a PostgreSQL connection URL"), None)
         })?;
         let opts = opts.application_name("synapsor-runner");
         let pool = |size: u32, deferred: bool| {
@@ -287,22 +290,29 @@ impl PgLedger {
             tokio::time::timeout(Duration::from_secs(10), PgConnection::connect_with(&opts));
         let mut c = match first.await {
             Err(_) => {
-                return Err(Error::LedgerStorage(format!(
-                    "cannot reach the PostgreSQL ledger named by {label}: timed out"
-                )));
+                return Err(Error::LedgerStorage(
+                    format!("cannot reach the PostgreSQL ledger named by {label}: timed out"),
+                    None,
+                ));
             }
             Ok(Err(sqlx::Error::Database(d))) => {
-                return Err(Error::LedgerStorage(format!(
-                    "cannot open the PostgreSQL ledger named by {label}: {} ({})",
-                    d.message(),
-                    d.code().unwrap_or_default()
-                )));
+                return Err(Error::LedgerStorage(
+                    format!(
+                        "cannot open the PostgreSQL ledger named by {label}: {} ({})",
+                        d.message(),
+                        d.code().unwrap_or_default()
+                    ),
+                    None,
+                ));
             }
             Ok(Err(e)) => {
-                return Err(Error::LedgerStorage(format!(
-                    "cannot reach the PostgreSQL ledger named by {label}: {}",
-                    redact_url(&e.to_string())
-                )));
+                return Err(Error::LedgerStorage(
+                    format!(
+                        "cannot reach the PostgreSQL ledger named by {label}: {}",
+                        redact_url(&e.to_string())
+                    ),
+                    None,
+                ));
             }
             Ok(Ok(c)) => c,
         };
@@ -353,6 +363,7 @@ impl PgLedger {
         }
         Err(Error::LedgerStorage(
             "another instance kept creating proposals for this object; retry".into(),
+            None,
         ))
     }
 
@@ -567,7 +578,7 @@ impl PgLedger {
         for r in rows {
             let json: String = r.try_get(0).map_err(db)?;
             let value: Value = serde_json::from_str(&json)
-                .map_err(|e| Error::LedgerStorage(format!("stored job unreadable: {e}")))?;
+                .map_err(|e| Error::LedgerStorage(format!("stored job unreadable: {e}"), None))?;
             out.push((WritebackJob::parse(&value)?, r.try_get(1).map_err(db)?));
         }
         Ok(out)
@@ -1180,21 +1191,25 @@ impl PgLedger {
 /// What `doctor` reports of a PostgreSQL ledger, without changing anything: whether it can
 /// connect, the schema version against this runner's, and the privileges the runner needs.
 pub(crate) async fn probe(url: &str, schema: &str, label: &str) -> Result<Value> {
-    let opts: PgConnectOptions = url
-        .parse()
-        .map_err(|_| Error::LedgerStorage(format!("{label} is not a PostgreSQL connection URL")))?;
+    let opts: PgConnectOptions = url.parse().map_err(|_| {
+        Error::LedgerStorage(format!("{label} is not a PostgreSQL connection URL"), None)
+    })?;
     let mut c = tokio::time::timeout(Duration::from_secs(10), PgConnection::connect_with(&opts))
         .await
         .map_err(|_| {
-            Error::LedgerStorage(format!(
-                "cannot reach the PostgreSQL ledger named by {label}: timed out"
-            ))
+            Error::LedgerStorage(
+                format!("cannot reach the PostgreSQL ledger named by {label}: timed out"),
+                None,
+            )
         })?
         .map_err(|e| {
-            Error::LedgerStorage(format!(
-                "cannot open the PostgreSQL ledger named by {label}: {}",
-                redact_url(&e.to_string())
-            ))
+            Error::LedgerStorage(
+                format!(
+                    "cannot open the PostgreSQL ledger named by {label}: {}",
+                    redact_url(&e.to_string())
+                ),
+                None,
+            )
         })?;
     sqlx::query("SELECT set_config('search_path', $1, false)")
         .bind(schema)

@@ -359,7 +359,7 @@ impl SqliteLedger {
             for row in rows {
                 let (json, executor) = row?;
                 let value: Value = serde_json::from_str(&json)
-                    .map_err(|e| Error::LedgerStorage(format!("stored job unreadable: {e}")))?;
+                    .map_err(|e| Error::LedgerStorage(format!("stored job unreadable: {e}"), None))?;
                 out.push((WritebackJob::parse(&value)?, executor));
             }
             Ok(out)
@@ -945,7 +945,7 @@ fn check_schema_version(version: i64) -> Result<()> {
 /// Create an empty ledger file readable by its owner only, and its missing folders `0700`.
 fn create_private(path: &Path) -> Result<()> {
     let storage = |e: std::io::Error, what: &Path| {
-        Error::LedgerStorage(format!("cannot create {}: {e}", what.display()))
+        Error::LedgerStorage(format!("cannot create {}: {e}", what.display()), None)
     };
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         let mut dirs = std::fs::DirBuilder::new();

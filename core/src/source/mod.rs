@@ -204,7 +204,7 @@ impl<DB: sqlx::Database> OpenTx<DB> {
             Some(tx) => tx
                 .commit()
                 .await
-                .map_err(|e| Error::Database(format!("commit failed: {e}"))),
+                .map_err(|e| Error::Database(format!("commit failed: {e}"), None)),
             None => Err(Error::Internal("no open write transaction".into())),
         }
     }

@@ -3,7 +3,7 @@
 
 use super::{ReadRequest, Row, value_text};
 use crate::config::{Engine, SourceConfig};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, cause};
 use crate::sql::mysql::{self as dialect, MyDecode};
 use crate::values::kinds::{Advance, ColumnKind};
 use crate::values::version::normalize_version;
@@ -103,7 +103,7 @@ impl MySource {
             .iter()
             .map(|c| {
                 t.get(&key(c)).map(|d| (c.clone(), d.0)).ok_or_else(|| {
-                    Error::Database(format!("column {c} not found on {schema}.{table}"))
+                    Error::Database(format!("column {c} not found on {schema}.{table}"), None)
                 })
             })
             .collect()
@@ -601,9 +601,9 @@ fn map_err(e: sqlx::Error) -> Error {
                     message: format!("database unavailable ({number})"),
                 }
             } else {
-                Error::Database(format!("{number}: {}", db.message()))
+                Error::Database(format!("{number}: {}", db.message()), cause(e))
             }
         }
-        _ => Error::Database(e.to_string()),
+        _ => Error::Database(e.to_string(), cause(e)),
     }
 }

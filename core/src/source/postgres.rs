@@ -2,7 +2,7 @@
 
 use super::{ReadRequest, Row, value_text};
 use crate::config::{Engine, SourceConfig};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, cause};
 use crate::sql::postgres::{self as dialect, PgColumn, PgDecode};
 use crate::values::kinds::{Advance, ColumnKind};
 use crate::write::executor::TxRequest;
@@ -66,7 +66,7 @@ impl PgSource {
             .iter()
             .map(|c| {
                 types.get(&key(c)).cloned().ok_or_else(|| {
-                    Error::Database(format!("column {c} not found on {schema}.{table}"))
+                    Error::Database(format!("column {c} not found on {schema}.{table}"), None)
                 })
             })
             .collect()
@@ -510,10 +510,10 @@ pub(crate) fn map_err(e: sqlx::Error) -> Error {
                     message: format!("database unavailable ({code})"),
                 }
             } else {
-                Error::Database(format!("{code}: {}", db.message()))
+                Error::Database(format!("{code}: {}", db.message()), cause(e))
             }
         }
-        _ => Error::Database(e.to_string()),
+        _ => Error::Database(e.to_string(), cause(e)),
     }
 }
 
@@ -521,7 +521,7 @@ fn decode_row(row: &PgRow, cols: &[PgColumn]) -> Result<Row> {
     let mut out = Row::new();
     for (i, c) in cols.iter().enumerate() {
         let v = decode_value(row, i, c.decode)
-            .map_err(|e| Error::Database(format!("decode {}: {e}", c.name)))?;
+            .map_err(|e| Error::Database(format!("decode {}: {e}", c.name), None))?;
         out.insert(c.name.clone(), v);
     }
     Ok(out)

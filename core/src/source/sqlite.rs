@@ -2,7 +2,7 @@
 
 use super::{ReadRequest, Row};
 use crate::config::{Engine, SourceConfig};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, cause};
 use crate::sql::sqlite as dialect;
 use crate::values::kinds::{Advance, ColumnKind, next_timestamp_text};
 use crate::write::executor::TxRequest;
@@ -522,6 +522,6 @@ fn db_err(e: rusqlite::Error) -> Error {
                 message: "sqlite source is busy".into(),
             }
         }
-        other => Error::Database(other.to_string()),
+        other => Error::Database(other.to_string(), cause(other)),
     }
 }
