@@ -586,6 +586,39 @@ async fn concurrent_applies_write_once(b: Backend) {
     assert_eq!(l.check().await.unwrap()["problems"], json!([]));
 }
 
+/// Reads arriving together are each recorded (the SQLite store writes queued reads in one
+/// transaction); one refused for secret material fails alone.
+async fn concurrent_reads_are_each_recorded(b: Backend) {
+    let f = Fixture::new(b);
+    let runner = f.runner().await;
+    let id = propose(&runner, "INV-3001", "grace").await.unwrap();
+    let cs = runner.ledger().proposal(&id).await.unwrap().change_set;
+    let before = runner.ledger().count("evidence_bundles").await.unwrap();
+    let mut calls = Vec::new();
+    for i in 0..40 {
+        let (mut bundle, audit) = evidence_for(&cs);
+        bundle.evidence_bundle_id = format!("ev_read_{i}");
+        if i == 17 {
+            bundle.payload = json!({"dsn": "postgresql://admin:hunter2@db/prod"});
+        }
+        let runner = runner.clone();
+        calls.push(tokio::spawn(async move {
+            runner.ledger().record_read(bundle, audit).await
+        }));
+    }
+    let mut refused = Vec::new();
+    for (i, call) in calls.into_iter().enumerate() {
+        if let Err(e) = call.await.unwrap() {
+            refused.push((i, e.code().to_string()));
+        }
+    }
+    assert_eq!(refused, vec![(17, "SECRET_MATERIAL_REJECTED".to_string())]);
+    let l = runner.ledger();
+    assert_eq!(l.count("evidence_bundles").await.unwrap(), before + 39);
+    assert!(l.evidence_bundle("ev_read_39").await.unwrap().is_some());
+    assert!(l.evidence_bundle("ev_read_17").await.unwrap().is_none());
+}
+
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -609,6 +642,7 @@ on_both_backends!(
     concurrent_decisions_have_one_winner,
     concurrent_proposals_leave_one_active,
     concurrent_applies_write_once,
+    concurrent_reads_are_each_recorded,
 );
 
 /// Several instances opening a new PostgreSQL ledger at the same moment: one migrates, all open.

@@ -432,7 +432,68 @@ pub(crate) fn check_proposal(p: &CheckInput<'_>, problems: &mut Vec<Value>) {
 }
 
 /// One piece of work for the store, run on the ledger's thread.
-type Job = Box<dyn FnOnce(&mut SqliteLedger) + Send>;
+enum Job {
+    /// Any call, run alone.
+    Call(Box<dyn FnOnce(&mut SqliteLedger) + Send>),
+    /// A read's evidence and audit. Reads queued one after another are written in one
+    /// transaction (a group commit), each answered with its own result.
+    Read(Box<ReadRecord>),
+}
+
+struct ReadRecord {
+    bundle: EvidenceBundle,
+    audit: QueryAudit,
+    reply: tokio::sync::oneshot::Sender<Result<()>>,
+}
+
+/// The most reads one transaction writes.
+const READ_BATCH: usize = 64;
+
+#[cfg(test)]
+static READ_TRANSACTIONS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// The ledger thread: runs jobs in order; consecutive reads share a transaction.
+fn serve(store: &mut SqliteLedger, queue: std::sync::mpsc::Receiver<Job>) {
+    let mut next = queue.recv().ok();
+    while let Some(job) = next.take() {
+        match job {
+            Job::Call(f) => {
+                // A panic fails only its own call (its answer is dropped unsent).
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(store)));
+            }
+            Job::Read(first) => {
+                let mut batch = vec![*first];
+                while batch.len() < READ_BATCH {
+                    match queue.try_recv() {
+                        Ok(Job::Read(r)) => batch.push(*r),
+                        Ok(other) => {
+                            next = Some(other);
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                let (records, replies): (Vec<_>, Vec<_>) = batch
+                    .into_iter()
+                    .map(|r| ((r.bundle, r.audit), r.reply))
+                    .unzip();
+                #[cfg(test)]
+                READ_TRANSACTIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    store.record_reads(&records)
+                }));
+                if let Ok(results) = outcome {
+                    for (reply, result) in replies.into_iter().zip(results) {
+                        let _ = reply.send(result);
+                    }
+                }
+            }
+        }
+        if next.is_none() {
+            next = queue.recv().ok();
+        }
+    }
+}
 
 /// What recording a proposal did, on the store's side.
 pub(crate) enum Created {
@@ -560,13 +621,7 @@ impl Ledger {
         let (jobs, queue) = std::sync::mpsc::channel::<Job>();
         let thread = std::thread::Builder::new()
             .name("synapsor-ledger".into())
-            .spawn(move || {
-                while let Ok(job) = queue.recv() {
-                    // A panic fails only its own call (its answer is dropped unsent).
-                    let _ =
-                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&mut store)));
-                }
-            })
+            .spawn(move || serve(&mut store, queue))
             .map_err(|e| Error::Internal(format!("cannot start the ledger thread: {e}")))?;
         Ok(Ledger {
             store: Store::Sqlite {
@@ -609,9 +664,9 @@ impl Ledger {
     ) -> Result<T> {
         let stopped = || Error::Internal("the ledger stopped before answering".into());
         let (reply, answer) = tokio::sync::oneshot::channel();
-        let job: Job = Box::new(move |store| {
+        let job = Job::Call(Box::new(move |store| {
             let _ = reply.send(f(store));
-        });
+        }));
         let Store::Sqlite { jobs, .. } = &self.store else {
             return Err(Error::Internal("not a SQLite ledger".into()));
         };
@@ -640,7 +695,21 @@ impl Ledger {
         if let Some(pg) = self.pg() {
             return pg.record_read(&bundle, &audit).await;
         }
-        self.call(move |l| l.record_read(&bundle, &audit)).await
+        let stopped = || Error::Internal("the ledger stopped before answering".into());
+        let Store::Sqlite { jobs, .. } = &self.store else {
+            return Err(Error::Internal("not a SQLite ledger".into()));
+        };
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let record = ReadRecord {
+            bundle,
+            audit,
+            reply,
+        };
+        jobs.as_ref()
+            .ok_or_else(stopped)?
+            .send(Job::Read(Box::new(record)))
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
     }
 
     /// Record a new proposal with its evidence and audit, unless the same change is already
@@ -1046,5 +1115,72 @@ impl Drop for Ledger {
                 let _ = t.join();
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod read_batch_tests {
+    use super::*;
+
+    fn read(i: usize) -> (EvidenceBundle, QueryAudit) {
+        let bundle = EvidenceBundle {
+            evidence_bundle_id: format!("ev_batch_{i}"),
+            tenant_id: "acme".into(),
+            principal: "agent:test".into(),
+            capability: "billing.inspect_invoice".into(),
+            source_id: "billing".into(),
+            source_table: "invoices".into(),
+            business_object: "invoice".into(),
+            object_id: format!("INV-{i}"),
+            query_fingerprint: "fp".into(),
+            payload: json!({}),
+            items: vec![json!({"visible_row": {"id": i}})],
+        };
+        let audit = QueryAudit {
+            source_id: "billing".into(),
+            query_fingerprint: "fp".into(),
+            table_name: "invoices".into(),
+            row_count: 1,
+            payload: json!({}),
+            primary_key_value: format!("INV-{i}"),
+        };
+        (bundle, audit)
+    }
+
+    /// Reads queued behind a slow call are written together, not one transaction each.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn queued_reads_share_a_transaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = std::sync::Arc::new(Ledger::open(&dir.path().join("l.db")).unwrap());
+        let slow = {
+            let ledger = ledger.clone();
+            tokio::spawn(async move {
+                ledger
+                    .call(|_| {
+                        std::thread::sleep(std::time::Duration::from_millis(300));
+                        Ok(())
+                    })
+                    .await
+            })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let before = READ_TRANSACTIONS.load(std::sync::atomic::Ordering::Relaxed);
+        let reads: Vec<_> = (0..30)
+            .map(|i| {
+                let ledger = ledger.clone();
+                tokio::spawn(async move {
+                    let (b, a) = read(i);
+                    ledger.record_read(b, a).await
+                })
+            })
+            .collect();
+        for r in reads {
+            r.await.unwrap().unwrap();
+        }
+        slow.await.unwrap().unwrap();
+        let transactions = READ_TRANSACTIONS.load(std::sync::atomic::Ordering::Relaxed) - before;
+        assert!(transactions <= 3, "30 queued reads took {transactions} transactions");
+        assert_eq!(ledger.count("evidence_bundles").await.unwrap(), 30);
+        assert_eq!(ledger.count("query_audit").await.unwrap(), 30);
     }
 }

@@ -165,15 +165,36 @@ impl SqliteLedger {
         self.with(|c| Ok(c.pragma_query_value(None, "user_version", |r| r.get(0))?))
     }
 
-    /// Record the evidence and audit of a read capability call.
-    pub fn record_read(&mut self, bundle: &EvidenceBundle, audit: &QueryAudit) -> Result<()> {
-        super::check_bundle(bundle)?;
-        assert_no_secret_material(&audit.payload, "query_audit")?;
-        self.write_with(Durability::Deferred, |tx| {
-            insert_bundle(tx, bundle, None)?;
-            insert_audit(tx, audit, bundle, None)?;
+    /// Record several reads in one transaction; one result per read, in order. A read refused
+    /// by its own checks (secret material) fails alone; a failed transaction fails them all.
+    pub(crate) fn record_reads(
+        &mut self,
+        reads: &[(EvidenceBundle, QueryAudit)],
+    ) -> Vec<Result<()>> {
+        let mut results: Vec<Result<()>> = reads
+            .iter()
+            .map(|(bundle, audit)| {
+                super::check_bundle(bundle)?;
+                assert_no_secret_material(&audit.payload, "query_audit")
+            })
+            .collect();
+        let written = self.write_with(Durability::Deferred, |tx| {
+            for ((bundle, audit), _) in reads.iter().zip(&results).filter(|(_, r)| r.is_ok()) {
+                insert_bundle(tx, bundle, None)?;
+                insert_audit(tx, audit, bundle, None)?;
+            }
             Ok(())
-        })
+        });
+        if let Err(e) = written {
+            let message = match &e {
+                Error::LedgerStorage(m, _) => m.clone(),
+                other => other.to_string(),
+            };
+            for r in results.iter_mut().filter(|r| r.is_ok()) {
+                *r = Err(Error::LedgerStorage(message.clone(), None));
+            }
+        }
+        results
     }
 
     /// Record a proposal with its evidence and audit, unless an active one exists for the object.
