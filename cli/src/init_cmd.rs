@@ -14,8 +14,38 @@ fn refuse(code: &'static str, message: String) -> Error {
 }
 
 pub async fn run(a: InitArgs) -> Result<u8> {
+    if crate::init_wizard::wanted(&a) {
+        return wizard(a).await;
+    }
     let (sel, warnings) = prepare(&a).await?;
     emit(&sel, &warnings, &output(&a))
+}
+
+/// `init` with questions: the answers become flags, then the config is made as with flags,
+/// previewed, and written on confirmation.
+async fn wizard(mut a: InitArgs) -> Result<u8> {
+    use crate::init_wizard as ask;
+    ask::ask_source(&mut a)?;
+    let (inspection, engine, read_env) = inspect(&a).await?;
+    let table = ask::ask_choices(&mut a, &inspection)?;
+    let mut warnings = Vec::new();
+    let sel = select(&a, &engine, read_env, table, &mut warnings)?;
+    eprintln!("\nThe config:");
+    let preview = Output {
+        path: &a.output,
+        force: false,
+        dry_run: true,
+    };
+    emit(&sel, &warnings, &preview)?;
+    eprintln!(
+        "The same config without questions:\n  {}\n",
+        ask::equivalent_command(&a)
+    );
+    if !ask::confirm_write(&mut a)? {
+        eprintln!("Nothing written.");
+        return Ok(0);
+    }
+    emit(&sel, &[], &output(&a))
 }
 
 fn output(a: &InitArgs) -> Output<'_> {

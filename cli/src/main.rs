@@ -7,6 +7,7 @@ mod dispatch;
 mod events;
 mod handlers;
 mod init_cmd;
+mod init_wizard;
 mod ledger_cmds;
 mod mcp_cmds;
 mod recipes_cmd;
@@ -161,7 +162,9 @@ pub enum Command {
         action: ReceiptsCmd,
     },
     /// Write a reviewed starter config for one table from a live database (or a saved
-    /// inspection): a read capability and, with --patch, a proposal capability.
+    /// inspection): a read capability and, with --patch, a proposal capability. With no
+    /// --from-env, --sqlite or --inspection-json on a terminal, it asks, with the database's
+    /// suggestions pre-selected, shows the config and the equivalent command, then writes it.
     Init(InitArgs),
     /// The local review page: proposals, their story (evidence, exact diff, guards), approve and
     /// reject, on loopback behind a per-run token. It never applies a change.

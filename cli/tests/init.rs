@@ -470,3 +470,187 @@ fn postgres_text_keys_uuid_keys_tables_without_versions_and_views() {
         .env("SYNAPSOR_TENANT_ID", "globex"));
     assert!(read.contains("INV-2"), "{read}");
 }
+
+/// `init` at a terminal, driven through a pseudo-terminal: each answer given as a person
+/// would (arrow keys, space, enter), `steps` pairs a prompt with the keys typed at it.
+fn wizard(dir: &Path, url: &str, tenant: &str, steps: &[(&str, &str)]) -> (i32, String) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/pty_drive.py");
+    let steps = serde_json::to_string(steps).unwrap();
+    let bin = env!("CARGO_BIN_EXE_synapsor-runner");
+    let mut c = Command::new("python3");
+    c.current_dir(dir)
+        .env("SI_URL", url)
+        .env("SYNAPSOR_DATABASE_WRITE_URL", url)
+        .env("SYNAPSOR_TENANT_ID", tenant)
+        .env("SYNAPSOR_PRINCIPAL", "agent:test")
+        .arg(&script)
+        .arg(&steps)
+        .args(["--", bin, "init"]);
+    let out = c.output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+const DOWN: &str = "\u{1b}[B";
+
+#[test]
+fn the_init_wizard_on_sqlite_writes_what_the_flags_would_and_never_overwrites_unasked() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let conn = rusqlite::Connection::open(d.join("app.sqlite")).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE tickets (id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, status TEXT NOT NULL, \
+         api_key TEXT, updated_at TEXT NOT NULL); \
+         INSERT INTO tickets VALUES ('T-1', 'acme', 'open', 'k-1', '2026-01-01T00:00:00Z');",
+    )
+    .unwrap();
+    drop(conn);
+    let answers = [
+        ("Where is the database", &format!("{DOWN}\r") as &str),
+        ("SQLite file", "app.sqlite\r"),
+        ("Table", "\r"),
+        ("What may the agent do", "\r"),
+        ("Tenant column", "\r"),
+        ("Columns a read shows", "\r"),
+        ("Version column", "\r"),
+        ("Columns a proposal may change", " \r"),
+        ("status: set to", "\r"),
+        ("Tool namespace", "\r"),
+        ("Write synapsor.runner.json", "y"),
+    ];
+    let (code, transcript) = wizard(d, "", "acme", &answers);
+    assert_eq!(code, 0, "{transcript}");
+    // The suggestions were pre-selected: tenant_id, updated_at; api_key not shown.
+    let cfg = config(d);
+    let proposal = &cfg["capabilities"][1];
+    assert_eq!(proposal["target"]["tenant_key"], "tenant_id");
+    assert_eq!(proposal["conflict_guard"]["column"], "updated_at");
+    assert_eq!(proposal["patch"]["status"]["from_arg"], "status");
+    let visible: Vec<&str> = cfg["capabilities"][0]["visible_columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(
+        !visible.contains(&"api_key") && visible.contains(&"status"),
+        "{visible:?}"
+    );
+    // The equivalent command it printed makes the same config.
+    let line = transcript
+        .lines()
+        .find(|l| l.trim_start().starts_with("synapsor-runner init --sqlite"))
+        .expect("the equivalent command")
+        .trim()
+        .to_string();
+    let words = shell_words(&line);
+    let (code, out, err) = run(cli(d, "", "acme").args(&words[1..]).arg("--dry-run"));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(serde_json::from_str::<Value>(&out).unwrap(), cfg);
+    // It works end to end.
+    let applied = lifecycle(
+        d,
+        "",
+        "acme",
+        "ticket.propose_ticket_update",
+        r#"{"ticket_id": "T-1", "status": "closed"}"#,
+    );
+    assert!(applied.contains("applied"), "{applied}");
+    // Run again: the file exists, the default answer keeps it.
+    let before = std::fs::read_to_string(d.join("synapsor.runner.json")).unwrap();
+    let mut again = answers.to_vec();
+    again[3] = ("What may the agent do", "\u{1b}[B\u{1b}[B\r"); // read_only this time
+    again.truncate(6);
+    again.push(("Tool namespace", "\r"));
+    again.push(("exists: overwrite them", "\r"));
+    let (code, transcript) = wizard(d, "", "acme", &again);
+    assert_eq!(code, 0, "{transcript}");
+    assert!(transcript.contains("Nothing written."), "{transcript}");
+    assert_eq!(
+        std::fs::read_to_string(d.join("synapsor.runner.json")).unwrap(),
+        before
+    );
+}
+
+#[test]
+fn the_init_wizard_on_postgres_reads_the_url_from_the_named_variable() {
+    let db = common::PgDatabase::create("init_wizard");
+    common::psql(
+        &db.0,
+        "CREATE TABLE orders (id bigint PRIMARY KEY, account_id int NOT NULL, state text NOT NULL, \
+         note text, lock_version int NOT NULL DEFAULT 0); \
+         INSERT INTO orders VALUES (5, 9, 'new', NULL)",
+    );
+    let url = common::with_db(&common::admin_url(), &db.0);
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (code, transcript) = wizard(
+        d,
+        &url,
+        "9",
+        &[
+            ("Where is the database", "\r"),
+            ("Variable holding the database URL", "SI_URL\r"),
+            ("Table", "\r"),
+            ("What may the agent do", "\r"),
+            ("Tenant column", "\r"),
+            ("Columns a read shows", "\r"),
+            ("Version column", "\r"),
+            ("Columns a proposal may change", " \r"),
+            ("state: set to", &format!("{DOWN}\r")),
+            ("state: fixed value", "shipped\r"),
+            ("Tool namespace", "shop\r"),
+            ("Write synapsor.runner.json", "y"),
+        ],
+    );
+    assert_eq!(code, 0, "{transcript}");
+    let cfg = config(d);
+    assert_eq!(cfg["sources"]["local_postgres"]["read_url_env"], "SI_URL");
+    let proposal = &cfg["capabilities"][1];
+    assert_eq!(proposal["name"], "shop.propose_order_update");
+    assert_eq!(proposal["target"]["tenant_key"], "account_id");
+    assert_eq!(proposal["conflict_guard"]["column"], "lock_version");
+    assert_eq!(proposal["patch"]["state"]["fixed"], "shipped");
+    let applied = lifecycle(
+        d,
+        &url,
+        "9",
+        "shop.propose_order_update",
+        r#"{"order_id": "5"}"#,
+    );
+    assert!(applied.contains("applied"), "{applied}");
+    let state = common::psql(
+        &db.0,
+        "SELECT state || ',' || lock_version FROM orders WHERE id = 5",
+    );
+    assert_eq!(state.trim(), "shipped,1");
+}
+
+/// Split a printed command line as a POSIX shell would (single quotes only, as printed).
+fn shell_words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut quoted = false;
+    let mut any = false;
+    for c in line.chars() {
+        match c {
+            '\'' => {
+                quoted = !quoted;
+                any = true;
+            }
+            ' ' if !quoted => {
+                if any || !word.is_empty() {
+                    words.push(std::mem::take(&mut word));
+                }
+                any = false;
+            }
+            c => word.push(c),
+        }
+    }
+    if any || !word.is_empty() {
+        words.push(word);
+    }
+    words
+}

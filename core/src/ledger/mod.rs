@@ -1179,7 +1179,10 @@ mod read_batch_tests {
         }
         slow.await.unwrap().unwrap();
         let transactions = READ_TRANSACTIONS.load(std::sync::atomic::Ordering::Relaxed) - before;
-        assert!(transactions <= 3, "30 queued reads took {transactions} transactions");
+        assert!(
+            transactions <= 3,
+            "30 queued reads took {transactions} transactions"
+        );
         assert_eq!(ledger.count("evidence_bundles").await.unwrap(), 30);
         assert_eq!(ledger.count("query_audit").await.unwrap(), 30);
     }
