@@ -102,7 +102,6 @@ pub fn ask_choices<'i>(a: &mut InitArgs, inspection: &'i Inspection) -> Result<&
     a.schema = Some(t.schema.clone());
     let s = &t.suggestions;
     let names: Vec<&str> = t.columns.iter().map(|c| c.name.as_str()).collect();
-    let index_of = |name: &str| names.iter().position(|n| *n == name);
 
     let modes = [
         "review: proposals are applied after a person approves them",
@@ -122,20 +121,12 @@ pub fn ask_choices<'i>(a: &mut InitArgs, inspection: &'i Inspection) -> Result<&
     };
     a.mode = ["review", "shadow", "read_only"][mode].into();
 
-    let mut tenant_items: Vec<String> = names.iter().map(|n| n.to_string()).collect();
-    tenant_items.push("none: one tenant, local development only".into());
-    let tenant_default = s
-        .tenant_columns
-        .first()
-        .and_then(|c| index_of(c))
-        .unwrap_or(names.len());
-    let tenant = Select::new()
-        .with_prompt("Tenant column (every read and write is limited to the caller's tenant)")
-        .items(&tenant_items)
-        .default(tenant_default)
-        .max_length(15)
-        .interact()
-        .map_err(cancelled)?;
+    let tenant = pick_column(
+        "Tenant column (every read and write is limited to the caller's tenant)",
+        &names,
+        s.tenant_columns.first(),
+        "none: one tenant, local development only",
+    )?;
     if tenant == names.len() {
         a.single_tenant_dev = true;
     } else {
@@ -156,20 +147,12 @@ pub fn ask_choices<'i>(a: &mut InitArgs, inspection: &'i Inspection) -> Result<&
     a.visible_columns = visible.iter().map(|&i| names[i].to_string()).collect();
 
     if a.mode != "read_only" {
-        let mut guard_items: Vec<String> = names.iter().map(|n| n.to_string()).collect();
-        guard_items.push("none: guard by a hash of the row (weaker)".into());
-        let guard_default = s
-            .conflict_columns
-            .first()
-            .and_then(|c| index_of(c))
-            .unwrap_or(names.len());
-        let guard = Select::new()
-            .with_prompt("Version column (a proposal applies only if the row has not changed)")
-            .items(&guard_items)
-            .default(guard_default)
-            .max_length(15)
-            .interact()
-            .map_err(cancelled)?;
+        let guard = pick_column(
+            "Version column (a proposal applies only if the row has not changed)",
+            &names,
+            s.conflict_columns.first(),
+            "none: guard by a hash of the row (weaker)",
+        )?;
         if guard == names.len() {
             a.row_hash_guard = true;
         } else {
@@ -226,6 +209,27 @@ pub fn ask_choices<'i>(a: &mut InitArgs, inspection: &'i Inspection) -> Result<&
         .map_err(cancelled)?;
     a.namespace = Some(namespace.trim().to_string());
     Ok(t)
+}
+
+/// One of `names`, the suggestion pre-selected, or `none` (returned as `names.len()`).
+fn pick_column(
+    prompt: &str,
+    names: &[&str],
+    suggested: Option<&String>,
+    none: &str,
+) -> Result<usize> {
+    let mut items: Vec<&str> = names.to_vec();
+    items.push(none);
+    let default = suggested
+        .and_then(|c| names.iter().position(|n| n == c))
+        .unwrap_or(names.len());
+    Select::new()
+        .with_prompt(prompt)
+        .items(&items)
+        .default(default)
+        .max_length(15)
+        .interact()
+        .map_err(cancelled)
 }
 
 /// After the preview: write it? A file that exists is overwritten only on an explicit yes.

@@ -267,13 +267,11 @@ fn sqlite_camel_case_dry_run_overwrite_and_saved_inspections() {
 fn onboard_writes_the_config_then_validates_checks_and_reads_once() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let conn = rusqlite::Connection::open(d.join("app.sqlite")).unwrap();
-    conn.execute_batch(
+    sqlite_db(
+        &d.join("app.sqlite"),
         "CREATE TABLE tickets (id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, status TEXT NOT NULL, \
          updated_at TEXT NOT NULL); INSERT INTO tickets VALUES ('T-1', 'acme', 'open', '2026-01-01T00:00:00Z');",
-    )
-    .unwrap();
-    drop(conn);
+    );
     let onboard = |id: &str| {
         let mut c = cli(d, "", "acme");
         c.args([
@@ -495,18 +493,23 @@ fn wizard(dir: &Path, url: &str, tenant: &str, steps: &[(&str, &str)]) -> (i32, 
 
 const DOWN: &str = "\u{1b}[B";
 
+fn sqlite_db(path: &Path, sql: &str) {
+    rusqlite::Connection::open(path)
+        .unwrap()
+        .execute_batch(sql)
+        .unwrap();
+}
+
 #[test]
 fn the_init_wizard_on_sqlite_writes_what_the_flags_would_and_never_overwrites_unasked() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let conn = rusqlite::Connection::open(d.join("app.sqlite")).unwrap();
-    conn.execute_batch(
+    sqlite_db(
+        &d.join("app.sqlite"),
         "CREATE TABLE tickets (id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, status TEXT NOT NULL, \
          api_key TEXT, updated_at TEXT NOT NULL); \
          INSERT INTO tickets VALUES ('T-1', 'acme', 'open', 'k-1', '2026-01-01T00:00:00Z');",
-    )
-    .unwrap();
-    drop(conn);
+    );
     let answers = [
         ("Where is the database", &format!("{DOWN}\r") as &str),
         ("SQLite file", "app.sqlite\r"),
