@@ -1,24 +1,35 @@
 //! The structural pass of config validation, driven by the published JSON Schema
 //! (`core/schema/synapsor.runner.schema.json`): every field's type, shape, allowed values and
 //! whether it is required are said once, there, for the runner and for editors alike. The schema
-//! names the error each check reports (`x-code`, `x-message`); `rules.rs` adds the rules that
+//! names the error each check reports (`x-code`, `x-message`); `validate.rs` adds the rules that
 //! span fields.
 //!
 //! This walks the keywords the schema uses and no others (a test fails if the schema gains an
 //! unsupported one). A general JSON Schema crate would bring some thirty crates into the core
-//! and both bindings, and still would not report one error code per field.
+//! and both bindings, and still would not report one error code per field. The schema is read
+//! once per process into typed nodes with their patterns compiled, and a path is spelled out
+//! only for a field that fails, so checking a config costs little more than reading it.
 
 use super::ConfigIssue;
 use regex_lite::Regex;
+use serde::Deserialize;
+use serde::de::{Deserializer, Error as _};
 use serde_json::{Map, Value};
-use std::collections::HashMap;
+use std::collections::BTreeMap;
+use std::fmt;
 use std::sync::LazyLock;
 
 /// The config schema as shipped (`synapsor-runner config schema` prints it).
 pub const SCHEMA_TEXT: &str = include_str!("../../schema/synapsor.runner.schema.json");
 
-static SCHEMA: LazyLock<Value> =
-    LazyLock::new(|| serde_json::from_str(SCHEMA_TEXT).expect("the bundled schema is JSON"));
+static SCHEMA: LazyLock<Node> = LazyLock::new(|| {
+    let mut root: Node = serde_json::from_str(SCHEMA_TEXT).expect("the bundled schema parses");
+    root.compile();
+    for def in root.defs.values_mut() {
+        def.compile();
+    }
+    root
+});
 
 /// The keywords [`check`] understands; annotations (`description`, `$id`, …) are ignored.
 /// After `$ref` come the nine checks on a value itself.
@@ -46,32 +57,157 @@ pub(crate) const KEYWORDS: &[&str] = &[
     "not",
 ];
 
-/// The error one schema node reports, inherited through `$ref` (the referring node wins).
-#[derive(Clone, Copy)]
-struct Note<'s> {
-    node: &'s Value,
+/// One schema node, as the walk needs it.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Node {
+    #[serde(rename = "$ref")]
+    reference: Option<String>,
+    #[serde(rename = "type", deserialize_with = "names")]
+    types: Vec<String>,
+    #[serde(rename = "const")]
+    constant: Option<Value>,
+    #[serde(rename = "enum")]
+    allowed: Option<Vec<Value>>,
+    pattern: Option<String>,
+    #[serde(rename = "minLength")]
+    min_length: Option<usize>,
+    minimum: Option<f64>,
+    maximum: Option<f64>,
+    #[serde(rename = "minItems")]
+    min_items: Option<usize>,
+    #[serde(rename = "minProperties")]
+    min_properties: Option<usize>,
+    required: Vec<String>,
+    properties: BTreeMap<String, Node>,
+    #[serde(rename = "propertyNames")]
+    property_names: Option<Box<Node>>,
+    #[serde(rename = "additionalProperties")]
+    additional: Additional,
+    items: Option<Box<Node>>,
+    #[serde(rename = "allOf")]
+    all_of: Vec<Node>,
+    #[serde(rename = "if")]
+    condition: Option<Box<Node>>,
+    then: Option<Box<Node>>,
+    #[serde(rename = "else")]
+    otherwise: Option<Box<Node>>,
+    not: Option<Box<Node>>,
+    #[serde(rename = "$defs")]
+    defs: BTreeMap<String, Node>,
+    #[serde(rename = "x-code")]
+    code: Option<String>,
+    #[serde(rename = "x-message")]
+    message: Option<String>,
+    #[serde(rename = "x-required-code")]
+    required_code: Option<String>,
+    #[serde(rename = "x-required-message")]
+    required_message: Option<String>,
+    #[serde(rename = "x-enum-code")]
+    enum_code: Option<String>,
+    #[serde(rename = "x-enum-message")]
+    enum_message: Option<String>,
+    #[serde(rename = "x-whole")]
+    whole: bool,
+    #[serde(rename = "x-value-codes")]
+    value_codes: BTreeMap<String, (String, String)>,
+    #[serde(skip)]
+    regex: Option<Regex>,
 }
 
-impl<'s> Note<'s> {
-    fn get(&self, key: &str) -> Option<&'s str> {
-        self.node.get(key).and_then(Value::as_str)
+/// `additionalProperties`: allowed (absent or `true`), refused (`false`), or checked.
+#[derive(Default)]
+enum Additional {
+    #[default]
+    Allowed,
+    Refused,
+    Checked(Box<Node>),
+}
+
+impl<'de> Deserialize<'de> for Additional {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match Value::deserialize(d)? {
+            Value::Bool(true) => Ok(Additional::Allowed),
+            Value::Bool(false) => Ok(Additional::Refused),
+            v @ Value::Object(_) => Node::deserialize(v)
+                .map(|n| Additional::Checked(Box::new(n)))
+                .map_err(D::Error::custom),
+            _ => Err(D::Error::custom(
+                "additionalProperties is a boolean or a schema",
+            )),
+        }
     }
 }
 
-struct Walk {
-    strict: bool,
-    errors: Vec<ConfigIssue>,
-    patterns: HashMap<String, Regex>,
+/// `type`: one name or several.
+fn names<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    match Value::deserialize(d)? {
+        Value::String(s) => Ok(vec![s]),
+        Value::Array(a) => a
+            .into_iter()
+            .map(|v| {
+                v.as_str()
+                    .map(String::from)
+                    .ok_or_else(|| D::Error::custom("type names"))
+            })
+            .collect(),
+        _ => Err(D::Error::custom("type is a name or names")),
+    }
+}
+
+impl Node {
+    /// Compile this node's pattern and its children's.
+    fn compile(&mut self) {
+        if let Some(p) = &self.pattern {
+            self.regex = Some(Regex::new(p).expect("schema pattern"));
+        }
+        let boxed = [
+            &mut self.property_names,
+            &mut self.items,
+            &mut self.condition,
+            &mut self.then,
+            &mut self.otherwise,
+            &mut self.not,
+        ];
+        for child in boxed.into_iter().flatten() {
+            child.compile();
+        }
+        if let Additional::Checked(child) = &mut self.additional {
+            child.compile();
+        }
+        for child in self.properties.values_mut().chain(self.all_of.iter_mut()) {
+            child.compile();
+        }
+    }
+}
+
+/// Where a value sits, spelled out only when it is reported.
+#[derive(Clone, Copy)]
+enum Path<'a> {
+    Root,
+    Key(&'a Path<'a>, &'a str),
+    Index(&'a Path<'a>, usize),
+}
+
+impl fmt::Display for Path<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Path::Root => f.write_str("$"),
+            Path::Key(parent, key) => write!(f, "{parent}.{key}"),
+            Path::Index(parent, i) => write!(f, "{parent}[{i}]"),
+        }
+    }
 }
 
 /// Check `config` against the schema; the problems found, each with its code and path.
 pub(crate) fn check(config: &Value, strict: bool) -> Vec<ConfigIssue> {
     let mut walk = Walk {
         strict,
+        quiet: false,
+        failed: false,
         errors: Vec::new(),
-        patterns: HashMap::new(),
     };
-    walk.node(&SCHEMA, config, "$", None, None);
+    walk.node(&SCHEMA, config, &Path::Root, None, None);
     walk.errors
 }
 
@@ -88,119 +224,98 @@ fn type_matches(name: &str, v: &Value) -> bool {
     }
 }
 
-fn resolve(reference: &str) -> &'static Value {
+fn resolve(reference: &str) -> &'static Node {
     let name = reference
         .strip_prefix("#/$defs/")
         .unwrap_or_else(|| panic!("unsupported $ref {reference}"));
-    &SCHEMA["$defs"][name]
+    &SCHEMA.defs[name]
+}
+
+struct Walk {
+    strict: bool,
+    /// Only find out whether the value passes (for `if`, `not` and `x-whole`).
+    quiet: bool,
+    failed: bool,
+    errors: Vec<ConfigIssue>,
 }
 
 impl Walk {
-    fn fail(&mut self, path: &str, note: Option<Note>, value: &Value, enum_failed: bool) {
-        let (code, message) = match note {
-            Some(n) => {
-                let by_value = value
-                    .as_str()
-                    .and_then(|s| n.node.get("x-value-codes")?.get(s)?.as_array());
-                if let Some([code, message]) = by_value.map(Vec::as_slice) {
-                    (code.as_str(), message.as_str())
-                } else if enum_failed && n.get("x-enum-code").is_some() {
-                    (n.get("x-enum-code"), n.get("x-enum-message"))
-                } else {
-                    (n.get("x-code"), n.get("x-message"))
-                }
-            }
-            None => (None, None),
-        };
-        let message = message
-            .unwrap_or("This value is not allowed here.")
-            .replace("{value}", &value.to_string());
+    fn report(&mut self, path: &Path, code: Option<&str>, message: Option<&str>, value: &Value) {
+        self.failed = true;
+        if self.quiet {
+            return;
+        }
         self.errors.push(ConfigIssue {
-            path: path.into(),
+            path: path.to_string(),
             code: code.unwrap_or("INVALID_CONFIG_VALUE").into(),
-            message,
+            message: message
+                .unwrap_or("This value is not allowed here.")
+                .replace("{value}", &value.to_string()),
         });
     }
 
-    fn matches(&mut self, pattern: &str, s: &str) -> bool {
-        self.patterns
-            .entry(pattern.to_string())
-            .or_insert_with(|| Regex::new(pattern).expect("schema pattern"))
-            .is_match(s)
+    /// `value` fails the check of node `note` (the node whose code applies).
+    fn fail(&mut self, path: &Path, note: Option<&Node>, value: &Value, enum_failed: bool) {
+        let Some(n) = note else {
+            return self.report(path, None, None, value);
+        };
+        if let Some((code, message)) = value.as_str().and_then(|s| n.value_codes.get(s)) {
+            self.report(path, Some(code), Some(message), value)
+        } else if enum_failed && n.enum_code.is_some() {
+            self.report(
+                path,
+                n.enum_code.as_deref(),
+                n.enum_message.as_deref(),
+                value,
+            )
+        } else {
+            self.report(path, n.code.as_deref(), n.message.as_deref(), value)
+        }
     }
 
-    /// Whether `value` satisfies `schema`, reporting nothing (for `if`, `not` and `x-whole`).
-    fn passes(&mut self, schema: &Value, value: &Value) -> bool {
+    /// Whether `value` satisfies `schema`, reporting nothing.
+    fn passes(&mut self, schema: &Node, value: &Value) -> bool {
         let mut quiet = Walk {
             strict: true,
+            quiet: true,
+            failed: false,
             errors: Vec::new(),
-            patterns: std::mem::take(&mut self.patterns),
         };
-        quiet.node(schema, value, "$", None, None);
-        self.patterns = quiet.patterns;
-        quiet.errors.is_empty()
+        quiet.node(schema, value, &Path::Root, None, None);
+        !quiet.failed
     }
 
     /// The checks on the value itself; false when it fails one (its contents are then not
     /// looked into).
-    fn value_checks(
-        &mut self,
-        s: &Map<String, Value>,
-        v: &Value,
-        path: &str,
-        note: Option<Note>,
-    ) -> bool {
-        let ok_type = match s.get("type") {
-            None => true,
-            Some(Value::String(t)) => type_matches(t, v),
-            Some(Value::Array(ts)) => ts
-                .iter()
-                .filter_map(Value::as_str)
-                .any(|t| type_matches(t, v)),
-            Some(_) => panic!("schema type must be a name or names"),
-        };
+    fn value_checks(&mut self, s: &Node, v: &Value, path: &Path, note: Option<&Node>) -> bool {
+        let ok_type = s.types.is_empty() || s.types.iter().any(|t| type_matches(t, v));
         let shape_ok = ok_type
-            && s.get("const").is_none_or(|c| c == v)
+            && s.constant.as_ref().is_none_or(|c| c == v)
             && match v {
                 Value::String(text) => {
-                    s.get("pattern")
-                        .and_then(Value::as_str)
-                        .is_none_or(|p| self.matches(p, text))
-                        && s.get("minLength")
-                            .and_then(Value::as_u64)
-                            .is_none_or(|n| text.chars().count() as u64 >= n)
+                    s.regex.as_ref().is_none_or(|r| r.is_match(text))
+                        && s.min_length.is_none_or(|n| text.chars().count() >= n)
                 }
                 Value::Number(n) => {
                     let x = n.as_f64().unwrap_or(f64::NAN);
-                    s.get("minimum")
-                        .and_then(Value::as_f64)
-                        .is_none_or(|m| x >= m)
-                        && s.get("maximum")
-                            .and_then(Value::as_f64)
-                            .is_none_or(|m| x <= m)
+                    s.minimum.is_none_or(|m| x >= m) && s.maximum.is_none_or(|m| x <= m)
                 }
-                Value::Array(items) => s
-                    .get("minItems")
-                    .and_then(Value::as_u64)
-                    .is_none_or(|n| items.len() as u64 >= n),
-                Value::Object(map) => s
-                    .get("minProperties")
-                    .and_then(Value::as_u64)
-                    .is_none_or(|n| map.len() as u64 >= n),
+                Value::Array(items) => s.min_items.is_none_or(|n| items.len() >= n),
+                Value::Object(map) => s.min_properties.is_none_or(|n| map.len() >= n),
                 _ => true,
             };
         if !shape_ok {
             self.fail(path, note, v, false);
             return false;
         }
-        if let Some(Value::Array(allowed)) = s.get("enum")
+        if let Some(allowed) = &s.allowed
             && !allowed.contains(v)
         {
             self.fail(path, note, v, true);
             return false;
         }
-        if s.get("x-whole") == Some(&Value::Bool(true))
-            && let (Some(items), Value::Array(values)) = (s.get("items"), v)
+        if s.whole
+            && let (Some(items), Value::Array(values)) = (&s.items, v)
             && !values.iter().all(|x| self.passes(items, x))
         {
             self.fail(path, note, v, false);
@@ -209,24 +324,22 @@ impl Walk {
         true
     }
 
-    /// The code for a missing property: its own `x-required-code`, else its `x-code`.
-    fn missing(&mut self, props: &[&Map<String, Value>], key: &str, path: &str) {
-        let node = props
-            .iter()
-            .find_map(|p| p.get(key))
-            .filter(|n| n.is_object());
+    /// A missing property: its own `x-required-code`, else its `x-code`.
+    fn missing(&mut self, scopes: &[&BTreeMap<String, Node>], key: &str, path: &Path) {
+        let node = scopes.iter().find_map(|p| p.get(key));
         let (code, message) = match node {
-            Some(n) => {
-                let get = |k: &str| n.get(k).and_then(Value::as_str);
-                match get("x-required-code") {
-                    Some(c) => (Some(c), get("x-required-message")),
-                    None => (get("x-code"), get("x-message")),
-                }
+            Some(n) if n.required_code.is_some() => {
+                (n.required_code.as_deref(), n.required_message.as_deref())
             }
+            Some(n) => (n.code.as_deref(), n.message.as_deref()),
             None => (None, None),
         };
+        self.failed = true;
+        if self.quiet {
+            return;
+        }
         self.errors.push(ConfigIssue {
-            path: format!("{path}.{key}"),
+            path: Path::Key(path, key).to_string(),
             code: code.unwrap_or("REQUIRED_FIELD_MISSING").into(),
             message: message
                 .map(String::from)
@@ -234,91 +347,98 @@ impl Walk {
         });
     }
 
-    /// Check `v` against `schema`. `note` is the error inherited from a referring node;
-    /// `outer` is the enclosing object schema's `properties` (for `required` inside `allOf`,
-    /// `then` and `else`).
+    /// Check `v` against `s`. `note` is the node whose code a failure reports, inherited
+    /// through `$ref` (the referring node wins); `outer` is the enclosing object schema's
+    /// `properties` (for `required` inside `allOf`, `then` and `else`).
     fn node<'s>(
         &mut self,
-        schema: &'s Value,
+        s: &'s Node,
         v: &Value,
-        path: &str,
-        note: Option<Note<'s>>,
-        outer: Option<&'s Map<String, Value>>,
+        path: &Path,
+        note: Option<&'s Node>,
+        outer: Option<&'s BTreeMap<String, Node>>,
     ) {
-        let s = match schema {
-            Value::Bool(true) => return,
-            Value::Bool(false) => return self.fail(path, note, v, false),
-            Value::Object(s) => s,
-            _ => panic!("schema nodes are objects or booleans"),
-        };
-        let note = note.or_else(|| s.contains_key("x-code").then_some(Note { node: schema }));
-        if let Some(Value::String(r)) = s.get("$ref") {
+        if self.quiet && self.failed {
+            return;
+        }
+        let note = note.or(s.code.is_some().then_some(s));
+        if let Some(r) = &s.reference {
             self.node(resolve(r), v, path, note, outer);
         }
         if !self.value_checks(s, v, path, note) {
             return;
         }
-        if let Some(not) = s.get("not")
+        if let Some(not) = &s.not
             && self.passes(not, v)
         {
             return self.fail(path, note, v, false);
         }
-        let own = s.get("properties").and_then(Value::as_object);
+        let own = (!s.properties.is_empty()).then_some(&s.properties);
         if let Value::Object(map) = v {
-            let scopes: Vec<&Map<String, Value>> = own.into_iter().chain(outer).collect();
-            if let Some(Value::Array(required)) = s.get("required") {
-                for key in required.iter().filter_map(Value::as_str) {
-                    if !map.contains_key(key) {
-                        self.missing(&scopes, key, path);
-                    }
-                }
-            }
-            if let Some(names) = s.get("propertyNames") {
-                for key in map.keys() {
-                    self.node(
-                        names,
-                        &Value::String(key.clone()),
-                        &format!("{path}.{key}"),
-                        None,
-                        None,
-                    );
-                }
-            }
-            for (key, child) in map {
-                let child_path = format!("{path}.{key}");
-                match own.and_then(|p| p.get(key)) {
-                    Some(sub) => self.node(sub, child, &child_path, None, None),
-                    None => match s.get("additionalProperties") {
-                        Some(Value::Bool(false)) if self.strict => self.errors.push(ConfigIssue {
-                            path: child_path,
-                            code: "UNKNOWN_FIELD".into(),
-                            message: format!("Unknown field {key}."),
-                        }),
-                        Some(sub @ Value::Object(_)) => {
-                            self.node(sub, child, &child_path, None, None)
-                        }
-                        _ => {}
-                    },
-                }
-            }
+            self.object(s, map, path, own, outer);
         }
-        if let (Some(items), Value::Array(values)) = (s.get("items"), v)
-            && s.get("x-whole") != Some(&Value::Bool(true))
+        if let (Some(items), Value::Array(values)) = (&s.items, v)
+            && !s.whole
         {
             for (i, item) in values.iter().enumerate() {
-                self.node(items, item, &format!("{path}[{i}]"), None, None);
+                self.node(items, item, &Path::Index(path, i), None, None);
             }
         }
         let scope = own.or(outer);
-        if let Some(Value::Array(all)) = s.get("allOf") {
-            for sub in all {
+        for sub in &s.all_of {
+            self.node(sub, v, path, None, scope);
+        }
+        if let Some(cond) = &s.condition {
+            let branch = if self.passes(cond, v) {
+                &s.then
+            } else {
+                &s.otherwise
+            };
+            if let Some(sub) = branch {
                 self.node(sub, v, path, None, scope);
             }
         }
-        if let Some(cond) = s.get("if") {
-            let branch = if self.passes(cond, v) { "then" } else { "else" };
-            if let Some(sub) = s.get(branch) {
-                self.node(sub, v, path, None, scope);
+    }
+
+    fn object<'s>(
+        &mut self,
+        s: &'s Node,
+        map: &Map<String, Value>,
+        path: &Path,
+        own: Option<&'s BTreeMap<String, Node>>,
+        outer: Option<&'s BTreeMap<String, Node>>,
+    ) {
+        if !s.required.is_empty() {
+            let scopes: Vec<&BTreeMap<String, Node>> = own.into_iter().chain(outer).collect();
+            for key in &s.required {
+                if !map.contains_key(key) {
+                    self.missing(&scopes, key, path);
+                }
+            }
+        }
+        if let Some(names) = &s.property_names {
+            for key in map.keys() {
+                self.node(
+                    names,
+                    &Value::String(key.clone()),
+                    &Path::Key(path, key),
+                    None,
+                    None,
+                );
+            }
+        }
+        for (key, child) in map {
+            let child_path = Path::Key(path, key);
+            match own.and_then(|p| p.get(key)) {
+                Some(sub) => self.node(sub, child, &child_path, None, None),
+                None => match &s.additional {
+                    Additional::Refused if self.strict => {
+                        let message = format!("Unknown field {key}.");
+                        self.report(&child_path, Some("UNKNOWN_FIELD"), Some(&message), child)
+                    }
+                    Additional::Checked(sub) => self.node(sub, child, &child_path, None, None),
+                    _ => {}
+                },
             }
         }
     }
@@ -327,6 +447,9 @@ impl Walk {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The schema as plain JSON, for the tests that look at its keywords.
+    static RAW: LazyLock<Value> = LazyLock::new(|| serde_json::from_str(SCHEMA_TEXT).unwrap());
 
     fn visit(node: &Value, at: &str, out: &mut Vec<String>) {
         match node {
@@ -370,7 +493,7 @@ mod tests {
 
     #[test]
     fn the_storage_schema_pattern_is_the_ledger_s_rule() {
-        let node = &SCHEMA["properties"]["storage"]["properties"]["schema"];
+        let node = &SCHEMA.properties["storage"].properties["schema"];
         let long = "a".repeat(63);
         let longer = "a".repeat(64);
         for name in [
@@ -387,10 +510,11 @@ mod tests {
             let errors = {
                 let mut w = Walk {
                     strict: true,
+                    quiet: false,
+                    failed: false,
                     errors: vec![],
-                    patterns: HashMap::new(),
                 };
-                w.node(node, &Value::from(name), "$", None, None);
+                w.node(node, &Value::from(name), &Path::Root, None, None);
                 w.errors
             };
             assert_eq!(
@@ -404,7 +528,7 @@ mod tests {
     #[test]
     fn the_schema_uses_only_keywords_the_walk_understands() {
         let mut unknown = Vec::new();
-        visit(&SCHEMA, "#", &mut unknown);
+        visit(&RAW, "#", &mut unknown);
         assert!(unknown.is_empty(), "unsupported keywords: {unknown:?}");
     }
 
@@ -445,14 +569,14 @@ mod tests {
             }
         }
         let mut uncoded = Vec::new();
-        for (name, def) in SCHEMA["$defs"].as_object().unwrap() {
+        for (name, def) in RAW["$defs"].as_object().unwrap() {
             // Shared leaf shapes get their code from the field that refers to them.
             if ["env_name", "identifier", "safe_name", "text"].contains(&name.as_str()) {
                 continue;
             }
             walk(def, false, &format!("#/$defs/{name}"), &mut uncoded);
         }
-        walk(&SCHEMA, false, "#", &mut uncoded);
+        walk(&RAW, false, "#", &mut uncoded);
         assert!(
             uncoded.is_empty(),
             "checks without an error code: {uncoded:?}"
@@ -465,7 +589,7 @@ mod tests {
     fn the_walk_agrees_with_a_general_json_schema_validator() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         let general = jsonschema::options()
-            .build(&SCHEMA)
+            .build(&RAW)
             .expect("a valid JSON Schema");
         let mut corpus: Vec<Value> = Vec::new();
         for entry in std::fs::read_dir(root.join("fixtures/examples")).unwrap() {
