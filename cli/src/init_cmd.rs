@@ -28,6 +28,11 @@ async fn wizard(mut a: InitArgs) -> Result<u8> {
     ask::ask_source(&mut a)?;
     let (inspection, engine, read_env) = inspect(&a).await?;
     let table = ask::ask_choices(&mut a, &inspection)?;
+    let object = a
+        .object_name
+        .clone()
+        .unwrap_or_else(|| singular(&table.name));
+    ask::ask_namespace(&mut a, namespace_of(&object))?;
     let mut warnings = Vec::new();
     let sel = select(&a, &engine, read_env, table, &mut warnings)?;
     eprintln!("\nThe config:");

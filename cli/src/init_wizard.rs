@@ -198,17 +198,18 @@ pub fn ask_choices<'i>(a: &mut InitArgs, inspection: &'i Inspection) -> Result<&
             }
         }
     }
-    let object = a
-        .object_name
-        .clone()
-        .unwrap_or_else(|| crate::init_cmd::singular(&t.name));
+    Ok(t)
+}
+
+/// The tool namespace, `default` proposed.
+pub fn ask_namespace(a: &mut InitArgs, default: String) -> Result<()> {
     let namespace: String = Input::new()
         .with_prompt("Tool namespace (tools are named namespace.inspect_…)")
-        .default(crate::init_cmd::namespace_of(&object))
+        .default(default)
         .interact_text()
         .map_err(cancelled)?;
     a.namespace = Some(namespace.trim().to_string());
-    Ok(t)
+    Ok(())
 }
 
 /// One of `names`, the suggestion pre-selected, or `none` (returned as `names.len()`).
