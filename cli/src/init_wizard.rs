@@ -102,6 +102,19 @@ pub fn ask_choices<'i>(a: &mut InitArgs, inspection: &'i Inspection) -> Result<&
     a.schema = Some(t.schema.clone());
     let s = &t.suggestions;
     let names: Vec<&str> = t.columns.iter().map(|c| c.name.as_str()).collect();
+    if t.primary_key.len() != 1 && s.primary_key.is_none() {
+        let key = Select::new()
+            .with_prompt(format!(
+                "Lookup key ({} has no single-column primary key: pick a column unique within a tenant)",
+                t.name
+            ))
+            .items(&names)
+            .default(0)
+            .max_length(15)
+            .interact()
+            .map_err(cancelled)?;
+        a.primary_key = Some(names[key].to_string());
+    }
 
     let modes = [
         "review: proposals are applied after a person approves them",
@@ -158,7 +171,11 @@ pub fn ask_choices<'i>(a: &mut InitArgs, inspection: &'i Inspection) -> Result<&
         } else {
             a.conflict_column = Some(names[guard].to_string());
         }
-        let mut fixed: Vec<String> = t.primary_key.clone();
+        let key = a.primary_key.clone().or_else(|| match t.primary_key.as_slice() {
+            [one] => Some(one.clone()),
+            _ => s.primary_key.clone(),
+        });
+        let mut fixed: Vec<String> = key.into_iter().collect();
         fixed.extend(a.tenant_column.clone());
         fixed.extend(a.conflict_column.clone());
         let patchable: Vec<&str> = t
@@ -167,18 +184,38 @@ pub fn ask_choices<'i>(a: &mut InitArgs, inspection: &'i Inspection) -> Result<&
             .filter(|c| !c.generated && !c.suggestions.immutable && !fixed.contains(&c.name))
             .map(|c| c.name.as_str())
             .collect();
-        let chosen = loop {
-            let chosen = MultiSelect::new()
-                .with_prompt("Columns a proposal may change (space toggles)")
-                .items(&patchable)
-                .max_length(15)
-                .interact()
-                .map_err(cancelled)?;
-            if !chosen.is_empty() {
-                break chosen;
+        let chosen = if patchable.is_empty() {
+            eprintln!(
+                "No column of {} is left for a proposal to change (the key, tenant and version are guarded): reads only.",
+                t.name
+            );
+            Vec::new()
+        } else {
+            loop {
+                let chosen = MultiSelect::new()
+                    .with_prompt("Columns a proposal may change (space toggles)")
+                    .items(&patchable)
+                    .max_length(15)
+                    .interact()
+                    .map_err(cancelled)?;
+                if !chosen.is_empty() {
+                    break chosen;
+                }
+                let read_only = Confirm::new()
+                    .with_prompt("No column picked: offer reads only")
+                    .default(false)
+                    .interact()
+                    .map_err(cancelled)?;
+                if read_only {
+                    break Vec::new();
+                }
             }
-            eprintln!("Pick at least one column (or choose read_only above: run init again).");
         };
+        if chosen.is_empty() {
+            a.mode = "read_only".into();
+            a.conflict_column = None;
+            a.row_hash_guard = false;
+        }
         for i in chosen {
             let col = patchable[i];
             let how = Select::new()
@@ -278,6 +315,9 @@ pub fn equivalent_command(a: &InitArgs) -> String {
         }
     }
     cmd += &format!(" --mode {}", a.mode);
+    if let Some(k) = &a.primary_key {
+        cmd += &format!(" --primary-key {}", q(k));
+    }
     match &a.tenant_column {
         Some(t) => cmd += &format!(" --tenant-column {}", q(t)),
         None => cmd += " --single-tenant-dev",

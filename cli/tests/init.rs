@@ -631,6 +631,48 @@ fn the_init_wizard_on_postgres_reads_the_url_from_the_named_variable() {
     assert_eq!(state.trim(), "shipped,1");
 }
 
+#[test]
+fn the_init_wizard_asks_for_a_key_and_offers_reads_only_when_nothing_is_left_to_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    sqlite_db(
+        &d.join("app.sqlite"),
+        "CREATE TABLE audit_marks (mark TEXT NOT NULL, tenant_id TEXT NOT NULL, updated_at TEXT NOT NULL); \
+         INSERT INTO audit_marks VALUES ('M-1', 'acme', '2026-01-01T00:00:00Z');",
+    );
+    let (code, transcript) = wizard(
+        d,
+        "",
+        "acme",
+        &[
+            ("Where is the database", &format!("{DOWN}\r")),
+            ("SQLite file", "app.sqlite\r"),
+            ("Table", "\r"),
+            ("Lookup key (audit_marks has no single-column primary key", "\r"),
+            ("What may the agent do", "\r"),
+            ("Tenant column", "\r"),
+            ("Columns a read shows", "\r"),
+            ("Version column", "\r"),
+            ("reads only", ""),
+            ("Tool namespace", "\r"),
+            ("Write synapsor.runner.json", "y"),
+        ],
+    );
+    assert_eq!(code, 0, "{transcript}");
+    let cfg = config(d);
+    assert_eq!(cfg["mode"], "read_only", "{cfg}");
+    let caps = cfg["capabilities"].as_array().unwrap();
+    assert_eq!(caps.len(), 1, "a read capability only: {cfg}");
+    assert_eq!(caps[0]["target"]["primary_key"], "mark");
+    let read = ok(cli(d, "", "acme").args([
+        "inspect",
+        caps[0]["name"].as_str().unwrap(),
+        "--args",
+        r#"{"audit_mark_id": "M-1"}"#,
+    ]));
+    assert!(read.contains("M-1"), "{read}");
+}
+
 /// Split a printed command line as a POSIX shell would (single quotes only, as printed).
 fn shell_words(line: &str) -> Vec<String> {
     let mut words = Vec::new();
