@@ -171,10 +171,13 @@ pub fn ask_choices<'i>(a: &mut InitArgs, inspection: &'i Inspection) -> Result<&
         } else {
             a.conflict_column = Some(names[guard].to_string());
         }
-        let key = a.primary_key.clone().or_else(|| match t.primary_key.as_slice() {
-            [one] => Some(one.clone()),
-            _ => s.primary_key.clone(),
-        });
+        let key = a
+            .primary_key
+            .clone()
+            .or_else(|| match t.primary_key.as_slice() {
+                [one] => Some(one.clone()),
+                _ => s.primary_key.clone(),
+            });
         let mut fixed: Vec<String> = key.into_iter().collect();
         fixed.extend(a.tenant_column.clone());
         fixed.extend(a.conflict_column.clone());

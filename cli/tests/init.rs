@@ -648,7 +648,10 @@ fn the_init_wizard_asks_for_a_key_and_offers_reads_only_when_nothing_is_left_to_
             ("Where is the database", &format!("{DOWN}\r")),
             ("SQLite file", "app.sqlite\r"),
             ("Table", "\r"),
-            ("Lookup key (audit_marks has no single-column primary key", "\r"),
+            (
+                "Lookup key (audit_marks has no single-column primary key",
+                "\r",
+            ),
             ("What may the agent do", "\r"),
             ("Tenant column", "\r"),
             ("Columns a read shows", "\r"),
