@@ -26,30 +26,9 @@ USERS = {
 @pytest.fixture(params=["asyncio", "uvloop"])
 def app_url(request, billing_db, tmp_path):
     """The example under uvicorn on each of its event loops (uvicorn[standard] picks uvloop)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = dict(os.environ)
-    env.update({
-        "BILLING_APP_READ_URL": os.environ[billing_db.read_env],
-        "BILLING_APP_WRITE_URL": os.environ[billing_db.write_env],
-        "BILLING_APP_USERS": json.dumps(USERS),
-        "SYNAPSOR_LEDGER": str(tmp_path / "app-ledger.db"),
-    })
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "app:app", "--app-dir", str(APP_DIR), "--host", "127.0.0.1",
-         "--port", str(port), "--loop", request.param, "--log-level", "warning"],
-        env=env, stderr=subprocess.PIPE, text=True)
-    url = f"http://127.0.0.1:{port}"
+    proc, url = start_instance(billing_db, None, {"SYNAPSOR_LEDGER": str(tmp_path / "app-ledger.db")},
+                               loop=request.param)
     try:
-        for _ in range(200):
-            try:
-                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.05)
-            if proc.poll() is not None:
-                raise AssertionError(proc.stderr.read())
         yield url
     finally:
         proc.terminate()
@@ -171,22 +150,24 @@ def test_the_official_mcp_python_sdk_uses_the_apps_own_route(app_url, billing_db
     asyncio.run(main())
 
 
-def start_instance(billing_db, config, env_extra):
+def start_instance(billing_db, config, env_extra, loop=None):
+    """The example under uvicorn on a free port (with `config`, else its own); (process, url)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = dict(os.environ)
+    env.pop("SYNAPSOR_LEDGER", None)
     env.update({
         "BILLING_APP_READ_URL": os.environ[billing_db.read_env],
         "BILLING_APP_WRITE_URL": os.environ[billing_db.write_env],
         "BILLING_APP_USERS": json.dumps(USERS),
-        "SYNAPSOR_CONFIG": str(config),
+        **({"SYNAPSOR_CONFIG": str(config)} if config else {}),
         **env_extra,
     })
-    env.pop("SYNAPSOR_LEDGER", None)
+    loop_args = ["--loop", loop] if loop else []
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "app:app", "--app-dir", str(APP_DIR), "--host", "127.0.0.1",
-         "--port", str(port), "--log-level", "warning"],
+         "--port", str(port), *loop_args, "--log-level", "warning"],
         env=env, stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}"
     for _ in range(200):
@@ -197,6 +178,7 @@ def start_instance(billing_db, config, env_extra):
             time.sleep(0.05)
         if proc.poll() is not None:
             raise AssertionError(proc.stderr.read())
+    proc.terminate()
     raise AssertionError("the app did not start")
 
 

@@ -173,17 +173,22 @@ fn all_at_once(n: usize, make: impl Fn() -> Command) -> Vec<(i32, String, String
         .collect()
 }
 
-#[test]
-fn separate_processes_share_one_postgres_ledger() {
-    let s = Setup::new();
-    let doctor = s.json(&["doctor", "--json"]);
-    let ledger_check = doctor["checks"]
+/// The ledger's line of `doctor --json`.
+fn ledger_check(doctor: &Value) -> Value {
+    doctor["checks"]
         .as_array()
         .unwrap()
         .iter()
         .find(|c| c["name"].as_str().unwrap().starts_with("ledger:"))
         .cloned()
-        .unwrap();
+        .unwrap()
+}
+
+#[test]
+fn separate_processes_share_one_postgres_ledger() {
+    let s = Setup::new();
+    let doctor = s.json(&["doctor", "--json"]);
+    let ledger_check = ledger_check(&doctor);
     assert_eq!(ledger_check["status"], json!("pass"), "{doctor}");
     let listed = s.json(&["proposals", "list", "--json"]);
     let before = listed["proposals"].as_array().unwrap().len();
@@ -400,13 +405,7 @@ fn the_printed_grants_are_enough_and_no_more() {
         let (_, out, _) = run(s.cmd(&["doctor", "--json"]).env(URL_ENV, as_user(&role)));
         serde_json::from_str(&out).unwrap()
     };
-    let check = doctor["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"].as_str().unwrap().starts_with("ledger:"))
-        .cloned()
-        .unwrap();
+    let check = ledger_check(&doctor);
     assert_eq!(check["status"], json!("pass"), "{doctor}");
     // The runner's role works the whole lifecycle.
     let (code, out, err) = run(s
